@@ -1,0 +1,12 @@
+//! twitch-colorchanger: changes a Twitch user's chat name color after every message they
+//! send. The library holds everything; `main.rs` only calls [`cli::main`].
+//!
+//! Pure core (no I/O, no clocks): `secret`, `ids`, `irc`, `color`, `chat`, `backoff`,
+//! `config`. I/O shell: `config_file`, `chat_thread`, `helix`, `daemon`, `shutdown`, `cli`.
+
+pub mod color;
+pub mod config;
+pub mod config_file;
+pub mod ids;
+pub mod irc;
+pub mod secret;

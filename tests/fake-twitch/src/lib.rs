@@ -1,0 +1,1 @@
+//! In-process fake Twitch for tests and benchmarks (being written).
