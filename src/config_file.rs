@@ -1,1 +1,444 @@
-//! (being written)
+//! Reading the config file and writing it back atomically. Does file I/O; all parsing and
+//! validation is in `config`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::config::{self, Config, ConfigError, Document, InvalidConfig};
+
+/// Reads and validates the config file. A missing file is [`ConfigError::NotFound`], so the
+/// caller can fall back to environment users; the file is never written here.
+pub fn load(path: &Path) -> Result<(Config, Document), ConfigError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Err(ConfigError::NotFound {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(error) => {
+            return Err(ConfigError::Io {
+                path: path.to_path_buf(),
+                message: format!("cannot read the config file: {error}"),
+            })
+        }
+    };
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ConfigError::Invalid(Box::new(InvalidConfig {
+            path: path.to_path_buf(),
+            position: None,
+            user: None,
+            field: None,
+            message: "the file is not UTF-8 text".into(),
+            fix: "save it with UTF-8 encoding".into(),
+        }))
+    })?;
+    config::parse(&text, path)
+}
+
+/// How [`write_atomic`] replaced the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The normal, atomic way: a complete temp file renamed over the target.
+    Renamed,
+    /// The rename was refused (the config is a single file bind-mounted into a container,
+    /// or on another filesystem), so the target was overwritten in place. Not atomic: the
+    /// caller should log a warning.
+    WroteInPlace,
+}
+
+/// Replaces the file at `path` with `contents`, atomically where the filesystem allows it.
+///
+/// The content goes to a hidden temp file in the same directory, is fsynced, gets the
+/// existing file's permission mode (0600 for a new file, as it holds tokens), and is renamed
+/// over the target; then the directory is fsynced so the rename survives a power cut. A
+/// symlink at `path` is followed, so the file it points to is replaced, not the link.
+///
+/// When the rename fails with EBUSY or EXDEV, see [`WriteOutcome::WroteInPlace`]. On every
+/// error the temp file is removed and, except in the in-place fallback, the target is
+/// untouched.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<WriteOutcome> {
+    write_atomic_with_rename(path, contents, |from, to| fs::rename(from, to))
+}
+
+/// [`write_atomic`] with the rename step supplied by the caller, so tests can make it fail
+/// the way a bind mount does.
+pub fn write_atomic_with_rename(
+    path: &Path,
+    contents: &[u8],
+    rename: impl Fn(&Path, &Path) -> io::Result<()>,
+) -> io::Result<WriteOutcome> {
+    let target = resolve_symlinks(path)?;
+    let directory = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = target.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", target.display()),
+        )
+    })?;
+    let mode = match fs::metadata(&target) {
+        Ok(metadata) => permission_mode(&metadata),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => NEW_FILE_MODE,
+        Err(error) => return Err(error),
+    };
+
+    let temp_path = directory.join(temp_file_name(file_name));
+    let mut file = create_new_with_mode(&temp_path, mode)?;
+    // From here on every early return removes the temp file.
+    let temp = TempFile { path: &temp_path };
+    file.write_all(contents)?;
+    file.sync_all()?;
+    drop(file);
+
+    match rename(&temp_path, &target) {
+        Ok(()) => {
+            temp.forget();
+            // The new content is already in place; a directory that cannot be fsynced (some
+            // network and FUSE filesystems) only weakens durability, so it is not an error
+            // the caller could act on.
+            let _ = File::open(&directory).and_then(|dir| dir.sync_all());
+            Ok(WriteOutcome::Renamed)
+        }
+        Err(error) if is_rename_refused(&error) => {
+            // Docker refuses to rename over a bind-mounted single file (EBUSY), and renames
+            // across filesystems fail with EXDEV. Overwriting in place is the only way left.
+            //
+            // Trade-off: this is not atomic. We write the whole new content over the old
+            // from offset 0 and only then cut the file to the new length, rather than
+            // truncating first, so there is never a moment where the file is empty; a crash
+            // in between can still leave a mix of new and old bytes. Until the target is
+            // fsynced, the temp file holds the complete new content, so a crash at any point
+            // leaves one complete copy on disk. On an error (not a crash) the temp file is
+            // removed like on every other error path and the caller still has the content.
+            overwrite_in_place(&target, contents, mode)?;
+            drop(temp);
+            Ok(WriteOutcome::WroteInPlace)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Removes the temp file when dropped, unless it was renamed into place.
+struct TempFile<'a> {
+    path: &'a Path,
+}
+
+impl TempFile<'_> {
+    fn forget(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for TempFile<'_> {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(self.path);
+    }
+}
+
+/// `.<name>.<pid>.<counter>.tmp`: hidden, in the same directory, and unique per process and
+/// write, so two writers never share a temp file.
+fn temp_file_name(file_name: &std::ffi::OsStr) -> std::ffi::OsString {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut name = std::ffi::OsString::from(".");
+    name.push(file_name);
+    name.push(format!(".{}.{n}.tmp", std::process::id()));
+    name
+}
+
+/// The file a symlink points to, so the write replaces the real file and keeps the link.
+fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
+    match fs::canonicalize(path) {
+        Ok(resolved) => Ok(resolved),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(path.to_path_buf()),
+        Err(error) => Err(error),
+    }
+}
+
+fn overwrite_in_place(target: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    set_open_mode(&mut options, mode);
+    let mut file = options.open(target)?;
+    file.write_all(contents)?;
+    file.set_len(contents.len() as u64)?;
+    file.sync_all()
+}
+
+/// EBUSY and EXDEV have these numbers on Linux, the BSDs and macOS. We compare raw numbers
+/// because `ErrorKind::ResourceBusy` and `CrossesDevices` need a newer Rust than our MSRV.
+fn is_rename_refused(error: &io::Error) -> bool {
+    const EBUSY: i32 = 16;
+    const EXDEV: i32 = 18;
+    cfg!(unix) && matches!(error.raw_os_error(), Some(EBUSY | EXDEV))
+}
+
+const NEW_FILE_MODE: u32 = 0o600;
+
+#[cfg(unix)]
+fn permission_mode(metadata: &fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o7777
+}
+
+#[cfg(not(unix))]
+fn permission_mode(_metadata: &fs::Metadata) -> u32 {
+    NEW_FILE_MODE
+}
+
+#[cfg(unix)]
+fn set_open_mode(options: &mut OpenOptions, mode: u32) {
+    use std::os::unix::fs::OpenOptionsExt;
+    options.mode(mode);
+}
+
+#[cfg(not(unix))]
+fn set_open_mode(_options: &mut OpenOptions, _mode: u32) {}
+
+fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    set_open_mode(&mut options, mode);
+    let file = options.open(path)?;
+    // The umask may have taken bits away from `mode`; set it exactly. If that fails the
+    // temp file must not stay behind.
+    if let Err(error) = set_exact_mode(&file, mode) {
+        let _ = fs::remove_file(path);
+        return Err(error);
+    }
+    Ok(file)
+}
+
+#[cfg(unix)]
+fn set_exact_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_exact_mode(_file: &File, _mode: u32) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn files_in(directory: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(directory)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[cfg(unix)]
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    fn set_mode(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn load_distinguishes_missing_unreadable_and_invalid() {
+        let directory = tempfile::tempdir().unwrap();
+        let missing = directory.path().join("missing.json");
+        assert_eq!(
+            load(&missing).unwrap_err(),
+            ConfigError::NotFound {
+                path: missing.clone()
+            }
+        );
+        // A directory exists but cannot be read as a file.
+        assert!(matches!(
+            load(directory.path()).unwrap_err(),
+            ConfigError::Io { .. }
+        ));
+        let cases: [(&[u8], &str); 3] = [
+            (b"{\"users\": [", "ends too early"),
+            (b"\xff\xfe{}", "not UTF-8"),
+            (
+                b"{\"users\": [{\"username\": \"\"}]}",
+                "field \"username\" is empty",
+            ),
+        ];
+        for (bytes, words) in cases {
+            let path = directory.path().join("config.json");
+            fs::write(&path, bytes).unwrap();
+            let shown = load(&path).unwrap_err().to_string();
+            assert!(shown.starts_with(&path.display().to_string()), "{shown}");
+            assert!(shown.contains(words), "{shown}");
+            // Loading never touches the file, even when it is bad.
+            assert_eq!(fs::read(&path).unwrap(), bytes);
+        }
+        let path = directory.path().join("config.json");
+        fs::write(&path, "{\"users\": []}").unwrap();
+        let (config, _) = load(&path).unwrap();
+        assert!(config.users.is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_file_gets_mode_0600_and_no_temp_file_stays() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("config.json");
+        assert_eq!(
+            write_atomic(&path, b"hello\n").unwrap(),
+            WriteOutcome::Renamed
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"hello\n");
+        assert_eq!(mode_of(&path), 0o600);
+        assert_eq!(files_in(directory.path()), ["config.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn existing_file_keeps_its_mode_and_gets_new_content() {
+        let cases = [0o640, 0o600, 0o644, 0o660];
+        for mode in cases {
+            let directory = tempfile::tempdir().unwrap();
+            let path = directory.path().join("config.json");
+            fs::write(&path, "old content that is longer than the new one\n").unwrap();
+            set_mode(&path, mode);
+            assert_eq!(
+                write_atomic(&path, b"new\n").unwrap(),
+                WriteOutcome::Renamed
+            );
+            assert_eq!(fs::read(&path).unwrap(), b"new\n");
+            assert_eq!(mode_of(&path), mode, "mode {mode:o}");
+            assert_eq!(files_in(directory.path()), ["config.json"]);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_is_followed_and_kept() {
+        let directory = tempfile::tempdir().unwrap();
+        let real = directory.path().join("real.json");
+        let link = directory.path().join("link.json");
+        fs::write(&real, "old").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(&real).unwrap(), b"new");
+        assert_eq!(files_in(directory.path()), ["link.json", "real.json"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refused_rename_falls_back_to_writing_in_place() {
+        const EBUSY: i32 = 16;
+        const EXDEV: i32 = 18;
+        let cases: [(i32, &[u8], &[u8]); 4] = [
+            (EBUSY, b"a much longer old content\n", b"short\n"),
+            (EBUSY, b"old\n", b"a much longer new content\n"),
+            (EXDEV, b"old content\n", b"new content\n"),
+            (EBUSY, b"old\n", b""),
+        ];
+        for (errno, old, new) in cases {
+            let directory = tempfile::tempdir().unwrap();
+            let path = directory.path().join("config.json");
+            fs::write(&path, old).unwrap();
+            set_mode(&path, 0o640);
+            let n_calls = Cell::new(0);
+            let refuse = |from: &Path, to: &Path| {
+                n_calls.set(n_calls.get() + 1);
+                // The temp file is complete and next to the target when rename is tried.
+                assert_eq!(from.parent(), to.parent());
+                assert!(from.file_name().unwrap().to_string_lossy().starts_with('.'));
+                assert_eq!(fs::read(from).unwrap(), new);
+                assert_eq!(mode_of(from), 0o640);
+                Err(io::Error::from_raw_os_error(errno))
+            };
+            let outcome = write_atomic_with_rename(&path, new, refuse).unwrap();
+            assert_eq!(outcome, WriteOutcome::WroteInPlace);
+            assert_eq!(n_calls.get(), 1);
+            assert_eq!(fs::read(&path).unwrap(), new);
+            assert_eq!(mode_of(&path), 0o640);
+            assert_eq!(files_in(directory.path()), ["config.json"]);
+        }
+    }
+
+    #[test]
+    fn other_rename_errors_leave_the_original_untouched() {
+        const EACCES: i32 = 13;
+        let cases = [
+            io::Error::from_raw_os_error(EACCES),
+            io::Error::other("simulated failure"),
+        ];
+        for error in cases {
+            let directory = tempfile::tempdir().unwrap();
+            let path = directory.path().join("config.json");
+            fs::write(&path, "original\n").unwrap();
+            let kind = error.kind();
+            let error = Cell::new(Some(error));
+            let fail = |_: &Path, _: &Path| Err(error.take().unwrap());
+            let result = write_atomic_with_rename(&path, b"new\n", fail);
+            assert_eq!(result.unwrap_err().kind(), kind);
+            assert_eq!(fs::read(&path).unwrap(), b"original\n");
+            assert_eq!(files_in(directory.path()), ["config.json"]);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unwritable_directory_fails_without_touching_anything() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("config.json");
+        fs::write(&path, "original\n").unwrap();
+        set_mode(directory.path(), 0o500);
+        let result = write_atomic(&path, b"new\n");
+        set_mode(directory.path(), 0o700);
+        // Root ignores directory permissions; the test only means something for others.
+        if result.is_err() {
+            assert_eq!(fs::read(&path).unwrap(), b"original\n");
+            assert_eq!(files_in(directory.path()), ["config.json"]);
+        }
+    }
+
+    #[test]
+    fn temp_file_names_are_hidden_and_unique() {
+        let first = temp_file_name("config.json".as_ref());
+        let second = temp_file_name("config.json".as_ref());
+        assert_ne!(first, second);
+        let first = first.to_string_lossy();
+        let expected_start = format!(".config.json.{}.", std::process::id());
+        assert!(first.starts_with(&expected_start), "{first}");
+        assert!(first.ends_with(".tmp"), "{first}");
+    }
+
+    #[test]
+    fn written_document_loads_back() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("config.json");
+        fs::write(
+            &path,
+            "{\"_comment\": \"keep me\", \"users\": [{\"username\": \"alice\", \"client_id\": \"c\", \"access_token\": \"old\"}]}",
+        )
+        .unwrap();
+        let (_, mut document) = load(&path).unwrap();
+        let alice = crate::ids::Login::new("alice");
+        assert!(document.set_user_field(&alice, "access_token", "new".into()));
+        write_atomic(&path, document.to_json_string().as_bytes()).unwrap();
+        let (config, _) = load(&path).unwrap();
+        assert_eq!(config.users[0].access_token.expose(), "new");
+        assert!(fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"_comment\": \"keep me\""));
+    }
+}
