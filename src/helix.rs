@@ -1,0 +1,326 @@
+//! Blocking HTTP calls to Twitch Helix (chat color) over one shared `ureq::Agent`. Does I/O;
+//! the response interpretation (`interpret_color_response`) is pure.
+
+use std::time::Duration;
+
+use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+use ureq::Agent;
+
+use crate::color::Color;
+use crate::ids::UserId;
+use crate::secret::Secret;
+
+/// Time allowed to open a connection to Twitch.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for a whole call, so that no worker waits forever on a stalled server.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Builds the one HTTP agent the process shares: native-tls with the system's trust store
+/// (OpenSSL honours `SSL_CERT_FILE` and `SSL_CERT_DIR`), explicit timeouts, and status codes
+/// returned as responses rather than errors so that each call can interpret them.
+pub fn new_agent() -> Agent {
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::NativeTls)
+        .root_certs(RootCerts::PlatformVerifier)
+        .build();
+    let config = Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(CALL_TIMEOUT))
+        .user_agent(concat!("twitch-colorchanger/", env!("CARGO_PKG_VERSION")))
+        .build();
+    Agent::new_with_config(config)
+}
+
+/// What Helix told us about the caller's rate-limit bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RateLimit {
+    pub remaining: Option<u32>,
+    /// Unix seconds at which the bucket is full again.
+    pub reset_at_unix: Option<u64>,
+}
+
+/// Why a color change did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColorChangeError {
+    /// 401: the access token is invalid or expired, or lacks `user:manage:chat_color`.
+    Unauthorized,
+    /// 400: Twitch refused the color; for a hex color this means the user has no Turbo/Prime.
+    Rejected { message: String },
+    /// 429: the bucket is empty until `rate_limit.reset_at_unix`.
+    RateLimited { rate_limit: RateLimit },
+    /// Any other status, 5xx included.
+    Status { status: u16, message: String },
+    /// The call did not complete: connect failure, timeout, broken connection.
+    Transport { message: String },
+}
+
+impl std::fmt::Display for ColorChangeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ColorChangeError::Unauthorized => f.write_str("token rejected (401)"),
+            ColorChangeError::Rejected { message } => write!(f, "color refused (400): {message}"),
+            ColorChangeError::RateLimited { .. } => f.write_str("rate limited (429)"),
+            ColorChangeError::Status { status, message } => write!(f, "status {status}: {message}"),
+            ColorChangeError::Transport { message } => write!(f, "request failed: {message}"),
+        }
+    }
+}
+
+impl ColorChangeError {
+    /// True for failures that may pass if the same call is made again a little later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ColorChangeError::Status { status, .. } => *status >= 500,
+            ColorChangeError::Transport { .. } | ColorChangeError::RateLimited { .. } => true,
+            ColorChangeError::Unauthorized | ColorChangeError::Rejected { .. } => false,
+        }
+    }
+}
+
+/// The Helix API at one base URL (`https://api.twitch.tv/helix` or a test server).
+pub struct Helix {
+    agent: Agent,
+    api_url: String,
+}
+
+impl Helix {
+    pub fn new(agent: Agent, api_url: &str) -> Helix {
+        Helix {
+            agent,
+            api_url: api_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// `PUT /chat/color`: sets the chat color of the token's user.
+    pub fn put_color(
+        &self,
+        user_id: &UserId,
+        client_id: &str,
+        token: &Secret,
+        color: &Color,
+    ) -> Result<RateLimit, ColorChangeError> {
+        let url = format!(
+            "{}/chat/color?user_id={}&color={}",
+            self.api_url,
+            percent_encode(user_id.as_str()),
+            color.query_value()
+        );
+        let mut response = self
+            .agent
+            .put(&url)
+            .header("Authorization", format!("Bearer {}", token.expose()))
+            .header("Client-Id", client_id)
+            .send_empty()
+            .map_err(|error| ColorChangeError::Transport {
+                message: describe_transport_error(&error),
+            })?;
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+        };
+        let rate_limit = parse_rate_limit(
+            header("ratelimit-remaining").as_deref(),
+            header("ratelimit-reset").as_deref(),
+        );
+        // Reading the body to its end lets the agent reuse the connection.
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        interpret_color_response(status, &body, rate_limit)
+    }
+}
+
+/// Maps a `PUT /chat/color` answer to its outcome.
+pub fn interpret_color_response(
+    status: u16,
+    body: &str,
+    rate_limit: RateLimit,
+) -> Result<RateLimit, ColorChangeError> {
+    match status {
+        200..=299 => Ok(rate_limit),
+        401 => Err(ColorChangeError::Unauthorized),
+        400 => Err(ColorChangeError::Rejected {
+            message: error_message(body),
+        }),
+        429 => Err(ColorChangeError::RateLimited { rate_limit }),
+        _ => Err(ColorChangeError::Status {
+            status,
+            message: error_message(body),
+        }),
+    }
+}
+
+/// Reads the rate-limit headers Helix sends with every response.
+pub fn parse_rate_limit(remaining: Option<&str>, reset: Option<&str>) -> RateLimit {
+    RateLimit {
+        remaining: remaining.and_then(|value| value.trim().parse().ok()),
+        reset_at_unix: reset.and_then(|value| value.trim().parse().ok()),
+    }
+}
+
+/// The `message` of a Twitch error body, or a short excerpt of whatever came back.
+pub fn error_message(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| value.get("message")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| {
+            body.chars()
+                .take(200)
+                .collect::<String>()
+                .trim()
+                .to_string()
+        })
+}
+
+/// Describes a transport failure without echoing request headers (which hold the token).
+pub fn describe_transport_error(error: &ureq::Error) -> String {
+    match error {
+        ureq::Error::Timeout(which) => format!("timed out ({which})"),
+        ureq::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Percent-encodes a query value: everything but unreserved characters.
+pub fn percent_encode(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn color_responses_map_to_outcomes() {
+        let limit = RateLimit {
+            remaining: Some(799),
+            reset_at_unix: Some(1_700_000_000),
+        };
+        let cases: Vec<(u16, &str, Result<RateLimit, ColorChangeError>)> = vec![
+            (204, "", Ok(limit)),
+            (
+                401,
+                r#"{"message":"Invalid OAuth token"}"#,
+                Err(ColorChangeError::Unauthorized),
+            ),
+            (
+                400,
+                r#"{"error":"Bad Request","status":400,"message":"invalid color"}"#,
+                Err(ColorChangeError::Rejected {
+                    message: "invalid color".into(),
+                }),
+            ),
+            (
+                429,
+                "",
+                Err(ColorChangeError::RateLimited { rate_limit: limit }),
+            ),
+            (
+                503,
+                "upstream down",
+                Err(ColorChangeError::Status {
+                    status: 503,
+                    message: "upstream down".into(),
+                }),
+            ),
+        ];
+        for (status, body, expected) in cases {
+            assert_eq!(
+                interpret_color_response(status, body, limit),
+                expected,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn transient_errors_are_the_retryable_ones() {
+        let cases = [
+            (ColorChangeError::Unauthorized, false),
+            (
+                ColorChangeError::Rejected {
+                    message: String::new(),
+                },
+                false,
+            ),
+            (
+                ColorChangeError::RateLimited {
+                    rate_limit: RateLimit::default(),
+                },
+                true,
+            ),
+            (
+                ColorChangeError::Status {
+                    status: 500,
+                    message: String::new(),
+                },
+                true,
+            ),
+            (
+                ColorChangeError::Status {
+                    status: 404,
+                    message: String::new(),
+                },
+                false,
+            ),
+            (
+                ColorChangeError::Transport {
+                    message: String::new(),
+                },
+                true,
+            ),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(error.is_transient(), expected, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_headers_parse_leniently() {
+        let cases = [
+            (
+                Some("799"),
+                Some("1700000000"),
+                Some(799),
+                Some(1_700_000_000),
+            ),
+            (Some(" 0 "), None, Some(0), None),
+            (Some("x"), Some(""), None, None),
+            (None, None, None, None),
+        ];
+        for (remaining, reset, expected_remaining, expected_reset) in cases {
+            let parsed = parse_rate_limit(remaining, reset);
+            assert_eq!(parsed.remaining, expected_remaining);
+            assert_eq!(parsed.reset_at_unix, expected_reset);
+        }
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        let cases = [
+            ("12345", "12345"),
+            ("#AABBCC", "%23AABBCC"),
+            ("a b&c", "a%20b%26c"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(percent_encode(input), expected);
+        }
+    }
+}

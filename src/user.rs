@@ -1,0 +1,251 @@
+//! The state of one user that several threads see: identity, the current access token, the
+//! color settings and the pending-change slot. Shared by design; no I/O.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::color::{Color, Rgb};
+use crate::ids::{Login, UserId};
+use crate::secret::Secret;
+
+/// Why a color change was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeRequest {
+    /// The user sent a message: pick the next color.
+    Auto,
+    /// The user asked for this color.
+    Set(Color),
+}
+
+/// Per-user bookkeeping that makes bursts coalesce: at most one change in flight and one
+/// pending, a newer request replacing the pending one.
+#[derive(Debug, Default)]
+struct ChangeSlot {
+    in_flight: bool,
+    pending: Option<ChangeRequest>,
+    /// The color the user has now, as far as we know (seen at login or set by us).
+    current: Option<Rgb>,
+}
+
+/// The access token, read by the chat thread and the workers, replaced by the token owner.
+/// A generation number lets a reader wait for a token newer than the one that failed.
+pub struct TokenCell {
+    state: Mutex<(Secret, u64)>,
+    changed: Condvar,
+}
+
+impl TokenCell {
+    pub fn new(token: Secret) -> TokenCell {
+        TokenCell {
+            state: Mutex::new((token, 0)),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// The current token and its generation.
+    pub fn current(&self) -> (Secret, u64) {
+        lock(&self.state).clone()
+    }
+
+    pub fn replace(&self, token: Secret) {
+        let mut state = lock(&self.state);
+        state.0 = token;
+        state.1 += 1;
+        self.changed.notify_all();
+    }
+
+    /// Waits until the token is newer than `generation`; `None` on timeout.
+    pub fn wait_newer(&self, generation: u64, timeout: Duration) -> Option<(Secret, u64)> {
+        let state = lock(&self.state);
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, timeout, |state| state.1 <= generation)
+            .unwrap_or_else(PoisonError::into_inner);
+        (state.1 > generation).then(|| state.clone())
+    }
+}
+
+/// One configured user as the running threads share it.
+pub struct User {
+    pub login: Login,
+    pub client_id: String,
+    pub token: TokenCell,
+    prime_or_turbo: AtomicBool,
+    enabled: AtomicBool,
+    user_id: Mutex<Option<UserId>>,
+    changes: Mutex<ChangeSlot>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `User::request_change` did with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// No change was in flight: the caller must hand the user to a worker.
+    Dispatch,
+    /// A change is in flight; the request waits in the slot (replacing an older one).
+    Coalesced,
+}
+
+impl User {
+    pub fn new(
+        login: Login,
+        client_id: String,
+        access_token: Secret,
+        prime_or_turbo: bool,
+        enabled: bool,
+    ) -> User {
+        User {
+            login,
+            client_id,
+            token: TokenCell::new(access_token),
+            prime_or_turbo: AtomicBool::new(prime_or_turbo),
+            enabled: AtomicBool::new(enabled),
+            user_id: Mutex::new(None),
+            changes: Mutex::new(ChangeSlot::default()),
+        }
+    }
+
+    pub fn user_id(&self) -> Option<UserId> {
+        lock(&self.user_id).clone()
+    }
+
+    pub fn set_user_id(&self, user_id: UserId) {
+        *lock(&self.user_id) = Some(user_id);
+    }
+
+    pub fn is_prime_or_turbo(&self) -> bool {
+        self.prime_or_turbo.load(Ordering::Relaxed)
+    }
+
+    pub fn set_prime_or_turbo(&self, value: bool) {
+        self.prime_or_turbo.store(value, Ordering::Relaxed);
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Relaxed)
+    }
+
+    pub fn set_enabled(&self, value: bool) {
+        self.enabled.store(value, Ordering::Relaxed);
+    }
+
+    /// Records the color Twitch says the user has (GLOBALUSERSTATE at login).
+    pub fn set_current_color(&self, color: Option<Rgb>) {
+        lock(&self.changes).current = color;
+    }
+
+    pub fn current_color(&self) -> Option<Rgb> {
+        lock(&self.changes).current
+    }
+
+    /// Files a change request. Returns whether the caller must dispatch the user to a worker.
+    pub fn request_change(&self, request: ChangeRequest) -> Queued {
+        let mut slot = lock(&self.changes);
+        slot.pending = Some(request);
+        if slot.in_flight {
+            Queued::Coalesced
+        } else {
+            slot.in_flight = true;
+            Queued::Dispatch
+        }
+    }
+
+    /// For the worker holding this user: the next request to carry out with the color the
+    /// user has now, or `None` (and the user is no longer in flight).
+    pub fn take_request(&self) -> Option<(ChangeRequest, Option<Rgb>)> {
+        let mut slot = lock(&self.changes);
+        match slot.pending.take() {
+            Some(request) => Some((request, slot.current)),
+            None => {
+                slot.in_flight = false;
+                None
+            }
+        }
+    }
+
+    /// For the worker: the change to `color` succeeded.
+    pub fn changed_to(&self, color: Rgb) {
+        lock(&self.changes).current = Some(color);
+    }
+}
+
+/// Locks a mutex whose data stays valid even if a holder panicked.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User::new(
+            Login::new("alice"),
+            "client".into(),
+            Secret::new("token"),
+            true,
+            true,
+        )
+    }
+
+    #[test]
+    fn a_burst_coalesces_into_one_in_flight_and_one_pending() {
+        let user = user();
+        assert_eq!(user.request_change(ChangeRequest::Auto), Queued::Dispatch);
+        // The worker picks the first request up.
+        assert_eq!(
+            user.take_request().map(|(r, _)| r),
+            Some(ChangeRequest::Auto)
+        );
+        // Nine more messages arrive while the first change is in flight.
+        for _ in 0..8 {
+            assert_eq!(user.request_change(ChangeRequest::Auto), Queued::Coalesced);
+        }
+        let red = Color::Named(crate::color::NamedColor::Red);
+        assert_eq!(
+            user.request_change(ChangeRequest::Set(red)),
+            Queued::Coalesced
+        );
+        // Only the newest waits.
+        assert_eq!(
+            user.take_request().map(|(r, _)| r),
+            Some(ChangeRequest::Set(red))
+        );
+        assert_eq!(user.take_request(), None);
+        // Idle again: the next request dispatches.
+        assert_eq!(user.request_change(ChangeRequest::Auto), Queued::Dispatch);
+    }
+
+    #[test]
+    fn the_current_color_is_handed_to_the_worker() {
+        let user = user();
+        let seen = Rgb { r: 1, g: 2, b: 3 };
+        user.set_current_color(Some(seen));
+        user.request_change(ChangeRequest::Auto);
+        assert_eq!(user.take_request(), Some((ChangeRequest::Auto, Some(seen))));
+        let set = Rgb { r: 4, g: 5, b: 6 };
+        user.changed_to(set);
+        assert_eq!(user.current_color(), Some(set));
+    }
+
+    #[test]
+    fn token_waiters_see_only_newer_tokens() {
+        let cell = TokenCell::new(Secret::new("old"));
+        let (_, generation) = cell.current();
+        assert!(cell
+            .wait_newer(generation, Duration::from_millis(1))
+            .is_none());
+        cell.replace(Secret::new("new"));
+        let (token, newer) = cell.wait_newer(generation, Duration::from_secs(5)).unwrap();
+        assert_eq!(token.expose(), "new");
+        assert_eq!(newer, generation + 1);
+    }
+}
