@@ -4,9 +4,20 @@
 //! Pure core (no I/O, no clocks): `secret`, `ids`, `irc`, `color`, `chat`, `backoff`,
 //! `config`. I/O shell: `config_file`, `chat_thread`, `helix`, `daemon`, `shutdown`, `cli`.
 
+pub mod backoff;
+pub mod chat;
+pub mod chat_thread;
+pub mod cli;
 pub mod color;
+pub mod command;
 pub mod config;
 pub mod config_file;
+pub mod daemon;
+pub mod helix;
 pub mod ids;
 pub mod irc;
 pub mod secret;
+pub mod settings;
+pub mod stop;
+pub mod user;
+pub mod worker;

@@ -1,2 +1,5 @@
-//! Binary entry point.
-fn main() {}
+//! The `twitch-colorchanger` binary: everything happens in the library's `cli::main`.
+
+fn main() {
+    std::process::exit(twitch_colorchanger::cli::main());
+}

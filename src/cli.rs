@@ -1,0 +1,221 @@
+//! The binary's edge: reads arguments and environment, loads the users, sets up logging
+//! and signals, runs a command and turns every outcome into an exit code. Does I/O.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use log::{info, warn};
+
+use crate::config::{self, ConfigError, Document, InvalidConfig, UserConfig};
+use crate::config_file::{self, WriteOutcome};
+use crate::daemon::Daemon;
+use crate::settings::{self, Command, Settings, USAGE};
+
+/// Exit code: clean shutdown or success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: failure while running.
+pub const EXIT_RUNTIME: i32 = 1;
+/// Exit code: bad command line or config.
+pub const EXIT_USAGE: i32 = 2;
+/// Time allowed for every thread to end after SIGINT/SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// Runs the binary and returns its exit code.
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let settings = match settings::parse(&args, &env) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("twitch-colorchanger: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    match settings.command {
+        Command::Help => {
+            print!("{USAGE}");
+            EXIT_OK
+        }
+        Command::Version => {
+            println!("twitch-colorchanger {}", env!("CARGO_PKG_VERSION"));
+            EXIT_OK
+        }
+        Command::Check => check(&settings, &env),
+        Command::Run => run(&settings, &env),
+    }
+}
+
+/// The users to run and, when the environment brought new ones, the document to write.
+#[derive(Debug)]
+pub struct LoadedUsers {
+    pub users: Vec<UserConfig>,
+    /// Where the users came from, for messages.
+    pub source: String,
+    /// Set when users came from the environment and the file should be (re)written.
+    pub to_write: Option<Document>,
+}
+
+/// Reads the config file and the `TWITCH_*_N` variables.
+///
+/// A config file with users is the source of truth: it holds the tokens the daemon
+/// refreshed, which are newer than any in the environment. Users from the environment are
+/// used when the file is missing or lists no users, and are then written to it.
+pub fn load_users(path: &Path, env: &HashMap<String, String>) -> Result<LoadedUsers, ConfigError> {
+    let mut vars: Vec<(String, String)> = env
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    vars.sort();
+    let env_users = config::users_from_env(&vars)?;
+    let file = match config_file::load(path) {
+        Ok(loaded) => Some(loaded),
+        Err(ConfigError::NotFound { .. }) if !env_users.is_empty() => None,
+        Err(error) => return Err(error),
+    };
+    let display = path.display();
+    match file {
+        Some((config, _)) if !config.users.is_empty() => {
+            if !env_users.is_empty() {
+                info!("users come from {display}; the TWITCH_USERNAME_N variables are ignored while it lists users");
+            }
+            Ok(LoadedUsers {
+                users: config.users,
+                source: display.to_string(),
+                to_write: None,
+            })
+        }
+        _ if !env_users.is_empty() => Ok(LoadedUsers {
+            to_write: Some(Document::from_users(&env_users)),
+            users: env_users,
+            source: "the environment (TWITCH_USERNAME_N …)".to_string(),
+        }),
+        _ => Err(ConfigError::Invalid(Box::new(InvalidConfig {
+            path: path.to_path_buf(),
+            position: None,
+            user: None,
+            field: Some("users".to_string()),
+            message: "lists no users".to_string(),
+            fix: "add at least one user (see config.example.json) or set TWITCH_USERNAME_1 and its companions".to_string(),
+        }))),
+    }
+}
+
+fn check(settings: &Settings, env: &HashMap<String, String>) -> i32 {
+    let loaded = match load_users(&settings.config_path, env) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("twitch-colorchanger: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    println!(
+        "{}: {} user{} OK",
+        loaded.source,
+        loaded.users.len(),
+        if loaded.users.len() == 1 { "" } else { "s" }
+    );
+    for user in &loaded.users {
+        println!("{}", summary(user));
+    }
+    EXIT_OK
+}
+
+/// One line about a user, without secrets: only whether each secret is present.
+pub fn summary(user: &UserConfig) -> String {
+    let present = |empty: bool| if empty { "missing" } else { "set" };
+    let channels: Vec<String> = user
+        .channels
+        .iter()
+        .map(|channel| format!("#{channel}"))
+        .collect();
+    format!(
+        "  {}: {}, {} colors, channels {}; client id {}, client secret {}, access token {}, refresh token {}",
+        user.username,
+        if user.enabled { "enabled" } else { "disabled" },
+        if user.is_prime_or_turbo { "hex (Turbo/Prime)" } else { "named" },
+        channels.join(", "),
+        present(user.client_id.is_empty()),
+        present(user.client_secret.is_empty()),
+        present(user.access_token.is_empty()),
+        present(user.refresh_token.is_empty()),
+    )
+}
+
+fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
+    init_logging(settings.log_level);
+    let loaded = match load_users(&settings.config_path, env) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("twitch-colorchanger: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    if let Some(document) = &loaded.to_write {
+        write_env_users(&settings.config_path, document);
+    }
+    info!(
+        "twitch-colorchanger {} starting with {} user(s) from {}",
+        env!("CARGO_PKG_VERSION"),
+        loaded.users.len(),
+        loaded.source
+    );
+    let daemon = match Daemon::start(&loaded.users, settings) {
+        Ok(daemon) => daemon,
+        Err(error) => {
+            eprintln!("twitch-colorchanger: cannot start threads: {error}");
+            return EXIT_RUNTIME;
+        }
+    };
+    let stop = daemon.stop_signal();
+    if let Err(error) = ctrlc::set_handler(move || stop.stop()) {
+        eprintln!("twitch-colorchanger: cannot install the signal handler: {error}");
+        daemon.shutdown(SHUTDOWN_GRACE);
+        return EXIT_RUNTIME;
+    }
+    let all_ended = daemon.run_until_stopped(SHUTDOWN_GRACE);
+    info!(
+        "stopped{}",
+        if all_ended {
+            ""
+        } else {
+            " (some threads were still busy)"
+        }
+    );
+    EXIT_OK
+}
+
+/// Saves users that came from the environment so that tokens refreshed later survive a
+/// restart. Not being able to write is no reason to stop: the users still run.
+fn write_env_users(path: &Path, document: &Document) {
+    match config_file::write_atomic(path, document.to_json_string().as_bytes()) {
+        Ok(WriteOutcome::Renamed) => {
+            info!("wrote the users from the environment to {}", path.display())
+        }
+        Ok(WriteOutcome::WroteInPlace) => warn!(
+            "wrote {} in place: it could not be replaced atomically (a single bind-mounted file?)",
+            path.display()
+        ),
+        Err(error) => warn!(
+            "could not write {} ({error}); refreshed tokens will not survive a restart",
+            path.display()
+        ),
+    }
+}
+
+/// Logs to stderr. Only this crate's records pass: libraries may log request headers or
+/// raw frames at debug level, and those would hold tokens.
+fn init_logging(level: log::LevelFilter) {
+    let config = simplelog::ConfigBuilder::new()
+        .add_filter_allow_str("twitch_colorchanger")
+        .set_target_level(log::LevelFilter::Off)
+        .set_thread_level(log::LevelFilter::Off)
+        .set_location_level(log::LevelFilter::Off)
+        .build();
+    let _ = simplelog::TermLogger::init(
+        level,
+        config,
+        simplelog::TerminalMode::Stderr,
+        simplelog::ColorChoice::Auto,
+    );
+}

@@ -1,0 +1,173 @@
+//! Starts and stops the daemon's threads: one chat thread per user and the worker pool
+//! that talks to Helix. Owns every `JoinHandle`; no protocol logic of its own.
+
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use log::{error, info, warn};
+
+use crate::chat_thread::{run_chat, ChatSettings};
+use crate::config::UserConfig;
+use crate::helix::{self, Helix};
+use crate::settings::Settings;
+use crate::stop::StopSignal;
+use crate::user::User;
+use crate::worker::{run_worker, ChangeQueue};
+
+/// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
+/// and a thousand users stay within a few hundred MiB of address space (little of it touched).
+pub const CHAT_STACK_SIZE: usize = 256 * 1024;
+/// Stack size of workers: one blocking HTTPS call at a time.
+pub const WORKER_STACK_SIZE: usize = 256 * 1024;
+/// Workers carrying out color changes; each change is one short HTTP call.
+pub const MAX_WORKERS: usize = 4;
+
+/// The running daemon.
+pub struct Daemon {
+    stop: StopSignal,
+    user_stops: Vec<StopSignal>,
+    threads: Vec<JoinHandle<()>>,
+    queue: Option<ChangeQueue>,
+    done: Receiver<()>,
+    done_sender: Option<Sender<()>>,
+    users: Vec<Arc<User>>,
+}
+
+impl Daemon {
+    /// Starts the threads for `users`. Users without an access token are reported and left
+    /// out; the rest start at once.
+    pub fn start(users: &[UserConfig], settings: &Settings) -> std::io::Result<Daemon> {
+        let stop = StopSignal::new();
+        let (done_sender, done) = crossbeam_channel::unbounded::<()>();
+        let (queue, jobs) = ChangeQueue::new();
+        let helix = Arc::new(Helix::new(helix::new_agent(), &settings.endpoints.api_url));
+        let mut daemon = Daemon {
+            stop,
+            user_stops: Vec::new(),
+            threads: Vec::new(),
+            queue: Some(queue.clone()),
+            done,
+            done_sender: Some(done_sender.clone()),
+            users: Vec::new(),
+        };
+        let n_workers = users.len().clamp(1, MAX_WORKERS);
+        for index in 0..n_workers {
+            let jobs = jobs.clone();
+            let helix = Arc::clone(&helix);
+            let done_sender = done_sender.clone();
+            let handle = thread::Builder::new()
+                .name(format!("worker-{index}"))
+                .stack_size(WORKER_STACK_SIZE)
+                .spawn(move || {
+                    run_worker(jobs, helix);
+                    drop(done_sender);
+                })?;
+            daemon.threads.push(handle);
+        }
+        let chat_settings = ChatSettings {
+            irc_url: settings.endpoints.irc_url.clone(),
+            keepalive: settings.keepalive,
+            backoff: Default::default(),
+        };
+        for config in users {
+            let login = config.username.clone();
+            if config.access_token.is_empty() {
+                error!("{login}: no access token in the config; add one with scopes chat:read and user:manage:chat_color (see README)");
+                continue;
+            }
+            let user = Arc::new(User::new(
+                login.clone(),
+                config.client_id.clone(),
+                config.access_token.clone(),
+                config.is_prime_or_turbo,
+                config.enabled,
+            ));
+            let user_stop = StopSignal::new();
+            let thread_user = Arc::clone(&user);
+            let channels = config.channels.clone();
+            let settings = chat_settings.clone();
+            let queue = queue.clone();
+            let thread_stop = user_stop.clone();
+            let done_sender = done_sender.clone();
+            let handle = thread::Builder::new()
+                .name(format!("chat-{login}"))
+                .stack_size(CHAT_STACK_SIZE)
+                .spawn(move || {
+                    run_chat(thread_user, channels, settings, queue, thread_stop);
+                    drop(done_sender);
+                })?;
+            info!(
+                "{login}: watching {}",
+                config
+                    .channels
+                    .iter()
+                    .map(|channel| format!("#{channel}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            daemon.user_stops.push(user_stop);
+            daemon.threads.push(handle);
+            daemon.users.push(user);
+        }
+        Ok(daemon)
+    }
+
+    /// The signal that ends the daemon; fire it from a signal handler or a test.
+    pub fn stop_signal(&self) -> StopSignal {
+        self.stop.clone()
+    }
+
+    /// The users that were started.
+    pub fn users(&self) -> &[Arc<User>] {
+        &self.users
+    }
+
+    /// Blocks until the stop signal fires, then shuts down. True when every thread ended
+    /// within `grace`.
+    pub fn run_until_stopped(self, grace: Duration) -> bool {
+        // Nothing is ever sent: `recv` returns when the signal disconnects the channel.
+        let _ = self.stop.receiver().recv();
+        self.shutdown(grace)
+    }
+
+    /// Stops every thread and waits up to `grace` for them. True when all ended in time;
+    /// threads still running (a worker inside a slow HTTP call) end with the process.
+    pub fn shutdown(mut self, grace: Duration) -> bool {
+        let deadline = Instant::now() + grace;
+        self.stop.stop();
+        for user_stop in &self.user_stops {
+            user_stop.stop();
+        }
+        // Workers end once every sender of the queue is gone: ours and the chat threads'.
+        self.queue.take();
+        self.done_sender.take();
+        loop {
+            match self.done.recv_deadline(deadline) {
+                Ok(()) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    let running: Vec<String> = self
+                        .threads
+                        .iter()
+                        .filter(|handle| !handle.is_finished())
+                        .filter_map(|handle| handle.thread().name().map(str::to_string))
+                        .collect();
+                    warn!(
+                        "shutdown: threads still busy after {grace:?}: {}",
+                        running.join(", ")
+                    );
+                    return false;
+                }
+            }
+        }
+        for handle in self.threads.drain(..) {
+            let name = handle.thread().name().unwrap_or("?").to_string();
+            if handle.join().is_err() {
+                error!("thread {name} had panicked");
+            }
+        }
+        true
+    }
+}

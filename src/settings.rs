@@ -1,0 +1,322 @@
+//! Process settings that come from the command line and the environment (not the config
+//! file): endpoints, config path, keepalive, log level. Pure: callers pass the arguments
+//! and the environment in.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::chat_thread::DEFAULT_KEEPALIVE;
+
+pub const DEFAULT_IRC_URL: &str = "wss://irc-ws.chat.twitch.tv:443";
+pub const DEFAULT_API_URL: &str = "https://api.twitch.tv/helix";
+pub const DEFAULT_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
+pub const DEFAULT_CONFIG_PATH: &str = "twitch_colorchanger.conf";
+
+/// Where Twitch is. Tests point these at 127.0.0.1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    pub irc_url: String,
+    pub api_url: String,
+    pub auth_url: String,
+}
+
+/// What the user asked the binary to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Run,
+    Check,
+    Help,
+    Version,
+}
+
+/// Everything decided before the config file is read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub command: Command,
+    pub config_path: PathBuf,
+    pub endpoints: Endpoints,
+    pub keepalive: Duration,
+    pub log_level: log::LevelFilter,
+}
+
+/// A command line or environment the binary cannot work with (exit code 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub const USAGE: &str = "\
+twitch-colorchanger — changes your Twitch chat name color after every message you send
+
+Usage: twitch-colorchanger [COMMAND] [--config PATH]
+
+Commands:
+  run        run the daemon (the default)
+  check      validate the config and print a summary per user, then exit
+
+Options:
+  -c, --config PATH   config file (default: $TWITCH_CONF_FILE, else ./twitch_colorchanger.conf)
+  -h, --help          print this help
+  -V, --version       print the version
+
+Environment:
+  TWITCH_CONF_FILE                 config file path when --config is not given
+  TWITCH_USERNAME_N, TWITCH_ACCESS_TOKEN_N, TWITCH_REFRESH_TOKEN_N, TWITCH_CLIENT_ID_N,
+  TWITCH_CLIENT_SECRET_N, TWITCH_CHANNELS_N, USE_RANDOM_COLORS_N
+                                   users for container setups (N = 1, 2, …)
+  LOG_LEVEL=debug|info|warn|error  log level (DEBUG=true is the same as LOG_LEVEL=debug)
+  TWITCH_IRC_URL, TWITCH_API_URL, TWITCH_AUTH_URL
+                                   Twitch endpoints (for local testing)
+  TWITCH_KEEPALIVE_SECS            silence allowed before a chat connection is checked
+
+Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or config error.
+";
+
+/// Reads the command line (without the program name) and the environment.
+pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings, UsageError> {
+    let mut command: Option<Command> = None;
+    let mut config_path: Option<PathBuf> = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut set_command = |new: Command| match command {
+            Some(_) => Err(UsageError(format!(
+                "unexpected argument {arg:?}; see --help"
+            ))),
+            None => {
+                command = Some(new);
+                Ok(())
+            }
+        };
+        match arg.as_str() {
+            "run" => set_command(Command::Run)?,
+            "check" => set_command(Command::Check)?,
+            "-h" | "--help" | "help" => return Ok(with_command(Command::Help, env)),
+            "-V" | "--version" => return Ok(with_command(Command::Version, env)),
+            "-c" | "--config" => {
+                let value = args.next().ok_or_else(|| {
+                    UsageError(format!(
+                        "{arg} needs a file path, e.g. {arg} /config/twitch_colorchanger.conf"
+                    ))
+                })?;
+                config_path = Some(PathBuf::from(value));
+            }
+            other if other.starts_with("--config=") => {
+                config_path = Some(PathBuf::from(&other["--config=".len()..]));
+            }
+            other => {
+                return Err(UsageError(format!(
+                    "unknown argument {other:?}; see --help"
+                )))
+            }
+        }
+    }
+    let mut settings = with_command(command.unwrap_or(Command::Run), env);
+    if let Some(path) = config_path {
+        settings.config_path = path;
+    }
+    settings.log_level = log_level(env)?;
+    settings.keepalive = match env.get("TWITCH_KEEPALIVE_SECS") {
+        None => DEFAULT_KEEPALIVE,
+        Some(value) => match value.trim().parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
+            _ => {
+                return Err(UsageError(format!(
+                    "TWITCH_KEEPALIVE_SECS={value:?} is not a positive number of seconds"
+                )))
+            }
+        },
+    };
+    for (name, url) in [
+        ("TWITCH_IRC_URL", &settings.endpoints.irc_url),
+        ("TWITCH_API_URL", &settings.endpoints.api_url),
+        ("TWITCH_AUTH_URL", &settings.endpoints.auth_url),
+    ] {
+        let allowed: &[&str] = if name == "TWITCH_IRC_URL" {
+            &["wss://", "ws://"]
+        } else {
+            &["https://", "http://"]
+        };
+        if !allowed.iter().any(|scheme| url.starts_with(scheme)) {
+            return Err(UsageError(format!(
+                "{name}={url:?} must start with {}",
+                allowed.join(" or ")
+            )));
+        }
+    }
+    Ok(settings)
+}
+
+fn with_command(command: Command, env: &HashMap<String, String>) -> Settings {
+    let non_empty = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
+    let endpoint = |name: &str, default: &str| {
+        non_empty(name)
+            .map(|value| value.trim().trim_end_matches('/').to_string())
+            .unwrap_or_else(|| default.to_string())
+    };
+    Settings {
+        command,
+        config_path: non_empty("TWITCH_CONF_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH)),
+        endpoints: Endpoints {
+            irc_url: endpoint("TWITCH_IRC_URL", DEFAULT_IRC_URL),
+            api_url: endpoint("TWITCH_API_URL", DEFAULT_API_URL),
+            auth_url: endpoint("TWITCH_AUTH_URL", DEFAULT_AUTH_URL),
+        },
+        keepalive: DEFAULT_KEEPALIVE,
+        log_level: log::LevelFilter::Info,
+    }
+}
+
+fn log_level(env: &HashMap<String, String>) -> Result<log::LevelFilter, UsageError> {
+    if let Some(level) = env
+        .get("LOG_LEVEL")
+        .filter(|value| !value.trim().is_empty())
+    {
+        return match level.trim().to_ascii_lowercase().as_str() {
+            "trace" | "debug" => Ok(log::LevelFilter::Debug),
+            "info" => Ok(log::LevelFilter::Info),
+            "warn" | "warning" => Ok(log::LevelFilter::Warn),
+            "error" => Ok(log::LevelFilter::Error),
+            _ => Err(UsageError(format!(
+                "LOG_LEVEL={level:?} is not one of debug, info, warn, error"
+            ))),
+        };
+    }
+    let debug = env.get("DEBUG").is_some_and(|value| {
+        matches!(
+            value.trim().to_ascii_lowercase().as_str(),
+            "true" | "1" | "yes"
+        )
+    });
+    Ok(if debug {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Info
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Arguments, environment, and what they should give.
+    type Case<'a, T> = (&'a [&'a str], &'a [(&'a str, &'a str)], T);
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn commands_and_config_paths() {
+        let cases: Vec<Case<(Command, &str)>> = vec![
+            (&[], &[], (Command::Run, "twitch_colorchanger.conf")),
+            (&["run"], &[], (Command::Run, "twitch_colorchanger.conf")),
+            (
+                &["check"],
+                &[],
+                (Command::Check, "twitch_colorchanger.conf"),
+            ),
+            (
+                &["--help"],
+                &[],
+                (Command::Help, "twitch_colorchanger.conf"),
+            ),
+            (&["-V"], &[], (Command::Version, "twitch_colorchanger.conf")),
+            (
+                &[],
+                &[("TWITCH_CONF_FILE", "/config/c.json")],
+                (Command::Run, "/config/c.json"),
+            ),
+            (
+                &["check", "--config", "a.json"],
+                &[("TWITCH_CONF_FILE", "/config/c.json")],
+                (Command::Check, "a.json"),
+            ),
+            (&["--config=b.json", "run"], &[], (Command::Run, "b.json")),
+            (
+                &["-c", "c.json"],
+                &[("TWITCH_CONF_FILE", " ")],
+                (Command::Run, "c.json"),
+            ),
+        ];
+        for (argv, vars, (command, path)) in cases {
+            let settings = parse(&args(argv), &env(vars)).unwrap();
+            assert_eq!(settings.command, command, "{argv:?}");
+            assert_eq!(settings.config_path, PathBuf::from(path), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn usage_errors() {
+        let cases: Vec<Case<&str>> = vec![
+            (&["--config"], &[], "needs a file path"),
+            (&["frobnicate"], &[], "unknown argument"),
+            (&["run", "check"], &[], "unexpected argument"),
+            (&[], &[("LOG_LEVEL", "loud")], "LOG_LEVEL"),
+            (
+                &[],
+                &[("TWITCH_KEEPALIVE_SECS", "0")],
+                "TWITCH_KEEPALIVE_SECS",
+            ),
+            (&[], &[("TWITCH_IRC_URL", "http://x")], "TWITCH_IRC_URL"),
+            (&[], &[("TWITCH_API_URL", "ftp://x")], "TWITCH_API_URL"),
+        ];
+        for (argv, vars, expected) in cases {
+            let error = parse(&args(argv), &env(vars)).unwrap_err();
+            assert!(error.0.contains(expected), "{argv:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn log_levels() {
+        let cases = [
+            (vec![], log::LevelFilter::Info),
+            (vec![("DEBUG", "true")], log::LevelFilter::Debug),
+            (vec![("DEBUG", "false")], log::LevelFilter::Info),
+            (vec![("LOG_LEVEL", "WARN")], log::LevelFilter::Warn),
+            (
+                vec![("LOG_LEVEL", "error"), ("DEBUG", "true")],
+                log::LevelFilter::Error,
+            ),
+        ];
+        for (vars, expected) in cases {
+            assert_eq!(
+                parse(&[], &env(&vars)).unwrap().log_level,
+                expected,
+                "{vars:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn endpoints_come_from_the_environment() {
+        let settings = parse(
+            &[],
+            &env(&[
+                ("TWITCH_IRC_URL", "ws://127.0.0.1:1"),
+                ("TWITCH_API_URL", "http://127.0.0.1:2/helix/"),
+                ("TWITCH_KEEPALIVE_SECS", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.endpoints.irc_url, "ws://127.0.0.1:1");
+        assert_eq!(settings.endpoints.api_url, "http://127.0.0.1:2/helix");
+        assert_eq!(settings.endpoints.auth_url, DEFAULT_AUTH_URL);
+        assert_eq!(settings.keepalive, Duration::from_secs(5));
+    }
+}
