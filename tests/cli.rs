@@ -1,0 +1,388 @@
+//! The real binary as users and scripts see it: `--help`, `--version`, `check`, config
+//! errors with exit code 2 and untouched files, users from the environment, logs without
+//! secrets, and a clean exit on SIGTERM.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fake_twitch::FakeTwitch;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_twitch-colorchanger");
+
+/// The binary with a clean environment: no TWITCH_* variables from the machine.
+fn binary(dir: &Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .env_clear()
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+struct Output {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("binary runs");
+    Output {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn help_and_version() {
+    let dir = tempfile::tempdir().unwrap();
+    for flag in ["--help", "-h"] {
+        let out = run(binary(dir.path()).arg(flag));
+        assert_eq!(out.code, Some(0));
+        assert!(
+            out.stdout.contains("Usage: twitch-colorchanger"),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("check"));
+    }
+    let out = run(binary(dir.path()).arg("--version"));
+    assert_eq!(out.code, Some(0));
+    assert_eq!(
+        out.stdout.trim(),
+        format!("twitch-colorchanger {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = run(binary(dir.path()).arg("--frobnicate"));
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("--frobnicate"), "{}", out.stderr);
+}
+
+#[test]
+fn check_summarises_a_valid_config_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r##"{
+  "_comment": "kept",
+  "users": [
+    {"username": "Alice", "client_id": "cid-a", "client_secret": "cs-secret-a",
+     "access_token": "oauth:at-secret-a", "refresh_token": "rt-secret-a",
+     "channels": ["#Alice", "bob", "BOB"]},
+    {"username": "carol", "client_id": "cid-c", "access_token": "at-secret-c",
+     "is_prime_or_turbo": false, "enabled": false}
+  ]
+}
+"##;
+    let path = write(dir.path(), "my.conf", text);
+    let out = run(binary(dir.path()).args(["check", "--config", "my.conf"]));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("2 users"), "{}", out.stdout);
+    assert!(out.stdout.contains("alice: enabled"), "{}", out.stdout);
+    assert!(out.stdout.contains("#alice, #bob"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("carol: disabled, named colors"),
+        "{}",
+        out.stdout
+    );
+    for secret in ["cs-secret-a", "at-secret-a", "rt-secret-a", "at-secret-c"] {
+        assert!(!out.stdout.contains(secret) && !out.stderr.contains(secret));
+    }
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        text,
+        "check never writes"
+    );
+
+    // The same file found through TWITCH_CONF_FILE and through the default name.
+    let out = run(binary(dir.path())
+        .arg("check")
+        .env("TWITCH_CONF_FILE", path.to_str().unwrap()));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    write(dir.path(), "twitch_colorchanger.conf", text);
+    let out = run(binary(dir.path()).arg("check"));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+#[test]
+fn bad_configs_exit_2_with_a_clear_error_and_stay_byte_identical() {
+    let example = include_str!("../config.example.json");
+    let user = |fields: &str| {
+        format!(
+            r#"{{"users": [{{"username": "alice", "client_id": "cid", "access_token": "at"{fields}}}]}}"#
+        )
+    };
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "syntax",
+            "{\n  \"users\": [\n    {\"username\": \"alice\",}\n  ]\n}\n".to_string(),
+            vec!["bad.conf:3:"],
+        ),
+        (
+            "missing username",
+            r#"{"users": [{"client_id": "cid", "access_token": "at"}]}"#.to_string(),
+            vec!["bad.conf", "user 1", "username"],
+        ),
+        (
+            "duplicate users",
+            r#"{"users": [
+                {"username": "alice", "client_id": "a", "access_token": "at"},
+                {"username": "ALICE", "client_id": "b", "access_token": "at"}]}"#
+                .to_string(),
+            vec!["bad.conf", "user 2", "alice"],
+        ),
+        (
+            "placeholder from the example",
+            example.to_string(),
+            vec!["bad.conf", "user 1", "your_twitch_username"],
+        ),
+        (
+            "empty client id",
+            r#"{"users": [{"username": "alice", "client_id": "", "access_token": "at"}]}"#
+                .to_string(),
+            vec!["bad.conf", "alice", "client_id"],
+        ),
+        (
+            "channels not a list",
+            user(r#", "channels": "alice""#),
+            vec!["alice", "channels"],
+        ),
+        (
+            "no users",
+            r#"{"users": []}"#.to_string(),
+            vec!["bad.conf", "users"],
+        ),
+    ];
+    for (name, text, expected) in cases {
+        for command in ["check", "run"] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = write(dir.path(), "bad.conf", &text);
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+            let out = run(binary(dir.path()).args([command, "--config", "bad.conf"]));
+            assert_eq!(out.code, Some(2), "{name} ({command}): {}", out.stderr);
+            assert_eq!(
+                out.stderr.lines().filter(|l| !l.trim().is_empty()).count(),
+                1,
+                "{name} ({command}): one clear error line: {}",
+                out.stderr
+            );
+            for fragment in &expected {
+                assert!(
+                    out.stderr.contains(fragment),
+                    "{name} ({command}): {fragment:?} not in {}",
+                    out.stderr
+                );
+            }
+            assert_eq!(
+                fs::read_to_string(&path).unwrap(),
+                text,
+                "{name}: file untouched"
+            );
+            let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o640, "{name}: mode untouched");
+            let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+            assert_eq!(names.len(), 1, "{name}: no other file appeared");
+        }
+    }
+}
+
+#[test]
+fn a_missing_config_without_env_users_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(binary(dir.path()).arg("check"));
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr.contains("twitch_colorchanger.conf"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("config.example.json"), "{}", out.stderr);
+}
+
+fn env_user(command: &mut Command, n: u32, login: &str, channels: &str) {
+    command
+        .env(format!("TWITCH_USERNAME_{n}"), login)
+        .env(
+            format!("TWITCH_ACCESS_TOKEN_{n}"),
+            format!("oauth:at-{login}"),
+        )
+        .env(format!("TWITCH_REFRESH_TOKEN_{n}"), format!("rt-{login}"))
+        .env(format!("TWITCH_CLIENT_ID_{n}"), format!("cid-{login}"))
+        .env(format!("TWITCH_CLIENT_SECRET_{n}"), format!("cs-{login}"))
+        .env(format!("TWITCH_CHANNELS_{n}"), channels);
+}
+
+#[test]
+fn check_accepts_users_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = binary(dir.path());
+    command.arg("check");
+    env_user(&mut command, 1, "alice", "#alice, Bob");
+    env_user(&mut command, 2, "carol", "");
+    command.env("USE_RANDOM_COLORS_2", "false");
+    let out = run(&mut command);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("alice: enabled, hex (Turbo/Prime) colors, channels #alice, #bob"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("carol: enabled, named colors, channels #carol"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !dir.path().join("twitch_colorchanger.conf").exists(),
+        "check writes nothing"
+    );
+}
+
+/// A running daemon process whose stderr goes to a file; killed if a test fails early.
+struct Daemon {
+    child: Option<Child>,
+    stderr_path: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Daemon {
+    fn spawn(mut command: Command, dir: &Path) -> Daemon {
+        let stderr_path = dir.join("stderr.log");
+        let stderr = fs::File::create(&stderr_path).unwrap();
+        command.stderr(stderr).stdout(Stdio::null());
+        Daemon {
+            child: Some(command.spawn().expect("daemon starts")),
+            stderr_path,
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status and how long the exit took.
+    fn terminate(mut self) -> (ExitStatus, Duration, String) {
+        let mut child = self.child.take().expect("running");
+        let started = Instant::now();
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = sender.send(child.wait());
+        });
+        let status = match receiver.recv_timeout(WAIT) {
+            Ok(status) => status.unwrap(),
+            Err(_) => panic!("daemon did not exit after SIGTERM"),
+        };
+        let elapsed = started.elapsed();
+        (
+            status,
+            elapsed,
+            fs::read_to_string(&self.stderr_path).unwrap(),
+        )
+    }
+}
+
+fn daemon_command(dir: &Path, twitch: &FakeTwitch) -> Command {
+    let mut command = Command::new(BINARY);
+    command.env_clear().current_dir(dir).stdin(Stdio::null());
+    for (key, value) in fake_env(twitch) {
+        command.env(key, value);
+    }
+    command
+}
+
+#[test]
+fn env_users_run_are_written_to_the_config_and_logs_hold_no_secrets() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = daemon_command(dir.path(), &twitch);
+    env_user(&mut command, 1, "alice", "alice");
+    command.env("DEBUG", "true");
+    let daemon = Daemon::spawn(command, dir.path());
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+
+    twitch.send_line("alice", &own_message(&alice, "alice", "hi"));
+    let put = twitch
+        .wait_request(|r| r.method == "PUT", WAIT)
+        .expect("color PUT");
+    let color = put.query_param("color").unwrap().to_string();
+    sync_chat(&twitch, "alice", "before-exit");
+
+    let (status, _, stderr) = daemon.terminate();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains(&format!("alice → {color}")), "{stderr}");
+    for secret in ["at-alice", "rt-alice", "cs-alice"] {
+        assert!(!stderr.contains(secret), "{secret} leaked: {stderr}");
+    }
+
+    let path = dir.path().join("twitch_colorchanger.conf");
+    let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "a new config file is private");
+    let written: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let user = &written["users"][0];
+    assert_eq!(user["username"], "alice");
+    assert_eq!(user["access_token"], "at-alice");
+    assert_eq!(user["refresh_token"], "rt-alice");
+    assert_eq!(user["channels"], serde_json::json!(["alice"]));
+}
+
+#[test]
+fn sigterm_with_100_connected_users_exits_0_promptly() {
+    let twitch = FakeTwitch::start();
+    let accounts: Vec<_> = (0..100)
+        .map(|n| {
+            account(
+                &twitch,
+                &format!("user{n}"),
+                &format!("{}", 7000 + n),
+                "",
+                true,
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({
+        "users": accounts.iter().map(|a| user_json(a, true, &[])).collect::<Vec<_>>()
+    });
+    write(dir.path(), "twitch_colorchanger.conf", &config.to_string());
+    let daemon = Daemon::spawn(daemon_command(dir.path(), &twitch), dir.path());
+    for account in &accounts {
+        assert!(
+            twitch.wait_joined(&account.login, &account.login, WAIT),
+            "{}",
+            account.login
+        );
+    }
+    let (status, elapsed, stderr) = daemon.terminate();
+    eprintln!("exit after SIGTERM with 100 users took {elapsed:?}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    assert!(
+        !stderr.contains("still busy"),
+        "every thread ended: {stderr}"
+    );
+}
