@@ -49,7 +49,12 @@ mod tests {
 
     #[test]
     fn login_is_normalised() {
-        let cases = [("Alice", "alice"), ("#Bob", "bob"), ("  carol ", "carol"), ("", "")];
+        let cases = [
+            ("Alice", "alice"),
+            ("#Bob", "bob"),
+            ("  carol ", "carol"),
+            ("", ""),
+        ];
         for (input, expected) in cases {
             assert_eq!(Login::new(input).as_str(), expected, "input {input:?}");
         }
