@@ -13,7 +13,7 @@ use crate::config::UserConfig;
 use crate::helix::{self, Helix};
 use crate::settings::Settings;
 use crate::stop::StopSignal;
-use crate::user::User;
+use crate::user::{TokenCell, User};
 use crate::worker::{run_worker, ChangeQueue};
 
 /// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
@@ -42,7 +42,8 @@ impl Daemon {
         let stop = StopSignal::new();
         let (done_sender, done) = crossbeam_channel::unbounded::<()>();
         let (queue, jobs) = ChangeQueue::new();
-        let helix = Arc::new(Helix::new(helix::new_agent(), &settings.endpoints.api_url));
+        let agent = helix::new_agent(settings.http_timeout);
+        let helix = Arc::new(Helix::new(agent, &settings.endpoints.api_url));
         let mut daemon = Daemon {
             stop,
             user_stops: Vec::new(),
@@ -56,12 +57,13 @@ impl Daemon {
         for index in 0..n_workers {
             let jobs = jobs.clone();
             let helix = Arc::clone(&helix);
+            let stop = daemon.stop.clone();
             let done_sender = done_sender.clone();
             let handle = thread::Builder::new()
                 .name(format!("worker-{index}"))
                 .stack_size(WORKER_STACK_SIZE)
                 .spawn(move || {
-                    run_worker(jobs, helix);
+                    run_worker(jobs, helix, stop);
                     drop(done_sender);
                 })?;
             daemon.threads.push(handle);
@@ -80,7 +82,7 @@ impl Daemon {
             let user = Arc::new(User::new(
                 login.clone(),
                 config.client_id.clone(),
-                config.access_token.clone(),
+                TokenCell::new(config.access_token.clone(), None),
                 config.is_prime_or_turbo,
                 config.enabled,
             ));
@@ -139,6 +141,9 @@ impl Daemon {
         self.stop.stop();
         for user_stop in &self.user_stops {
             user_stop.stop();
+        }
+        for user in &self.users {
+            user.token.close();
         }
         // Workers end once every sender of the queue is gone: ours and the chat threads'.
         self.queue.take();

@@ -12,13 +12,15 @@ use crate::secret::Secret;
 
 /// Time allowed to open a connection to Twitch.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time allowed for a whole call, so that no worker waits forever on a stalled server.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for a whole call by default, so that no worker waits forever on a stalled
+/// server.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Builds the one HTTP agent the process shares: native-tls with the system's trust store
 /// (OpenSSL honours `SSL_CERT_FILE` and `SSL_CERT_DIR`), explicit timeouts, and status codes
 /// returned as responses rather than errors so that each call can interpret them.
-pub fn new_agent() -> Agent {
+/// `call_timeout` bounds a whole call, connect included.
+pub fn new_agent(call_timeout: Duration) -> Agent {
     let tls = TlsConfig::builder()
         .provider(TlsProvider::NativeTls)
         .root_certs(RootCerts::PlatformVerifier)
@@ -26,8 +28,8 @@ pub fn new_agent() -> Agent {
     let config = Agent::config_builder()
         .tls_config(tls)
         .http_status_as_error(false)
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_global(Some(CALL_TIMEOUT))
+        .timeout_connect(Some(CONNECT_TIMEOUT.min(call_timeout)))
+        .timeout_global(Some(call_timeout))
         .user_agent(concat!("twitch-colorchanger/", env!("CARGO_PKG_VERSION")))
         .build();
     Agent::new_with_config(config)
@@ -77,6 +79,45 @@ impl ColorChangeError {
             ColorChangeError::Unauthorized | ColorChangeError::Rejected { .. } => false,
         }
     }
+}
+
+/// Attempts of one color change before it is given up, the first included.
+pub const MAX_ATTEMPTS: u32 = 4;
+/// The longest a worker waits for a user's rate-limit bucket to refill.
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// The first wait before retrying a 5xx or a failed call; doubles with each attempt.
+pub const RETRY_BASE: Duration = Duration::from_millis(500);
+
+/// How long to wait before attempt `attempt + 1` after `attempt` (1 for the first) failed
+/// with `error`; `None` when the change should be given up. `now_unix` is the wall-clock
+/// time in Unix seconds (Helix's reset times are Unix seconds) and `random_unit` is in
+/// `0.0..1.0`.
+pub fn retry_delay(
+    error: &ColorChangeError,
+    attempt: u32,
+    now_unix: u64,
+    random_unit: f64,
+) -> Option<Duration> {
+    if attempt >= MAX_ATTEMPTS || !error.is_transient() {
+        return None;
+    }
+    if let ColorChangeError::RateLimited { rate_limit } = error {
+        // Without a reset time, a second is what one token of an 800-a-minute bucket takes.
+        return Some(
+            bucket_wait(rate_limit.reset_at_unix, now_unix).unwrap_or(Duration::from_secs(1)),
+        );
+    }
+    let ceiling = RETRY_BASE * (1u32 << (attempt - 1).min(10));
+    // Jittered into the upper half: spread out, but never at once.
+    Some(ceiling.mul_f64(0.5 + 0.5 * random_unit.clamp(0.0, 1.0)))
+}
+
+/// How long until a bucket that resets at `reset_at_unix` is full again, at least a second
+/// (reset times are whole seconds) and at most [`MAX_RATE_LIMIT_WAIT`].
+pub fn bucket_wait(reset_at_unix: Option<u64>, now_unix: u64) -> Option<Duration> {
+    let reset_at = reset_at_unix?;
+    let seconds = reset_at.saturating_sub(now_unix).max(1);
+    Some(Duration::from_secs(seconds).min(MAX_RATE_LIMIT_WAIT))
 }
 
 /// The Helix API at one base URL (`https://api.twitch.tv/helix` or a test server).
@@ -289,6 +330,53 @@ mod tests {
         ];
         for (error, expected) in cases {
             assert_eq!(error.is_transient(), expected, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn retry_delays_follow_the_error_and_the_attempt() {
+        let server_error = ColorChangeError::Status {
+            status: 500,
+            message: String::new(),
+        };
+        let transport = ColorChangeError::Transport {
+            message: String::new(),
+        };
+        let limited = |reset| ColorChangeError::RateLimited {
+            rate_limit: RateLimit {
+                remaining: Some(0),
+                reset_at_unix: reset,
+            },
+        };
+        let now = 1_000;
+        let cases: Vec<(ColorChangeError, u32, f64, Option<u64>)> = vec![
+            (server_error.clone(), 1, 1.0, Some(500)),
+            (server_error.clone(), 1, 0.0, Some(250)),
+            (server_error.clone(), 2, 1.0, Some(1_000)),
+            (server_error.clone(), 3, 1.0, Some(2_000)),
+            (server_error.clone(), MAX_ATTEMPTS, 1.0, None),
+            (transport.clone(), 1, 1.0, Some(500)),
+            (limited(Some(1_005)), 1, 0.3, Some(5_000)),
+            (limited(Some(999)), 1, 0.3, Some(1_000)),
+            (limited(Some(9_999)), 1, 0.3, Some(60_000)),
+            (limited(None), 1, 0.3, Some(1_000)),
+            (limited(Some(1_005)), MAX_ATTEMPTS, 0.3, None),
+            (ColorChangeError::Unauthorized, 1, 1.0, None),
+            (
+                ColorChangeError::Rejected {
+                    message: String::new(),
+                },
+                1,
+                1.0,
+                None,
+            ),
+        ];
+        for (error, attempt, unit, expected_ms) in cases {
+            assert_eq!(
+                retry_delay(&error, attempt, now, unit),
+                expected_ms.map(Duration::from_millis),
+                "{error:?} attempt {attempt}"
+            );
         }
     }
 

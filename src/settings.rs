@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::chat_thread::DEFAULT_KEEPALIVE;
+use crate::helix::DEFAULT_CALL_TIMEOUT;
 
 pub const DEFAULT_IRC_URL: &str = "wss://irc-ws.chat.twitch.tv:443";
 pub const DEFAULT_API_URL: &str = "https://api.twitch.tv/helix";
@@ -37,6 +38,8 @@ pub struct Settings {
     pub config_path: PathBuf,
     pub endpoints: Endpoints,
     pub keepalive: Duration,
+    /// Time allowed for one HTTP call to Helix or OAuth.
+    pub http_timeout: Duration,
     pub log_level: log::LevelFilter,
 }
 
@@ -74,7 +77,8 @@ Environment:
   LOG_LEVEL=debug|info|warn|error  log level (DEBUG=true is the same as LOG_LEVEL=debug)
   TWITCH_IRC_URL, TWITCH_API_URL, TWITCH_AUTH_URL
                                    Twitch endpoints (for local testing)
-  TWITCH_KEEPALIVE_SECS            silence allowed before a chat connection is checked
+  TWITCH_KEEPALIVE_SECS            silence allowed before a chat connection is checked (360)
+  TWITCH_HTTP_TIMEOUT_SECS         time allowed for one call to Twitch's HTTP APIs (10)
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or config error.
 ";
@@ -122,17 +126,8 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
         settings.config_path = path;
     }
     settings.log_level = log_level(env)?;
-    settings.keepalive = match env.get("TWITCH_KEEPALIVE_SECS") {
-        None => DEFAULT_KEEPALIVE,
-        Some(value) => match value.trim().parse::<u64>() {
-            Ok(seconds) if seconds > 0 => Duration::from_secs(seconds),
-            _ => {
-                return Err(UsageError(format!(
-                    "TWITCH_KEEPALIVE_SECS={value:?} is not a positive number of seconds"
-                )))
-            }
-        },
-    };
+    settings.keepalive = seconds(env, "TWITCH_KEEPALIVE_SECS", DEFAULT_KEEPALIVE)?;
+    settings.http_timeout = seconds(env, "TWITCH_HTTP_TIMEOUT_SECS", DEFAULT_CALL_TIMEOUT)?;
     for (name, url) in [
         ("TWITCH_IRC_URL", &settings.endpoints.irc_url),
         ("TWITCH_API_URL", &settings.endpoints.api_url),
@@ -153,6 +148,23 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
     Ok(settings)
 }
 
+/// A positive number of seconds from the environment, or `default` when unset.
+fn seconds(
+    env: &HashMap<String, String>,
+    name: &str,
+    default: Duration,
+) -> Result<Duration, UsageError> {
+    match env.get(name).map(|value| value.trim()) {
+        None | Some("") => Ok(default),
+        Some(value) => match value.parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok(Duration::from_secs(seconds)),
+            _ => Err(UsageError(format!(
+                "{name}={value:?} is not a positive number of seconds"
+            ))),
+        },
+    }
+}
+
 fn with_command(command: Command, env: &HashMap<String, String>) -> Settings {
     let non_empty = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
     let endpoint = |name: &str, default: &str| {
@@ -171,6 +183,7 @@ fn with_command(command: Command, env: &HashMap<String, String>) -> Settings {
             auth_url: endpoint("TWITCH_AUTH_URL", DEFAULT_AUTH_URL),
         },
         keepalive: DEFAULT_KEEPALIVE,
+        http_timeout: DEFAULT_CALL_TIMEOUT,
         log_level: log::LevelFilter::Info,
     }
 }

@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use crossbeam_channel::Sender;
+
 use crate::color::{Color, Rgb};
+use crate::helix::RateLimit;
 use crate::ids::{Login, UserId};
 use crate::secret::Secret;
 
@@ -31,38 +34,71 @@ struct ChangeSlot {
 /// The access token, read by the chat thread and the workers, replaced by the token owner.
 /// A generation number lets a reader wait for a token newer than the one that failed.
 pub struct TokenCell {
-    state: Mutex<(Secret, u64)>,
+    state: Mutex<TokenState>,
     changed: Condvar,
+    /// Where readers report a token Twitch refused; `None` when no token thread runs.
+    rejections: Option<Sender<u64>>,
+}
+
+struct TokenState {
+    token: Secret,
+    generation: u64,
+    /// Set at shutdown so that waiters stop waiting.
+    closed: bool,
 }
 
 impl TokenCell {
-    pub fn new(token: Secret) -> TokenCell {
+    /// A cell whose rejections go to `rejections` (the user's token thread), if any.
+    pub fn new(token: Secret, rejections: Option<Sender<u64>>) -> TokenCell {
         TokenCell {
-            state: Mutex::new((token, 0)),
+            state: Mutex::new(TokenState {
+                token,
+                generation: 0,
+                closed: false,
+            }),
             changed: Condvar::new(),
+            rejections,
         }
+    }
+
+    /// Reports that Twitch refused the token of `generation`. True when a token thread
+    /// will try to get a new one (so waiting for it makes sense).
+    pub fn report_rejected(&self, generation: u64) -> bool {
+        self.rejections
+            .as_ref()
+            .is_some_and(|sender| sender.send(generation).is_ok())
+    }
+
+    /// Wakes every waiter for good: the daemon is stopping.
+    pub fn close(&self) {
+        lock(&self.state).closed = true;
+        self.changed.notify_all();
     }
 
     /// The current token and its generation.
     pub fn current(&self) -> (Secret, u64) {
-        lock(&self.state).clone()
+        let state = lock(&self.state);
+        (state.token.clone(), state.generation)
     }
 
     pub fn replace(&self, token: Secret) {
         let mut state = lock(&self.state);
-        state.0 = token;
-        state.1 += 1;
+        state.token = token;
+        state.generation += 1;
         self.changed.notify_all();
     }
 
-    /// Waits until the token is newer than `generation`; `None` on timeout.
+    /// Waits until the token is newer than `generation`; `None` on timeout or shutdown.
     pub fn wait_newer(&self, generation: u64, timeout: Duration) -> Option<(Secret, u64)> {
         let state = lock(&self.state);
         let (state, _) = self
             .changed
-            .wait_timeout_while(state, timeout, |state| state.1 <= generation)
+            .wait_timeout_while(state, timeout, |state| {
+                state.generation <= generation && !state.closed
+            })
             .unwrap_or_else(PoisonError::into_inner);
-        (state.1 > generation).then(|| state.clone())
+        (state.generation > generation && !state.closed)
+            .then(|| (state.token.clone(), state.generation))
     }
 }
 
@@ -75,6 +111,8 @@ pub struct User {
     enabled: AtomicBool,
     user_id: Mutex<Option<UserId>>,
     changes: Mutex<ChangeSlot>,
+    /// Unix seconds until which Helix said this user's bucket is empty.
+    bucket_empty_until: Mutex<Option<u64>>,
 }
 
 impl std::fmt::Debug for User {
@@ -98,18 +136,19 @@ impl User {
     pub fn new(
         login: Login,
         client_id: String,
-        access_token: Secret,
+        token: TokenCell,
         prime_or_turbo: bool,
         enabled: bool,
     ) -> User {
         User {
             login,
             client_id,
-            token: TokenCell::new(access_token),
+            token,
             prime_or_turbo: AtomicBool::new(prime_or_turbo),
             enabled: AtomicBool::new(enabled),
             user_id: Mutex::new(None),
             changes: Mutex::new(ChangeSlot::default()),
+            bucket_empty_until: Mutex::new(None),
         }
     }
 
@@ -171,6 +210,19 @@ impl User {
         }
     }
 
+    /// Records what Helix said of the user's rate-limit bucket.
+    pub fn note_rate_limit(&self, rate_limit: RateLimit) {
+        *lock(&self.bucket_empty_until) = match rate_limit.remaining {
+            Some(0) => rate_limit.reset_at_unix,
+            _ => None,
+        };
+    }
+
+    /// Unix seconds until which the bucket is empty, if Helix said it is.
+    pub fn bucket_empty_until(&self) -> Option<u64> {
+        *lock(&self.bucket_empty_until)
+    }
+
     /// For the worker: the change to `color` succeeded.
     pub fn changed_to(&self, color: Rgb) {
         lock(&self.changes).current = Some(color);
@@ -190,7 +242,7 @@ mod tests {
         User::new(
             Login::new("alice"),
             "client".into(),
-            Secret::new("token"),
+            TokenCell::new(Secret::new("token"), None),
             true,
             true,
         )

@@ -13,10 +13,6 @@ fn put_color(request: &HttpRequest) -> String {
     request.query_param("color").unwrap_or_default().to_string()
 }
 
-fn is_color_put(request: &HttpRequest) -> bool {
-    request.method == "PUT" && request.path == "/helix/chat/color"
-}
-
 #[test]
 fn an_own_message_sends_exactly_one_color_change_with_the_right_headers() {
     let twitch = FakeTwitch::start();

@@ -46,12 +46,34 @@ pub fn fake_env(twitch: &FakeTwitch) -> HashMap<String, String> {
 }
 
 pub fn settings_for(twitch: &FakeTwitch) -> Settings {
-    settings::parse(&[], &fake_env(twitch)).expect("valid settings")
+    settings_with(twitch, &[])
+}
+
+/// Settings for `twitch` with extra environment variables.
+pub fn settings_with(twitch: &FakeTwitch, extra: &[(&str, &str)]) -> Settings {
+    let mut env = fake_env(twitch);
+    for (key, value) in extra {
+        env.insert(key.to_string(), value.to_string());
+    }
+    settings::parse(&[], &env).expect("valid settings")
 }
 
 /// Starts the daemon in this process for `users` against `twitch`.
 pub fn start_daemon(twitch: &FakeTwitch, users: Vec<serde_json::Value>) -> Daemon {
     Daemon::start(&users_from_json(users), &settings_for(twitch)).expect("daemon starts")
+}
+
+/// Starts the daemon with extra environment settings.
+pub fn start_daemon_with(
+    twitch: &FakeTwitch,
+    users: Vec<serde_json::Value>,
+    extra: &[(&str, &str)],
+) -> Daemon {
+    Daemon::start(&users_from_json(users), &settings_with(twitch, extra)).expect("daemon starts")
+}
+
+pub fn is_color_put(request: &fake_twitch::HttpRequest) -> bool {
+    request.method == "PUT" && request.path == "/helix/chat/color"
 }
 
 /// Registers `login` with the fake and returns its account.
