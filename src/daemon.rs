@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use log::{error, info, warn};
 
+use crate::backoff::BackoffPolicy;
 use crate::chat_thread::{run_chat, ChatSettings};
 use crate::config::UserConfig;
 use crate::helix::{self, Helix};
 use crate::settings::Settings;
 use crate::stop::StopSignal;
+use crate::supervisor::supervise;
 use crate::user::{TokenCell, User};
 use crate::worker::{run_worker, ChangeQueue};
 
@@ -63,7 +65,11 @@ impl Daemon {
                 .name(format!("worker-{index}"))
                 .stack_size(WORKER_STACK_SIZE)
                 .spawn(move || {
-                    run_worker(jobs, helix, stop);
+                    let what = format!("worker-{index}");
+                    let policy = BackoffPolicy::default();
+                    supervise(&what, &stop.clone(), &policy, || {
+                        run_worker(jobs.clone(), Arc::clone(&helix), stop.clone())
+                    });
                     drop(done_sender);
                 })?;
             daemon.threads.push(handle);
@@ -97,7 +103,17 @@ impl Daemon {
                 .name(format!("chat-{login}"))
                 .stack_size(CHAT_STACK_SIZE)
                 .spawn(move || {
-                    run_chat(thread_user, channels, settings, queue, thread_stop);
+                    let what = format!("{}: chat", thread_user.login);
+                    let policy = settings.backoff;
+                    supervise(&what, &thread_stop.clone(), &policy, || {
+                        run_chat(
+                            Arc::clone(&thread_user),
+                            channels.clone(),
+                            settings.clone(),
+                            queue.clone(),
+                            thread_stop.clone(),
+                        )
+                    });
                     drop(done_sender);
                 })?;
             info!(

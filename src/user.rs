@@ -223,6 +223,12 @@ impl User {
         *lock(&self.bucket_empty_until)
     }
 
+    /// For a worker that panicked while holding this user: nothing is in flight any more.
+    /// A pending request stays and goes out with the next one.
+    pub fn release_after_panic(&self) {
+        lock(&self.changes).in_flight = false;
+    }
+
     /// For the worker: the change to `color` succeeded.
     pub fn changed_to(&self, color: Rgb) {
         lock(&self.changes).current = Some(color);
@@ -277,6 +283,14 @@ mod tests {
     }
 
     #[test]
+    fn a_user_released_after_a_panic_dispatches_again() {
+        let user = user();
+        assert_eq!(user.request_change(ChangeRequest::Auto), Queued::Dispatch);
+        user.release_after_panic();
+        assert_eq!(user.request_change(ChangeRequest::Auto), Queued::Dispatch);
+    }
+
+    #[test]
     fn the_current_color_is_handed_to_the_worker() {
         let user = user();
         let seen = Rgb { r: 1, g: 2, b: 3 };
@@ -290,14 +304,25 @@ mod tests {
 
     #[test]
     fn token_waiters_see_only_newer_tokens() {
-        let cell = TokenCell::new(Secret::new("old"));
+        let (sender, rejections) = crossbeam_channel::unbounded();
+        let cell = TokenCell::new(Secret::new("old"), Some(sender));
         let (_, generation) = cell.current();
         assert!(cell
             .wait_newer(generation, Duration::from_millis(1))
             .is_none());
+        assert!(cell.report_rejected(generation));
+        assert_eq!(rejections.try_recv(), Ok(generation));
         cell.replace(Secret::new("new"));
         let (token, newer) = cell.wait_newer(generation, Duration::from_secs(5)).unwrap();
         assert_eq!(token.expose(), "new");
         assert_eq!(newer, generation + 1);
+        cell.close();
+        assert!(cell.wait_newer(newer, Duration::from_secs(60)).is_none());
+    }
+
+    #[test]
+    fn without_a_token_thread_rejections_are_not_waited_for() {
+        let cell = TokenCell::new(Secret::new("old"), None);
+        assert!(!cell.report_rejected(0));
     }
 }

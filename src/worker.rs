@@ -43,12 +43,25 @@ impl ChangeQueue {
 pub fn run_worker(jobs: Receiver<Arc<User>>, helix: Arc<Helix>, stop: StopSignal) {
     let mut rng = rand::rng();
     for user in jobs.iter() {
+        let _release = ReleaseOnPanic(&user);
         while let Some((request, current)) = user.take_request() {
             let color = match request {
                 ChangeRequest::Auto => next_auto_color(user.is_prime_or_turbo(), current, &mut rng),
                 ChangeRequest::Set(color) => color,
             };
             change_color(&helix, &user, &color, &stop, &mut rng);
+        }
+    }
+}
+
+/// Marks the user as no longer in flight if the worker panics while holding it, so that the
+/// user's next message dispatches again instead of waiting forever.
+struct ReleaseOnPanic<'a>(&'a User);
+
+impl Drop for ReleaseOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.release_after_panic();
         }
     }
 }

@@ -1,0 +1,112 @@
+//! Restarts a thread's work after a panic, with backoff, so that one user's failure never
+//! takes the others down. Waits on the stop signal; no I/O of its own.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
+
+use log::{error, info};
+use rand::RngExt;
+
+use crate::backoff::BackoffPolicy;
+use crate::stop::StopSignal;
+
+/// Runs `work` until it returns normally or `stop` fires; after a panic, logs it and runs
+/// `work` again after a backoff delay. `what` names the work in log lines (`alice: chat`).
+/// Returns the number of panics survived.
+pub fn supervise(
+    what: &str,
+    stop: &StopSignal,
+    policy: &BackoffPolicy,
+    mut work: impl FnMut(),
+) -> u32 {
+    let mut rng = rand::rng();
+    let mut n_panics = 0u32;
+    let mut n_failures = 0u32;
+    loop {
+        let started = Instant::now();
+        let outcome = panic::catch_unwind(AssertUnwindSafe(&mut work));
+        let Err(payload) = outcome else {
+            return n_panics;
+        };
+        n_panics += 1;
+        if stop.is_stopped() {
+            return n_panics;
+        }
+        let now = Instant::now();
+        n_failures = policy.failures_after(n_failures, now - started);
+        let restart_at = policy.next_attempt_at(started, now, n_failures, rng.random());
+        error!(
+            "{what} failed unexpectedly ({}); restarting in {:.1} s",
+            panic_message(payload.as_ref()),
+            restart_at.saturating_duration_since(now).as_secs_f64()
+        );
+        if stop.wait_until(restart_at) {
+            return n_panics;
+        }
+        info!("{what} restarting");
+    }
+}
+
+/// The text of a panic payload, for the log line.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn quick_policy() -> BackoffPolicy {
+        BackoffPolicy {
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(2),
+            min_gap: Duration::from_millis(1),
+            stable_after: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn work_that_panics_is_restarted_until_it_returns() {
+        let stop = StopSignal::new();
+        let mut n_runs = 0;
+        let n_panics = supervise("test: work", &stop, &quick_policy(), || {
+            n_runs += 1;
+            if n_runs < 3 {
+                panic!("boom {n_runs}");
+            }
+        });
+        assert_eq!(n_panics, 2);
+        assert_eq!(n_runs, 3);
+    }
+
+    #[test]
+    fn a_stopped_signal_ends_supervision_after_a_panic() {
+        let stop = StopSignal::new();
+        let mut n_runs = 0;
+        let n_panics = supervise("test: work", &stop, &quick_policy(), || {
+            n_runs += 1;
+            stop.stop();
+            panic!("boom");
+        });
+        assert_eq!((n_panics, n_runs), (1, 1));
+    }
+
+    #[test]
+    fn panic_messages_are_read_from_both_payload_kinds() {
+        let cases: Vec<(Box<dyn std::any::Any + Send>, &str)> = vec![
+            (Box::new("static"), "static"),
+            (Box::new(String::from("owned")), "owned"),
+            (Box::new(42u8), "panic"),
+        ];
+        for (payload, expected) in cases {
+            assert_eq!(panic_message(payload.as_ref()), expected);
+        }
+    }
+}
