@@ -28,6 +28,9 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(360);
 const MAX_PING_GRACE: Duration = Duration::from_secs(30);
 /// Time allowed for TCP connect and for the TLS and WebSocket handshakes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long chat waits for the token thread to deliver a usable token before it checks
+/// again (it is woken at once when a token arrives or the daemon stops).
+const TOKEN_WAIT: Duration = Duration::from_secs(300);
 /// At most this many channels go in one JOIN line.
 const CHANNELS_PER_JOIN: usize = 20;
 
@@ -46,8 +49,8 @@ type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 enum Ended {
     /// The server sent RECONNECT.
     ReconnectRequested,
-    /// Twitch refused the token at login.
-    AuthFailed(String),
+    /// Twitch refused the token of this generation at login.
+    AuthFailed(String, u64),
     /// Anything else: refused connect, TLS error, drop, close, silence.
     Lost(String),
 }
@@ -65,6 +68,14 @@ pub fn run_chat(
     let mut join_budget = JoinBudget::default();
     let mut n_failures = 0u32;
     while !stop.is_stopped() {
+        let (token, generation) = user.token.current();
+        if token.is_empty() {
+            // The token thread is logging the user in; chat starts once it has a token.
+            debug!("{login}: waiting for a token before connecting to chat");
+            if user.token.wait_newer(generation, TOKEN_WAIT).is_none() {
+                continue;
+            }
+        }
         let started = Instant::now();
         let ended = match connect(&settings.irc_url, &stop) {
             Ok((socket, _registration)) => {
@@ -91,10 +102,20 @@ pub fn run_chat(
                 n_failures = 0;
                 started + backoff.min_gap
             }
-            Ended::AuthFailed(text) => {
+            Ended::AuthFailed(text, generation) => {
                 n_failures = backoff.failures_after(n_failures, now - started);
-                error!("{login}: Twitch refused the access token ({text}); get a new token with scopes chat:read and user:manage:chat_color");
-                backoff.next_attempt_at(started, now, n_failures, rng.random())
+                if user.token.report_rejected(generation) {
+                    info!(
+                        "{login}: Twitch refused the chat login ({text}); waiting for a new token"
+                    );
+                    if user.token.wait_newer(generation, TOKEN_WAIT).is_some() {
+                        n_failures = 0;
+                    }
+                    started + backoff.min_gap
+                } else {
+                    error!("{login}: Twitch refused the chat login ({text}); get a new token with scopes chat:read and user:manage:chat_color");
+                    backoff.next_attempt_at(started, now, n_failures, rng.random())
+                }
             }
             Ended::Lost(reason) => {
                 n_failures = backoff.failures_after(n_failures, now - started);
@@ -185,7 +206,7 @@ struct Connection<'a> {
 impl Connection<'_> {
     fn run(&mut self) -> Ended {
         let login = self.user.login.clone();
-        let (token, _generation) = self.user.token.current();
+        let (token, generation) = self.user.token.current();
         for line in [
             irc::cap_line(),
             irc::pass_line(token.expose()),
@@ -244,7 +265,9 @@ impl Connection<'_> {
                                     self.queue.request(self.user, ChangeRequest::Auto);
                                 }
                             }
-                            Action::AuthFailed { text } => return Ended::AuthFailed(text),
+                            Action::AuthFailed { text } => {
+                                return Ended::AuthFailed(text, generation)
+                            }
                             Action::ReconnectRequested => return Ended::ReconnectRequested,
                             Action::Notice { channel, text } => {
                                 info!("{login}: notice in #{channel}: {text}")

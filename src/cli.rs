@@ -9,8 +9,16 @@ use log::{info, warn};
 
 use crate::config::{self, ConfigError, Document, InvalidConfig, UserConfig};
 use crate::config_file::{self, WriteOutcome};
+use crate::config_writer::ConfigWriter;
 use crate::daemon::Daemon;
+use crate::device_login::{device_login, instructions, DeviceLoginError};
+use crate::helix;
+use crate::ids::Login;
+use crate::oauth::OAuth;
 use crate::settings::{self, Command, Settings, USAGE};
+use crate::stop::StopSignal;
+use serde_json::Value;
+use std::io::IsTerminal;
 
 /// Exit code: clean shutdown or success.
 pub const EXIT_OK: i32 = 0;
@@ -20,6 +28,8 @@ pub const EXIT_RUNTIME: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Time allowed for every thread to end after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+/// Time allowed after that for the last config write.
+pub const CONFIG_FLUSH_GRACE: Duration = Duration::from_millis(400);
 
 /// Runs the binary and returns its exit code.
 pub fn main() -> i32 {
@@ -42,6 +52,7 @@ pub fn main() -> i32 {
             EXIT_OK
         }
         Command::Check => check(&settings, &env),
+        Command::Auth { ref user } => auth(&settings, &env, user.as_deref()),
         Command::Run => run(&settings, &env),
     }
 }
@@ -52,8 +63,10 @@ pub struct LoadedUsers {
     pub users: Vec<UserConfig>,
     /// Where the users came from, for messages.
     pub source: String,
-    /// Set when users came from the environment and the file should be (re)written.
-    pub to_write: Option<Document>,
+    /// What the config file holds (or will hold, for users from the environment).
+    pub document: Document,
+    /// True when users came from the environment and the file should be written.
+    pub write_first: bool,
 }
 
 /// Reads the config file and the `TWITCH_*_N` variables.
@@ -75,18 +88,20 @@ pub fn load_users(path: &Path, env: &HashMap<String, String>) -> Result<LoadedUs
     };
     let display = path.display();
     match file {
-        Some((config, _)) if !config.users.is_empty() => {
+        Some((config, document)) if !config.users.is_empty() => {
             if !env_users.is_empty() {
                 info!("users come from {display}; the TWITCH_USERNAME_N variables are ignored while it lists users");
             }
             Ok(LoadedUsers {
                 users: config.users,
                 source: display.to_string(),
-                to_write: None,
+                document,
+                write_first: false,
             })
         }
         _ if !env_users.is_empty() => Ok(LoadedUsers {
-            to_write: Some(Document::from_users(&env_users)),
+            document: Document::from_users(&env_users),
+            write_first: true,
             users: env_users,
             source: "the environment (TWITCH_USERNAME_N …)".to_string(),
         }),
@@ -151,8 +166,8 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
             return EXIT_USAGE;
         }
     };
-    if let Some(document) = &loaded.to_write {
-        write_env_users(&settings.config_path, document);
+    if loaded.write_first {
+        write_env_users(&settings.config_path, &loaded.document);
     }
     info!(
         "twitch-colorchanger {} starting with {} user(s) from {}",
@@ -160,7 +175,17 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         loaded.users.len(),
         loaded.source
     );
-    let daemon = match Daemon::start(&loaded.users, settings) {
+    let (writer, writer_thread) =
+        match ConfigWriter::spawn(settings.config_path.clone(), loaded.document.clone()) {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                eprintln!("twitch-colorchanger: cannot start the config writer: {error}");
+                return EXIT_RUNTIME;
+            }
+        };
+    let mut settings = settings.clone();
+    settings.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let daemon = match Daemon::start(&loaded.users, &settings, Some(writer.clone())) {
         Ok(daemon) => daemon,
         Err(error) => {
             eprintln!("twitch-colorchanger: cannot start threads: {error}");
@@ -174,6 +199,14 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         return EXIT_RUNTIME;
     }
     let all_ended = daemon.run_until_stopped(SHUTDOWN_GRACE);
+    // Tokens refreshed just before the stop must reach the file.
+    if !writer.flush(CONFIG_FLUSH_GRACE) {
+        warn!("some config changes could not be saved before the exit");
+    }
+    drop(writer);
+    if all_ended {
+        let _ = writer_thread.join();
+    }
     info!(
         "stopped{}",
         if all_ended {
@@ -183,6 +216,104 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         }
     );
     EXIT_OK
+}
+
+/// `auth`: device-code login for the chosen users, saving their tokens, then exit.
+fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) -> i32 {
+    init_logging(settings.log_level);
+    let loaded = match load_users(&settings.config_path, env) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("twitch-colorchanger: {error}");
+            return EXIT_USAGE;
+        }
+    };
+    let wanted = only.map(Login::new);
+    let users: Vec<&UserConfig> = loaded
+        .users
+        .iter()
+        .filter(|user| {
+            wanted
+                .as_ref()
+                .is_none_or(|wanted| user.username == *wanted)
+        })
+        .collect();
+    if users.is_empty() {
+        let known: Vec<&str> = loaded.users.iter().map(|u| u.username.as_str()).collect();
+        eprintln!(
+            "twitch-colorchanger: {}: no user {:?}; the config has {}",
+            loaded.source,
+            only.unwrap_or_default(),
+            known.join(", ")
+        );
+        return EXIT_USAGE;
+    }
+    if loaded.write_first {
+        write_env_users(&settings.config_path, &loaded.document);
+    }
+    let (writer, writer_thread) =
+        match ConfigWriter::spawn(settings.config_path.clone(), loaded.document.clone()) {
+            Ok(spawned) => spawned,
+            Err(error) => {
+                eprintln!("twitch-colorchanger: cannot start the config writer: {error}");
+                return EXIT_RUNTIME;
+            }
+        };
+    let stop = StopSignal::new();
+    let handler_stop = stop.clone();
+    let _ = ctrlc::set_handler(move || handler_stop.stop());
+    let agent = helix::new_agent(settings.http_timeout);
+    let oauth = OAuth::new(agent, &settings.endpoints.auth_url);
+    let mut n_failed = 0;
+    for user in users {
+        let login = &user.username;
+        let result = device_login(&oauth, &user.client_id, login, &stop, |code| {
+            println!("{}", instructions(login, code));
+        });
+        match result {
+            Ok((grant, _validation)) => {
+                let fields = vec![
+                    (
+                        "access_token".to_string(),
+                        Value::from(grant.access_token.expose()),
+                    ),
+                    (
+                        "refresh_token".to_string(),
+                        Value::from(grant.refresh_token.expose()),
+                    ),
+                ];
+                writer.set_user_fields(login, fields);
+                println!(
+                    "{login}: logged in; tokens saved to {}",
+                    settings.config_path.display()
+                );
+            }
+            Err(DeviceLoginError::Stopped) => {
+                eprintln!("twitch-colorchanger: interrupted");
+                n_failed += 1;
+                break;
+            }
+            Err(error) => {
+                eprintln!("twitch-colorchanger: {login}: {error}");
+                n_failed += 1;
+            }
+        }
+    }
+    let saved = writer.flush(Duration::from_secs(10));
+    drop(writer);
+    let _ = writer_thread.join();
+    if !saved {
+        eprintln!(
+            "twitch-colorchanger: could not save the tokens to {}",
+            settings.config_path.display()
+        );
+        return EXIT_RUNTIME;
+    }
+    if n_failed == 0 {
+        EXIT_OK
+    } else {
+        EXIT_RUNTIME
+    }
 }
 
 /// Saves users that came from the environment so that tokens refreshed later survive a

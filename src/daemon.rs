@@ -11,10 +11,13 @@ use log::{error, info, warn};
 use crate::backoff::BackoffPolicy;
 use crate::chat_thread::{run_chat, ChatSettings};
 use crate::config::UserConfig;
+use crate::config_writer::ConfigWriter;
 use crate::helix::{self, Helix};
+use crate::oauth::OAuth;
 use crate::settings::Settings;
 use crate::stop::StopSignal;
 use crate::supervisor::supervise;
+use crate::token_thread::{run_token_thread, TokenOwner};
 use crate::user::{TokenCell, User};
 use crate::worker::{run_worker, ChangeQueue};
 
@@ -38,14 +41,17 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts the threads for `users`. Users without an access token are reported and left
-    /// out; the rest start at once.
-    pub fn start(users: &[UserConfig], settings: &Settings) -> std::io::Result<Daemon> {
+    /// Starts the threads for `users`. New tokens are saved through `writer` when given.
+    pub fn start(
+        users: &[UserConfig],
+        settings: &Settings,
+        writer: Option<ConfigWriter>,
+    ) -> std::io::Result<Daemon> {
         let stop = StopSignal::new();
         let (done_sender, done) = crossbeam_channel::unbounded::<()>();
         let (queue, jobs) = ChangeQueue::new();
         let agent = helix::new_agent(settings.http_timeout);
-        let helix = Arc::new(Helix::new(agent, &settings.endpoints.api_url));
+        let helix = Arc::new(Helix::new(agent.clone(), &settings.endpoints.api_url));
         let mut daemon = Daemon {
             stop,
             user_stops: Vec::new(),
@@ -79,57 +85,110 @@ impl Daemon {
             keepalive: settings.keepalive,
             backoff: Default::default(),
         };
+        let oauth = Arc::new(OAuth::new(agent, &settings.endpoints.auth_url));
         for config in users {
-            let login = config.username.clone();
-            if config.access_token.is_empty() {
-                error!("{login}: no access token in the config; add one with scopes chat:read and user:manage:chat_color (see README)");
-                continue;
-            }
-            let user = Arc::new(User::new(
-                login.clone(),
-                config.client_id.clone(),
-                TokenCell::new(config.access_token.clone(), None),
-                config.is_prime_or_turbo,
-                config.enabled,
-            ));
-            let user_stop = StopSignal::new();
-            let thread_user = Arc::clone(&user);
-            let channels = config.channels.clone();
-            let settings = chat_settings.clone();
-            let queue = queue.clone();
-            let thread_stop = user_stop.clone();
-            let done_sender = done_sender.clone();
-            let handle = thread::Builder::new()
-                .name(format!("chat-{login}"))
-                .stack_size(CHAT_STACK_SIZE)
-                .spawn(move || {
-                    let what = format!("{}: chat", thread_user.login);
-                    let policy = settings.backoff;
-                    supervise(&what, &thread_stop.clone(), &policy, || {
-                        run_chat(
-                            Arc::clone(&thread_user),
-                            channels.clone(),
-                            settings.clone(),
-                            queue.clone(),
-                            thread_stop.clone(),
-                        )
-                    });
-                    drop(done_sender);
-                })?;
-            info!(
-                "{login}: watching {}",
-                config
-                    .channels
-                    .iter()
-                    .map(|channel| format!("#{channel}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            daemon.user_stops.push(user_stop);
-            daemon.threads.push(handle);
-            daemon.users.push(user);
+            daemon.start_user(
+                config,
+                &chat_settings,
+                &queue,
+                &oauth,
+                &writer,
+                settings.interactive,
+                &done_sender,
+            )?;
         }
         Ok(daemon)
+    }
+
+    /// Starts one user's token thread and chat thread.
+    #[allow(clippy::too_many_arguments)]
+    fn start_user(
+        &mut self,
+        config: &UserConfig,
+        chat_settings: &ChatSettings,
+        queue: &ChangeQueue,
+        oauth: &Arc<OAuth>,
+        writer: &Option<ConfigWriter>,
+        interactive: bool,
+        done_sender: &Sender<()>,
+    ) -> std::io::Result<()> {
+        let login = config.username.clone();
+        let (rejection_sender, rejections) = crossbeam_channel::unbounded();
+        let user = Arc::new(User::new(
+            login.clone(),
+            config.client_id.clone(),
+            TokenCell::new(config.access_token.clone(), Some(rejection_sender)),
+            config.is_prime_or_turbo,
+            config.enabled,
+        ));
+        let user_stop = StopSignal::new();
+
+        let owner = TokenOwner {
+            user: Arc::clone(&user),
+            client_secret: config.client_secret.clone(),
+            refresh_token: config.refresh_token.clone(),
+            rejections,
+            oauth: Arc::clone(oauth),
+            writer: writer.clone(),
+            interactive,
+            user_stop: user_stop.clone(),
+        };
+        let token_done = done_sender.clone();
+        let token_stop = user_stop.clone();
+        let handle = thread::Builder::new()
+            .name(format!("token-{login}"))
+            .stack_size(WORKER_STACK_SIZE)
+            .spawn(move || {
+                let what = format!("{}: token", owner.user.login);
+                let policy = BackoffPolicy::default();
+                let mut owner = Some(owner);
+                supervise(&what, &token_stop.clone(), &policy, || {
+                    // A panic loses the owner; the user cannot go on without one.
+                    match owner.take() {
+                        Some(owner) => run_token_thread(owner),
+                        None => token_stop.stop(),
+                    }
+                });
+                drop(token_done);
+            })?;
+        self.threads.push(handle);
+
+        let thread_user = Arc::clone(&user);
+        let channels = config.channels.clone();
+        let settings = chat_settings.clone();
+        let queue = queue.clone();
+        let thread_stop = user_stop.clone();
+        let chat_done = done_sender.clone();
+        let handle = thread::Builder::new()
+            .name(format!("chat-{login}"))
+            .stack_size(CHAT_STACK_SIZE)
+            .spawn(move || {
+                let what = format!("{}: chat", thread_user.login);
+                let policy = settings.backoff;
+                supervise(&what, &thread_stop.clone(), &policy, || {
+                    run_chat(
+                        Arc::clone(&thread_user),
+                        channels.clone(),
+                        settings.clone(),
+                        queue.clone(),
+                        thread_stop.clone(),
+                    )
+                });
+                drop(chat_done);
+            })?;
+        info!(
+            "{login}: watching {}",
+            config
+                .channels
+                .iter()
+                .map(|channel| format!("#{channel}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        self.user_stops.push(user_stop);
+        self.threads.push(handle);
+        self.users.push(user);
+        Ok(())
     }
 
     /// The signal that ends the daemon; fire it from a signal handler or a test.

@@ -27,6 +27,10 @@ pub struct Endpoints {
 pub enum Command {
     Run,
     Check,
+    /// Device-code login for one user (by name) or all, then exit.
+    Auth {
+        user: Option<String>,
+    },
     Help,
     Version,
 }
@@ -41,6 +45,9 @@ pub struct Settings {
     /// Time allowed for one HTTP call to Helix or OAuth.
     pub http_timeout: Duration,
     pub log_level: log::LevelFilter,
+    /// True when a person watches the terminal (set by the binary, not parsed): a lost
+    /// login then starts a device-code login instead of stopping the user.
+    pub interactive: bool,
 }
 
 /// A command line or environment the binary cannot work with (exit code 2).
@@ -61,8 +68,11 @@ twitch-colorchanger — changes your Twitch chat name color after every message 
 Usage: twitch-colorchanger [COMMAND] [--config PATH]
 
 Commands:
-  run        run the daemon (the default)
-  check      validate the config and print a summary per user, then exit
+  run               run the daemon (the default)
+  check             validate the config and print a summary per user, then exit
+  auth [--user NAME]
+                    log in with a device code (no browser needed on this machine) for
+                    one user or all, save the tokens in the config, then exit
 
 Options:
   -c, --config PATH   config file (default: $TWITCH_CONF_FILE, else ./twitch_colorchanger.conf)
@@ -87,6 +97,7 @@ Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or config error.
 pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings, UsageError> {
     let mut command: Option<Command> = None;
     let mut config_path: Option<PathBuf> = None;
+    let mut user: Option<String> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut set_command = |new: Command| match command {
@@ -101,6 +112,13 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
         match arg.as_str() {
             "run" => set_command(Command::Run)?,
             "check" => set_command(Command::Check)?,
+            "auth" => set_command(Command::Auth { user: None })?,
+            "-u" | "--user" => {
+                let value = args.next().ok_or_else(|| {
+                    UsageError(format!("{arg} needs a Twitch user name, e.g. {arg} alice"))
+                })?;
+                user = Some(value.clone());
+            }
             "-h" | "--help" | "help" => return Ok(with_command(Command::Help, env)),
             "-V" | "--version" => return Ok(with_command(Command::Version, env)),
             "-c" | "--config" => {
@@ -121,7 +139,16 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
             }
         }
     }
-    let mut settings = with_command(command.unwrap_or(Command::Run), env);
+    let command = match (command.unwrap_or(Command::Run), user) {
+        (Command::Auth { .. }, user) => Command::Auth { user },
+        (_, Some(_)) => {
+            return Err(UsageError(
+                "--user goes with the auth command, e.g. `auth --user alice`".to_string(),
+            ))
+        }
+        (command, None) => command,
+    };
+    let mut settings = with_command(command, env);
     if let Some(path) = config_path {
         settings.config_path = path;
     }
@@ -184,6 +211,7 @@ fn with_command(command: Command, env: &HashMap<String, String>) -> Settings {
         },
         keepalive: DEFAULT_KEEPALIVE,
         http_timeout: DEFAULT_CALL_TIMEOUT,
+        interactive: false,
         log_level: log::LevelFilter::Info,
     }
 }
@@ -280,6 +308,12 @@ mod tests {
             (&["--config"], &[], "needs a file path"),
             (&["frobnicate"], &[], "unknown argument"),
             (&["run", "check"], &[], "unexpected argument"),
+            (
+                &["check", "--user", "alice"],
+                &[],
+                "--user goes with the auth command",
+            ),
+            (&["auth", "--user"], &[], "needs a Twitch user name"),
             (&[], &[("LOG_LEVEL", "loud")], "LOG_LEVEL"),
             (
                 &[],

@@ -7,8 +7,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use common::*;
 use fake_twitch::FakeTwitch;
@@ -252,76 +251,15 @@ fn check_accepts_users_from_the_environment() {
     );
 }
 
-/// A running daemon process whose stderr goes to a file; killed if a test fails early.
-struct Daemon {
-    child: Option<Child>,
-    stderr_path: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Daemon {
-    fn spawn(mut command: Command, dir: &Path) -> Daemon {
-        let stderr_path = dir.join("stderr.log");
-        let stderr = fs::File::create(&stderr_path).unwrap();
-        command.stderr(stderr).stdout(Stdio::null());
-        Daemon {
-            child: Some(command.spawn().expect("daemon starts")),
-            stderr_path,
-        }
-    }
-
-    /// Sends SIGTERM and returns the exit status and how long the exit took.
-    fn terminate(mut self) -> (ExitStatus, Duration, String) {
-        let mut child = self.child.take().expect("running");
-        let started = Instant::now();
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let (sender, receiver) = crossbeam_channel::bounded(1);
-        std::thread::spawn(move || {
-            let _ = sender.send(child.wait());
-        });
-        let status = match receiver.recv_timeout(WAIT) {
-            Ok(status) => status.unwrap(),
-            Err(_) => panic!("daemon did not exit after SIGTERM"),
-        };
-        let elapsed = started.elapsed();
-        (
-            status,
-            elapsed,
-            fs::read_to_string(&self.stderr_path).unwrap(),
-        )
-    }
-}
-
-fn daemon_command(dir: &Path, twitch: &FakeTwitch) -> Command {
-    let mut command = Command::new(BINARY);
-    command.env_clear().current_dir(dir).stdin(Stdio::null());
-    for (key, value) in fake_env(twitch) {
-        command.env(key, value);
-    }
-    command
-}
-
 #[test]
 fn env_users_run_are_written_to_the_config_and_logs_hold_no_secrets() {
     let twitch = FakeTwitch::start();
     let alice = account(&twitch, "alice", "1001", "", true);
     let dir = tempfile::tempdir().unwrap();
-    let mut command = daemon_command(dir.path(), &twitch);
+    let mut command = binary_for(dir.path(), &twitch);
     env_user(&mut command, 1, "alice", "alice");
     command.env("DEBUG", "true");
-    let daemon = Daemon::spawn(command, dir.path());
+    let daemon = Process::spawn(command);
     assert!(twitch.wait_joined("alice", "alice", WAIT));
 
     twitch.send_line("alice", &own_message(&alice, "alice", "hi"));
@@ -369,7 +307,7 @@ fn sigterm_with_100_connected_users_exits_0_promptly() {
         "users": accounts.iter().map(|a| user_json(a, true, &[])).collect::<Vec<_>>()
     });
     write(dir.path(), "twitch_colorchanger.conf", &config.to_string());
-    let daemon = Daemon::spawn(daemon_command(dir.path(), &twitch), dir.path());
+    let daemon = Process::spawn(binary_for(dir.path(), &twitch));
     for account in &accounts {
         assert!(
             twitch.wait_joined(&account.login, &account.login, WAIT),

@@ -60,7 +60,7 @@ pub fn settings_with(twitch: &FakeTwitch, extra: &[(&str, &str)]) -> Settings {
 
 /// Starts the daemon in this process for `users` against `twitch`.
 pub fn start_daemon(twitch: &FakeTwitch, users: Vec<serde_json::Value>) -> Daemon {
-    Daemon::start(&users_from_json(users), &settings_for(twitch)).expect("daemon starts")
+    Daemon::start(&users_from_json(users), &settings_for(twitch), None).expect("daemon starts")
 }
 
 /// Starts the daemon with extra environment settings.
@@ -69,7 +69,60 @@ pub fn start_daemon_with(
     users: Vec<serde_json::Value>,
     extra: &[(&str, &str)],
 ) -> Daemon {
-    Daemon::start(&users_from_json(users), &settings_with(twitch, extra)).expect("daemon starts")
+    Daemon::start(&users_from_json(users), &settings_with(twitch, extra), None)
+        .expect("daemon starts")
+}
+
+/// A daemon started from a config file, saving tokens through a config writer as the
+/// binary does.
+pub struct FileDaemon {
+    pub daemon: Daemon,
+    pub writer: twitch_colorchanger::config_writer::ConfigWriter,
+    pub path: std::path::PathBuf,
+}
+
+impl FileDaemon {
+    /// Waits until every change asked of the writer is on disk, then reads the file.
+    pub fn saved_config(&self) -> serde_json::Value {
+        assert!(self.writer.flush(WAIT), "config writes finished");
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// Writes `config` to `dir` and starts the daemon on it in this process.
+pub fn start_daemon_on_file(
+    twitch: &FakeTwitch,
+    dir: &Path,
+    config: &serde_json::Value,
+    extra: &[(&str, &str)],
+) -> FileDaemon {
+    let path = dir.join("twitch_colorchanger.conf");
+    std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    let (loaded, document) = twitch_colorchanger::config_file::load(&path).expect("valid config");
+    let (writer, _thread) =
+        twitch_colorchanger::config_writer::ConfigWriter::spawn(path.clone(), document).unwrap();
+    let daemon = Daemon::start(
+        &loaded.users,
+        &settings_with(twitch, extra),
+        Some(writer.clone()),
+    )
+    .expect("daemon starts");
+    FileDaemon {
+        daemon,
+        writer,
+        path,
+    }
+}
+
+/// The user entry called `login` in a config document.
+pub fn user_entry<'a>(config: &'a serde_json::Value, login: &str) -> &'a serde_json::Value {
+    config["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|user| user["username"] == login)
+        .unwrap_or_else(|| panic!("no user {login} in {config}"))
 }
 
 pub fn is_color_put(request: &fake_twitch::HttpRequest) -> bool {
@@ -137,4 +190,115 @@ pub const NAMED_COLORS: [&str; 15] = [
 /// True for `#RRGGBB`.
 pub fn is_hex_color(color: &str) -> bool {
     color.len() == 7 && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The real binary with a clean environment (no TWITCH_* variables of the machine) that
+/// talks to `twitch`.
+pub fn binary_for(dir: &Path, twitch: &FakeTwitch) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_twitch-colorchanger"));
+    command
+        .env_clear()
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null());
+    for (key, value) in fake_env(twitch) {
+        command.env(key, value);
+    }
+    command
+}
+
+/// A running binary whose stdout and stderr lines are collected as they come; killed if a
+/// test fails before it ends.
+pub struct Process {
+    child: Option<std::process::Child>,
+    lines: crossbeam_channel::Receiver<String>,
+    all_lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Process {
+    pub fn spawn(mut command: std::process::Command) -> Process {
+        use std::io::BufRead;
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("binary starts");
+        let (sender, lines) = crossbeam_channel::unbounded();
+        let all_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stdout: Box<dyn std::io::Read + Send> = Box::new(child.stdout.take().unwrap());
+        let stderr: Box<dyn std::io::Read + Send> = Box::new(child.stderr.take().unwrap());
+        let readers = [stdout, stderr]
+            .into_iter()
+            .map(|stream| {
+                let sender = sender.clone();
+                let all_lines = std::sync::Arc::clone(&all_lines);
+                std::thread::spawn(move || {
+                    for line in std::io::BufReader::new(stream).lines() {
+                        let Ok(line) = line else { break };
+                        all_lines.lock().unwrap().push(line.clone());
+                        let _ = sender.send(line);
+                    }
+                })
+            })
+            .collect();
+        Process {
+            child: Some(child),
+            lines,
+            all_lines,
+            readers,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Waits for an output line (stdout or stderr) matching `pred`, skipping the others.
+    pub fn wait_line(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        while let Ok(line) = self.lines.recv_deadline(deadline) {
+            if pred(&line) {
+                return Some(line);
+            }
+        }
+        None
+    }
+
+    /// Sends SIGTERM, then waits for the exit like `wait_exit`.
+    pub fn terminate(self) -> (std::process::ExitStatus, Duration, String) {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        self.wait_exit()
+    }
+
+    /// Waits for the process to end; returns its status, how long that took, and all output.
+    pub fn wait_exit(mut self) -> (std::process::ExitStatus, Duration, String) {
+        let started = std::time::Instant::now();
+        let mut child = self.child.take().expect("running");
+        let (sender, receiver) = crossbeam_channel::bounded(1);
+        std::thread::spawn(move || {
+            let _ = sender.send(child.wait());
+        });
+        let status = receiver
+            .recv_timeout(WAIT)
+            .expect("the process exits")
+            .unwrap();
+        let elapsed = started.elapsed();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        let output = self.all_lines.lock().unwrap().join("\n");
+        (status, elapsed, output)
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
