@@ -5,9 +5,13 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::color::{
+    self, Color, ColorMode, NamedColor, PaletteOrder, DEFAULT_RAINBOW_STEP_DEGREES,
+};
 use crate::ids::Login;
 use crate::secret::Secret;
 
@@ -25,10 +29,18 @@ pub struct UserConfig {
     pub refresh_token: Secret,
     /// Normalised, deduplicated, never empty: defaults to the user's own channel.
     pub channels: Vec<Login>,
-    /// True: random hex colors; false: only Twitch's named colors.
+    /// True: the user has Turbo or Prime and may get hex colors; false: only Twitch's named
+    /// colors.
     pub is_prime_or_turbo: bool,
     /// False: the user is known but the daemon changes no colors for them.
     pub enabled: bool,
+    /// How the next color is chosen (`color_mode`, with `rainbow_step`, `palette` and
+    /// `palette_order` folded in). A `Palette` here is never empty.
+    pub color_mode: ColorMode,
+    /// `change_every_seconds`: also change the color on this timer, without messages.
+    /// `None` (the default) changes colors only when the user chats. When set, it lies
+    /// within [`CHANGE_EVERY_SECONDS_RANGE`].
+    pub change_every: Option<Duration>,
 }
 
 /// The validated configuration. An empty `users` list is valid; the caller decides what
@@ -164,6 +176,7 @@ impl Document {
                 object.insert("channels".into(), Value::Array(channels.collect()));
                 object.insert("is_prime_or_turbo".into(), user.is_prime_or_turbo.into());
                 object.insert("enabled".into(), user.enabled.into());
+                insert_color_fields(&mut object, user);
                 Value::Object(object)
             })
             .collect();
@@ -208,6 +221,41 @@ impl Document {
 
     fn users(&self) -> Option<&Vec<Value>> {
         self.root.get("users").and_then(Value::as_array)
+    }
+}
+
+/// Writes the color fields of `user` that differ from their defaults, so that a file made
+/// from environment users stays as short as the variables that made it.
+fn insert_color_fields(object: &mut Map<String, Value>, user: &UserConfig) {
+    if user.color_mode != ColorMode::Random {
+        let name = ColorModeName::of(&user.color_mode).as_str();
+        object.insert("color_mode".into(), name.into());
+    }
+    match &user.color_mode {
+        ColorMode::Rainbow { step_degrees } if *step_degrees != DEFAULT_RAINBOW_STEP_DEGREES => {
+            object.insert("rainbow_step".into(), number_value(*step_degrees));
+        }
+        ColorMode::Palette { colors, order } => {
+            let colors = colors.iter().map(|color| Value::from(color.to_string()));
+            object.insert("palette".into(), Value::Array(colors.collect()));
+            if *order != PaletteOrder::default() {
+                object.insert("palette_order".into(), palette_order_name(*order).into());
+            }
+        }
+        _ => {}
+    }
+    if let Some(interval) = user.change_every {
+        object.insert("change_every_seconds".into(), interval.as_secs().into());
+    }
+}
+
+/// A JSON number written as people write it: `45` rather than `45.0` for whole numbers.
+fn number_value(value: f64) -> Value {
+    // Validated steps are at most 359 degrees, so the cast to i64 is exact.
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        Value::from(value as i64)
+    } else {
+        Value::from(value)
     }
 }
 
@@ -566,6 +614,7 @@ fn parse_file_user(
     };
     let is_prime_or_turbo = bool_field("is_prime_or_turbo")?;
     let enabled = bool_field("enabled")?;
+    let (color_mode, change_every) = parse_file_colors(file, index, object, &label)?;
 
     Ok(UserConfig {
         username,
@@ -576,7 +625,169 @@ fn parse_file_user(
         channels,
         is_prime_or_turbo,
         enabled,
+        color_mode,
+        change_every,
     })
+}
+
+/// Reads `color_mode`, `rainbow_step`, `palette`, `palette_order` and
+/// `change_every_seconds` of one user. Every field that is present is validated, even one
+/// the chosen mode does not use, so that switching modes later cannot reveal an old mistake.
+fn parse_file_colors(
+    file: &FileContext,
+    index: usize,
+    object: &Map<String, Value>,
+    label: &str,
+) -> Result<(ColorMode, Option<Duration>), ConfigError> {
+    let error_at = |field: &str, steps: &[Step], problem: Problem| {
+        file.invalid(
+            Some(label),
+            Some(field),
+            steps,
+            &problem.message,
+            &problem.fix,
+        )
+    };
+    let field_error = |field: &str, problem: Problem| {
+        error_at(
+            field,
+            &[Step::Key("users"), Step::Index(index), Step::Key(field)],
+            problem,
+        )
+    };
+    let present = |field: &str| object.get(field).filter(|value| !value.is_null());
+
+    let mode_name = match present("color_mode") {
+        None => ColorModeName::Random,
+        Some(Value::String(value)) => {
+            check_color_mode_name(value).map_err(|p| field_error("color_mode", p))?
+        }
+        Some(_) => {
+            return Err(field_error(
+                "color_mode",
+                Problem::new(
+                    "must be a string",
+                    format!(
+                        "write one of {} in quotes, e.g. \"color_mode\": \"rainbow\"",
+                        color_mode_choices()
+                    ),
+                ),
+            ))
+        }
+    };
+
+    let rainbow_step = match present("rainbow_step") {
+        None => None,
+        Some(Value::Number(number)) => {
+            // Every JSON number has an f64 value; NaN only marks an impossible miss.
+            let step_degrees = number.as_f64().unwrap_or(f64::NAN);
+            Some(check_rainbow_step(step_degrees).map_err(|p| field_error("rainbow_step", p))?)
+        }
+        Some(_) => {
+            return Err(field_error(
+                "rainbow_step",
+                Problem::new(
+                    "must be a number of degrees",
+                    "write it without quotes, e.g. \"rainbow_step\": 30",
+                ),
+            ))
+        }
+    };
+
+    let mut palette = Vec::new();
+    match present("palette") {
+        None => {}
+        Some(Value::Array(entries)) => {
+            for (entry_index, entry) in entries.iter().enumerate() {
+                let entry_field = format!("palette[{entry_index}]");
+                let entry_steps = [
+                    Step::Key("users"),
+                    Step::Index(index),
+                    Step::Key("palette"),
+                    Step::Index(entry_index),
+                ];
+                let color = match entry {
+                    Value::String(text) => check_palette_color(text),
+                    _ => Err(Problem::new(
+                        "must be a string",
+                        "write each color in quotes, e.g. \"sea_green\" or \"#1E90FF\"",
+                    )),
+                }
+                .map_err(|p| error_at(&entry_field, &entry_steps, p))?;
+                palette.push(color);
+            }
+        }
+        Some(_) => {
+            return Err(field_error(
+                "palette",
+                Problem::new(
+                    "must be a list of colors",
+                    "write it like [\"sea_green\", \"#1E90FF\", \"hot_pink\"]",
+                ),
+            ))
+        }
+    }
+    if mode_name == ColorModeName::Palette && palette.is_empty() {
+        // A missing palette is pointed out where the mode that needs it is chosen.
+        let (message, at) = if present("palette").is_some() {
+            (
+                "is empty, but color_mode \"palette\" needs at least one color",
+                "palette",
+            )
+        } else {
+            (
+                "is missing, but color_mode \"palette\" needs it",
+                "color_mode",
+            )
+        };
+        return Err(error_at(
+            "palette",
+            &[Step::Key("users"), Step::Index(index), Step::Key(at)],
+            Problem::new(
+                message,
+                "add \"palette\": [\"sea_green\", \"#1E90FF\", \"hot_pink\"] with your colors, \
+                 or choose another color_mode",
+            ),
+        ));
+    }
+
+    let palette_order = match present("palette_order") {
+        None => PaletteOrder::default(),
+        Some(Value::String(value)) => {
+            check_palette_order(value).map_err(|p| field_error("palette_order", p))?
+        }
+        Some(_) => {
+            return Err(field_error(
+                "palette_order",
+                Problem::new(
+                    "must be a string",
+                    "write \"palette_order\": \"cycle\" or \"palette_order\": \"random\"",
+                ),
+            ))
+        }
+    };
+
+    let change_every = match present("change_every_seconds") {
+        None => None,
+        Some(Value::Number(number)) => {
+            let seconds = number.as_f64().unwrap_or(f64::NAN);
+            check_change_every_seconds(seconds)
+                .map_err(|p| field_error("change_every_seconds", p))?
+        }
+        Some(_) => {
+            return Err(field_error(
+                "change_every_seconds",
+                Problem::new(
+                    "must be a number of seconds",
+                    "write it without quotes, e.g. \"change_every_seconds\": 60, or 0 for no \
+                     timer",
+                ),
+            ))
+        }
+    };
+
+    let color_mode = build_color_mode(mode_name, rainbow_step, palette, palette_order);
+    Ok((color_mode, change_every))
 }
 
 const CLIENT_ID_FIX: &str = "set it to the client id of your Twitch app from \
@@ -705,6 +916,222 @@ fn normalise_channels(names: &[&str], owner: &Login) -> Result<Vec<Login>, (usiz
     Ok(channels)
 }
 
+/// The kinds of [`ColorMode`], as `color_mode` names them, before their settings are known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ColorModeName {
+    Random,
+    Preset,
+    Rainbow,
+    Palette,
+    Readable,
+}
+
+impl ColorModeName {
+    const ALL: [ColorModeName; 5] = [
+        ColorModeName::Random,
+        ColorModeName::Preset,
+        ColorModeName::Rainbow,
+        ColorModeName::Palette,
+        ColorModeName::Readable,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ColorModeName::Random => "random",
+            ColorModeName::Preset => "preset",
+            ColorModeName::Rainbow => "rainbow",
+            ColorModeName::Palette => "palette",
+            ColorModeName::Readable => "readable",
+        }
+    }
+
+    fn of(mode: &ColorMode) -> ColorModeName {
+        match mode {
+            ColorMode::Random => ColorModeName::Random,
+            ColorMode::Preset => ColorModeName::Preset,
+            ColorMode::Rainbow { .. } => ColorModeName::Rainbow,
+            ColorMode::Palette { .. } => ColorModeName::Palette,
+            ColorMode::Readable => ColorModeName::Readable,
+        }
+    }
+}
+
+fn palette_order_name(order: PaletteOrder) -> &'static str {
+    match order {
+        PaletteOrder::Cycle => "cycle",
+        PaletteOrder::Random => "random",
+    }
+}
+
+/// The hue steps `rainbow_step` accepts, in degrees, for either direction: a negative step
+/// goes round the wheel the other way. Below 1° successive colors look the same; 360° is a
+/// whole turn back to the same color.
+pub const RAINBOW_STEP_RANGE: std::ops::RangeInclusive<f64> = 1.0..=359.0;
+
+/// The intervals `change_every_seconds` accepts (0 means no timer). The floor keeps a
+/// timer far inside Helix's 800 calls a minute per user and app, leaves room for the
+/// changes chat messages trigger, and a color only shows on a message anyway, so faster
+/// changes go unseen. The ceiling of a week keeps timer arithmetic far from overflow.
+pub const CHANGE_EVERY_SECONDS_RANGE: std::ops::RangeInclusive<u64> = 10..=604_800;
+
+/// A number for a message, short however it was written: `45`, `7.5`, `1e300`.
+fn shown_number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{}", value as i64)
+    } else if value.is_finite() && (1e-4..1e15).contains(&value.abs()) {
+        format!("{value}")
+    } else {
+        format!("{value:e}")
+    }
+}
+
+/// `"random", "preset", "rainbow", "palette" or "readable"`, for fixes.
+fn color_mode_choices() -> String {
+    let quoted: Vec<String> = ColorModeName::ALL
+        .iter()
+        .map(|name| format!("\"{}\"", name.as_str()))
+        .collect();
+    let (last, rest) = quoted.split_last().expect("there are color modes");
+    format!("{} or {last}", rest.join(", "))
+}
+
+fn check_color_mode_name(value: &str) -> Result<ColorModeName, Problem> {
+    let wanted = value.trim();
+    ColorModeName::ALL
+        .into_iter()
+        .find(|name| name.as_str().eq_ignore_ascii_case(wanted))
+        .ok_or_else(|| {
+            Problem::new(
+                format!("\"{wanted}\" is not a color mode"),
+                format!(
+                    "use one of {} (see README \"Colors and chat commands\")",
+                    color_mode_choices()
+                ),
+            )
+        })
+}
+
+fn check_palette_order(value: &str) -> Result<PaletteOrder, Problem> {
+    let wanted = value.trim();
+    [PaletteOrder::Cycle, PaletteOrder::Random]
+        .into_iter()
+        .find(|order| palette_order_name(*order).eq_ignore_ascii_case(wanted))
+        .ok_or_else(|| {
+            Problem::new(
+                format!("\"{wanted}\" is not a palette order"),
+                "use \"cycle\" (in the listed order) or \"random\" (shuffled)",
+            )
+        })
+}
+
+fn check_rainbow_step(step_degrees: f64) -> Result<f64, Problem> {
+    if step_degrees.is_finite() && RAINBOW_STEP_RANGE.contains(&step_degrees.abs()) {
+        return Ok(step_degrees);
+    }
+    Err(Problem::new(
+        format!(
+            "{} is not a step from {} to {} degrees",
+            shown_number(step_degrees),
+            RAINBOW_STEP_RANGE.start(),
+            RAINBOW_STEP_RANGE.end()
+        ),
+        format!(
+            "use e.g. {DEFAULT_RAINBOW_STEP_DEGREES} (the default), or a negative step such \
+             as -{DEFAULT_RAINBOW_STEP_DEGREES} to go round the other way"
+        ),
+    ))
+}
+
+/// The fix for a color that is not understood: every name Twitch knows, and the hex forms.
+fn palette_color_fix() -> String {
+    let names: Vec<&str> = NamedColor::ALL
+        .iter()
+        .map(|named| named.api_name())
+        .collect();
+    format!(
+        "use a named color ({}; any case) or hex like \"#1E90FF\" or \"#ABC\"",
+        names.join(", ")
+    )
+}
+
+fn check_palette_color(value: &str) -> Result<Color, Problem> {
+    color::parse_user_color(value).map_err(|error| {
+        let message = match error {
+            color::ColorParseError::Empty => "is empty".to_string(),
+            not_a_color => not_a_color.to_string(),
+        };
+        Problem::new(message, palette_color_fix())
+    })
+}
+
+/// `None` for 0 (no timer), the interval otherwise.
+fn check_change_every_seconds(seconds: f64) -> Result<Option<Duration>, Problem> {
+    let (minimum, maximum) = (
+        *CHANGE_EVERY_SECONDS_RANGE.start(),
+        *CHANGE_EVERY_SECONDS_RANGE.end(),
+    );
+    let fix = format!(
+        "use a whole number of seconds from {minimum} to {maximum} (a week), or 0 to change \
+         colors only when you chat"
+    );
+    if !seconds.is_finite() || seconds.fract() != 0.0 {
+        return Err(Problem::new(
+            format!("{} is not a whole number of seconds", shown_number(seconds)),
+            fix,
+        ));
+    }
+    if seconds == 0.0 {
+        return Ok(None);
+    }
+    if seconds < 0.0 {
+        return Err(Problem::new(
+            format!("{} is negative", shown_number(seconds)),
+            fix,
+        ));
+    }
+    if seconds < minimum as f64 {
+        return Err(Problem::new(
+            format!(
+                "{} is shorter than the minimum of {minimum} seconds",
+                shown_number(seconds)
+            ),
+            fix,
+        ));
+    }
+    if seconds > maximum as f64 {
+        return Err(Problem::new(
+            format!(
+                "{} is longer than the maximum of {maximum} seconds",
+                shown_number(seconds)
+            ),
+            fix,
+        ));
+    }
+    Ok(Some(Duration::from_secs(seconds as u64)))
+}
+
+/// Puts the validated color settings together. `palette` must be non-empty when `name` is
+/// `Palette`; settings the mode does not use are dropped.
+fn build_color_mode(
+    name: ColorModeName,
+    rainbow_step: Option<f64>,
+    palette: Vec<Color>,
+    palette_order: PaletteOrder,
+) -> ColorMode {
+    match name {
+        ColorModeName::Random => ColorMode::Random,
+        ColorModeName::Preset => ColorMode::Preset,
+        ColorModeName::Rainbow => ColorMode::Rainbow {
+            step_degrees: rainbow_step.unwrap_or(DEFAULT_RAINBOW_STEP_DEGREES),
+        },
+        ColorModeName::Palette => ColorMode::Palette {
+            colors: palette,
+            order: palette_order,
+        },
+        ColorModeName::Readable => ColorMode::Readable,
+    }
+}
+
 /// Users from `TWITCH_USERNAME_N` and friends, N = 1, 2, … until the first missing (or
 /// empty) username. The caller passes the environment, e.g. `std::env::vars().collect()`.
 pub fn users_from_env(vars: &[(String, String)]) -> Result<Vec<UserConfig>, ConfigError> {
@@ -777,6 +1204,8 @@ pub fn users_from_env(vars: &[(String, String)]) -> Result<Vec<UserConfig>, Conf
             })?,
         };
 
+        let (color_mode, change_every) = env_colors(&get, n)?;
+
         users.push(UserConfig {
             username,
             client_id,
@@ -786,9 +1215,96 @@ pub fn users_from_env(vars: &[(String, String)]) -> Result<Vec<UserConfig>, Conf
             channels,
             is_prime_or_turbo,
             enabled: true,
+            color_mode,
+            change_every,
         });
     }
     Ok(users)
+}
+
+/// Reads `TWITCH_COLOR_MODE_N`, `TWITCH_RAINBOW_STEP_N`, `TWITCH_PALETTE_N` (comma list),
+/// `TWITCH_PALETTE_ORDER_N` and `TWITCH_CHANGE_EVERY_SECONDS_N` with the same rules as the
+/// file's fields. Unset or empty variables mean the defaults.
+fn env_colors<'a>(
+    get: &dyn Fn(&str) -> Option<&'a str>,
+    n: usize,
+) -> Result<(ColorMode, Option<Duration>), ConfigError> {
+    let env_error = |variable: &str, problem: Problem| ConfigError::Env {
+        variable: variable.to_string(),
+        message: problem.message,
+        fix: problem.fix,
+    };
+    // The variable's name and its value, when it is set to something.
+    let value_of = |prefix: &str| {
+        let variable = format!("{prefix}_{n}");
+        let value = get(&variable).map(str::trim).filter(|v| !v.is_empty());
+        (variable, value)
+    };
+    let number = |variable: &str, value: &str, unit: &str| {
+        value.parse::<f64>().map_err(|_| {
+            env_error(
+                variable,
+                Problem::new(
+                    format!("must be a number of {unit}, not \"{value}\""),
+                    format!("write digits only, e.g. {variable}=30"),
+                ),
+            )
+        })
+    };
+
+    let (mode_var, mode_value) = value_of("TWITCH_COLOR_MODE");
+    let mode_name = match mode_value {
+        None => ColorModeName::Random,
+        Some(value) => check_color_mode_name(value).map_err(|p| env_error(&mode_var, p))?,
+    };
+
+    let (step_var, step_value) = value_of("TWITCH_RAINBOW_STEP");
+    let rainbow_step = match step_value {
+        None => None,
+        Some(value) => {
+            let step_degrees = number(&step_var, value, "degrees")?;
+            Some(check_rainbow_step(step_degrees).map_err(|p| env_error(&step_var, p))?)
+        }
+    };
+
+    let (palette_var, palette_value) = value_of("TWITCH_PALETTE");
+    let mut palette = Vec::new();
+    // Empty entries are skipped, as in TWITCH_CHANNELS_N, so a trailing comma is harmless.
+    let entries = palette_value.unwrap_or("").split(',').map(str::trim);
+    for (entry_index, entry) in entries.enumerate().filter(|(_, e)| !e.is_empty()) {
+        let color = check_palette_color(entry).map_err(|problem| {
+            let message = format!("entry {} {}", entry_index + 1, problem.message);
+            env_error(&palette_var, Problem::new(message, problem.fix))
+        })?;
+        palette.push(color);
+    }
+    if mode_name == ColorModeName::Palette && palette.is_empty() {
+        return Err(env_error(
+            &palette_var,
+            Problem::new(
+                format!("is empty, but {mode_var} is \"palette\""),
+                format!("list your colors, e.g. {palette_var}=sea_green,#1E90FF,hot_pink"),
+            ),
+        ));
+    }
+
+    let (order_var, order_value) = value_of("TWITCH_PALETTE_ORDER");
+    let palette_order = match order_value {
+        None => PaletteOrder::default(),
+        Some(value) => check_palette_order(value).map_err(|p| env_error(&order_var, p))?,
+    };
+
+    let (every_var, every_value) = value_of("TWITCH_CHANGE_EVERY_SECONDS");
+    let change_every = match every_value {
+        None => None,
+        Some(value) => {
+            let seconds = number(&every_var, value, "seconds")?;
+            check_change_every_seconds(seconds).map_err(|p| env_error(&every_var, p))?
+        }
+    };
+
+    let color_mode = build_color_mode(mode_name, rainbow_step, palette, palette_order);
+    Ok((color_mode, change_every))
 }
 
 fn parse_env_bool(value: &str) -> Option<bool> {
@@ -1011,6 +1527,8 @@ mod tests {
                 channels: vec![Login::new("alice")],
                 is_prime_or_turbo: true,
                 enabled: true,
+                color_mode: ColorMode::Random,
+                change_every: None,
             }]
         );
     }
@@ -1296,6 +1814,340 @@ mod tests {
         assert!(!config.users[1].is_prime_or_turbo);
         let channels: Vec<&str> = config.users[1].channels.iter().map(Login::as_str).collect();
         assert_eq!(channels, ["bob", "carol"]);
+        assert_eq!(config.users[0].color_mode, ColorMode::Random);
+        assert_eq!(config.users[0].change_every, None);
+        assert_eq!(
+            config.users[1].color_mode,
+            ColorMode::Palette {
+                colors: colors(&["sea_green", "#1E90FF", "hot_pink"]),
+                order: PaletteOrder::Cycle,
+            }
+        );
+    }
+
+    /// The example's first user with its mode switched still loads: the example's values
+    /// for the fields that mode reads are valid.
+    #[test]
+    fn example_file_modes_all_load() {
+        let filled = EXAMPLE
+            .replace("your_second_twitch_username", "bob")
+            .replace("your_twitch_username", "alice")
+            .replace("some_friends_channel", "carol")
+            .replace("\"your_", "\"real_");
+        let cases = [
+            ("\"preset\"", ColorMode::Preset),
+            ("\"rainbow\"", ColorMode::Rainbow { step_degrees: 30.0 }),
+            ("\"readable\"", ColorMode::Readable),
+        ];
+        for (mode, expected) in cases {
+            let text = filled.replacen(
+                "\"color_mode\": \"random\"",
+                &format!("\"color_mode\": {mode}"),
+                1,
+            );
+            assert_eq!(parse_ok(&text).users[0].color_mode, expected, "{mode}");
+        }
+        let text = filled.replacen(
+            "\"change_every_seconds\": 0",
+            "\"change_every_seconds\": 90",
+            1,
+        );
+        assert_eq!(
+            parse_ok(&text).users[0].change_every,
+            Some(Duration::from_secs(90))
+        );
+    }
+
+    fn colors(texts: &[&str]) -> Vec<Color> {
+        texts
+            .iter()
+            .map(|text| color::parse_user_color(text).unwrap())
+            .collect()
+    }
+
+    fn hex_color(r: u8, g: u8, b: u8) -> Color {
+        Color::Hex(color::Rgb::new(r, g, b))
+    }
+
+    #[test]
+    fn color_fields_are_read() {
+        let rainbow = |step_degrees: f64| ColorMode::Rainbow { step_degrees };
+        let palette =
+            |colors: Vec<Color>, order: PaletteOrder| ColorMode::Palette { colors, order };
+        let seconds = |n: u64| Some(Duration::from_secs(n));
+        let cases: Vec<(Value, ColorMode, Option<Duration>)> = vec![
+            (json!({}), ColorMode::Random, None),
+            (
+                json!({"color_mode": null, "rainbow_step": null, "palette": null,
+                    "palette_order": null, "change_every_seconds": null}),
+                ColorMode::Random,
+                None,
+            ),
+            (json!({"color_mode": "random"}), ColorMode::Random, None),
+            (json!({"color_mode": "Preset"}), ColorMode::Preset, None),
+            (
+                json!({"color_mode": " READABLE "}),
+                ColorMode::Readable,
+                None,
+            ),
+            (json!({"color_mode": "rainbow"}), rainbow(30.0), None),
+            (
+                json!({"color_mode": "rainbow", "rainbow_step": 45}),
+                rainbow(45.0),
+                None,
+            ),
+            (
+                json!({"color_mode": "rainbow", "rainbow_step": 7.5}),
+                rainbow(7.5),
+                None,
+            ),
+            (
+                json!({"color_mode": "rainbow", "rainbow_step": 1}),
+                rainbow(1.0),
+                None,
+            ),
+            (
+                json!({"color_mode": "rainbow", "rainbow_step": 359}),
+                rainbow(359.0),
+                None,
+            ),
+            (
+                json!({"color_mode": "rainbow", "rainbow_step": -30}),
+                rainbow(-30.0),
+                None,
+            ),
+            (
+                json!({"color_mode": "rainbow", "rainbow_step": -359.0}),
+                rainbow(-359.0),
+                None,
+            ),
+            // Settings the mode does not use are validated, then dropped.
+            (
+                json!({"rainbow_step": 90, "palette": ["red"], "palette_order": "random"}),
+                ColorMode::Random,
+                None,
+            ),
+            (
+                json!({"color_mode": "palette",
+                       "palette": ["Sea_Green", "#1E90FF", "hot_pink", "abc", "a1B2c3", " RED "]}),
+                palette(
+                    vec![
+                        Color::Named(NamedColor::SeaGreen),
+                        hex_color(0x1E, 0x90, 0xFF),
+                        Color::Named(NamedColor::HotPink),
+                        hex_color(0xAA, 0xBB, 0xCC),
+                        hex_color(0xA1, 0xB2, 0xC3),
+                        Color::Named(NamedColor::Red),
+                    ],
+                    PaletteOrder::Cycle,
+                ),
+                None,
+            ),
+            (
+                json!({"color_mode": "PALETTE", "palette": ["blue"], "palette_order": "cycle"}),
+                palette(colors(&["blue"]), PaletteOrder::Cycle),
+                None,
+            ),
+            (
+                json!({"color_mode": "palette", "palette": ["blue", "red"], "palette_order": "Random"}),
+                palette(colors(&["blue", "red"]), PaletteOrder::Random),
+                None,
+            ),
+            (json!({"change_every_seconds": 0}), ColorMode::Random, None),
+            (
+                json!({"change_every_seconds": 0.0}),
+                ColorMode::Random,
+                None,
+            ),
+            (
+                json!({"change_every_seconds": 10}),
+                ColorMode::Random,
+                seconds(10),
+            ),
+            (
+                json!({"change_every_seconds": 60.0}),
+                ColorMode::Random,
+                seconds(60),
+            ),
+            (
+                json!({"change_every_seconds": 604_800}),
+                ColorMode::Random,
+                seconds(604_800),
+            ),
+            (
+                json!({"color_mode": "rainbow", "change_every_seconds": 300}),
+                rainbow(30.0),
+                seconds(300),
+            ),
+        ];
+        for (changes, mode, change_every) in cases {
+            let config = parse_ok(&one_user(changes.clone()));
+            assert_eq!(config.users[0].color_mode, mode, "changes {changes}");
+            assert_eq!(
+                config.users[0].change_every, change_every,
+                "changes {changes}"
+            );
+        }
+    }
+
+    #[test]
+    fn color_field_errors_name_user_field_and_fix() {
+        let cases: Vec<(Value, &str)> =
+            vec![
+            (
+                json!({"color_mode": "sparkle"}),
+                "user 1 (alice): field \"color_mode\" \"sparkle\" is not a color mode — use one \
+                 of \"random\", \"preset\", \"rainbow\", \"palette\" or \"readable\"",
+            ),
+            (json!({"color_mode": ""}), "field \"color_mode\" \"\" is not a color mode — "),
+            (
+                json!({"color_mode": 3}),
+                "field \"color_mode\" must be a string — write one of \"random\", ",
+            ),
+            (
+                json!({"color_mode": ["rainbow"]}),
+                "field \"color_mode\" must be a string — ",
+            ),
+            (
+                json!({"rainbow_step": 0}),
+                "field \"rainbow_step\" 0 is not a step from 1 to 359 degrees — use e.g. 30 \
+                 (the default), or a negative step such as -30 to go round the other way",
+            ),
+            (json!({"rainbow_step": 0.5}), "field \"rainbow_step\" 0.5 is not a step "),
+            (json!({"rainbow_step": 360}), "field \"rainbow_step\" 360 is not a step "),
+            (json!({"rainbow_step": -360}), "field \"rainbow_step\" -360 is not a step "),
+            (json!({"rainbow_step": -0.9}), "field \"rainbow_step\" -0.9 is not a step "),
+            (json!({"rainbow_step": 1e300}), "field \"rainbow_step\" "),
+            (
+                json!({"rainbow_step": "30"}),
+                "field \"rainbow_step\" must be a number of degrees — write it without quotes",
+            ),
+            (
+                json!({"palette": "red"}),
+                "field \"palette\" must be a list of colors — write it like [\"sea_green\", ",
+            ),
+            (
+                json!({"palette": {"a": "red"}}),
+                "field \"palette\" must be a list of colors — ",
+            ),
+            (
+                json!({"palette": ["red", 5]}),
+                "field \"palette[1]\" must be a string — write each color in quotes",
+            ),
+            (
+                json!({"color_mode": "palette", "palette": ["red", "blue", "purple"]}),
+                "field \"palette[2]\" \"purple\" is neither a color name nor #RRGGBB or #RGB hex \
+                 — use a named color (blue, blue_violet, cadet_blue, chocolate, coral, \
+                 dodger_blue, firebrick, golden_rod, green, hot_pink, orange_red, red, \
+                 sea_green, spring_green, yellow_green; any case) or hex like \"#1E90FF\"",
+            ),
+            // A bad palette is an error even when the mode does not use it.
+            (
+                json!({"palette": ["#12345"]}),
+                "field \"palette[0]\" \"#12345\" is neither a color name",
+            ),
+            (json!({"palette": ["red", "  "]}), "field \"palette[1]\" is empty — use a named"),
+            (json!({"palette": ["#GGGGGG"]}), "field \"palette[0]\" \"#GGGGGG\" is neither"),
+            (
+                json!({"color_mode": "palette"}),
+                "field \"palette\" is missing, but color_mode \"palette\" needs it — add \
+                 \"palette\": [\"sea_green\", \"#1E90FF\", \"hot_pink\"] with your colors, or \
+                 choose another color_mode",
+            ),
+            (
+                json!({"color_mode": "palette", "palette": null}),
+                "field \"palette\" is missing, but ",
+            ),
+            (
+                json!({"color_mode": "palette", "palette": []}),
+                "field \"palette\" is empty, but color_mode \"palette\" needs at least one color",
+            ),
+            (
+                json!({"palette_order": "shuffle"}),
+                "field \"palette_order\" \"shuffle\" is not a palette order — use \"cycle\" \
+                 (in the listed order) or \"random\" (shuffled)",
+            ),
+            (
+                json!({"palette_order": true}),
+                "field \"palette_order\" must be a string — ",
+            ),
+            (
+                json!({"change_every_seconds": 5}),
+                "field \"change_every_seconds\" 5 is shorter than the minimum of 10 seconds — \
+                 use a whole number of seconds from 10 to 604800 (a week), or 0 to change \
+                 colors only when you chat",
+            ),
+            (
+                json!({"change_every_seconds": -60}),
+                "field \"change_every_seconds\" -60 is negative — ",
+            ),
+            (
+                json!({"change_every_seconds": 30.5}),
+                "field \"change_every_seconds\" 30.5 is not a whole number of seconds — ",
+            ),
+            (
+                json!({"change_every_seconds": 604_801}),
+                "field \"change_every_seconds\" 604801 is longer than the maximum of 604800 \
+                 seconds — ",
+            ),
+            (
+                json!({"change_every_seconds": "60"}),
+                "field \"change_every_seconds\" must be a number of seconds — write it \
+                 without quotes",
+            ),
+            (
+                json!({"change_every_seconds": true}),
+                "field \"change_every_seconds\" must be a number of seconds — ",
+            ),
+        ];
+        for (changes, expected) in cases {
+            let shown = parse_error(&one_user(changes.clone()));
+            assert!(
+                shown.contains(expected),
+                "{changes}\ngot:      {shown}\nexpected: {expected}"
+            );
+            assert!(shown.starts_with("config.json:"), "{shown}");
+            assert!(shown.contains("user 1 (alice): field "), "{shown}");
+        }
+    }
+
+    #[test]
+    fn color_field_errors_point_at_the_value() {
+        let cases = [
+            (
+                "{\"users\": [{\"username\": \"alice\", \"client_id\": \"c\",\n  \
+                 \"color_mode\": \"palette\", \"palette\": [\"red\", \"blue\", \"purple\"]}]}",
+                "config.json:2:55: user 1 (alice): field \"palette[2]\" \"purple\" ",
+            ),
+            // A missing palette is pointed out at the mode that needs it.
+            (
+                "{\"users\": [{\"username\": \"alice\", \"client_id\": \"c\",\n  \
+                 \"color_mode\": \"Palette\"}]}",
+                "config.json:2:17: user 1 (alice): field \"palette\" is missing",
+            ),
+            (
+                "{\"users\": [{\"username\": \"alice\", \"client_id\": \"c\",\n  \
+                 \"palette\": [], \"color_mode\": \"palette\"}]}",
+                "config.json:2:14: user 1 (alice): field \"palette\" is empty",
+            ),
+            (
+                "{\"users\": [{\"username\": \"alice\", \"client_id\": \"c\",\n  \
+                 \"rainbow_step\": 400}]}",
+                "config.json:2:19: user 1 (alice): field \"rainbow_step\" 400 is not a step",
+            ),
+            (
+                "{\"users\": [{\"username\": \"alice\", \"client_id\": \"c\",\n\
+                 \"change_every_seconds\": 1}]}",
+                "config.json:2:25: user 1 (alice): field \"change_every_seconds\" 1 is shorter",
+            ),
+        ];
+        for (text, expected) in cases {
+            let shown = parse_error(text);
+            assert!(
+                shown.starts_with(expected),
+                "{text}\ngot:      {shown}\nexpected: {expected}"
+            );
+        }
     }
 
     #[test]
@@ -1383,6 +2235,8 @@ mod tests {
                 channels: vec![Login::new("alice"), Login::new("bob")],
                 is_prime_or_turbo: false,
                 enabled: true,
+                color_mode: ColorMode::Random,
+                change_every: None,
             },
             UserConfig {
                 username: Login::new("bob"),
@@ -1393,6 +2247,8 @@ mod tests {
                 channels: vec![Login::new("bob")],
                 is_prime_or_turbo: true,
                 enabled: false,
+                color_mode: ColorMode::Random,
+                change_every: None,
             },
         ];
         let document = Document::from_users(&users);
@@ -1402,6 +2258,96 @@ mod tests {
         let (config, reparsed) = parse(&text, path()).unwrap();
         assert_eq!(config.users, users);
         assert_eq!(reparsed, document);
+    }
+
+    #[test]
+    fn document_from_users_writes_only_color_fields_that_differ_from_defaults() {
+        let user = |color_mode: ColorMode, change_every: Option<Duration>| UserConfig {
+            username: Login::new("alice"),
+            client_id: "cid".into(),
+            client_secret: Secret::default(),
+            access_token: Secret::default(),
+            refresh_token: Secret::default(),
+            channels: vec![Login::new("alice")],
+            is_prime_or_turbo: true,
+            enabled: true,
+            color_mode,
+            change_every,
+        };
+        let cases: Vec<(UserConfig, Value)> = vec![
+            (user(ColorMode::Random, None), json!({})),
+            (
+                user(ColorMode::Preset, None),
+                json!({"color_mode": "preset"}),
+            ),
+            (
+                user(ColorMode::Readable, None),
+                json!({"color_mode": "readable"}),
+            ),
+            (
+                user(ColorMode::Rainbow { step_degrees: 30.0 }, None),
+                json!({"color_mode": "rainbow"}),
+            ),
+            (
+                user(
+                    ColorMode::Rainbow {
+                        step_degrees: -45.0,
+                    },
+                    None,
+                ),
+                json!({"color_mode": "rainbow", "rainbow_step": -45}),
+            ),
+            (
+                user(ColorMode::Rainbow { step_degrees: 7.5 }, None),
+                json!({"color_mode": "rainbow", "rainbow_step": 7.5}),
+            ),
+            (
+                user(
+                    ColorMode::Palette {
+                        colors: colors(&["Sea_Green", "1e90ff", "#ABC"]),
+                        order: PaletteOrder::Cycle,
+                    },
+                    None,
+                ),
+                json!({"color_mode": "palette", "palette": ["sea_green", "#1E90FF", "#AABBCC"]}),
+            ),
+            (
+                user(
+                    ColorMode::Palette {
+                        colors: colors(&["red", "blue"]),
+                        order: PaletteOrder::Random,
+                    },
+                    Some(Duration::from_secs(60)),
+                ),
+                json!({"color_mode": "palette", "palette": ["red", "blue"],
+                       "palette_order": "random", "change_every_seconds": 60}),
+            ),
+            (
+                user(ColorMode::Random, Some(Duration::from_secs(3600))),
+                json!({"change_every_seconds": 3600}),
+            ),
+        ];
+        let color_keys = [
+            "color_mode",
+            "rainbow_step",
+            "palette",
+            "palette_order",
+            "change_every_seconds",
+        ];
+        for (user, expected) in cases {
+            let document = Document::from_users(std::slice::from_ref(&user));
+            let written = &document.root["users"][0];
+            let mut got = Map::new();
+            for key in color_keys {
+                if let Some(value) = written.get(key) {
+                    got.insert(key.to_string(), value.clone());
+                }
+            }
+            assert_eq!(Value::Object(got), expected, "{user:?}");
+            // What is written reads back as the same user.
+            let (config, _) = parse(&document.to_json_string(), path()).unwrap();
+            assert_eq!(config.users, [user]);
+        }
     }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -1441,6 +2387,8 @@ mod tests {
                     channels: vec![Login::new("bob"), Login::new("carol")],
                     is_prime_or_turbo: false,
                     enabled: true,
+                    color_mode: ColorMode::Random,
+                    change_every: None,
                 },
                 UserConfig {
                     username: Login::new("dave"),
@@ -1451,6 +2399,8 @@ mod tests {
                     channels: vec![Login::new("dave")],
                     is_prime_or_turbo: true,
                     enabled: true,
+                    color_mode: ColorMode::Random,
+                    change_every: None,
                 },
             ]
         );
@@ -1602,5 +2552,170 @@ mod tests {
             }
         }
         assert_eq!(line_and_column("ab\ncäd", 6), (2, 3));
+    }
+
+    #[test]
+    fn env_color_variables_are_read() {
+        let rainbow = |step_degrees: f64| ColorMode::Rainbow { step_degrees };
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let cases: Vec<(Vars, ColorMode, Option<Duration>)> = vec![
+            (&[], ColorMode::Random, None),
+            (
+                &[
+                    ("TWITCH_COLOR_MODE_1", " "),
+                    ("TWITCH_RAINBOW_STEP_1", ""),
+                    ("TWITCH_PALETTE_1", ""),
+                    ("TWITCH_PALETTE_ORDER_1", ""),
+                    ("TWITCH_CHANGE_EVERY_SECONDS_1", ""),
+                ],
+                ColorMode::Random,
+                None,
+            ),
+            (
+                &[("TWITCH_COLOR_MODE_1", "Preset")],
+                ColorMode::Preset,
+                None,
+            ),
+            (
+                &[("TWITCH_COLOR_MODE_1", "readable")],
+                ColorMode::Readable,
+                None,
+            ),
+            (&[("TWITCH_COLOR_MODE_1", "RAINBOW")], rainbow(30.0), None),
+            (
+                &[
+                    ("TWITCH_COLOR_MODE_1", "rainbow"),
+                    ("TWITCH_RAINBOW_STEP_1", " -12.5 "),
+                ],
+                rainbow(-12.5),
+                None,
+            ),
+            (
+                &[
+                    ("TWITCH_COLOR_MODE_1", "palette"),
+                    ("TWITCH_PALETTE_1", "Sea_Green, #1E90FF,,hot_pink,"),
+                ],
+                ColorMode::Palette {
+                    colors: colors(&["sea_green", "#1E90FF", "hot_pink"]),
+                    order: PaletteOrder::Cycle,
+                },
+                None,
+            ),
+            (
+                &[
+                    ("TWITCH_COLOR_MODE_1", "palette"),
+                    ("TWITCH_PALETTE_1", "red,ABC"),
+                    ("TWITCH_PALETTE_ORDER_1", "random"),
+                    ("TWITCH_CHANGE_EVERY_SECONDS_1", "120"),
+                ],
+                ColorMode::Palette {
+                    colors: colors(&["red", "#AABBCC"]),
+                    order: PaletteOrder::Random,
+                },
+                Some(Duration::from_secs(120)),
+            ),
+            (
+                &[("TWITCH_CHANGE_EVERY_SECONDS_1", "0")],
+                ColorMode::Random,
+                None,
+            ),
+            // Another user's variables are not this user's.
+            (
+                &[("TWITCH_COLOR_MODE_2", "sparkle")],
+                ColorMode::Random,
+                None,
+            ),
+        ];
+        for (extra, mode, change_every) in cases {
+            let mut vars = env(&[("TWITCH_USERNAME_1", "alice"), ("TWITCH_CLIENT_ID_1", "c")]);
+            vars.extend(env(extra));
+            let users = users_from_env(&vars).unwrap();
+            assert_eq!(users[0].color_mode, mode, "{extra:?}");
+            assert_eq!(users[0].change_every, change_every, "{extra:?}");
+            // Env users written to a new file read back the same.
+            let text = Document::from_users(&users).to_json_string();
+            assert_eq!(parse_ok(&text).users, users, "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn env_color_variable_errors_name_the_variable() {
+        type Vars<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Vars, &str); 10] = [
+            (
+                &[("TWITCH_COLOR_MODE_1", "sparkle")],
+                "environment variable TWITCH_COLOR_MODE_1 \"sparkle\" is not a color mode — use \
+                 one of \"random\", ",
+            ),
+            (
+                &[("TWITCH_RAINBOW_STEP_1", "fast")],
+                "environment variable TWITCH_RAINBOW_STEP_1 must be a number of degrees, not \
+                 \"fast\" — ",
+            ),
+            (
+                &[("TWITCH_RAINBOW_STEP_1", "0")],
+                "environment variable TWITCH_RAINBOW_STEP_1 0 is not a step from 1 to 359 \
+                 degrees — ",
+            ),
+            (
+                &[("TWITCH_RAINBOW_STEP_1", "inf")],
+                "environment variable TWITCH_RAINBOW_STEP_1 inf is not a step ",
+            ),
+            (
+                &[("TWITCH_COLOR_MODE_1", "palette")],
+                "environment variable TWITCH_PALETTE_1 is empty, but TWITCH_COLOR_MODE_1 is \
+                 \"palette\" — list your colors, e.g. TWITCH_PALETTE_1=sea_green,#1E90FF,hot_pink",
+            ),
+            (
+                &[
+                    ("TWITCH_COLOR_MODE_1", "palette"),
+                    ("TWITCH_PALETTE_1", " , "),
+                ],
+                "environment variable TWITCH_PALETTE_1 is empty, but ",
+            ),
+            (
+                &[("TWITCH_PALETTE_1", "red, purple")],
+                "environment variable TWITCH_PALETTE_1 entry 2 \"purple\" is neither a color name \
+                 nor #RRGGBB or #RGB hex — use a named color (",
+            ),
+            (
+                &[("TWITCH_PALETTE_ORDER_1", "backwards")],
+                "environment variable TWITCH_PALETTE_ORDER_1 \"backwards\" is not a palette order",
+            ),
+            (
+                &[("TWITCH_CHANGE_EVERY_SECONDS_1", "1m")],
+                "environment variable TWITCH_CHANGE_EVERY_SECONDS_1 must be a number of seconds, \
+                 not \"1m\" — ",
+            ),
+            (
+                &[("TWITCH_CHANGE_EVERY_SECONDS_1", "9")],
+                "environment variable TWITCH_CHANGE_EVERY_SECONDS_1 9 is shorter than the minimum \
+                 of 10 seconds — ",
+            ),
+        ];
+        for (extra, expected) in cases {
+            let mut vars = env(&[("TWITCH_USERNAME_1", "alice"), ("TWITCH_CLIENT_ID_1", "c")]);
+            vars.extend(env(extra));
+            let shown = users_from_env(&vars).expect_err(expected).to_string();
+            assert!(
+                shown.starts_with(expected),
+                "{extra:?}\ngot:      {shown}\nexpected: {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn shown_numbers_stay_short() {
+        let cases = [
+            (0.0, "0"),
+            (-360.0, "-360"),
+            (7.5, "7.5"),
+            (1e300, "1e300"),
+            (0.00001, "1e-5"),
+            (f64::NAN, "NaN"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(shown_number(value), expected);
+        }
     }
 }

@@ -12,6 +12,7 @@ pub mod color;
 pub mod command;
 pub mod config;
 pub mod config_file;
+pub mod config_watch;
 pub mod config_writer;
 pub mod daemon;
 pub mod device_login;
