@@ -1,19 +1,24 @@
-//! Starts and stops the daemon's threads: one chat thread per user and the worker pool
-//! that talks to Helix. Owns every `JoinHandle`; no protocol logic of its own.
+//! Starts and stops the daemon's threads — per user a token thread and a chat thread, the
+//! worker pool that talks to Helix, the config watcher — and applies config edits while
+//! running. Owns every `JoinHandle`; the reload decision (`reload_action`) is pure.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{select, Receiver, Sender};
 use log::{error, info, warn};
 
 use crate::backoff::BackoffPolicy;
 use crate::chat_thread::{run_chat, ChatSettings};
-use crate::config::UserConfig;
+use crate::config::{Config, UserConfig};
+use crate::config_watch::run_config_watch;
 use crate::config_writer::ConfigWriter;
 use crate::helix::{self, Helix};
+use crate::ids::Login;
 use crate::oauth::OAuth;
+use crate::secret::Secret;
 use crate::settings::Settings;
 use crate::stop::StopSignal;
 use crate::supervisor::supervise;
@@ -24,24 +29,93 @@ use crate::worker::{run_worker, ChangeQueue};
 /// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
 /// and a thousand users stay within a few hundred MiB of address space (little of it touched).
 pub const CHAT_STACK_SIZE: usize = 256 * 1024;
-/// Stack size of workers: one blocking HTTPS call at a time.
+/// Stack size of workers and token threads: one blocking HTTPS call at a time.
 pub const WORKER_STACK_SIZE: usize = 256 * 1024;
 /// Workers carrying out color changes; each change is one short HTTP call.
 pub const MAX_WORKERS: usize = 4;
 
+/// What a config edit means for one user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadAction {
+    /// New user: start it.
+    Start,
+    /// Credentials or channels changed: stop the user's threads and start new ones.
+    Restart,
+    /// Only settings the running threads read live changed: update them in place.
+    Update,
+    /// Nothing that matters changed.
+    Keep,
+}
+
+/// Decides what an edited entry means for a user. `running` is the entry the user was
+/// started with, `current_access_token` the token it uses now (the daemon may have
+/// refreshed it since, and wrote that to the file itself).
+pub fn reload_action(
+    running: Option<&UserConfig>,
+    current_access_token: Option<&Secret>,
+    edited: &UserConfig,
+) -> ReloadAction {
+    let Some(running) = running else {
+        return ReloadAction::Start;
+    };
+    let token_edited = current_access_token.is_some_and(|token| *token != edited.access_token);
+    if token_edited
+        || running.client_id != edited.client_id
+        || running.client_secret != edited.client_secret
+        || running.channels != edited.channels
+    {
+        ReloadAction::Restart
+    } else if running.enabled != edited.enabled
+        || running.is_prime_or_turbo != edited.is_prime_or_turbo
+    {
+        ReloadAction::Update
+    } else {
+        ReloadAction::Keep
+    }
+}
+
+/// What starting a user needs, kept for users added later by a config edit.
+struct Shared {
+    chat_settings: ChatSettings,
+    queue: Option<ChangeQueue>,
+    oauth: Arc<OAuth>,
+    writer: Option<ConfigWriter>,
+    interactive: bool,
+    /// Every thread holds a clone; the channel disconnects when all have ended.
+    done_sender: Option<Sender<()>>,
+}
+
+/// One running user.
+struct RunningUser {
+    user: Arc<User>,
+    config: UserConfig,
+    stop: StopSignal,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl RunningUser {
+    /// Tells the user's threads to end; they are joined at shutdown.
+    fn stop(self, retired: &mut Vec<JoinHandle<()>>) {
+        self.stop.stop();
+        self.user.token.close();
+        retired.extend(self.threads);
+    }
+}
+
 /// The running daemon.
 pub struct Daemon {
     stop: StopSignal,
-    user_stops: Vec<StopSignal>,
-    threads: Vec<JoinHandle<()>>,
-    queue: Option<ChangeQueue>,
+    shared: Shared,
+    users: BTreeMap<Login, RunningUser>,
+    /// Threads of users that were removed or restarted, and the workers and watcher.
+    other_threads: Vec<JoinHandle<()>>,
+    edits: Receiver<Config>,
     done: Receiver<()>,
-    done_sender: Option<Sender<()>>,
-    users: Vec<Arc<User>>,
 }
 
 impl Daemon {
-    /// Starts the threads for `users`. New tokens are saved through `writer` when given.
+    /// Starts the threads for `users`. With a `writer` (a config file), new tokens are saved
+    /// through it and edits of the file at `settings.config_path` are applied while running.
     pub fn start(
         users: &[UserConfig],
         settings: &Settings,
@@ -52,66 +126,75 @@ impl Daemon {
         let (queue, jobs) = ChangeQueue::new();
         let agent = helix::new_agent(settings.http_timeout);
         let helix = Arc::new(Helix::new(agent.clone(), &settings.endpoints.api_url));
-        let mut daemon = Daemon {
-            stop,
-            user_stops: Vec::new(),
-            threads: Vec::new(),
-            queue: Some(queue.clone()),
-            done,
-            done_sender: Some(done_sender.clone()),
-            users: Vec::new(),
-        };
-        let n_workers = users.len().clamp(1, MAX_WORKERS);
-        for index in 0..n_workers {
+        let mut other_threads = Vec::new();
+        for index in 0..users.len().clamp(1, MAX_WORKERS) {
             let jobs = jobs.clone();
             let helix = Arc::clone(&helix);
-            let stop = daemon.stop.clone();
+            let stop = stop.clone();
             let done_sender = done_sender.clone();
             let handle = thread::Builder::new()
                 .name(format!("worker-{index}"))
                 .stack_size(WORKER_STACK_SIZE)
                 .spawn(move || {
                     let what = format!("worker-{index}");
-                    let policy = BackoffPolicy::default();
-                    supervise(&what, &stop.clone(), &policy, || {
+                    supervise(&what, &stop.clone(), &BackoffPolicy::default(), || {
                         run_worker(jobs.clone(), Arc::clone(&helix), stop.clone())
                     });
                     drop(done_sender);
                 })?;
-            daemon.threads.push(handle);
+            other_threads.push(handle);
         }
-        let chat_settings = ChatSettings {
-            irc_url: settings.endpoints.irc_url.clone(),
-            keepalive: settings.keepalive,
-            backoff: Default::default(),
+        let edits = match &writer {
+            Some(writer) => {
+                let (edit_sender, edits) = crossbeam_channel::unbounded();
+                let path = settings.config_path.clone();
+                let own_writes = writer.own_writes();
+                let interval = settings.reload_interval;
+                let stop = stop.clone();
+                let done_sender = done_sender.clone();
+                let handle = thread::Builder::new()
+                    .name("config-watch".to_string())
+                    .stack_size(WORKER_STACK_SIZE)
+                    .spawn(move || {
+                        run_config_watch(path, own_writes, interval, stop, edit_sender);
+                        drop(done_sender);
+                    })?;
+                other_threads.push(handle);
+                edits
+            }
+            None => crossbeam_channel::never(),
         };
-        let oauth = Arc::new(OAuth::new(agent, &settings.endpoints.auth_url));
+        let mut daemon = Daemon {
+            stop,
+            shared: Shared {
+                chat_settings: ChatSettings {
+                    irc_url: settings.endpoints.irc_url.clone(),
+                    keepalive: settings.keepalive,
+                    backoff: BackoffPolicy::default(),
+                },
+                queue: Some(queue),
+                oauth: Arc::new(OAuth::new(agent, &settings.endpoints.auth_url)),
+                writer,
+                interactive: settings.interactive,
+                done_sender: Some(done_sender),
+            },
+            users: BTreeMap::new(),
+            other_threads,
+            edits,
+            done,
+        };
         for config in users {
-            daemon.start_user(
-                config,
-                &chat_settings,
-                &queue,
-                &oauth,
-                &writer,
-                settings.interactive,
-                &done_sender,
-            )?;
+            daemon.start_user(config)?;
         }
         Ok(daemon)
     }
 
     /// Starts one user's token thread and chat thread.
-    #[allow(clippy::too_many_arguments)]
-    fn start_user(
-        &mut self,
-        config: &UserConfig,
-        chat_settings: &ChatSettings,
-        queue: &ChangeQueue,
-        oauth: &Arc<OAuth>,
-        writer: &Option<ConfigWriter>,
-        interactive: bool,
-        done_sender: &Sender<()>,
-    ) -> std::io::Result<()> {
+    fn start_user(&mut self, config: &UserConfig) -> std::io::Result<()> {
+        let shared = &self.shared;
+        let (Some(queue), Some(done_sender)) = (&shared.queue, &shared.done_sender) else {
+            return Ok(());
+        };
         let login = config.username.clone();
         let (rejection_sender, rejections) = crossbeam_channel::unbounded();
         let user = Arc::new(User::new(
@@ -122,60 +205,63 @@ impl Daemon {
             config.enabled,
         ));
         let user_stop = StopSignal::new();
+        let mut threads = Vec::new();
 
         let owner = TokenOwner {
             user: Arc::clone(&user),
             client_secret: config.client_secret.clone(),
             refresh_token: config.refresh_token.clone(),
             rejections,
-            oauth: Arc::clone(oauth),
-            writer: writer.clone(),
-            interactive,
+            oauth: Arc::clone(&shared.oauth),
+            writer: shared.writer.clone(),
+            interactive: shared.interactive,
             user_stop: user_stop.clone(),
         };
         let token_done = done_sender.clone();
         let token_stop = user_stop.clone();
-        let handle = thread::Builder::new()
-            .name(format!("token-{login}"))
-            .stack_size(WORKER_STACK_SIZE)
-            .spawn(move || {
-                let what = format!("{}: token", owner.user.login);
-                let policy = BackoffPolicy::default();
-                let mut owner = Some(owner);
-                supervise(&what, &token_stop.clone(), &policy, || {
-                    // A panic loses the owner; the user cannot go on without one.
-                    match owner.take() {
-                        Some(owner) => run_token_thread(owner),
-                        None => token_stop.stop(),
-                    }
-                });
-                drop(token_done);
-            })?;
-        self.threads.push(handle);
+        threads.push(
+            thread::Builder::new()
+                .name(format!("token-{login}"))
+                .stack_size(WORKER_STACK_SIZE)
+                .spawn(move || {
+                    let what = format!("{}: token", owner.user.login);
+                    let mut owner = Some(owner);
+                    supervise(&what, &token_stop.clone(), &BackoffPolicy::default(), || {
+                        // A panic loses the owner; the user cannot go on without one.
+                        match owner.take() {
+                            Some(owner) => run_token_thread(owner),
+                            None => token_stop.stop(),
+                        }
+                    });
+                    drop(token_done);
+                })?,
+        );
 
-        let thread_user = Arc::clone(&user);
+        let chat_user = Arc::clone(&user);
         let channels = config.channels.clone();
-        let settings = chat_settings.clone();
+        let settings = shared.chat_settings.clone();
         let queue = queue.clone();
-        let thread_stop = user_stop.clone();
+        let chat_stop = user_stop.clone();
         let chat_done = done_sender.clone();
-        let handle = thread::Builder::new()
-            .name(format!("chat-{login}"))
-            .stack_size(CHAT_STACK_SIZE)
-            .spawn(move || {
-                let what = format!("{}: chat", thread_user.login);
-                let policy = settings.backoff;
-                supervise(&what, &thread_stop.clone(), &policy, || {
-                    run_chat(
-                        Arc::clone(&thread_user),
-                        channels.clone(),
-                        settings.clone(),
-                        queue.clone(),
-                        thread_stop.clone(),
-                    )
-                });
-                drop(chat_done);
-            })?;
+        threads.push(
+            thread::Builder::new()
+                .name(format!("chat-{login}"))
+                .stack_size(CHAT_STACK_SIZE)
+                .spawn(move || {
+                    let what = format!("{}: chat", chat_user.login);
+                    let policy = settings.backoff;
+                    supervise(&what, &chat_stop.clone(), &policy, || {
+                        run_chat(
+                            Arc::clone(&chat_user),
+                            channels.clone(),
+                            settings.clone(),
+                            queue.clone(),
+                            chat_stop.clone(),
+                        )
+                    });
+                    drop(chat_done);
+                })?,
+        );
         info!(
             "{login}: watching {}",
             config
@@ -185,10 +271,66 @@ impl Daemon {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        self.user_stops.push(user_stop);
-        self.threads.push(handle);
-        self.users.push(user);
+        self.users.insert(
+            login,
+            RunningUser {
+                user,
+                config: config.clone(),
+                stop: user_stop,
+                threads,
+            },
+        );
         Ok(())
+    }
+
+    /// Applies an edited config: starts added users, stops removed ones, restarts users
+    /// whose credentials or channels changed, updates the rest in place.
+    pub fn apply(&mut self, edited: &Config) {
+        let kept: Vec<&Login> = edited.users.iter().map(|user| &user.username).collect();
+        let removed: Vec<Login> = self
+            .users
+            .keys()
+            .filter(|login| !kept.contains(login))
+            .cloned()
+            .collect();
+        for login in removed {
+            info!("{login}: removed from the config; stopping");
+            if let Some(running) = self.users.remove(&login) {
+                running.stop(&mut self.other_threads);
+            }
+        }
+        for config in &edited.users {
+            let login = &config.username;
+            let running = self.users.get(login);
+            let current_token = running.map(|running| running.user.token.current().0);
+            let action = reload_action(
+                running.map(|running| &running.config),
+                current_token.as_ref(),
+                config,
+            );
+            match action {
+                ReloadAction::Keep => {}
+                ReloadAction::Update => {
+                    if let Some(running) = self.users.get_mut(login) {
+                        running.user.set_enabled(config.enabled);
+                        running.user.set_prime_or_turbo(config.is_prime_or_turbo);
+                        running.config = config.clone();
+                        info!("{login}: settings updated");
+                    }
+                }
+                ReloadAction::Start | ReloadAction::Restart => {
+                    if let Some(running) = self.users.remove(login) {
+                        info!("{login}: credentials or channels changed; reconnecting");
+                        running.stop(&mut self.other_threads);
+                    } else {
+                        info!("{login}: added to the config; starting");
+                    }
+                    if let Err(error) = self.start_user(config) {
+                        error!("{login}: cannot start threads: {error}");
+                    }
+                }
+            }
+        }
     }
 
     /// The signal that ends the daemon; fire it from a signal handler or a test.
@@ -196,16 +338,26 @@ impl Daemon {
         self.stop.clone()
     }
 
-    /// The users that were started.
-    pub fn users(&self) -> &[Arc<User>] {
-        &self.users
+    /// The users running now.
+    pub fn users(&self) -> Vec<Arc<User>> {
+        self.users
+            .values()
+            .map(|running| Arc::clone(&running.user))
+            .collect()
     }
 
-    /// Blocks until the stop signal fires, then shuts down. True when every thread ended
-    /// within `grace`.
-    pub fn run_until_stopped(self, grace: Duration) -> bool {
-        // Nothing is ever sent: `recv` returns when the signal disconnects the channel.
-        let _ = self.stop.receiver().recv();
+    /// Applies config edits until the stop signal fires, then shuts down. True when every
+    /// thread ended within `grace`.
+    pub fn run_until_stopped(mut self, grace: Duration) -> bool {
+        loop {
+            select! {
+                recv(self.stop.receiver()) -> _ => break,
+                recv(self.edits) -> edited => match edited {
+                    Ok(edited) => self.apply(&edited),
+                    Err(_) => self.edits = crossbeam_channel::never(),
+                },
+            }
+        }
         self.shutdown(grace)
     }
 
@@ -214,22 +366,20 @@ impl Daemon {
     pub fn shutdown(mut self, grace: Duration) -> bool {
         let deadline = Instant::now() + grace;
         self.stop.stop();
-        for user_stop in &self.user_stops {
-            user_stop.stop();
-        }
-        for user in &self.users {
-            user.token.close();
+        let mut threads = std::mem::take(&mut self.other_threads);
+        for (_, running) in std::mem::take(&mut self.users) {
+            running.stop(&mut threads);
         }
         // Workers end once every sender of the queue is gone: ours and the chat threads'.
-        self.queue.take();
-        self.done_sender.take();
+        self.shared.queue.take();
+        self.shared.done_sender.take();
+        self.shared.writer.take();
         loop {
             match self.done.recv_deadline(deadline) {
                 Ok(()) => continue,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                    let running: Vec<String> = self
-                        .threads
+                    let running: Vec<String> = threads
                         .iter()
                         .filter(|handle| !handle.is_finished())
                         .filter_map(|handle| handle.thread().name().map(str::to_string))
@@ -242,12 +392,78 @@ impl Daemon {
                 }
             }
         }
-        for handle in self.threads.drain(..) {
+        for handle in threads {
             let name = handle.thread().name().unwrap_or("?").to_string();
             if handle.join().is_err() {
                 error!("thread {name} had panicked");
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config;
+    use std::path::Path;
+
+    fn user(fields: &str) -> UserConfig {
+        let text = format!(
+            r#"{{"users": [{{"username": "alice", "client_id": "cid", "client_secret": "cs",
+                "access_token": "at", "refresh_token": "rt", "channels": ["alice"] {fields}}}]}}"#
+        );
+        config::parse(&text, Path::new("t.json")).unwrap().0.users.remove(0)
+    }
+
+    #[test]
+    fn reload_actions_follow_what_changed() {
+        let base = user("");
+        let token = Secret::new("at");
+        let refreshed = Secret::new("at-refreshed-by-us");
+        let cases: Vec<(Option<&UserConfig>, Option<&Secret>, UserConfig, ReloadAction)> = vec![
+            (None, None, user(""), ReloadAction::Start),
+            (Some(&base), Some(&token), user(""), ReloadAction::Keep),
+            (Some(&base), Some(&token), user(r#", "enabled": false"#), ReloadAction::Update),
+            (
+                Some(&base),
+                Some(&token),
+                user(r#", "is_prime_or_turbo": false"#),
+                ReloadAction::Update,
+            ),
+            (
+                Some(&base),
+                Some(&token),
+                user(r#", "channels": ["alice", "bob"]"#),
+                ReloadAction::Restart,
+            ),
+            (
+                Some(&base),
+                Some(&token),
+                user(r#", "client_id": "other""#),
+                ReloadAction::Restart,
+            ),
+            // The file holds the token the daemon refreshed and saved: nothing changed.
+            (
+                Some(&base),
+                Some(&refreshed),
+                user(r#", "access_token": "at-refreshed-by-us""#),
+                ReloadAction::Keep,
+            ),
+            // A person pasted a new token.
+            (
+                Some(&base),
+                Some(&refreshed),
+                user(r#", "access_token": "pasted""#),
+                ReloadAction::Restart,
+            ),
+        ];
+        for (running, current, edited, expected) in cases {
+            assert_eq!(
+                reload_action(running, current, &edited),
+                expected,
+                "{edited:?}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::chat_thread::DEFAULT_KEEPALIVE;
+use crate::config_watch::DEFAULT_RELOAD_INTERVAL;
 use crate::helix::DEFAULT_CALL_TIMEOUT;
 
 pub const DEFAULT_IRC_URL: &str = "wss://irc-ws.chat.twitch.tv:443";
@@ -44,6 +45,8 @@ pub struct Settings {
     pub keepalive: Duration,
     /// Time allowed for one HTTP call to Helix or OAuth.
     pub http_timeout: Duration,
+    /// How often the config file is checked for edits.
+    pub reload_interval: Duration,
     pub log_level: log::LevelFilter,
     /// True when a person watches the terminal (set by the binary, not parsed): a lost
     /// login then starts a device-code login instead of stopping the user.
@@ -89,6 +92,7 @@ Environment:
                                    Twitch endpoints (for local testing)
   TWITCH_KEEPALIVE_SECS            silence allowed before a chat connection is checked (360)
   TWITCH_HTTP_TIMEOUT_SECS         time allowed for one call to Twitch's HTTP APIs (10)
+  TWITCH_RELOAD_SECS               how often the config file is checked for edits (3)
 
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or config error.
 ";
@@ -155,6 +159,7 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
     settings.log_level = log_level(env)?;
     settings.keepalive = seconds(env, "TWITCH_KEEPALIVE_SECS", DEFAULT_KEEPALIVE)?;
     settings.http_timeout = seconds(env, "TWITCH_HTTP_TIMEOUT_SECS", DEFAULT_CALL_TIMEOUT)?;
+    settings.reload_interval = seconds(env, "TWITCH_RELOAD_SECS", DEFAULT_RELOAD_INTERVAL)?;
     for (name, url) in [
         ("TWITCH_IRC_URL", &settings.endpoints.irc_url),
         ("TWITCH_API_URL", &settings.endpoints.api_url),
@@ -211,6 +216,7 @@ fn with_command(command: Command, env: &HashMap<String, String>) -> Settings {
         },
         keepalive: DEFAULT_KEEPALIVE,
         http_timeout: DEFAULT_CALL_TIMEOUT,
+        reload_interval: DEFAULT_RELOAD_INTERVAL,
         interactive: false,
         log_level: log::LevelFilter::Info,
     }

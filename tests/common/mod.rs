@@ -102,12 +102,10 @@ pub fn start_daemon_on_file(
     let (loaded, document) = twitch_colorchanger::config_file::load(&path).expect("valid config");
     let (writer, _thread) =
         twitch_colorchanger::config_writer::ConfigWriter::spawn(path.clone(), document).unwrap();
-    let daemon = Daemon::start(
-        &loaded.users,
-        &settings_with(twitch, extra),
-        Some(writer.clone()),
-    )
-    .expect("daemon starts");
+    let mut settings = settings_with(twitch, extra);
+    settings.config_path = path.clone();
+    let daemon =
+        Daemon::start(&loaded.users, &settings, Some(writer.clone())).expect("daemon starts");
     FileDaemon {
         daemon,
         writer,

@@ -1,0 +1,114 @@
+//! Live reload against the live daemon and the fake Twitch: edits of the config file while
+//! the daemon runs start, stop and reconnect exactly the users they touch; a broken edit is
+//! ignored and the running setup stays.
+
+mod common;
+
+use std::thread::JoinHandle;
+
+use common::*;
+use fake_twitch::FakeTwitch;
+use serde_json::json;
+use twitch_colorchanger::stop::StopSignal;
+
+/// The daemon's main loop running in a thread, as in the binary.
+struct Running {
+    stop: StopSignal,
+    main_loop: JoinHandle<bool>,
+}
+
+impl Running {
+    fn stop(self) {
+        self.stop.stop();
+        assert!(self.main_loop.join().unwrap(), "every thread ended");
+    }
+}
+
+fn run(file_daemon: FileDaemon) -> Running {
+    let stop = file_daemon.daemon.stop_signal();
+    let daemon = file_daemon.daemon;
+    Running {
+        stop,
+        main_loop: std::thread::spawn(move || daemon.run_until_stopped(WAIT)),
+    }
+}
+
+/// Rewrites the config in place, the way an editor saves a file.
+fn edit(path: &std::path::Path, config: &serde_json::Value) {
+    std::fs::write(path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+}
+
+#[test]
+fn edits_start_added_users_stop_removed_ones_and_reconnect_changed_ones() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let bob = account(&twitch, "bob", "1002", "", true);
+    let carol = account(&twitch, "carol", "1003", "", true);
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [user_json(&alice, true, &[]), user_json(&bob, true, &[])]});
+    let file_daemon =
+        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]);
+    let path = file_daemon.path.clone();
+    let running = run(file_daemon);
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+    assert!(twitch.wait_joined("bob", "bob", WAIT));
+
+    // Carol is added, Bob removed, Alice gets another channel.
+    let edited = json!({"users": [
+        user_json(&alice, true, &["alice", "somewhere"]),
+        user_json(&carol, true, &[]),
+    ]});
+    edit(&path, &edited);
+    assert!(twitch.wait_joined("carol", "carol", WAIT), "added user started");
+    assert!(twitch.wait_live_connections("bob", 0, WAIT), "removed user stopped");
+    assert!(twitch.wait_joined("alice", "somewhere", WAIT), "changed user rejoined");
+    assert!(twitch.wait_n_logins("alice", 2, WAIT), "changed user reconnected");
+
+    twitch.send_line("carol", &own_message(&carol, "carol", "hi"));
+    let put = twitch.wait_request(is_color_put, WAIT).expect("carol's PUT");
+    assert_eq!(put.query_param("user_id"), Some("1003"));
+
+    // Disabling Carol changes a setting in place: no reconnect, and no changes any more.
+    let mut carol_disabled = user_json(&carol, true, &[]);
+    carol_disabled["enabled"] = json!(false);
+    let disabled = json!({"users": [
+        user_json(&alice, true, &["alice", "somewhere"]),
+        carol_disabled,
+    ]});
+    edit(&path, &disabled);
+    twitch.send_line("alice", &own_message(&alice, "alice", "marker"));
+    twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("alice still changes");
+    running.stop();
+    assert_eq!(twitch.n_logins("carol"), 1, "no reconnect for a settings change");
+}
+
+#[test]
+fn a_broken_edit_is_reported_with_its_position_ignored_and_left_alone() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twitch_colorchanger.conf");
+    let config = json!({"users": [user_json(&alice, true, &[])]});
+    std::fs::write(&path, config.to_string()).unwrap();
+    let mut command = binary_for(dir.path(), &twitch);
+    command.env("TWITCH_RELOAD_SECS", "1");
+    let process = Process::spawn(command);
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+
+    let broken = "{\"users\": [\n  {\"username\": \"alice\",\n";
+    std::fs::write(&path, broken).unwrap();
+    let report = process
+        .wait_line(|line| line.contains("config edit ignored"), WAIT)
+        .expect("the broken edit is reported");
+    assert!(report.contains("twitch_colorchanger.conf:3:"), "{report}");
+
+    // Still working on the setup it had, on the same connection.
+    twitch.send_line("alice", &own_message(&alice, "alice", "hi"));
+    assert!(twitch.wait_request(is_color_put, WAIT).is_some());
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert_eq!(twitch.n_logins("alice"), 1);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), broken, "never overwritten");
+}
