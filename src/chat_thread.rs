@@ -15,12 +15,13 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Connector, Message, WebSocket};
 
 use crate::backoff::BackoffPolicy;
-use crate::chat::{Action, JoinBudget, Session};
+use crate::chat::{decide_own_message, Action, JoinBudget, OwnMessageDecision, Session};
 use crate::ids::Login;
 use crate::irc;
 use crate::stop::{SocketRegistration, StopSignal};
 use crate::user::{ChangeRequest, User};
 use crate::worker::ChangeQueue;
+use serde_json::Value;
 
 /// Twitch sends a PING about every five minutes; silence well past that means a dead link.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(360);
@@ -223,12 +224,17 @@ impl Connection<'_> {
         let mut last_traffic = Instant::now();
         let mut ping_sent_at: Option<Instant> = None;
         let ping_grace = self.settings.keepalive.min(MAX_PING_GRACE);
+        // The optional timer starts once logged in, when the user id is known.
+        let mut timer_at: Option<Instant> = None;
         loop {
             let silence_deadline = match ping_sent_at {
                 None => last_traffic + self.settings.keepalive,
                 Some(sent) => sent + ping_grace,
             };
-            let deadline = join_at.map_or(silence_deadline, |at| at.min(silence_deadline));
+            let deadline = [join_at, timer_at]
+                .into_iter()
+                .flatten()
+                .fold(silence_deadline, Instant::min);
             let timeout = deadline
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1));
@@ -257,13 +263,16 @@ impl Connection<'_> {
                                 self.user.set_current_color(color);
                                 pending_joins = self.channels.iter().cloned().collect();
                                 join_at = Some(Instant::now());
+                                timer_at = self
+                                    .user
+                                    .color_settings()
+                                    .change_every
+                                    .map(|every| Instant::now() + every);
                             }
                             Action::Joined { channel } => info!("{login}: joined #{channel}"),
-                            Action::OwnMessage { channel, text: _ } => {
-                                if self.user.is_enabled() {
-                                    debug!("{login}: own message in #{channel}");
-                                    self.queue.request(self.user, ChangeRequest::Auto);
-                                }
+                            Action::OwnMessage { channel, text } => {
+                                debug!("{login}: own message in #{channel}");
+                                self.on_own_message(&text);
                             }
                             Action::AuthFailed { text } => {
                                 return Ended::AuthFailed(text, generation)
@@ -294,6 +303,18 @@ impl Connection<'_> {
                 }
             }
             let now = Instant::now();
+            if timer_at.is_some_and(|at| at <= now) {
+                // The interval is read again each time: a config edit may have changed it.
+                timer_at = self
+                    .user
+                    .color_settings()
+                    .change_every
+                    .map(|every| now + every);
+                if self.user.is_enabled() {
+                    debug!("{login}: timer change");
+                    self.queue.request(self.user, ChangeRequest::Auto);
+                }
+            }
             if join_at.is_some_and(|at| at <= now) {
                 join_at = match self.send_joins(&mut pending_joins, now) {
                     Ok(next) => next,
@@ -316,6 +337,26 @@ impl Connection<'_> {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// Obeys a command or asks for a color change, as `decide_own_message` says.
+    fn on_own_message(&self, text: &str) {
+        let user = self.user;
+        let login = &user.login;
+        match decide_own_message(text, user.is_enabled(), user.is_prime_or_turbo()) {
+            OwnMessageDecision::Change(request) => self.queue.request(user, request),
+            OwnMessageDecision::SetEnabled(enabled) => {
+                user.set_enabled(enabled);
+                user.save_field("enabled", Value::Bool(enabled));
+                if enabled {
+                    info!("{login}: automatic color changes on (cce)");
+                } else {
+                    info!("{login}: automatic color changes off (ccd); cce turns them on again");
+                }
+            }
+            OwnMessageDecision::Refuse(reason) => info!("{login}: {reason}"),
+            OwnMessageDecision::Ignore => {}
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use log::{info, warn};
 
+use crate::color::ColorMode;
 use crate::config::{self, ConfigError, Document, InvalidConfig, UserConfig};
 use crate::config_file::{self, WriteOutcome};
 use crate::config_writer::ConfigWriter;
@@ -144,8 +145,19 @@ pub fn summary(user: &UserConfig) -> String {
         .iter()
         .map(|channel| format!("#{channel}"))
         .collect();
+    let mode = match &user.color_mode {
+        ColorMode::Random => "random".to_string(),
+        ColorMode::Preset => "preset".to_string(),
+        ColorMode::Rainbow { step_degrees } => format!("rainbow {step_degrees}°"),
+        ColorMode::Palette { colors, .. } => format!("palette of {}", colors.len()),
+        ColorMode::Readable => "readable".to_string(),
+    };
+    let timer = user
+        .change_every
+        .map(|every| format!(", also every {} s", every.as_secs()))
+        .unwrap_or_default();
     format!(
-        "  {}: {}, {} colors, channels {}; client id {}, client secret {}, access token {}, refresh token {}",
+        "  {}: {}, {} colors, mode {mode}{timer}, channels {}; client id {}, client secret {}, access token {}, refresh token {}",
         user.username,
         if user.enabled { "enabled" } else { "disabled" },
         if user.is_prime_or_turbo { "hex (Turbo/Prime)" } else { "named" },

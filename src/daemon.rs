@@ -23,7 +23,7 @@ use crate::settings::Settings;
 use crate::stop::StopSignal;
 use crate::supervisor::supervise;
 use crate::token_thread::{run_token_thread, TokenOwner};
-use crate::user::{TokenCell, User};
+use crate::user::{ColorSettings, TokenCell, User};
 use crate::worker::{run_worker, ChangeQueue};
 
 /// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
@@ -67,10 +67,19 @@ pub fn reload_action(
         ReloadAction::Restart
     } else if running.enabled != edited.enabled
         || running.is_prime_or_turbo != edited.is_prime_or_turbo
+        || color_settings(running) != color_settings(edited)
     {
         ReloadAction::Update
     } else {
         ReloadAction::Keep
+    }
+}
+
+/// The color settings of a config entry.
+fn color_settings(config: &UserConfig) -> ColorSettings {
+    ColorSettings {
+        mode: config.color_mode.clone(),
+        change_every: config.change_every,
     }
 }
 
@@ -197,12 +206,14 @@ impl Daemon {
         };
         let login = config.username.clone();
         let (rejection_sender, rejections) = crossbeam_channel::unbounded();
-        let user = Arc::new(User::new(
+        let user = Arc::new(User::with_settings(
             login.clone(),
             config.client_id.clone(),
             TokenCell::new(config.access_token.clone(), Some(rejection_sender)),
             config.is_prime_or_turbo,
             config.enabled,
+            color_settings(config),
+            shared.writer.clone(),
         ));
         let user_stop = StopSignal::new();
         let mut threads = Vec::new();
@@ -226,13 +237,18 @@ impl Daemon {
                 .spawn(move || {
                     let what = format!("{}: token", owner.user.login);
                     let mut owner = Some(owner);
-                    supervise(&what, &token_stop.clone(), &BackoffPolicy::default(), || {
-                        // A panic loses the owner; the user cannot go on without one.
-                        match owner.take() {
-                            Some(owner) => run_token_thread(owner),
-                            None => token_stop.stop(),
-                        }
-                    });
+                    supervise(
+                        &what,
+                        &token_stop.clone(),
+                        &BackoffPolicy::default(),
+                        || {
+                            // A panic loses the owner; the user cannot go on without one.
+                            match owner.take() {
+                                Some(owner) => run_token_thread(owner),
+                                None => token_stop.stop(),
+                            }
+                        },
+                    );
                     drop(token_done);
                 })?,
         );
@@ -314,6 +330,7 @@ impl Daemon {
                     if let Some(running) = self.users.get_mut(login) {
                         running.user.set_enabled(config.enabled);
                         running.user.set_prime_or_turbo(config.is_prime_or_turbo);
+                        running.user.set_color_settings(color_settings(config));
                         running.config = config.clone();
                         info!("{login}: settings updated");
                     }
@@ -413,7 +430,11 @@ mod tests {
             r#"{{"users": [{{"username": "alice", "client_id": "cid", "client_secret": "cs",
                 "access_token": "at", "refresh_token": "rt", "channels": ["alice"] {fields}}}]}}"#
         );
-        config::parse(&text, Path::new("t.json")).unwrap().0.users.remove(0)
+        config::parse(&text, Path::new("t.json"))
+            .unwrap()
+            .0
+            .users
+            .remove(0)
     }
 
     #[test]
@@ -421,10 +442,32 @@ mod tests {
         let base = user("");
         let token = Secret::new("at");
         let refreshed = Secret::new("at-refreshed-by-us");
-        let cases: Vec<(Option<&UserConfig>, Option<&Secret>, UserConfig, ReloadAction)> = vec![
+        let cases: Vec<(
+            Option<&UserConfig>,
+            Option<&Secret>,
+            UserConfig,
+            ReloadAction,
+        )> = vec![
             (None, None, user(""), ReloadAction::Start),
             (Some(&base), Some(&token), user(""), ReloadAction::Keep),
-            (Some(&base), Some(&token), user(r#", "enabled": false"#), ReloadAction::Update),
+            (
+                Some(&base),
+                Some(&token),
+                user(r#", "enabled": false"#),
+                ReloadAction::Update,
+            ),
+            (
+                Some(&base),
+                Some(&token),
+                user(r#", "color_mode": "rainbow""#),
+                ReloadAction::Update,
+            ),
+            (
+                Some(&base),
+                Some(&token),
+                user(r#", "change_every_seconds": 60"#),
+                ReloadAction::Update,
+            ),
             (
                 Some(&base),
                 Some(&token),

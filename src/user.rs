@@ -1,5 +1,6 @@
 //! The state of one user that several threads see: identity, the current access token, the
-//! color settings and the pending-change slot. Shared by design; no I/O.
+//! color settings and the pending-change slot. Shared by design; no I/O of its own (saving a
+//! setting hands it to the config writer).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -7,7 +8,10 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::color::{Color, Rgb};
+use serde_json::Value;
+
+use crate::color::{Color, ColorMode, ColorState, Rgb};
+use crate::config_writer::ConfigWriter;
 use crate::helix::RateLimit;
 use crate::ids::{Login, UserId};
 use crate::secret::Secret;
@@ -27,8 +31,19 @@ pub enum ChangeRequest {
 struct ChangeSlot {
     in_flight: bool,
     pending: Option<ChangeRequest>,
-    /// The color the user has now, as far as we know (seen at login or set by us).
-    current: Option<Rgb>,
+    /// The color the user has now as far as we know (seen at login or set by us), and the
+    /// palette position.
+    colors: ColorState,
+    /// Hex colors Twitch refused in a row (no Turbo/Prime).
+    n_hex_rejections: u32,
+}
+
+/// The color settings a user can change while running (chat commands, config edits).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ColorSettings {
+    pub mode: ColorMode,
+    /// Also change the color on this timer, without messages.
+    pub change_every: Option<Duration>,
 }
 
 /// The access token, read by the chat thread and the workers, replaced by the token owner.
@@ -113,6 +128,9 @@ pub struct User {
     changes: Mutex<ChangeSlot>,
     /// Unix seconds until which Helix said this user's bucket is empty.
     bucket_empty_until: Mutex<Option<u64>>,
+    color_settings: Mutex<ColorSettings>,
+    /// Saves settings the user changes from chat; `None` when there is no config file.
+    writer: Option<ConfigWriter>,
 }
 
 impl std::fmt::Debug for User {
@@ -140,6 +158,27 @@ impl User {
         prime_or_turbo: bool,
         enabled: bool,
     ) -> User {
+        User::with_settings(
+            login,
+            client_id,
+            token,
+            prime_or_turbo,
+            enabled,
+            ColorSettings::default(),
+            None,
+        )
+    }
+
+    /// A user with color settings and a writer that saves what they change from chat.
+    pub fn with_settings(
+        login: Login,
+        client_id: String,
+        token: TokenCell,
+        prime_or_turbo: bool,
+        enabled: bool,
+        color_settings: ColorSettings,
+        writer: Option<ConfigWriter>,
+    ) -> User {
         User {
             login,
             client_id,
@@ -149,6 +188,23 @@ impl User {
             user_id: Mutex::new(None),
             changes: Mutex::new(ChangeSlot::default()),
             bucket_empty_until: Mutex::new(None),
+            color_settings: Mutex::new(color_settings),
+            writer,
+        }
+    }
+
+    pub fn color_settings(&self) -> ColorSettings {
+        lock(&self.color_settings).clone()
+    }
+
+    pub fn set_color_settings(&self, settings: ColorSettings) {
+        *lock(&self.color_settings) = settings;
+    }
+
+    /// Saves one field of this user's config entry (when there is a config file).
+    pub fn save_field(&self, field: &str, value: Value) {
+        if let Some(writer) = &self.writer {
+            writer.set_user_fields(&self.login, vec![(field.to_string(), value)]);
         }
     }
 
@@ -178,11 +234,11 @@ impl User {
 
     /// Records the color Twitch says the user has (GLOBALUSERSTATE at login).
     pub fn set_current_color(&self, color: Option<Rgb>) {
-        lock(&self.changes).current = color;
+        lock(&self.changes).colors.last = color;
     }
 
     pub fn current_color(&self) -> Option<Rgb> {
-        lock(&self.changes).current
+        lock(&self.changes).colors.last
     }
 
     /// Files a change request. Returns whether the caller must dispatch the user to a worker.
@@ -197,12 +253,12 @@ impl User {
         }
     }
 
-    /// For the worker holding this user: the next request to carry out with the color the
-    /// user has now, or `None` (and the user is no longer in flight).
-    pub fn take_request(&self) -> Option<(ChangeRequest, Option<Rgb>)> {
+    /// For the worker holding this user: the next request to carry out with the color
+    /// state as it is now, or `None` (and the user is no longer in flight).
+    pub fn take_request(&self) -> Option<(ChangeRequest, ColorState)> {
         let mut slot = lock(&self.changes);
         match slot.pending.take() {
-            Some(request) => Some((request, slot.current)),
+            Some(request) => Some((request, slot.colors.clone())),
             None => {
                 slot.in_flight = false;
                 None
@@ -229,9 +285,21 @@ impl User {
         lock(&self.changes).in_flight = false;
     }
 
-    /// For the worker: the change to `color` succeeded.
-    pub fn changed_to(&self, color: Rgb) {
-        lock(&self.changes).current = Some(color);
+    /// For the worker: the change succeeded and the color state is now `colors`. A hex
+    /// color that went through shows Turbo/Prime, so the rejection count starts over.
+    pub fn changed_to(&self, colors: ColorState, was_hex: bool) {
+        let mut slot = lock(&self.changes);
+        slot.colors = colors;
+        if was_hex {
+            slot.n_hex_rejections = 0;
+        }
+    }
+
+    /// For the worker: Twitch refused a hex color. Returns how many in a row it refused.
+    pub fn hex_rejected(&self) -> u32 {
+        let mut slot = lock(&self.changes);
+        slot.n_hex_rejections += 1;
+        slot.n_hex_rejections
     }
 }
 
@@ -296,10 +364,31 @@ mod tests {
         let seen = Rgb { r: 1, g: 2, b: 3 };
         user.set_current_color(Some(seen));
         user.request_change(ChangeRequest::Auto);
-        assert_eq!(user.take_request(), Some((ChangeRequest::Auto, Some(seen))));
+        let (request, colors) = user.take_request().unwrap();
+        assert_eq!((request, colors.last), (ChangeRequest::Auto, Some(seen)));
         let set = Rgb { r: 4, g: 5, b: 6 };
-        user.changed_to(set);
+        user.changed_to(
+            ColorState {
+                last: Some(set),
+                palette_index: 3,
+            },
+            true,
+        );
         assert_eq!(user.current_color(), Some(set));
+    }
+
+    #[test]
+    fn hex_rejections_count_in_a_row_until_a_hex_change_succeeds() {
+        let user = user();
+        assert_eq!(user.hex_rejected(), 1);
+        user.changed_to(ColorState::default(), false);
+        assert_eq!(
+            user.hex_rejected(),
+            2,
+            "a named change does not reset the count"
+        );
+        user.changed_to(ColorState::default(), true);
+        assert_eq!(user.hex_rejected(), 1);
     }
 
     #[test]

@@ -9,7 +9,9 @@ use crossbeam_channel::{Receiver, Sender};
 use log::{debug, info, warn};
 use rand::RngExt;
 
-use crate::color::{random_hex, random_named, Color, Rgb};
+use serde_json::Value;
+
+use crate::color::{nearest_named, next_color, Color, ColorState};
 use crate::helix::{bucket_wait, retry_delay, ColorChangeError, Helix, RateLimit};
 use crate::stop::StopSignal;
 use crate::user::{ChangeRequest, Queued, User};
@@ -44,12 +46,8 @@ pub fn run_worker(jobs: Receiver<Arc<User>>, helix: Arc<Helix>, stop: StopSignal
     let mut rng = rand::rng();
     for user in jobs.iter() {
         let _release = ReleaseOnPanic(&user);
-        while let Some((request, current)) = user.take_request() {
-            let color = match request {
-                ChangeRequest::Auto => next_auto_color(user.is_prime_or_turbo(), current, &mut rng),
-                ChangeRequest::Set(color) => color,
-            };
-            change_color(&helix, &user, &color, &stop, &mut rng);
+        while let Some((request, colors)) = user.take_request() {
+            carry_out(&helix, &user, request, colors, &stop, &mut rng);
         }
     }
 }
@@ -66,17 +64,47 @@ impl Drop for ReleaseOnPanic<'_> {
     }
 }
 
-/// The next automatic color: random hex for Turbo/Prime users, else a named color; never
-/// the color the user has now.
-pub fn next_auto_color<R: rand::Rng + ?Sized>(
-    prime_or_turbo: bool,
-    current: Option<Rgb>,
+/// Picks the color for `request` and changes to it. A hex color Twitch refuses (no Turbo
+/// or Prime) is replaced at once by the nearest named color; after two such refusals in a
+/// row the user is switched to named colors for good, and that is saved.
+fn carry_out<R: rand::Rng + ?Sized>(
+    helix: &Helix,
+    user: &User,
+    request: ChangeRequest,
+    colors: ColorState,
+    stop: &StopSignal,
     rng: &mut R,
-) -> Color {
-    if prime_or_turbo {
-        random_hex(rng, current)
-    } else {
-        random_named(rng, current)
+) {
+    let login = &user.login;
+    let previous = colors.last;
+    let mut after = colors;
+    let color = match request {
+        ChangeRequest::Auto => {
+            let settings = user.color_settings();
+            next_color(&settings.mode, user.is_prime_or_turbo(), &mut after, rng)
+        }
+        ChangeRequest::Set(color) => {
+            after.last = Some(color.rgb());
+            color
+        }
+    };
+    match change_color(helix, user, &color, stop, rng) {
+        Ok(()) => user.changed_to(after, color.is_hex()),
+        Err(ColorChangeError::Rejected { .. }) if color.is_hex() => {
+            if user.hex_rejected() >= 2 && user.is_prime_or_turbo() {
+                user.set_prime_or_turbo(false);
+                user.save_field("is_prime_or_turbo", Value::Bool(false));
+                warn!("{login}: Twitch refused hex colors twice in a row, so this account has no Turbo or Prime; using named colors from now on (saved is_prime_or_turbo: false)");
+            }
+            let named = Color::Named(nearest_named(color.rgb(), previous));
+            info!("{login}: Twitch refused {color} (hex colors need Turbo or Prime); using {named} instead");
+            after.last = Some(named.rgb());
+            match change_color(helix, user, &named, stop, rng) {
+                Ok(()) => user.changed_to(after, false),
+                Err(error) => warn!("{login}: color change to {named} failed: {error}"),
+            }
+        }
+        Err(error) => warn!("{login}: color change to {color} failed: {error}"),
     }
 }
 
@@ -88,23 +116,27 @@ fn unix_now() -> u64 {
 
 /// Carries one change out: waits for an empty rate-limit bucket to refill, retries
 /// transient failures a bounded number of times, and retries once with a new token after a
-/// 401. A change that finally fails is logged once.
+/// 401. The caller logs a change that finally fails, once.
 fn change_color<R: rand::Rng + ?Sized>(
     helix: &Helix,
     user: &User,
     color: &Color,
     stop: &StopSignal,
     rng: &mut R,
-) {
+) -> Result<(), ColorChangeError> {
     let login = &user.login;
+    let stopped = || ColorChangeError::Transport {
+        message: "stopped".to_string(),
+    };
     let Some(user_id) = user.user_id() else {
-        warn!("{login}: no user id known yet, color change to {color} skipped");
-        return;
+        return Err(ColorChangeError::Transport {
+            message: "no user id known yet".to_string(),
+        });
     };
     if let Some(wait) = bucket_wait(user.bucket_empty_until(), unix_now()) {
         debug!("{login}: rate-limit bucket empty, waiting {wait:?}");
         if stop.wait_timeout(wait) {
-            return;
+            return Err(stopped());
         }
     }
     let mut retried_with_new_token = false;
@@ -121,10 +153,9 @@ fn change_color<R: rand::Rng + ?Sized>(
         user.note_rate_limit(rate_limit);
         let error = match outcome {
             Ok(_) => {
-                user.changed_to(color.rgb());
                 info!("{login} → {color}");
                 debug!("{login}: change took {:?}", started.elapsed());
-                return;
+                return Ok(());
             }
             Err(error) => error,
         };
@@ -141,14 +172,11 @@ fn change_color<R: rand::Rng + ?Sized>(
             Some(delay) => {
                 debug!("{login}: change to {color} failed ({error}), retrying in {delay:?}");
                 if stop.wait_timeout(delay) {
-                    return;
+                    return Err(stopped());
                 }
                 attempt += 1;
             }
-            None => {
-                warn!("{login}: color change to {color} failed: {error}");
-                return;
-            }
+            None => return Err(error),
         }
     }
 }

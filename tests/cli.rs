@@ -234,14 +234,15 @@ fn check_accepts_users_from_the_environment() {
     let out = run(&mut command);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
-        out.stdout
-            .contains("alice: enabled, hex (Turbo/Prime) colors, channels #alice, #bob"),
+        out.stdout.contains(
+            "alice: enabled, hex (Turbo/Prime) colors, mode random, channels #alice, #bob"
+        ),
         "{}",
         out.stdout
     );
     assert!(
         out.stdout
-            .contains("carol: enabled, named colors, channels #carol"),
+            .contains("carol: enabled, named colors, mode random, channels #carol"),
         "{}",
         out.stdout
     );
