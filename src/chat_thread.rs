@@ -18,6 +18,7 @@ use crate::backoff::BackoffPolicy;
 use crate::chat::{decide_own_message, Action, JoinBudget, OwnMessageDecision, Session};
 use crate::ids::Login;
 use crate::irc;
+use crate::status::{unix_now, UserState};
 use crate::stop::{SocketRegistration, StopSignal};
 use crate::user::{ChangeRequest, User};
 use crate::worker::ChangeQueue;
@@ -95,6 +96,15 @@ pub fn run_chat(
         if stop.is_stopped() {
             break;
         }
+        let reason = match &ended {
+            Ended::ReconnectRequested => "Twitch asked to reconnect".to_string(),
+            Ended::AuthFailed(text, _) => format!("chat login refused: {text}"),
+            Ended::Lost(reason) => reason.clone(),
+        };
+        user.report_state(UserState::Reconnecting {
+            since_unix: unix_now(),
+            reason,
+        });
         let now = Instant::now();
         let backoff = &settings.backoff;
         let next_attempt = match ended {
@@ -261,6 +271,9 @@ impl Connection<'_> {
                                     warn!("{login}: logged in, but Twitch sent no user id; own messages cannot be recognised");
                                 }
                                 self.user.set_current_color(color);
+                                self.user.report_state(UserState::Connected {
+                                    since_unix: unix_now(),
+                                });
                                 pending_joins = self.channels.iter().cloned().collect();
                                 join_at = Some(Instant::now());
                                 timer_at = self

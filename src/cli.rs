@@ -17,6 +17,7 @@ use crate::helix;
 use crate::ids::Login;
 use crate::oauth::OAuth;
 use crate::settings::{self, Command, Settings, USAGE};
+use crate::status::{run_health, unix_now};
 use crate::stop::StopSignal;
 use serde_json::Value;
 use std::io::IsTerminal;
@@ -54,6 +55,7 @@ pub fn main() -> i32 {
         }
         Command::Check => check(&settings, &env),
         Command::Auth { ref user } => auth(&settings, &env, user.as_deref()),
+        Command::Health => health(&settings),
         Command::Run => run(&settings, &env),
     }
 }
@@ -197,6 +199,7 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         };
     let mut settings = settings.clone();
     settings.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    settings.status_file = Some(settings.status_path());
     let daemon = match Daemon::start(&loaded.users, &settings, Some(writer.clone())) {
         Ok(daemon) => daemon,
         Err(error) => {
@@ -228,6 +231,20 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         }
     );
     EXIT_OK
+}
+
+/// `health`: reads the running daemon's status file.
+fn health(settings: &Settings) -> i32 {
+    match run_health(&settings.status_path(), unix_now()) {
+        Ok(summary) => {
+            println!("{summary}");
+            EXIT_OK
+        }
+        Err(reason) => {
+            eprintln!("twitch-colorchanger: unhealthy: {reason}");
+            EXIT_RUNTIME
+        }
+    }
 }
 
 /// `auth`: device-code login for the chosen users, saving their tokens, then exit.

@@ -20,10 +20,11 @@ use crate::ids::Login;
 use crate::oauth::OAuth;
 use crate::secret::Secret;
 use crate::settings::Settings;
+use crate::status::{StatusBoard, StatusWriter, WriterSettings};
 use crate::stop::StopSignal;
 use crate::supervisor::supervise;
 use crate::token_thread::{run_token_thread, TokenOwner};
-use crate::user::{ColorSettings, TokenCell, User};
+use crate::user::{ColorSettings, TokenCell, User, UserSinks};
 use crate::worker::{run_worker, ChangeQueue};
 
 /// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
@@ -89,6 +90,7 @@ struct Shared {
     queue: Option<ChangeQueue>,
     oauth: Arc<OAuth>,
     writer: Option<ConfigWriter>,
+    status: Option<StatusBoard>,
     interactive: bool,
     /// Every thread holds a clone; the channel disconnects when all have ended.
     done_sender: Option<Sender<()>>,
@@ -120,6 +122,7 @@ pub struct Daemon {
     other_threads: Vec<JoinHandle<()>>,
     edits: Receiver<Config>,
     done: Receiver<()>,
+    status_writer: Option<StatusWriter>,
 }
 
 impl Daemon {
@@ -173,6 +176,14 @@ impl Daemon {
             }
             None => crossbeam_channel::never(),
         };
+        let (status, status_writer) = match &settings.status_file {
+            Some(path) => {
+                let (board, writer) =
+                    StatusBoard::start(WriterSettings::new(path.clone()), stop.receiver().clone())?;
+                (Some(board), Some(writer))
+            }
+            None => (None, None),
+        };
         let mut daemon = Daemon {
             stop,
             shared: Shared {
@@ -184,6 +195,7 @@ impl Daemon {
                 queue: Some(queue),
                 oauth: Arc::new(OAuth::new(agent, &settings.endpoints.auth_url)),
                 writer,
+                status,
                 interactive: settings.interactive,
                 done_sender: Some(done_sender),
             },
@@ -191,6 +203,7 @@ impl Daemon {
             other_threads,
             edits,
             done,
+            status_writer,
         };
         for config in users {
             daemon.start_user(config)?;
@@ -210,10 +223,12 @@ impl Daemon {
             login.clone(),
             config.client_id.clone(),
             TokenCell::new(config.access_token.clone(), Some(rejection_sender)),
-            config.is_prime_or_turbo,
-            config.enabled,
+            (config.is_prime_or_turbo, config.enabled),
             color_settings(config),
-            shared.writer.clone(),
+            UserSinks {
+                writer: shared.writer.clone(),
+                status: shared.status.clone(),
+            },
         ));
         let user_stop = StopSignal::new();
         let mut threads = Vec::new();
@@ -224,7 +239,6 @@ impl Daemon {
             refresh_token: config.refresh_token.clone(),
             rejections,
             oauth: Arc::clone(&shared.oauth),
-            writer: shared.writer.clone(),
             interactive: shared.interactive,
             user_stop: user_stop.clone(),
         };
@@ -314,6 +328,9 @@ impl Daemon {
             if let Some(running) = self.users.remove(&login) {
                 running.stop(&mut self.other_threads);
             }
+            if let Some(status) = &self.shared.status {
+                status.remove_user(&login);
+            }
         }
         for config in &edited.users {
             let login = &config.username;
@@ -391,6 +408,7 @@ impl Daemon {
         self.shared.queue.take();
         self.shared.done_sender.take();
         self.shared.writer.take();
+        self.shared.status.take();
         loop {
             match self.done.recv_deadline(deadline) {
                 Ok(()) => continue,
@@ -414,6 +432,10 @@ impl Daemon {
             if handle.join().is_err() {
                 error!("thread {name} had panicked");
             }
+        }
+        // The status writer removes its file once stopped; a health check then fails.
+        if let Some(status_writer) = self.status_writer.take() {
+            let _ = status_writer.join();
         }
         true
     }

@@ -22,6 +22,7 @@ pub mod irc;
 pub mod oauth;
 pub mod secret;
 pub mod settings;
+pub mod status;
 pub mod stop;
 pub mod supervisor;
 pub mod token;

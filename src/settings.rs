@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::chat_thread::DEFAULT_KEEPALIVE;
 use crate::config_watch::DEFAULT_RELOAD_INTERVAL;
 use crate::helix::DEFAULT_CALL_TIMEOUT;
+use crate::status::default_status_path;
 
 pub const DEFAULT_IRC_URL: &str = "wss://irc-ws.chat.twitch.tv:443";
 pub const DEFAULT_API_URL: &str = "https://api.twitch.tv/helix";
@@ -32,6 +33,8 @@ pub enum Command {
     Auth {
         user: Option<String>,
     },
+    /// Exit 0 when the running daemon and its users are healthy, else 1.
+    Health,
     Help,
     Version,
 }
@@ -47,10 +50,22 @@ pub struct Settings {
     pub http_timeout: Duration,
     /// How often the config file is checked for edits.
     pub reload_interval: Duration,
+    /// The status file given by `--status-file` or `TWITCH_STATUS_FILE`; when `None`, the
+    /// binary uses [`Settings::status_path`] and in-process tests write none.
+    pub status_file: Option<PathBuf>,
     pub log_level: log::LevelFilter,
     /// True when a person watches the terminal (set by the binary, not parsed): a lost
     /// login then starts a device-code login instead of stopping the user.
     pub interactive: bool,
+}
+
+impl Settings {
+    /// Where the daemon keeps its status file: as given, else beside the config.
+    pub fn status_path(&self) -> PathBuf {
+        self.status_file
+            .clone()
+            .unwrap_or_else(|| default_status_path(&self.config_path))
+    }
 }
 
 /// A command line or environment the binary cannot work with (exit code 2).
@@ -76,9 +91,13 @@ Commands:
   auth [--user NAME]
                     log in with a device code (no browser needed on this machine) for
                     one user or all, save the tokens in the config, then exit
+  health            exit 0 when the running daemon and every enabled user are fine,
+                    else 1 with the reason (for Docker HEALTHCHECK and monitoring)
 
 Options:
   -c, --config PATH   config file (default: $TWITCH_CONF_FILE, else ./twitch_colorchanger.conf)
+  --status-file PATH  status file the daemon keeps for `health` (default: $TWITCH_STATUS_FILE,
+                      else <config name>.status.json beside the config)
   -h, --help          print this help
   -V, --version       print the version
 
@@ -102,6 +121,7 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
     let mut command: Option<Command> = None;
     let mut config_path: Option<PathBuf> = None;
     let mut user: Option<String> = None;
+    let mut status_file: Option<PathBuf> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut set_command = |new: Command| match command {
@@ -117,6 +137,15 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
             "run" => set_command(Command::Run)?,
             "check" => set_command(Command::Check)?,
             "auth" => set_command(Command::Auth { user: None })?,
+            "health" => set_command(Command::Health)?,
+            "--status-file" => {
+                let value = args.next().ok_or_else(|| {
+                    UsageError(format!(
+                        "{arg} needs a file path, e.g. {arg} /config/status.json"
+                    ))
+                })?;
+                status_file = Some(PathBuf::from(value));
+            }
             "-u" | "--user" => {
                 let value = args.next().ok_or_else(|| {
                     UsageError(format!("{arg} needs a Twitch user name, e.g. {arg} alice"))
@@ -155,6 +184,9 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
     let mut settings = with_command(command, env);
     if let Some(path) = config_path {
         settings.config_path = path;
+    }
+    if status_file.is_some() {
+        settings.status_file = status_file;
     }
     settings.log_level = log_level(env)?;
     settings.keepalive = seconds(env, "TWITCH_KEEPALIVE_SECS", DEFAULT_KEEPALIVE)?;
@@ -217,6 +249,7 @@ fn with_command(command: Command, env: &HashMap<String, String>) -> Settings {
         keepalive: DEFAULT_KEEPALIVE,
         http_timeout: DEFAULT_CALL_TIMEOUT,
         reload_interval: DEFAULT_RELOAD_INTERVAL,
+        status_file: non_empty("TWITCH_STATUS_FILE").map(PathBuf::from),
         interactive: false,
         log_level: log::LevelFilter::Info,
     }
@@ -332,6 +365,24 @@ mod tests {
         for (argv, vars, expected) in cases {
             let error = parse(&args(argv), &env(vars)).unwrap_err();
             assert!(error.0.contains(expected), "{argv:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn status_paths() {
+        let cases: Vec<Case<&str>> = vec![
+            (&[], &[], "twitch_colorchanger.status.json"),
+            (&["-c", "/config/c.conf"], &[], "/config/c.status.json"),
+            (&[], &[("TWITCH_STATUS_FILE", "/run/s.json")], "/run/s.json"),
+            (
+                &["health", "--status-file", "/tmp/x.json"],
+                &[("TWITCH_STATUS_FILE", "/run/s.json")],
+                "/tmp/x.json",
+            ),
+        ];
+        for (argv, vars, expected) in cases {
+            let settings = parse(&args(argv), &env(vars)).unwrap();
+            assert_eq!(settings.status_path(), PathBuf::from(expected), "{argv:?}");
         }
     }
 

@@ -11,10 +11,10 @@ use log::{debug, error, info, warn};
 use rand::RngExt;
 use serde_json::Value;
 
-use crate::config_writer::ConfigWriter;
 use crate::device_login::{device_login, instructions, DeviceLoginError};
 use crate::oauth::{OAuth, OAuthError, TokenGrant};
 use crate::secret::Secret;
+use crate::status::UserState;
 use crate::stop::StopSignal;
 use crate::token::{next_step, TokenClock, TokenStep};
 use crate::user::User;
@@ -30,8 +30,6 @@ pub struct TokenOwner {
     /// Generations of access tokens that the chat thread or a worker saw refused.
     pub rejections: Receiver<u64>,
     pub oauth: Arc<OAuth>,
-    /// Saves new tokens; `None` when there is no file to save to.
-    pub writer: Option<ConfigWriter>,
     /// True when a person watches the terminal: a lost login is then redone with a device
     /// code instead of stopping the user.
     pub interactive: bool,
@@ -220,7 +218,7 @@ impl TokenOwner {
             ));
         }
         self.user.token.replace(grant.access_token);
-        if let Some(writer) = &self.writer {
+        if let Some(writer) = &self.user.sinks().writer {
             writer.set_user_fields(&self.user.login, fields);
         }
     }
@@ -237,6 +235,9 @@ impl TokenOwner {
         error!(
             "{login}: {why}. This user is stopped; the others go on. Fix: run `twitch-colorchanger auth --user {login}` (or put new tokens in the config) and restart."
         );
+        self.user.report_state(UserState::NeedsLogin {
+            reason: why.to_string(),
+        });
         self.stop_user();
         false
     }
@@ -251,15 +252,23 @@ impl TokenOwner {
         let login = self.user.login.clone();
         if self.user.client_id.is_empty() {
             error!("{login}: a device-code login needs the client_id of your Twitch app in the config; this user is stopped");
+            self.user.report_state(UserState::NeedsLogin {
+                reason: "no client_id for a device-code login".to_string(),
+            });
             self.stop_user();
             return false;
         }
+        let user = &self.user;
         let result = device_login(
             &self.oauth,
-            &self.user.client_id,
+            &user.client_id,
             &login,
             &self.user_stop,
-            |code| warn!("{}", instructions(&login, code)),
+            |code| {
+                let line = instructions(&login, code);
+                warn!("{line}");
+                user.report_state(UserState::NeedsLogin { reason: line });
+            },
         );
         match result {
             Ok((grant, validation)) => {
@@ -273,6 +282,9 @@ impl TokenOwner {
             Err(DeviceLoginError::Stopped) => false,
             Err(error) => {
                 error!("{login}: device-code login failed: {error}. This user is stopped; run `twitch-colorchanger auth --user {login}` and restart.");
+                self.user.report_state(UserState::NeedsLogin {
+                    reason: format!("device-code login failed: {error}"),
+                });
                 self.stop_user();
                 false
             }

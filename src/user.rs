@@ -15,6 +15,7 @@ use crate::config_writer::ConfigWriter;
 use crate::helix::RateLimit;
 use crate::ids::{Login, UserId};
 use crate::secret::Secret;
+use crate::status::{StatusBoard, UserState};
 
 /// Why a color change was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,8 +130,16 @@ pub struct User {
     /// Unix seconds until which Helix said this user's bucket is empty.
     bucket_empty_until: Mutex<Option<u64>>,
     color_settings: Mutex<ColorSettings>,
-    /// Saves settings the user changes from chat; `None` when there is no config file.
-    writer: Option<ConfigWriter>,
+    sinks: UserSinks,
+}
+
+/// Where a user's threads report to, each optional (tests run without files).
+#[derive(Clone, Default)]
+pub struct UserSinks {
+    /// Saves settings and tokens; `None` when there is no config file.
+    pub writer: Option<ConfigWriter>,
+    /// The status file behind `twitch-colorchanger health`.
+    pub status: Option<StatusBoard>,
 }
 
 impl std::fmt::Debug for User {
@@ -162,23 +171,25 @@ impl User {
             login,
             client_id,
             token,
-            prime_or_turbo,
-            enabled,
+            (prime_or_turbo, enabled),
             ColorSettings::default(),
-            None,
+            UserSinks::default(),
         )
     }
 
-    /// A user with color settings and a writer that saves what they change from chat.
+    /// A user with its flags `(prime_or_turbo, enabled)`, color settings, and where it
+    /// saves what changes and reports its state.
     pub fn with_settings(
         login: Login,
         client_id: String,
         token: TokenCell,
-        prime_or_turbo: bool,
-        enabled: bool,
+        (prime_or_turbo, enabled): (bool, bool),
         color_settings: ColorSettings,
-        writer: Option<ConfigWriter>,
+        sinks: UserSinks,
     ) -> User {
+        if let Some(status) = &sinks.status {
+            status.add_user(&login, enabled);
+        }
         User {
             login,
             client_id,
@@ -189,8 +200,20 @@ impl User {
             changes: Mutex::new(ChangeSlot::default()),
             bucket_empty_until: Mutex::new(None),
             color_settings: Mutex::new(color_settings),
-            writer,
+            sinks,
         }
+    }
+
+    /// Reports the user's state for the status file.
+    pub fn report_state(&self, state: UserState) {
+        if let Some(status) = &self.sinks.status {
+            status.set_state(&self.login, state);
+        }
+    }
+
+    /// The sinks this user reports to, for the token thread.
+    pub fn sinks(&self) -> &UserSinks {
+        &self.sinks
     }
 
     pub fn color_settings(&self) -> ColorSettings {
@@ -203,7 +226,7 @@ impl User {
 
     /// Saves one field of this user's config entry (when there is a config file).
     pub fn save_field(&self, field: &str, value: Value) {
-        if let Some(writer) = &self.writer {
+        if let Some(writer) = &self.sinks.writer {
             writer.set_user_fields(&self.login, vec![(field.to_string(), value)]);
         }
     }
@@ -230,6 +253,9 @@ impl User {
 
     pub fn set_enabled(&self, value: bool) {
         self.enabled.store(value, Ordering::Relaxed);
+        if let Some(status) = &self.sinks.status {
+            status.set_changes_enabled(&self.login, value);
+        }
     }
 
     /// Records the color Twitch says the user has (GLOBALUSERSTATE at login).
@@ -287,7 +313,11 @@ impl User {
 
     /// For the worker: the change succeeded and the color state is now `colors`. A hex
     /// color that went through shows Turbo/Prime, so the rejection count starts over.
-    pub fn changed_to(&self, colors: ColorState, was_hex: bool) {
+    pub fn changed_to(&self, color: &Color, colors: ColorState) {
+        if let Some(status) = &self.sinks.status {
+            status.record_change(&self.login, &color.to_string());
+        }
+        let was_hex = color.is_hex();
         let mut slot = lock(&self.changes);
         slot.colors = colors;
         if was_hex {
@@ -368,11 +398,11 @@ mod tests {
         assert_eq!((request, colors.last), (ChangeRequest::Auto, Some(seen)));
         let set = Rgb { r: 4, g: 5, b: 6 };
         user.changed_to(
+            &Color::Hex(set),
             ColorState {
                 last: Some(set),
                 palette_index: 3,
             },
-            true,
         );
         assert_eq!(user.current_color(), Some(set));
     }
@@ -380,14 +410,16 @@ mod tests {
     #[test]
     fn hex_rejections_count_in_a_row_until_a_hex_change_succeeds() {
         let user = user();
+        let named = Color::Named(crate::color::NamedColor::Red);
+        let hex = Color::Hex(Rgb { r: 1, g: 2, b: 3 });
         assert_eq!(user.hex_rejected(), 1);
-        user.changed_to(ColorState::default(), false);
+        user.changed_to(&named, ColorState::default());
         assert_eq!(
             user.hex_rejected(),
             2,
             "a named change does not reset the count"
         );
-        user.changed_to(ColorState::default(), true);
+        user.changed_to(&hex, ColorState::default());
         assert_eq!(user.hex_rejected(), 1);
     }
 

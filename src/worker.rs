@@ -89,7 +89,7 @@ fn carry_out<R: rand::Rng + ?Sized>(
         }
     };
     match change_color(helix, user, &color, stop, rng) {
-        Ok(()) => user.changed_to(after, color.is_hex()),
+        Ok(()) => user.changed_to(&color, after),
         Err(ColorChangeError::Rejected { .. }) if color.is_hex() => {
             if user.hex_rejected() >= 2 && user.is_prime_or_turbo() {
                 user.set_prime_or_turbo(false);
@@ -100,7 +100,7 @@ fn carry_out<R: rand::Rng + ?Sized>(
             info!("{login}: Twitch refused {color} (hex colors need Turbo or Prime); using {named} instead");
             after.last = Some(named.rgb());
             match change_color(helix, user, &named, stop, rng) {
-                Ok(()) => user.changed_to(after, false),
+                Ok(()) => user.changed_to(&named, after),
                 Err(error) => warn!("{login}: color change to {named} failed: {error}"),
             }
         }

@@ -59,13 +59,27 @@ fn edits_start_added_users_stop_removed_ones_and_reconnect_changed_ones() {
         user_json(&carol, true, &[]),
     ]});
     edit(&path, &edited);
-    assert!(twitch.wait_joined("carol", "carol", WAIT), "added user started");
-    assert!(twitch.wait_live_connections("bob", 0, WAIT), "removed user stopped");
-    assert!(twitch.wait_joined("alice", "somewhere", WAIT), "changed user rejoined");
-    assert!(twitch.wait_n_logins("alice", 2, WAIT), "changed user reconnected");
+    assert!(
+        twitch.wait_joined("carol", "carol", WAIT),
+        "added user started"
+    );
+    assert!(
+        twitch.wait_live_connections("bob", 0, WAIT),
+        "removed user stopped"
+    );
+    assert!(
+        twitch.wait_joined("alice", "somewhere", WAIT),
+        "changed user rejoined"
+    );
+    assert!(
+        twitch.wait_n_logins("alice", 2, WAIT),
+        "changed user reconnected"
+    );
 
     twitch.send_line("carol", &own_message(&carol, "carol", "hi"));
-    let put = twitch.wait_request(is_color_put, WAIT).expect("carol's PUT");
+    let put = twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("carol's PUT");
     assert_eq!(put.query_param("user_id"), Some("1003"));
 
     // Disabling Carol changes a setting in place: no reconnect, and no changes any more.
@@ -81,7 +95,11 @@ fn edits_start_added_users_stop_removed_ones_and_reconnect_changed_ones() {
         .wait_request(is_color_put, WAIT)
         .expect("alice still changes");
     running.stop();
-    assert_eq!(twitch.n_logins("carol"), 1, "no reconnect for a settings change");
+    assert_eq!(
+        twitch.n_logins("carol"),
+        1,
+        "no reconnect for a settings change"
+    );
 }
 
 #[test]
@@ -110,5 +128,9 @@ fn a_broken_edit_is_reported_with_its_position_ignored_and_left_alone() {
     let (status, _, output) = process.terminate();
     assert_eq!(status.code(), Some(0), "{output}");
     assert_eq!(twitch.n_logins("alice"), 1);
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), broken, "never overwritten");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        broken,
+        "never overwritten"
+    );
 }

@@ -115,6 +115,10 @@ fn irc_login_acknowledges_caps_and_reports_the_user() {
     assert!(twitch.wait_logged_in("alice", TIMEOUT));
     assert_eq!(twitch.n_logins("alice"), 1);
     assert_eq!(twitch.n_connections(), 1);
+    // A line is recorded just after it is answered, so the client may see the answer first.
+    assert!(twitch
+        .wait_line_from("alice", |line| line == "NICK alice", TIMEOUT)
+        .is_some());
     assert_eq!(
         twitch.lines_from("alice"),
         [
@@ -298,6 +302,8 @@ fn refused_connections_close_before_the_handshake() {
     assert!(tungstenite::client(twitch.irc_url(), stream).is_err());
     let _websocket = log_in(&twitch, "alice");
     assert_eq!(twitch.n_connections(), 2);
+    // A login is counted just after its welcome is sent, so the client may see it first.
+    assert!(twitch.wait_n_logins("alice", 1, TIMEOUT));
     assert_eq!(twitch.n_logins("alice"), 1);
 }
 
