@@ -60,6 +60,13 @@ pub fn main() -> i32 {
     }
 }
 
+/// Reports `error` on stderr the way every error of the binary is reported, and returns
+/// `code` for the caller to exit with.
+fn fail(code: i32, error: impl std::fmt::Display) -> i32 {
+    eprintln!("twitch-colorchanger: {error}");
+    code
+}
+
 /// The users to run and, when the environment brought new ones, the document to write.
 #[derive(Debug)]
 pub struct LoadedUsers {
@@ -122,10 +129,7 @@ pub fn load_users(path: &Path, env: &HashMap<String, String>) -> Result<LoadedUs
 fn check(settings: &Settings, env: &HashMap<String, String>) -> i32 {
     let loaded = match load_users(&settings.config_path, env) {
         Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("twitch-colorchanger: {error}");
-            return EXIT_USAGE;
-        }
+        Err(error) => return fail(EXIT_USAGE, error),
     };
     println!(
         "{}: {} user{} OK",
@@ -175,10 +179,7 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
     init_logging(settings.log_level);
     let loaded = match load_users(&settings.config_path, env) {
         Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("twitch-colorchanger: {error}");
-            return EXIT_USAGE;
-        }
+        Err(error) => return fail(EXIT_USAGE, error),
     };
     if loaded.write_first {
         write_env_users(&settings.config_path, &loaded.document);
@@ -193,8 +194,10 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         match ConfigWriter::spawn(settings.config_path.clone(), loaded.document.clone()) {
             Ok(spawned) => spawned,
             Err(error) => {
-                eprintln!("twitch-colorchanger: cannot start the config writer: {error}");
-                return EXIT_RUNTIME;
+                return fail(
+                    EXIT_RUNTIME,
+                    format!("cannot start the config writer: {error}"),
+                )
             }
         };
     let mut settings = settings.clone();
@@ -252,10 +255,7 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
     init_logging(settings.log_level);
     let loaded = match load_users(&settings.config_path, env) {
         Ok(loaded) => loaded,
-        Err(error) => {
-            eprintln!("twitch-colorchanger: {error}");
-            return EXIT_USAGE;
-        }
+        Err(error) => return fail(EXIT_USAGE, error),
     };
     let wanted = only.map(Login::new);
     let users: Vec<&UserConfig> = loaded
@@ -284,8 +284,10 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
         match ConfigWriter::spawn(settings.config_path.clone(), loaded.document.clone()) {
             Ok(spawned) => spawned,
             Err(error) => {
-                eprintln!("twitch-colorchanger: cannot start the config writer: {error}");
-                return EXIT_RUNTIME;
+                return fail(
+                    EXIT_RUNTIME,
+                    format!("cannot start the config writer: {error}"),
+                )
             }
         };
     let stop = StopSignal::new();
