@@ -181,25 +181,16 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         Ok(loaded) => loaded,
         Err(error) => return fail(EXIT_USAGE, error),
     };
-    if loaded.write_first {
-        write_env_users(&settings.config_path, &loaded.document);
-    }
     info!(
         "twitch-colorchanger {} starting with {} user(s) from {}",
         env!("CARGO_PKG_VERSION"),
         loaded.users.len(),
         loaded.source
     );
-    let (writer, writer_thread) =
-        match ConfigWriter::spawn(settings.config_path.clone(), loaded.document.clone()) {
-            Ok(spawned) => spawned,
-            Err(error) => {
-                return fail(
-                    EXIT_RUNTIME,
-                    format!("cannot start the config writer: {error}"),
-                )
-            }
-        };
+    let (writer, writer_thread) = match start_writer(settings, &loaded) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
     let mut settings = settings.clone();
     settings.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     settings.status_file = Some(settings.status_path());
@@ -277,19 +268,10 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
         );
         return EXIT_USAGE;
     }
-    if loaded.write_first {
-        write_env_users(&settings.config_path, &loaded.document);
-    }
-    let (writer, writer_thread) =
-        match ConfigWriter::spawn(settings.config_path.clone(), loaded.document.clone()) {
-            Ok(spawned) => spawned,
-            Err(error) => {
-                return fail(
-                    EXIT_RUNTIME,
-                    format!("cannot start the config writer: {error}"),
-                )
-            }
-        };
+    let (writer, writer_thread) = match start_writer(settings, &loaded) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
     let stop = StopSignal::new();
     let handler_stop = stop.clone();
     let _ = ctrlc::set_handler(move || handler_stop.stop());
@@ -345,6 +327,23 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
     } else {
         EXIT_RUNTIME
     }
+}
+
+/// Writes users that came from the environment to the config path, then starts the one
+/// thread that writes the config from here on. `Err` holds the exit code.
+fn start_writer(
+    settings: &Settings,
+    loaded: &LoadedUsers,
+) -> Result<(ConfigWriter, std::thread::JoinHandle<()>), i32> {
+    if loaded.write_first {
+        write_env_users(&settings.config_path, &loaded.document);
+    }
+    ConfigWriter::spawn(settings.config_path.clone(), loaded.document.clone()).map_err(|error| {
+        fail(
+            EXIT_RUNTIME,
+            format!("cannot start the config writer: {error}"),
+        )
+    })
 }
 
 /// Saves users that came from the environment so that tokens refreshed later survive a
