@@ -1,22 +1,25 @@
 //! The fake's HTTP/1.1 server for Helix and OAuth; it does I/O (accepts loopback TCP
-//! connections, one thread per connection, keep-alive).
+//! connections, one thread per connection, keep-alive, optionally behind TLS).
 //!
 //! Every request is recorded before it is answered. A queued scripted answer for the method and
 //! path wins over the default behaviour of [`crate::routes`].
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
+
+use native_tls::TlsAcceptor;
 
 use crate::{routes, unix_now, wire, HttpRequest, ScriptedResponse, Shared};
 
 /// Bodies above this size are refused; the daemon never sends anything close to it.
 const MAX_BODY_BYTES: usize = 1 << 20;
 
-/// Accepts connections until the fake shuts down.
-pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts connections until the fake shuts down; with `tls`, every connection starts with a TLS
+/// handshake.
+pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     for incoming in listener.incoming() {
         let Ok(stream) = incoming else {
             if shared.is_shutting_down() {
@@ -35,17 +38,30 @@ pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>) {
             state.new_connection_id()
         };
         let connection_shared = Arc::clone(&shared);
+        let connection_tls = tls.clone();
         let spawned = thread::Builder::new()
             .name(format!("fake-http-{connection_id}"))
-            .spawn(move || serve_connection(connection_id, stream, &connection_shared));
+            .spawn(move || {
+                serve_connection(
+                    connection_id,
+                    stream,
+                    connection_tls.as_ref(),
+                    &connection_shared,
+                )
+            });
         if let Ok(handle) = spawned {
             shared.keep_thread(handle);
         }
     }
 }
 
-fn serve_connection(connection_id: u64, stream: TcpStream, shared: &Shared) {
-    let (Ok(registered), Ok(read_half)) = (stream.try_clone(), stream.try_clone()) else {
+fn serve_connection(
+    connection_id: u64,
+    stream: TcpStream,
+    tls: Option<&TlsAcceptor>,
+    shared: &Shared,
+) {
+    let (Ok(registered), Ok(control)) = (stream.try_clone(), stream.try_clone()) else {
         return;
     };
     {
@@ -57,8 +73,25 @@ fn serve_connection(connection_id: u64, stream: TcpStream, shared: &Shared) {
         }
         state.http_streams.insert(connection_id, registered);
     }
-    let mut reader = BufReader::new(read_half);
-    let mut writer = stream;
+    // The handshake runs after the registration, so that dropping the fake wakes it too.
+    match tls {
+        None => serve_requests(connection_id, stream, shared),
+        Some(acceptor) => {
+            if let Ok(tls_stream) = acceptor.accept(stream) {
+                serve_requests(connection_id, tls_stream, shared);
+            }
+        }
+    }
+    shared.lock_state().http_streams.remove(&connection_id);
+    let _ = control.shutdown(Shutdown::Both);
+}
+
+/// Answers requests on one connection until the client closes it, asks to close it, sends
+/// something unreadable or the fake stops.
+fn serve_requests(connection_id: u64, stream: impl Read + Write, shared: &Shared) {
+    // One object reads and writes: a TLS session cannot be split into halves. The reader's
+    // buffer only holds bytes read ahead, so writing to the stream under it is safe.
+    let mut reader = BufReader::new(stream);
     while let Ok(Some(parsed)) = read_request(&mut reader) {
         let keep_alive = parsed.keep_alive;
         let mut request = parsed.request;
@@ -83,12 +116,10 @@ fn serve_connection(connection_id: u64, stream: TcpStream, shared: &Shared) {
                 break;
             }
         }
-        if write_response(&mut writer, &response, keep_alive).is_err() || !keep_alive {
+        if write_response(reader.get_mut(), &response, keep_alive).is_err() || !keep_alive {
             break;
         }
     }
-    shared.lock_state().http_streams.remove(&connection_id);
-    let _ = writer.shutdown(Shutdown::Both);
 }
 
 struct ParsedRequest {

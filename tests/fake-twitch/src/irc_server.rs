@@ -6,6 +6,11 @@
 //! bytes, frames ordered by tests and the shutdown signal, and nobody polls. The WebSocket reads
 //! from an in-memory buffer that answers `WouldBlock` when empty, the non-blocking mode
 //! tungstenite supports, and writes straight to the socket.
+//!
+//! With TLS the same split holds one layer down: the raw bytes feed an in-memory stream under
+//! the TLS session (OpenSSL reads it in non-blocking mode), whose plaintext feeds the
+//! WebSocket's buffer; writes go through the TLS session to the socket. A TLS session cannot be
+//! read and written from two threads, so this keeps all of it on the connection thread.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -14,14 +19,16 @@ use std::thread;
 use std::time::Instant;
 
 use crossbeam_channel::{select, Receiver, Sender};
+use native_tls::{TlsAcceptor, TlsStream};
 use tungstenite::handshake::HandshakeError;
 use tungstenite::{Message, WebSocket};
 
 use crate::wire;
 use crate::{IrcConnectionCommand, IrcConnectionEntry, Shared};
 
-/// Accepts connections until the fake shuts down.
-pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts connections until the fake shuts down; with `tls`, every connection starts with a TLS
+/// handshake.
+pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     for incoming in listener.incoming() {
         let Ok(stream) = incoming else {
             if shared.is_shutting_down() {
@@ -56,10 +63,17 @@ pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>) {
         drop(state);
         shared.notify_changed();
         let connection_shared = Arc::clone(&shared);
+        let connection_tls = tls.clone();
         let spawned = thread::Builder::new()
             .name(format!("fake-irc-{connection_id}"))
             .spawn(move || {
-                run_connection(connection_id, stream, &connection_shared, &command_receiver);
+                run_connection(
+                    connection_id,
+                    stream,
+                    connection_tls.as_ref(),
+                    &connection_shared,
+                    &command_receiver,
+                );
                 connection_shared
                     .lock_state()
                     .irc_connections
@@ -79,6 +93,7 @@ pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>) {
 fn run_connection(
     connection_id: u64,
     stream: TcpStream,
+    tls: Option<&TlsAcceptor>,
     shared: &Arc<Shared>,
     commands: &Receiver<IrcConnectionCommand>,
 ) {
@@ -89,7 +104,14 @@ fn run_connection(
     let reader = thread::Builder::new()
         .name(format!("fake-irc-read-{connection_id}"))
         .spawn(move || forward_raw_bytes(reader_stream, &bytes_sender));
-    if reader.is_ok() {
+    let transport = match (&reader, tls) {
+        (Err(_), _) => None,
+        (Ok(_), None) => Some(Transport::Plain(stream)),
+        (Ok(_), Some(acceptor)) => {
+            accept_tls(acceptor, stream, &bytes_receiver, commands, shared).map(Transport::Tls)
+        }
+    };
+    if let Some(transport) = transport {
         let mut connection = IrcConnection {
             connection_id,
             shared: Arc::clone(shared),
@@ -98,7 +120,7 @@ fn run_connection(
             logged_in: false,
             lines_before_nick: Vec::new(),
         };
-        connection.serve(BufferedSocket::new(stream), &bytes_receiver, commands);
+        connection.serve(BufferedSocket::new(transport), &bytes_receiver, commands);
     }
     // Shutting the socket down wakes the reader thread blocked in read().
     let _ = control_stream.shutdown(Shutdown::Both);
@@ -125,9 +147,119 @@ fn forward_raw_bytes(mut stream: TcpStream, bytes_sender: &Sender<Vec<u8>>) {
     }
 }
 
+/// Runs the server side of a TLS handshake over the raw bytes the reader thread forwards;
+/// `None` when it fails, the client goes away, a test drops the connection or the fake stops.
+fn accept_tls(
+    acceptor: &TlsAcceptor,
+    socket: TcpStream,
+    bytes_receiver: &Receiver<Vec<u8>>,
+    commands: &Receiver<IrcConnectionCommand>,
+    shared: &Shared,
+) -> Option<TlsStream<RawSocket>> {
+    let shutdown_receiver = shared.shutdown_receiver.clone();
+    let mut handshake = acceptor.accept(RawSocket::new(socket));
+    loop {
+        let mut interrupted = match handshake {
+            Ok(tls) => return Some(tls),
+            Err(native_tls::HandshakeError::Failure(_)) => return None,
+            Err(native_tls::HandshakeError::WouldBlock(interrupted)) => interrupted,
+        };
+        select! {
+            recv(bytes_receiver) -> bytes => interrupted.get_mut().push_incoming(bytes.ok()),
+            recv(commands) -> _ => return None,
+            recv(shutdown_receiver) -> _ => return None,
+        }
+        handshake = interrupted.handshake();
+    }
+}
+
+/// The stream under a TLS session: reads come from raw bytes pushed by the connection thread
+/// (`WouldBlock` when none are there yet, which OpenSSL passes on as "want read"), writes go
+/// straight to the socket.
+#[derive(Debug)]
+struct RawSocket {
+    incoming: Vec<u8>,
+    read_position: usize,
+    incoming_ended: bool,
+    socket: TcpStream,
+}
+
+impl RawSocket {
+    fn new(socket: TcpStream) -> RawSocket {
+        RawSocket {
+            incoming: Vec::new(),
+            read_position: 0,
+            incoming_ended: false,
+            socket,
+        }
+    }
+
+    fn push_incoming(&mut self, bytes: Option<Vec<u8>>) {
+        push_bytes(
+            &mut self.incoming,
+            &mut self.read_position,
+            &mut self.incoming_ended,
+            bytes,
+        );
+    }
+}
+
+impl Read for RawSocket {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let available = &self.incoming[self.read_position..];
+        if available.is_empty() {
+            if self.incoming_ended {
+                return Ok(0);
+            }
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n_copied = available.len().min(buffer.len());
+        buffer[..n_copied].copy_from_slice(&available[..n_copied]);
+        self.read_position += n_copied;
+        Ok(n_copied)
+    }
+}
+
+impl Write for RawSocket {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.socket.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.socket.flush()
+    }
+}
+
+/// Appends pushed bytes to a buffer whose front part up to `read_position` was consumed;
+/// `None` marks the end of the stream.
+fn push_bytes(
+    incoming: &mut Vec<u8>,
+    read_position: &mut usize,
+    incoming_ended: &mut bool,
+    bytes: Option<Vec<u8>>,
+) {
+    match bytes {
+        Some(bytes) => {
+            if *read_position == incoming.len() {
+                incoming.clear();
+                *read_position = 0;
+            }
+            incoming.extend_from_slice(&bytes);
+        }
+        None => *incoming_ended = true,
+    }
+}
+
+/// What carries the WebSocket's bytes: the socket itself or a TLS session over it.
+#[derive(Debug)]
+enum Transport {
+    Plain(TcpStream),
+    Tls(TlsStream<RawSocket>),
+}
+
 /// The stream the WebSocket sees: reads come from bytes pushed by the connection thread
-/// (`WouldBlock` when none are there yet), writes go to the socket or are discarded while the
-/// login is silent.
+/// (`WouldBlock` when none are there yet), writes go to the transport or are discarded while
+/// the login is silent.
 #[derive(Debug)]
 struct BufferedSocket {
     incoming: Vec<u8>,
@@ -137,31 +269,57 @@ struct BufferedSocket {
     /// right behind it are not taken as junk after the request.
     handshake_pending: bool,
     discard_writes: bool,
-    socket: TcpStream,
+    transport: Transport,
 }
 
 impl BufferedSocket {
-    fn new(socket: TcpStream) -> BufferedSocket {
+    fn new(transport: Transport) -> BufferedSocket {
         BufferedSocket {
             incoming: Vec::new(),
             read_position: 0,
             incoming_ended: false,
             handshake_pending: true,
             discard_writes: false,
-            socket,
+            transport,
         }
     }
 
+    /// Takes raw bytes from the reader thread (`None` at the end of the stream); with TLS,
+    /// decrypts everything they complete.
     fn push_incoming(&mut self, bytes: Option<Vec<u8>>) {
-        match bytes {
-            Some(bytes) => {
-                if self.read_position == self.incoming.len() {
-                    self.incoming.clear();
-                    self.read_position = 0;
-                }
-                self.incoming.extend_from_slice(&bytes);
+        let tls = match &mut self.transport {
+            Transport::Plain(_) => {
+                push_bytes(
+                    &mut self.incoming,
+                    &mut self.read_position,
+                    &mut self.incoming_ended,
+                    bytes,
+                );
+                return;
             }
-            None => self.incoming_ended = true,
+            Transport::Tls(tls) => tls,
+        };
+        tls.get_mut().push_incoming(bytes);
+        let mut plaintext = [0u8; 16 * 1024];
+        loop {
+            match tls.read(&mut plaintext) {
+                Ok(0) => {
+                    self.incoming_ended = true;
+                    return;
+                }
+                Ok(n_read) => push_bytes(
+                    &mut self.incoming,
+                    &mut self.read_position,
+                    &mut self.incoming_ended,
+                    Some(plaintext[..n_read].to_vec()),
+                ),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.incoming_ended = true;
+                    return;
+                }
+            }
         }
     }
 }
@@ -195,11 +353,17 @@ impl Write for BufferedSocket {
         if self.discard_writes {
             return Ok(bytes.len());
         }
-        self.socket.write(bytes)
+        match &mut self.transport {
+            Transport::Plain(socket) => socket.write(bytes),
+            Transport::Tls(tls) => tls.write(bytes),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.socket.flush()
+        match &mut self.transport {
+            Transport::Plain(socket) => socket.flush(),
+            Transport::Tls(tls) => tls.flush(),
+        }
     }
 }
 
@@ -263,7 +427,7 @@ impl IrcConnection {
                     self.read_available_messages(&mut websocket)
                 }
                 recv(commands) -> command => match command {
-                    Ok(IrcConnectionCommand::Frame(frame)) => send_frame(&mut websocket, frame),
+                    Ok(IrcConnectionCommand::Frame(frame)) => self.send_ordered_frame(&mut websocket, frame),
                     Ok(IrcConnectionCommand::Close) => close(&mut websocket),
                     Ok(IrcConnectionCommand::Drop) | Err(_) => Flow::End,
                 },
@@ -505,6 +669,24 @@ impl IrcConnection {
             }
         }
         Flow::Continue
+    }
+
+    /// Sends a frame a test ordered and records when it went out.
+    fn send_ordered_frame(&self, websocket: &mut WebSocket<BufferedSocket>, frame: String) -> Flow {
+        let sent_at = Instant::now();
+        let flow = send_frame(websocket, frame.clone());
+        if let Some(login) = &self.login {
+            let mut state = self.shared.lock_state();
+            state
+                .irc_users
+                .entry(login.clone())
+                .or_default()
+                .frames_sent
+                .push((sent_at, frame));
+            drop(state);
+            self.shared.notify_changed();
+        }
+        flow
     }
 
     /// Sends an answer unless the login is silent or the connection is closing.

@@ -29,6 +29,13 @@
 //! assert_eq!(put.query_param("user_id"), Some("1001"));
 //! ```
 //!
+//! [`FakeTwitch::start_tls`] starts the same servers behind TLS (`wss://` and `https://`) with a
+//! certificate for `127.0.0.1` signed by a CA generated at start; a client trusts it through
+//! [`FakeTwitch::ca_cert_pem`], for example written to a file named by `SSL_CERT_FILE`.
+//!
+//! Benchmarks measure latency from [`FakeTwitch::wait_frame_sent`] (the instant a frame ordered
+//! with [`FakeTwitch::send_line`] went to the socket) to [`HttpRequest::at`].
+//!
 //! Tokens of the fake are made-up strings such as `at-alice`; refreshing rotates them to
 //! `at-alice-2`, `rt-alice-2` and so on. Dropping the [`FakeTwitch`] wakes and joins every thread
 //! it started, closing all connections.
@@ -39,6 +46,7 @@
 mod http_server;
 mod irc_server;
 mod routes;
+mod tls;
 mod wire;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -50,6 +58,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
+use native_tls::TlsAcceptor;
+
+use crate::tls::TlsMaterial;
 
 /// A Twitch account known to the fake, with the credentials it currently accepts.
 #[derive(Clone, PartialEq, Eq)]
@@ -264,6 +275,8 @@ pub(crate) struct IrcUserRecord {
     pub(crate) joins: Vec<(Instant, String)>,
     pub(crate) n_logins: usize,
     pub(crate) silent: bool,
+    /// Frames ordered by tests, with the instant just before each was written to a socket.
+    pub(crate) frames_sent: Vec<(Instant, String)>,
 }
 
 /// Orders a test gives to one live IRC connection thread.
@@ -409,6 +422,8 @@ pub struct FakeTwitch {
     http_address: SocketAddr,
     shutdown_sender: Option<Sender<()>>,
     listener_threads: Vec<JoinHandle<()>>,
+    /// Set when the servers speak TLS.
+    tls: Option<TlsMaterial>,
 }
 
 impl fmt::Debug for FakeTwitch {
@@ -417,6 +432,7 @@ impl fmt::Debug for FakeTwitch {
             .debug_struct("FakeTwitch")
             .field("irc_address", &self.irc_address)
             .field("http_address", &self.http_address)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -430,8 +446,18 @@ fn unix_now() -> Duration {
 }
 
 impl FakeTwitch {
-    /// Starts the IRC WebSocket server and the HTTP server on `127.0.0.1:0`.
+    /// Starts the IRC WebSocket server and the HTTP server on `127.0.0.1:0`, without TLS.
     pub fn start() -> FakeTwitch {
+        FakeTwitch::start_with(None)
+    }
+
+    /// Starts both servers behind TLS (`wss://`, `https://`) with a freshly generated test
+    /// certificate; clients must trust [`FakeTwitch::ca_cert_pem`].
+    pub fn start_tls() -> FakeTwitch {
+        FakeTwitch::start_with(Some(TlsMaterial::generate()))
+    }
+
+    fn start_with(tls: Option<TlsMaterial>) -> FakeTwitch {
         let irc_listener = TcpListener::bind("127.0.0.1:0").expect("bind fake irc listener");
         let http_listener = TcpListener::bind("127.0.0.1:0").expect("bind fake http listener");
         let irc_address = irc_listener
@@ -451,15 +477,18 @@ impl FakeTwitch {
             shutdown_receiver,
             connection_threads: Mutex::new(Vec::new()),
         });
+        let acceptor = || -> Option<TlsAcceptor> { tls.as_ref().map(|tls| tls.acceptor.clone()) };
         let irc_shared = Arc::clone(&shared);
+        let irc_acceptor = acceptor();
         let irc_thread = thread::Builder::new()
             .name("fake-irc-accept".to_string())
-            .spawn(move || irc_server::run_listener(irc_listener, irc_shared))
+            .spawn(move || irc_server::run_listener(irc_listener, irc_shared, irc_acceptor))
             .expect("spawn fake irc listener thread");
         let http_shared = Arc::clone(&shared);
+        let http_acceptor = acceptor();
         let http_thread = thread::Builder::new()
             .name("fake-http-accept".to_string())
-            .spawn(move || http_server::run_listener(http_listener, http_shared))
+            .spawn(move || http_server::run_listener(http_listener, http_shared, http_acceptor))
             .expect("spawn fake http listener thread");
         FakeTwitch {
             shared,
@@ -467,22 +496,43 @@ impl FakeTwitch {
             http_address,
             shutdown_sender: Some(shutdown_sender),
             listener_threads: vec![irc_thread, http_thread],
+            tls,
         }
     }
 
-    /// `ws://127.0.0.1:PORT` of the IRC server.
+    /// Whether the servers speak TLS ([`FakeTwitch::start_tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The PEM-encoded CA certificate that signed the servers' certificate. Panics for a fake
+    /// started without TLS, which has none.
+    pub fn ca_cert_pem(&self) -> String {
+        match &self.tls {
+            Some(tls) => tls.ca_cert_pem.clone(),
+            None => panic!("fake twitch was started without tls; use FakeTwitch::start_tls"),
+        }
+    }
+
+    /// `ws://127.0.0.1:PORT` of the IRC server (`wss://` with TLS).
     pub fn irc_url(&self) -> String {
-        format!("ws://{}", self.irc_address)
+        let scheme = if self.is_tls() { "wss" } else { "ws" };
+        format!("{scheme}://{}", self.irc_address)
     }
 
-    /// `http://127.0.0.1:PORT/helix`.
+    /// `http://127.0.0.1:PORT/helix` (`https://` with TLS).
     pub fn api_url(&self) -> String {
-        format!("http://{}/helix", self.http_address)
+        format!("{}/helix", self.http_base_url())
     }
 
-    /// `http://127.0.0.1:PORT/oauth2`.
+    /// `http://127.0.0.1:PORT/oauth2` (`https://` with TLS).
     pub fn auth_url(&self) -> String {
-        format!("http://{}/oauth2", self.http_address)
+        format!("{}/oauth2", self.http_base_url())
+    }
+
+    fn http_base_url(&self) -> String {
+        let scheme = if self.is_tls() { "https" } else { "http" };
+        format!("{scheme}://{}", self.http_address)
     }
 
     /// The IRC server's socket address.
@@ -628,6 +678,39 @@ impl FakeTwitch {
             }
         }
         n_sent
+    }
+
+    /// Every frame ordered with [`FakeTwitch::send_line`] or [`FakeTwitch::send_frame`] for
+    /// `login` that went out, with the instant just before it was written to the socket.
+    pub fn frames_sent(&self, login: &str) -> Vec<(Instant, String)> {
+        let state = self.shared.lock_state();
+        state
+            .irc_users
+            .get(&login.to_lowercase())
+            .map(|record| record.frames_sent.clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits until a frame for `login` matching `pred`, ordered with [`FakeTwitch::send_line`]
+    /// or [`FakeTwitch::send_frame`], went out; returns the instant just before the newest such
+    /// frame was written to the socket. Frames are written by the connection's own thread, a
+    /// little after `send_line` returned: this instant is when the client could first see it.
+    pub fn wait_frame_sent(
+        &self,
+        login: &str,
+        pred: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> Option<Instant> {
+        let login = login.to_lowercase();
+        self.shared.wait_until(timeout, |state| {
+            let record = state.irc_users.get(&login)?;
+            record
+                .frames_sent
+                .iter()
+                .rev()
+                .find(|(_, frame)| pred(frame))
+                .map(|(at, _)| *at)
+        })
     }
 
     /// A realistic tagged PRIVMSG line as Twitch delivers it (no trailing `\r\n`).
