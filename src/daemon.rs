@@ -11,7 +11,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use log::{error, info, warn};
 
 use crate::backoff::BackoffPolicy;
-use crate::chat_thread::{run_chat, ChatSettings};
+use crate::chat_thread::{run_chat, tls_for, ChatSettings};
 use crate::config::{Config, UserConfig};
 use crate::config_watch::run_config_watch;
 use crate::config_writer::ConfigWriter;
@@ -34,6 +34,10 @@ pub const CHAT_STACK_SIZE: usize = 256 * 1024;
 pub const WORKER_STACK_SIZE: usize = 256 * 1024;
 /// Workers carrying out color changes; each change is one short HTTP call.
 pub const MAX_WORKERS: usize = 4;
+/// The token threads of users started together make their first check this far apart, so
+/// that hundreds of users do not all call Twitch's OAuth server in the same instant (which
+/// also made HTTPS setup race; measured with examples/bench). Chat does not wait for it.
+pub const VALIDATION_STAGGER: Duration = Duration::from_millis(20);
 
 /// What a config edit means for one user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,6 +193,9 @@ impl Daemon {
             shared: Shared {
                 chat_settings: ChatSettings {
                     irc_url: settings.endpoints.irc_url.clone(),
+                    tls: tls_for(&settings.endpoints.irc_url).map_err(|error| {
+                        std::io::Error::other(format!("cannot set up TLS for chat: {error}"))
+                    })?,
                     keepalive: settings.keepalive,
                     backoff: BackoffPolicy::default(),
                 },
@@ -205,14 +212,18 @@ impl Daemon {
             done,
             status_writer,
         };
-        for config in users {
-            daemon.start_user(config)?;
+        for (index, config) in users.iter().enumerate() {
+            daemon.start_user(config, VALIDATION_STAGGER * index as u32)?;
         }
         Ok(daemon)
     }
 
     /// Starts one user's token thread and chat thread.
-    fn start_user(&mut self, config: &UserConfig) -> std::io::Result<()> {
+    fn start_user(
+        &mut self,
+        config: &UserConfig,
+        first_check_after: Duration,
+    ) -> std::io::Result<()> {
         let shared = &self.shared;
         let (Some(queue), Some(done_sender)) = (&shared.queue, &shared.done_sender) else {
             return Ok(());
@@ -241,6 +252,7 @@ impl Daemon {
             oauth: Arc::clone(&shared.oauth),
             interactive: shared.interactive,
             user_stop: user_stop.clone(),
+            first_check_after,
         };
         let token_done = done_sender.clone();
         let token_stop = user_stop.clone();
@@ -359,7 +371,7 @@ impl Daemon {
                     } else {
                         info!("{login}: added to the config; starting");
                     }
-                    if let Err(error) = self.start_user(config) {
+                    if let Err(error) = self.start_user(config, Duration::ZERO) {
                         error!("{login}: cannot start threads: {error}");
                     }
                 }

@@ -35,6 +35,8 @@ pub struct TokenOwner {
     pub interactive: bool,
     /// Fired when the user cannot go on (no way to get a valid token).
     pub user_stop: StopSignal,
+    /// Wait this long before the first call to Twitch (spreads many users' first checks).
+    pub first_check_after: std::time::Duration,
 }
 
 /// Runs until `user_stop` fires or the user has to stop for want of a valid token.
@@ -45,6 +47,9 @@ pub fn run_token_thread(mut owner: TokenOwner) {
     // A refreshed token is validated at once; failing that, refreshing again will not help.
     let mut refreshed_unvalidated = false;
     let mut rng = rand::rng();
+    if owner.user_stop.wait_timeout(owner.first_check_after) {
+        return;
+    }
 
     if owner.user.token.current().0.is_empty() {
         if owner.refresh_token.is_empty() {
