@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Builds fully static musl binaries of twitch-colorchanger (OpenSSL vendored and linked in)
+# for the machines our users run it on: x86_64 PCs and NAS devices, 64-bit ARM (aarch64) and
+# 32-bit ARM (armv7, hard float). Installs what it needs itself: rustup targets, zig from
+# the Python registry (as the cross C compiler and linker, in a venv), cargo-zigbuild, and,
+# where rustup serves no prebuilt std for armv7 musl, nightly with rust-src to build std.
+#
+# Usage: packaging/build-static.sh [TARGET...]      (default: all three targets)
+#
+# Output, in dist/ at the repository root:
+#   dist/<target>/twitch-colorchanger                      one binary per target
+#   dist/linux/{amd64,arm64,arm/v7}/twitch-colorchanger    the same, by Docker platform
+#   dist/ca-certificates.crt                               CA bundle for the scratch image
+#   dist/image-root/config/                                empty /config for the image
+#
+# Cargo builds into $CARGO_TARGET_DIR (default: target). Set it elsewhere (for example
+# CARGO_TARGET_DIR=/work/target-pkg) to keep these builds out of the way of test builds.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+repo_root=$(pwd)
+
+# Versions known to work together here; newer ones are likely fine but untested.
+ZIGLANG_VERSION=${ZIGLANG_VERSION:-0.15.2}
+CARGO_ZIGBUILD_VERSION=${CARGO_ZIGBUILD_VERSION:-0.24.1}
+
+all_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf)
+if [ "$#" -gt 0 ]; then
+    targets=("$@")
+else
+    targets=("${all_targets[@]}")
+fi
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+mkdir -p "$CARGO_TARGET_DIR"
+CARGO_TARGET_DIR=$(cd "$CARGO_TARGET_DIR" && pwd)
+# The venv holding zig lives next to the build it serves, so `cargo clean` removes it.
+zig_venv=${ZIG_VENV:-$CARGO_TARGET_DIR/zig-venv}
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() {
+    printf 'build-static: %s\n' "$*" >&2
+    exit 1
+}
+
+# Installs Debian packages; elsewhere it can only say what is missing.
+apt_updated=no
+apt_install() {
+    command -v apt-get >/dev/null 2>&1 || die "missing: $* (install it with your package manager)"
+    [ "$(id -u)" -eq 0 ] || die "missing: $* (apt-get install needs root)"
+    if [ "$apt_updated" = no ]; then
+        say "apt-get update"
+        apt-get update -qq
+        apt_updated=yes
+    fi
+    say "installing $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+need_command() {
+    command -v "$1" >/dev/null 2>&1 || apt_install "$2"
+}
+
+docker_platform_for() {
+    case "$1" in
+        x86_64-unknown-linux-musl) echo linux/amd64 ;;
+        aarch64-unknown-linux-musl) echo linux/arm64 ;;
+        armv7-unknown-linux-musleabihf) echo linux/arm/v7 ;;
+        *) die "unknown target $1 (known: ${all_targets[*]})" ;;
+    esac
+}
+
+for target in "${targets[@]}"; do
+    docker_platform_for "$target" >/dev/null
+done
+
+# OpenSSL's build needs perl and make; zig comes from pip, in a venv.
+need_command perl perl
+need_command make make
+need_command cc gcc
+need_command python3 python3
+command -v rustup >/dev/null 2>&1 || die "rustup is missing: see https://rustup.rs"
+
+if ! "$zig_venv/bin/python3" -c "import ziglang" 2>/dev/null; then
+    say "installing zig (ziglang $ZIGLANG_VERSION from the Python registry) into $zig_venv"
+    rm -rf "$zig_venv"
+    # Debian's python3 makes venvs only with python3-venv installed.
+    python3 -m venv "$zig_venv" 2>/dev/null || {
+        rm -rf "$zig_venv"
+        apt_install python3-venv
+        python3 -m venv "$zig_venv"
+    }
+    "$zig_venv/bin/pip" install --quiet --disable-pip-version-check "ziglang==$ZIGLANG_VERSION"
+fi
+# cargo-zigbuild runs `python3 -m ziglang` when no `zig` is on PATH: the venv's python3
+# must come first.
+export PATH="$zig_venv/bin:$HOME/.cargo/bin:$PATH"
+
+if ! cargo-zigbuild --version 2>/dev/null | grep -qw "$CARGO_ZIGBUILD_VERSION"; then
+    say "installing cargo-zigbuild $CARGO_ZIGBUILD_VERSION"
+    cargo install --locked --quiet --version "$CARGO_ZIGBUILD_VERSION" cargo-zigbuild
+fi
+
+rm -rf dist/image-root
+mkdir -p dist/image-root/config
+chmod 0700 dist/image-root/config
+ca_bundle=/etc/ssl/certs/ca-certificates.crt
+if [ ! -s "$ca_bundle" ]; then
+    need_command update-ca-certificates ca-certificates
+fi
+[ -s "$ca_bundle" ] || die "no CA bundle at $ca_bundle"
+cp "$ca_bundle" dist/ca-certificates.crt
+
+for target in "${targets[@]}"; do
+    # armv7 musl has no prebuilt std on some rustup mirrors: build std from source with
+    # nightly then, and let zig's musl provide the C runtime (the self-contained one comes
+    # only with the prebuilt std).
+    toolchain=()
+    extra=()
+    rustflags=${RUSTFLAGS:-}
+    if ! rustup target list --installed | grep -qx "$target"; then
+        say "rustup target add $target"
+        if ! RUST_BACKTRACE=0 rustup target add "$target" >&2; then
+            [ "$target" = armv7-unknown-linux-musleabihf ] || die "rustup has no std for $target"
+            say "no prebuilt std for $target: building std from source with nightly"
+            # An installed nightly is used as it is: updating it would change the machine's
+            # toolchain under other work.
+            if rustup toolchain list | grep -q '^nightly-'; then
+                rustup component add --toolchain nightly rust-src >&2
+            else
+                rustup toolchain install nightly --profile minimal --component rust-src >&2
+            fi
+            toolchain=(+nightly)
+            extra=("-Zbuild-std=std,panic_abort")
+            # The linker notes that the (absent) prebuilt std directory is missing; that is
+            # expected here.
+            rustflags="$rustflags -C link-self-contained=no -A linker_messages"
+        fi
+    fi
+    say "building $target"
+    RUSTFLAGS="$rustflags" cargo "${toolchain[@]}" zigbuild --release --locked \
+        --package twitch-colorchanger --bin twitch-colorchanger \
+        --features vendored-openssl --target "$target" "${extra[@]}"
+    binary="$CARGO_TARGET_DIR/$target/release/twitch-colorchanger"
+    [ -x "$binary" ] || die "cargo built no $binary"
+    mkdir -p "dist/$target" "dist/$(docker_platform_for "$target")"
+    cp "$binary" "dist/$target/twitch-colorchanger"
+    cp "$binary" "dist/$(docker_platform_for "$target")/twitch-colorchanger"
+    say "dist/$target/twitch-colorchanger: $(stat -c %s "$binary") bytes"
+done
+
+say "done: binaries in $repo_root/dist"
