@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use fake_twitch::FakeTwitch;
+use fake_twitch::{FakeTwitch, NAMED_COLORS};
 use serde_json::json;
 use twitch_colorchanger::color::{parse_rgb, rgb_to_hsl};
 

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fake_twitch::{FakeTwitch, HttpRequest};
+use fake_twitch::{FakeTwitch, HttpRequest, NAMED_COLORS};
 
 fn put_color(request: &HttpRequest) -> String {
     request.query_param("color").unwrap_or_default().to_string()

@@ -166,25 +166,6 @@ pub fn own_message(account: &Account, channel: &str, text: &str) -> String {
     )
 }
 
-/// The 15 colors every user may pick.
-pub const NAMED_COLORS: [&str; 15] = [
-    "blue",
-    "blue_violet",
-    "cadet_blue",
-    "chocolate",
-    "coral",
-    "dodger_blue",
-    "firebrick",
-    "golden_rod",
-    "green",
-    "hot_pink",
-    "orange_red",
-    "red",
-    "sea_green",
-    "spring_green",
-    "yellow_green",
-];
-
 /// True for `#RRGGBB`.
 pub fn is_hex_color(color: &str) -> bool {
     color.len() == 7 && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit())

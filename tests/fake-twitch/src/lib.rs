@@ -49,6 +49,8 @@ mod routes;
 mod tls;
 mod wire;
 
+pub use wire::NAMED_COLORS;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -2,7 +2,7 @@
 //! escaping, color validation. No I/O happens here.
 
 /// The 15 color names Helix accepts from every account, in Twitch's spelling.
-pub(crate) const NAMED_COLORS: [&str; 15] = [
+pub const NAMED_COLORS: [&str; 15] = [
     "blue",
     "blue_violet",
     "cadet_blue",
