@@ -178,15 +178,7 @@ fn config_json(twitch: &FakeTwitch, users: &[BenchUser]) -> String {
         .iter()
         .map(|user| {
             let account = twitch.account(&user.login);
-            serde_json::json!({
-                "username": account.login,
-                "client_id": account.client_id,
-                "client_secret": account.client_secret,
-                "access_token": format!("oauth:{}", account.access_token),
-                "refresh_token": account.refresh_token,
-                "channels": [account.login],
-                "is_prime_or_turbo": true,
-            })
+            account.config_entry(true, &[account.login.as_str()])
         })
         .collect();
     serde_json::to_string_pretty(&serde_json::json!({ "users": users })).expect("json")

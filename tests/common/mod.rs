@@ -18,15 +18,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 /// A config entry for `account` as a user would write it.
 pub fn user_json(account: &Account, prime_or_turbo: bool, channels: &[&str]) -> serde_json::Value {
-    serde_json::json!({
-        "username": account.login,
-        "client_id": account.client_id,
-        "client_secret": account.client_secret,
-        "access_token": format!("oauth:{}", account.access_token),
-        "refresh_token": account.refresh_token,
-        "channels": channels,
-        "is_prime_or_turbo": prime_or_turbo,
-    })
+    account.config_entry(prime_or_turbo, channels)
 }
 
 /// Parses users through the real config loader.

@@ -88,6 +88,20 @@ pub struct Account {
 }
 
 impl Account {
+    /// This account as a user of twitch-colorchanger writes it in the config file (the
+    /// access token with the `oauth:` prefix old token generators add).
+    pub fn config_entry(&self, prime_or_turbo: bool, channels: &[&str]) -> serde_json::Value {
+        serde_json::json!({
+            "username": self.login,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "access_token": format!("oauth:{}", self.access_token),
+            "refresh_token": self.refresh_token,
+            "channels": channels,
+            "is_prime_or_turbo": prime_or_turbo,
+        })
+    }
+
     /// An account with made-up credentials derived from the login (`at-<login>`,
     /// `rt-<login>`, `cid-<login>`, `cs-<login>`), no color, Turbo, 4 hours of token life.
     pub fn new(login: &str, user_id: &str) -> Account {
