@@ -222,10 +222,12 @@ impl TokenOwner {
                 Value::from(unix_now() + lifetime.as_secs()),
             ));
         }
-        self.user.token.replace(grant.access_token);
+        // Handed to the writer before anyone can use the new token, so whatever follows from
+        // its use (a change, a flush of the writer) comes after the save was asked for.
         if let Some(writer) = &self.user.sinks().writer {
             writer.set_user_fields(&self.user.login, fields);
         }
+        self.user.token.replace(grant.access_token);
     }
 
     /// The login cannot go on with what the config holds. On a terminal, a device-code

@@ -109,10 +109,10 @@ fn a_silent_connection_is_detected_by_ping_and_replaced() {
 #[test]
 fn a_busy_connection_never_sends_keepalive_pings() {
     let twitch = FakeTwitch::start();
-    let (_alice, daemon) = start_alice(&twitch, &[("TWITCH_KEEPALIVE_SECS", "1")]);
-    // Server traffic keeps flowing for three keepalive periods, so the allowance never runs
-    // out and the daemon has no reason to check the connection.
-    let until = Instant::now() + Duration::from_secs(3);
+    let (_alice, daemon) = start_alice(&twitch, &[("TWITCH_KEEPALIVE_SECS", "2")]);
+    // Server traffic keeps flowing for two and a half keepalive periods, so the allowance
+    // never runs out and the daemon has no reason to check the connection.
+    let until = Instant::now() + Duration::from_secs(5);
     let mut n = 0;
     while Instant::now() < until {
         n += 1;
