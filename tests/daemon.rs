@@ -249,3 +249,28 @@ fn shutdown_wakes_every_thread_promptly() {
     );
     assert!(all_ended, "every chat thread and worker ended");
 }
+
+#[test]
+fn joins_beyond_twitchs_limit_wait_for_the_window() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let channels: Vec<String> = (0..25).map(|n| format!("channel{n}")).collect();
+    let channel_refs: Vec<&str> = channels.iter().map(String::as_str).collect();
+    let daemon = start_daemon(&twitch, vec![user_json(&alice, true, &channel_refs)]);
+    for channel in &channels {
+        assert!(
+            twitch.wait_joined("alice", channel, std::time::Duration::from_secs(30)),
+            "{channel} joined in the end"
+        );
+    }
+    let joins = twitch.join_times("alice");
+    assert_eq!(joins.len(), 25, "each channel joined once");
+    // Twitch allows 20 JOINs per 10 s. The fake timestamps arrivals, not sends, so a
+    // second of delivery skew is allowed for.
+    let spacing = joins[20].0.duration_since(joins[0].0);
+    assert!(
+        spacing >= std::time::Duration::from_secs(9),
+        "the 21st JOIN came {spacing:?} after the first"
+    );
+    assert!(daemon.shutdown(WAIT));
+}
