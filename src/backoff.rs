@@ -1,7 +1,21 @@
-//! Reconnect timing: exponential backoff with full jitter and a floor on the attempt rate.
-//! Pure: the caller passes `now` and a random number in `0.0..1.0`.
+//! Retry timing: exponential backoff with jitter, and for reconnects a floor on the attempt
+//! rate. Pure: the caller passes `now` and a random number in `0.0..1.0`.
 
 use std::time::{Duration, Instant};
+
+/// The exponential ceiling after `n_failures` consecutive failures (1 for the first):
+/// `min(cap, base * 2^(n_failures - 1))`.
+pub fn exponential_ceiling(base: Duration, cap: Duration, n_failures: u32) -> Duration {
+    let exponent = n_failures.saturating_sub(1).min(30);
+    base.checked_mul(1u32 << exponent).unwrap_or(cap).min(cap)
+}
+
+/// A delay in the upper half of `ceiling`: retries of many callers spread out, but none
+/// comes at once. `random_unit` is in `0.0..1.0`.
+pub fn upper_half_jitter(ceiling: Duration, random_unit: f64) -> Duration {
+    let half = ceiling / 2;
+    half + half.mul_f64(random_unit.clamp(0.0, 1.0))
+}
 
 /// How reconnect attempts of one user are spaced.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,13 +45,7 @@ impl BackoffPolicy {
     /// The delay after `n_failures` consecutive failures (1 for the first), with full jitter:
     /// uniform in `0..=min(cap, base * 2^(n_failures - 1))`. `random_unit` is in `0.0..1.0`.
     pub fn jittered_delay(&self, n_failures: u32, random_unit: f64) -> Duration {
-        let exponent = n_failures.saturating_sub(1).min(30);
-        let ceiling = self
-            .base
-            .checked_mul(1u32 << exponent)
-            .unwrap_or(self.cap)
-            .min(self.cap);
-        ceiling.mul_f64(random_unit.clamp(0.0, 1.0))
+        exponential_ceiling(self.base, self.cap, n_failures).mul_f64(random_unit.clamp(0.0, 1.0))
     }
 
     /// When the next attempt may start: after the jittered delay from `now`, and never less
@@ -66,6 +74,33 @@ impl BackoffPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exponential_ceilings_and_upper_half_jitter() {
+        let second = Duration::from_secs(1);
+        let cases = [(0, 1), (1, 1), (2, 2), (4, 8), (7, 60), (u32::MAX, 60)];
+        for (n_failures, expected_secs) in cases {
+            assert_eq!(
+                exponential_ceiling(second, Duration::from_secs(60), n_failures),
+                Duration::from_secs(expected_secs),
+                "n_failures {n_failures}"
+            );
+        }
+        let jitter_cases = [
+            (0.0, 500),
+            (0.5, 750),
+            (1.0, 1_000),
+            (-3.0, 500),
+            (9.0, 1_000),
+        ];
+        for (unit, expected_ms) in jitter_cases {
+            assert_eq!(
+                upper_half_jitter(second, unit),
+                Duration::from_millis(expected_ms),
+                "unit {unit}"
+            );
+        }
+    }
 
     #[test]
     fn jittered_delay_doubles_up_to_the_cap() {

@@ -12,6 +12,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
+use crate::backoff::{exponential_ceiling, upper_half_jitter};
 use crate::color::Color;
 use crate::ids::UserId;
 use crate::secret::Secret;
@@ -171,9 +172,9 @@ pub fn retry_delay(
             bucket_wait(rate_limit.reset_at_unix, now_unix).unwrap_or(Duration::from_secs(1)),
         );
     }
-    let ceiling = RETRY_BASE * (1u32 << (attempt - 1).min(10));
-    // Jittered into the upper half: spread out, but never at once.
-    Some(ceiling.mul_f64(0.5 + 0.5 * random_unit.clamp(0.0, 1.0)))
+    // Attempts are few (MAX_ATTEMPTS), so the ceiling never reaches its cap in practice.
+    let ceiling = exponential_ceiling(RETRY_BASE, RETRY_BASE * 1024, attempt);
+    Some(upper_half_jitter(ceiling, random_unit))
 }
 
 /// How long until a bucket that resets at `reset_at_unix` is full again, at least a second

@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backoff::{exponential_ceiling, upper_half_jitter};
+
 /// Twitch requires apps to validate every token at start and then at least once an hour.
 pub const VALIDATION_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
@@ -140,13 +142,8 @@ pub fn refresh_due_at(expires_at: Instant, lifetime: Duration) -> Instant {
 /// users failing together spread out but no retry comes at once. `random_unit` is in
 /// `0.0..1.0`.
 pub fn auth_retry_delay(n_failures: u32, random_unit: f64) -> Duration {
-    let exponent = n_failures.saturating_sub(1).min(30);
-    let ceiling = AUTH_RETRY_BASE
-        .checked_mul(1u32 << exponent)
-        .unwrap_or(AUTH_RETRY_CAP)
-        .min(AUTH_RETRY_CAP);
-    let half = ceiling / 2;
-    half + half.mul_f64(random_unit.clamp(0.0, 1.0))
+    let ceiling = exponential_ceiling(AUTH_RETRY_BASE, AUTH_RETRY_CAP, n_failures);
+    upper_half_jitter(ceiling, random_unit)
 }
 
 #[cfg(test)]
