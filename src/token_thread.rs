@@ -4,7 +4,7 @@
 //! comes from `token`.
 
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crossbeam_channel::{select, Receiver};
 use log::{debug, error, info, warn};
@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::device_login::{device_login, instructions, DeviceLoginError};
 use crate::oauth::{OAuth, OAuthError, TokenGrant};
 use crate::secret::Secret;
-use crate::status::UserState;
+use crate::status::{unix_now, UserState};
 use crate::stop::StopSignal;
 use crate::token::{next_step, TokenClock, TokenStep};
 use crate::user::User;
@@ -190,12 +190,6 @@ fn retry_in_seconds(clock: &TokenClock, now: Instant) -> u64 {
     clock
         .retry_at
         .map_or(0, |at| at.saturating_duration_since(now).as_secs())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 impl TokenOwner {

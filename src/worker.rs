@@ -3,7 +3,7 @@
 //! the retry and color decisions come from `helix` and `color`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, info, warn};
@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::color::{nearest_named, next_color, Color, ColorState};
 use crate::helix::{bucket_wait, retry_delay, ColorChangeError, Helix, RateLimit};
+use crate::status::unix_now;
 use crate::stop::StopSignal;
 use crate::user::{ChangeRequest, Queued, User};
 
@@ -106,12 +107,6 @@ fn carry_out<R: rand::Rng + ?Sized>(
         }
         Err(error) => warn!("{login}: color change to {color} failed: {error}"),
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// Carries one change out: waits for an empty rate-limit bucket to refill, retries
