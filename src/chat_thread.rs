@@ -250,7 +250,6 @@ impl Connection<'_> {
                 return ended;
             }
         }
-        debug!("{login}: sent CAP, PASS [redacted], NICK");
         let mut session = Session::new(login.clone(), self.user.user_id());
         let mut pending_joins: VecDeque<Login> = VecDeque::new();
         let mut join_at: Option<Instant> = None;
@@ -421,6 +420,7 @@ impl Connection<'_> {
     }
 
     fn send(&mut self, line: String) -> Result<(), Ended> {
+        debug!("{}: > {}", self.user.login, irc::line_for_log(&line));
         self.socket
             .send(Message::text(line))
             .map_err(|error| match error {

@@ -230,7 +230,7 @@ impl Daemon {
         };
         let login = config.username.clone();
         let (rejection_sender, rejections) = crossbeam_channel::unbounded();
-        let user = Arc::new(User::with_settings(
+        let user = Arc::new(User::new(
             login.clone(),
             config.client_id.clone(),
             TokenCell::new(config.access_token.clone(), Some(rejection_sender)),
@@ -382,14 +382,6 @@ impl Daemon {
     /// The signal that ends the daemon; fire it from a signal handler or a test.
     pub fn stop_signal(&self) -> StopSignal {
         self.stop.clone()
-    }
-
-    /// The users running now.
-    pub fn users(&self) -> Vec<Arc<User>> {
-        self.users
-            .values()
-            .map(|running| Arc::clone(&running.user))
-            .collect()
     }
 
     /// Applies config edits until the stop signal fires, then shuts down. True when every

@@ -160,26 +160,9 @@ pub enum Queued {
 }
 
 impl User {
-    pub fn new(
-        login: Login,
-        client_id: String,
-        token: TokenCell,
-        prime_or_turbo: bool,
-        enabled: bool,
-    ) -> User {
-        User::with_settings(
-            login,
-            client_id,
-            token,
-            (prime_or_turbo, enabled),
-            ColorSettings::default(),
-            UserSinks::default(),
-        )
-    }
-
     /// A user with its flags `(prime_or_turbo, enabled)`, color settings, and where it
     /// saves what changes and reports its state.
-    pub fn with_settings(
+    pub fn new(
         login: Login,
         client_id: String,
         token: TokenCell,
@@ -347,8 +330,9 @@ mod tests {
             Login::new("alice"),
             "client".into(),
             TokenCell::new(Secret::new("token"), None),
-            true,
-            true,
+            (true, true),
+            ColorSettings::default(),
+            UserSinks::default(),
         )
     }
 
