@@ -14,10 +14,10 @@ use std::panic::{self, AssertUnwindSafe};
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
-use twitch_colorchanger::chat::{Action, Session};
-use twitch_colorchanger::command::{parse_command, ChatCommand, CommandParse};
-use twitch_colorchanger::ids::{Login, UserId};
-use twitch_colorchanger::irc::{self, Event, ParseError};
+use twitch_colorchanger::base::ids::{Login, UserId};
+use twitch_colorchanger::chat::command::{parse_command, ChatCommand, CommandParse};
+use twitch_colorchanger::chat::irc::{self, Event, ParseError};
+use twitch_colorchanger::chat::session::{Action, Session};
 
 const REAL_LINES: &str = include_str!("data/twitch-real-lines.txt");
 

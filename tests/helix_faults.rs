@@ -100,11 +100,11 @@ fn three_server_errors_then_success_still_changes_the_color() {
 fn server_errors_that_never_end_are_given_up_and_the_next_change_works() {
     let twitch = FakeTwitch::start();
     let (alice, daemon) = started_alice(&twitch, &[]);
-    for _ in 0..twitch_colorchanger::helix::MAX_ATTEMPTS {
+    for _ in 0..twitch_colorchanger::twitch::helix::MAX_ATTEMPTS {
         twitch.push_response("PUT", COLOR_PATH, ScriptedResponse::status(503));
     }
     twitch.send_line("alice", &own_message(&alice, "alice", "first"));
-    for _ in 0..twitch_colorchanger::helix::MAX_ATTEMPTS {
+    for _ in 0..twitch_colorchanger::twitch::helix::MAX_ATTEMPTS {
         twitch
             .wait_request(is_color_put, WAIT)
             .expect("PUT attempt");

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use common::*;
 use fake_twitch::FakeTwitch;
 use serde_json::json;
-use twitch_colorchanger::stop::StopSignal;
+use twitch_colorchanger::base::stop::StopSignal;
 
 /// The daemon's main loop running in a thread, as in the binary.
 struct Running {

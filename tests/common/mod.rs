@@ -8,9 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use fake_twitch::{Account, FakeTwitch};
+use twitch_colorchanger::cli::args;
 use twitch_colorchanger::config::{self, UserConfig};
+use twitch_colorchanger::daemon::settings::Settings;
 use twitch_colorchanger::daemon::Daemon;
-use twitch_colorchanger::settings::{self, Settings};
 
 /// Long enough for any loopback round trip on a loaded 2-core CI machine; only reached when
 /// a test is about to fail.
@@ -47,7 +48,7 @@ pub fn settings_with(twitch: &FakeTwitch, extra: &[(&str, &str)]) -> Settings {
     for (key, value) in extra {
         env.insert(key.to_string(), value.to_string());
     }
-    settings::parse(&[], &env).expect("valid settings")
+    args::parse(&[], &env).expect("valid settings").settings
 }
 
 /// Starts the daemon in this process for `users` against `twitch`.
@@ -69,7 +70,7 @@ pub fn start_daemon_with(
 /// binary does.
 pub struct FileDaemon {
     pub daemon: Daemon,
-    pub writer: twitch_colorchanger::config_writer::ConfigWriter,
+    pub writer: twitch_colorchanger::config::writer::ConfigWriter,
     pub path: std::path::PathBuf,
 }
 
@@ -91,9 +92,9 @@ pub fn start_daemon_on_file(
 ) -> FileDaemon {
     let path = dir.join("twitch_colorchanger.conf");
     std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
-    let (loaded, document) = twitch_colorchanger::config_file::load(&path).expect("valid config");
+    let (loaded, document) = twitch_colorchanger::config::file::load(&path).expect("valid config");
     let (writer, _thread) =
-        twitch_colorchanger::config_writer::ConfigWriter::spawn(path.clone(), document).unwrap();
+        twitch_colorchanger::config::writer::ConfigWriter::spawn(path.clone(), document).unwrap();
     let mut settings = settings_with(twitch, extra);
     settings.config_path = path.clone();
     let daemon =

@@ -1,6 +1,6 @@
 //! A user's chat thread: keeps one IRC-over-WebSocket connection to Twitch, logs in, joins
 //! the channels, answers PINGs and turns the user's own messages into color-change requests.
-//! Does I/O; every decision is made by `chat` and `backoff`.
+//! Does I/O; every decision is made by `chat::session` and `base::backoff`.
 
 use std::collections::VecDeque;
 use std::io;
@@ -15,14 +15,16 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Connector, Message, WebSocket};
 
-use crate::backoff::BackoffPolicy;
-use crate::chat::{decide_own_message, Action, JoinBudget, OwnMessageDecision, Session};
-use crate::ids::Login;
-use crate::irc;
-use crate::status::{unix_now, UserState};
-use crate::stop::{SocketRegistration, StopSignal};
-use crate::user::{ChangeRequest, User};
-use crate::worker::ChangeQueue;
+use crate::base::backoff::BackoffPolicy;
+use crate::base::clock::unix_now;
+use crate::base::ids::Login;
+use crate::base::stop::{SocketRegistration, StopSignal};
+use crate::chat::irc;
+use crate::chat::session::{decide_own_message, Action, JoinBudget, OwnMessageDecision, Session};
+use crate::color::ChangeRequest;
+use crate::status::UserState;
+use crate::user::queue::ChangeQueue;
+use crate::user::User;
 use serde_json::Value;
 
 /// Twitch sends a PING about every five minutes; silence well past that means a dead link.

@@ -1,10 +1,11 @@
 //! `StopSignal`: tells threads to stop and wakes the ones blocked on a socket or a timed
 //! wait. Shared state by design; holds sockets but does no reads or writes of its own.
 
+use crate::base::sync::lock;
 use std::collections::HashMap;
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -111,11 +112,6 @@ impl Drop for SocketRegistration {
     fn drop(&mut self) {
         lock(&self.signal.inner.sockets).remove(&self.id);
     }
-}
-
-/// Locks a mutex whose data stays valid even if a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

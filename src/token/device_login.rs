@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::ids::Login;
-use crate::oauth::{DeviceCode, OAuth, OAuthError, TokenGrant, Validation, SCOPES};
-use crate::stop::StopSignal;
-use crate::token::auth_retry_delay;
+use crate::base::ids::Login;
+use crate::base::stop::StopSignal;
+use crate::token::clock::auth_retry_delay;
+use crate::twitch::oauth::{DeviceCode, OAuth, OAuthError, TokenGrant, Validation, SCOPES};
 
 /// Why a device login ended without tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +124,7 @@ fn check_account(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::Secret;
+    use crate::base::secret::Secret;
 
     #[test]
     fn instructions_are_one_actionable_line() {

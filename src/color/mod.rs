@@ -731,6 +731,15 @@ fn readable_hex<R: Rng + ?Sized>(rng: &mut R, previous: Option<Rgb>) -> Color {
     Color::Named(random_named_among(rng, &readable_named_colors(), previous))
 }
 
+/// Why a color change was asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeRequest {
+    /// The user sent a message: pick the next color.
+    Auto,
+    /// The user asked for this color.
+    Set(Color),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

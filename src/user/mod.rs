@@ -2,29 +2,23 @@
 //! color settings and the pending-change slot. Shared by design; no I/O of its own (saving a
 //! setting hands it to the config writer).
 
+pub mod queue;
+
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
 use serde_json::Value;
 
-use crate::color::{Color, ColorMode, ColorState, Rgb};
-use crate::config_writer::ConfigWriter;
-use crate::helix::RateLimit;
-use crate::ids::{Login, UserId};
-use crate::secret::Secret;
+use crate::base::ids::{Login, UserId};
+use crate::base::secret::Secret;
+use crate::base::sync::lock;
+use crate::color::{ChangeRequest, Color, ColorMode, ColorState, Rgb};
+use crate::config::writer::ConfigWriter;
 use crate::status::{StatusBoard, UserState};
-
-/// Why a color change was asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChangeRequest {
-    /// The user sent a message: pick the next color.
-    Auto,
-    /// The user asked for this color.
-    Set(Color),
-}
+use crate::twitch::helix::RateLimit;
 
 /// Per-user bookkeeping that makes bursts coalesce: at most one change in flight and one
 /// pending, a newer request replacing the pending one.
@@ -314,11 +308,6 @@ impl User {
         slot.n_hex_rejections += 1;
         slot.n_hex_rejections
     }
-}
-
-/// Locks a mutex whose data stays valid even if a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::backoff::{exponential_ceiling, upper_half_jitter};
+use crate::base::backoff::{exponential_ceiling, upper_half_jitter};
 
 /// Twitch requires apps to validate every token at start and then at least once an hour.
 pub const VALIDATION_INTERVAL: Duration = Duration::from_secs(60 * 60);

@@ -1,24 +1,28 @@
 //! The binary's edge: reads arguments and environment, loads the users, sets up logging
 //! and signals, runs a command and turns every outcome into an exit code. Does I/O.
 
+pub mod args;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use log::{info, warn};
 
+use crate::base::clock::unix_now;
+use crate::base::ids::Login;
+use crate::base::stop::StopSignal;
+use crate::cli::args::{Command, Invocation, USAGE};
 use crate::color::ColorMode;
+use crate::config::file::{self as config_file, WriteOutcome};
+use crate::config::writer::ConfigWriter;
 use crate::config::{self, ConfigError, Document, InvalidConfig, UserConfig};
-use crate::config_file::{self, WriteOutcome};
-use crate::config_writer::ConfigWriter;
+use crate::daemon::settings::Settings;
 use crate::daemon::Daemon;
-use crate::device_login::{device_login, instructions, DeviceLoginError};
-use crate::helix;
-use crate::ids::Login;
-use crate::oauth::OAuth;
-use crate::settings::{self, Command, Settings, USAGE};
-use crate::status::{run_health, unix_now};
-use crate::stop::StopSignal;
+use crate::status::run_health;
+use crate::token::device_login::{device_login, instructions, DeviceLoginError};
+use crate::twitch::helix;
+use crate::twitch::oauth::OAuth;
 use serde_json::Value;
 use std::io::IsTerminal;
 
@@ -35,16 +39,16 @@ pub const CONFIG_FLUSH_GRACE: Duration = Duration::from_millis(400);
 
 /// Runs the binary and returns its exit code.
 pub fn main() -> i32 {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
     let env: HashMap<String, String> = std::env::vars().collect();
-    let settings = match settings::parse(&args, &env) {
-        Ok(settings) => settings,
+    let Invocation { command, settings } = match args::parse(&arguments, &env) {
+        Ok(invocation) => invocation,
         Err(error) => {
             eprintln!("twitch-colorchanger: {error}");
             return EXIT_USAGE;
         }
     };
-    match settings.command {
+    match command {
         Command::Help => {
             print!("{USAGE}");
             EXIT_OK
@@ -54,7 +58,7 @@ pub fn main() -> i32 {
             EXIT_OK
         }
         Command::Check => check(&settings, &env),
-        Command::Auth { ref user } => auth(&settings, &env, user.as_deref()),
+        Command::Auth { user } => auth(&settings, &env, user.as_deref()),
         Command::Health => health(&settings),
         Command::Run => run(&settings, &env),
     }

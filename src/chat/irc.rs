@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::ids::{Login, UserId};
+use crate::base::ids::{Login, UserId};
 
 /// The longest line IRC allows, without the closing `\r\n`. [`join_lines`] keeps under it.
 pub const MAX_LINE_BYTES: usize = 510;
@@ -396,7 +396,7 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
-    const REAL_LINES: &str = include_str!("../tests/data/twitch-real-lines.txt");
+    const REAL_LINES: &str = include_str!("../../tests/data/twitch-real-lines.txt");
 
     /// The real captured lines without the comment lines.
     fn real_lines() -> impl Iterator<Item = &'static str> {

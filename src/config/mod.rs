@@ -1,6 +1,10 @@
 //! The configuration: parsing and validating the JSON config file and the `TWITCH_*_N`
 //! environment users, and the JSON document kept for writing the file back. Pure, no I/O:
-//! reading and writing the file lives in `config_file`.
+//! reading and writing the file lives in `config::file`.
+
+pub mod file;
+pub mod watch;
+pub mod writer;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -9,11 +13,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::base::ids::Login;
+use crate::base::secret::Secret;
 use crate::color::{
     self, Color, ColorMode, NamedColor, PaletteOrder, DEFAULT_RAINBOW_STEP_DEGREES,
 };
-use crate::ids::Login;
-use crate::secret::Secret;
 
 /// One Twitch account whose color the daemon changes.
 ///
@@ -1470,7 +1474,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const EXAMPLE: &str = include_str!("../config.example.json");
+    const EXAMPLE: &str = include_str!("../../config.example.json");
 
     fn path() -> &'static Path {
         Path::new("config.json")

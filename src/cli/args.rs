@@ -1,28 +1,11 @@
-//! Process settings that come from the command line and the environment (not the config
-//! file): endpoints, config path, keepalive, log level. Pure: callers pass the arguments
-//! and the environment in.
+//! The command line and the environment: which command to run and the daemon's
+//! `Settings`. Pure: callers pass the arguments and the environment in.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::chat_thread::DEFAULT_KEEPALIVE;
-use crate::config_watch::DEFAULT_RELOAD_INTERVAL;
-use crate::helix::DEFAULT_CALL_TIMEOUT;
-use crate::status::default_status_path;
-
-pub const DEFAULT_IRC_URL: &str = "wss://irc-ws.chat.twitch.tv:443";
-pub const DEFAULT_API_URL: &str = "https://api.twitch.tv/helix";
-pub const DEFAULT_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
-pub const DEFAULT_CONFIG_PATH: &str = "twitch_colorchanger.conf";
-
-/// Where Twitch is. Tests point these at 127.0.0.1.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoints {
-    pub irc_url: String,
-    pub api_url: String,
-    pub auth_url: String,
-}
+use crate::daemon::settings::{Endpoints, Settings};
 
 /// What the user asked the binary to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,33 +22,11 @@ pub enum Command {
     Version,
 }
 
-/// Everything decided before the config file is read.
+/// What the command line asks for: a command and the settings to run it with.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Settings {
+pub struct Invocation {
     pub command: Command,
-    pub config_path: PathBuf,
-    pub endpoints: Endpoints,
-    pub keepalive: Duration,
-    /// Time allowed for one HTTP call to Helix or OAuth.
-    pub http_timeout: Duration,
-    /// How often the config file is checked for edits.
-    pub reload_interval: Duration,
-    /// The status file given by `--status-file` or `TWITCH_STATUS_FILE`; when `None`, the
-    /// binary uses [`Settings::status_path`] and in-process tests write none.
-    pub status_file: Option<PathBuf>,
-    pub log_level: log::LevelFilter,
-    /// True when a person watches the terminal (set by the binary, not parsed): a lost
-    /// login then starts a device-code login instead of stopping the user.
-    pub interactive: bool,
-}
-
-impl Settings {
-    /// Where the daemon keeps its status file: as given, else beside the config.
-    pub fn status_path(&self) -> PathBuf {
-        self.status_file
-            .clone()
-            .unwrap_or_else(|| default_status_path(&self.config_path))
-    }
+    pub settings: Settings,
 }
 
 /// A command line or environment the binary cannot work with (exit code 2).
@@ -117,7 +78,7 @@ Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or config error.
 ";
 
 /// Reads the command line (without the program name) and the environment.
-pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings, UsageError> {
+pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocation, UsageError> {
     let mut command: Option<Command> = None;
     let mut config_path: Option<PathBuf> = None;
     let mut user: Option<String> = None;
@@ -152,8 +113,8 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
                 })?;
                 user = Some(value.clone());
             }
-            "-h" | "--help" | "help" => return Ok(with_command(Command::Help, env)),
-            "-V" | "--version" => return Ok(with_command(Command::Version, env)),
+            "-h" | "--help" | "help" => return Ok(invocation(Command::Help, env)),
+            "-V" | "--version" => return Ok(invocation(Command::Version, env)),
             "-c" | "--config" => {
                 let value = args.next().ok_or_else(|| {
                     UsageError(format!(
@@ -181,7 +142,7 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
         }
         (command, None) => command,
     };
-    let mut settings = with_command(command, env);
+    let mut settings = from_env(env);
     if let Some(path) = config_path {
         settings.config_path = path;
     }
@@ -189,9 +150,9 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
         settings.status_file = status_file;
     }
     settings.log_level = log_level(env)?;
-    settings.keepalive = seconds(env, "TWITCH_KEEPALIVE_SECS", DEFAULT_KEEPALIVE)?;
-    settings.http_timeout = seconds(env, "TWITCH_HTTP_TIMEOUT_SECS", DEFAULT_CALL_TIMEOUT)?;
-    settings.reload_interval = seconds(env, "TWITCH_RELOAD_SECS", DEFAULT_RELOAD_INTERVAL)?;
+    settings.keepalive = seconds(env, "TWITCH_KEEPALIVE_SECS", settings.keepalive)?;
+    settings.http_timeout = seconds(env, "TWITCH_HTTP_TIMEOUT_SECS", settings.http_timeout)?;
+    settings.reload_interval = seconds(env, "TWITCH_RELOAD_SECS", settings.reload_interval)?;
     for (name, url) in [
         ("TWITCH_IRC_URL", &settings.endpoints.irc_url),
         ("TWITCH_API_URL", &settings.endpoints.api_url),
@@ -209,7 +170,7 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Settings,
             )));
         }
     }
-    Ok(settings)
+    Ok(Invocation { command, settings })
 }
 
 /// A positive number of seconds from the environment, or `default` when unset.
@@ -229,29 +190,33 @@ fn seconds(
     }
 }
 
-fn with_command(command: Command, env: &HashMap<String, String>) -> Settings {
+fn invocation(command: Command, env: &HashMap<String, String>) -> Invocation {
+    Invocation {
+        command,
+        settings: from_env(env),
+    }
+}
+
+/// The settings the environment gives, before the command line and the checked numbers.
+fn from_env(env: &HashMap<String, String>) -> Settings {
     let non_empty = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
     let endpoint = |name: &str, default: &str| {
         non_empty(name)
             .map(|value| value.trim().trim_end_matches('/').to_string())
             .unwrap_or_else(|| default.to_string())
     };
+    let defaults = Settings::default();
     Settings {
-        command,
         config_path: non_empty("TWITCH_CONF_FILE")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH)),
+            .unwrap_or(defaults.config_path),
         endpoints: Endpoints {
-            irc_url: endpoint("TWITCH_IRC_URL", DEFAULT_IRC_URL),
-            api_url: endpoint("TWITCH_API_URL", DEFAULT_API_URL),
-            auth_url: endpoint("TWITCH_AUTH_URL", DEFAULT_AUTH_URL),
+            irc_url: endpoint("TWITCH_IRC_URL", &defaults.endpoints.irc_url),
+            api_url: endpoint("TWITCH_API_URL", &defaults.endpoints.api_url),
+            auth_url: endpoint("TWITCH_AUTH_URL", &defaults.endpoints.auth_url),
         },
-        keepalive: DEFAULT_KEEPALIVE,
-        http_timeout: DEFAULT_CALL_TIMEOUT,
-        reload_interval: DEFAULT_RELOAD_INTERVAL,
         status_file: non_empty("TWITCH_STATUS_FILE").map(PathBuf::from),
-        interactive: false,
-        log_level: log::LevelFilter::Info,
+        ..defaults
     }
 }
 
@@ -335,9 +300,13 @@ mod tests {
             ),
         ];
         for (argv, vars, (command, path)) in cases {
-            let settings = parse(&args(argv), &env(vars)).unwrap();
-            assert_eq!(settings.command, command, "{argv:?}");
-            assert_eq!(settings.config_path, PathBuf::from(path), "{argv:?}");
+            let invocation = parse(&args(argv), &env(vars)).unwrap();
+            assert_eq!(invocation.command, command, "{argv:?}");
+            assert_eq!(
+                invocation.settings.config_path,
+                PathBuf::from(path),
+                "{argv:?}"
+            );
         }
     }
 
@@ -381,7 +350,7 @@ mod tests {
             ),
         ];
         for (argv, vars, expected) in cases {
-            let settings = parse(&args(argv), &env(vars)).unwrap();
+            let settings = parse(&args(argv), &env(vars)).unwrap().settings;
             assert_eq!(settings.status_path(), PathBuf::from(expected), "{argv:?}");
         }
     }
@@ -400,7 +369,7 @@ mod tests {
         ];
         for (vars, expected) in cases {
             assert_eq!(
-                parse(&[], &env(&vars)).unwrap().log_level,
+                parse(&[], &env(&vars)).unwrap().settings.log_level,
                 expected,
                 "{vars:?}"
             );
@@ -417,10 +386,14 @@ mod tests {
                 ("TWITCH_KEEPALIVE_SECS", "5"),
             ]),
         )
-        .unwrap();
+        .unwrap()
+        .settings;
         assert_eq!(settings.endpoints.irc_url, "ws://127.0.0.1:1");
         assert_eq!(settings.endpoints.api_url, "http://127.0.0.1:2/helix");
-        assert_eq!(settings.endpoints.auth_url, DEFAULT_AUTH_URL);
+        assert_eq!(
+            settings.endpoints.auth_url,
+            crate::daemon::settings::DEFAULT_AUTH_URL
+        );
         assert_eq!(settings.keepalive, Duration::from_secs(5));
     }
 }

@@ -1,14 +1,14 @@
 //! What the chat connection does with each line Twitch sends, and when it may send JOINs.
-//! Pure: lines and `now` in, decisions out; the socket lives in `chat_thread`.
+//! Pure: lines and `now` in, decisions out; the socket lives in `chat::connection`.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::base::ids::{Login, UserId};
+use crate::chat::command::{parse_command, ChatCommand, CommandParse};
+use crate::chat::irc::{self, Event};
+use crate::color::ChangeRequest;
 use crate::color::{parse_rgb, Rgb};
-use crate::command::{parse_command, ChatCommand, CommandParse};
-use crate::ids::{Login, UserId};
-use crate::irc::{self, Event};
-use crate::user::ChangeRequest;
 
 /// Twitch allows a normal account 20 JOIN attempts per 10 seconds.
 pub const JOIN_LIMIT: usize = 20;
@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn real_lines_are_never_own_messages_of_a_stranger() {
-        let data = include_str!("../tests/data/twitch-real-lines.txt");
+        let data = include_str!("../../tests/data/twitch-real-lines.txt");
         for line in data.lines().filter(|line| !line.starts_with("# ")) {
             let mut stranger = Session::new(Login::new("nobody"), Some(UserId::new("999999999")));
             let action = stranger.on_line(line);

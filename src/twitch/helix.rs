@@ -12,10 +12,10 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-use crate::backoff::{exponential_ceiling, upper_half_jitter};
+use crate::base::backoff::{exponential_ceiling, upper_half_jitter};
+use crate::base::ids::UserId;
+use crate::base::secret::Secret;
 use crate::color::Color;
-use crate::ids::UserId;
-use crate::secret::Secret;
 
 /// Time allowed to open a connection to Twitch.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,7 +1,7 @@
 //! A user's token thread: the one owner of the user's tokens. Validates at start and every
 //! hour, refreshes ahead of expiry and whenever a token is refused, publishes new access
 //! tokens to the chat thread and the workers, and saves them. Does I/O; when to do what
-//! comes from `token`.
+//! comes from `token::clock`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,12 +11,13 @@ use log::{debug, error, info, warn};
 use rand::RngExt;
 use serde_json::Value;
 
-use crate::device_login::{device_login, instructions, DeviceLoginError};
-use crate::oauth::{OAuth, OAuthError, TokenGrant};
-use crate::secret::Secret;
-use crate::status::{unix_now, UserState};
-use crate::stop::StopSignal;
-use crate::token::{next_step, TokenClock, TokenStep};
+use crate::base::clock::unix_now;
+use crate::base::secret::Secret;
+use crate::base::stop::StopSignal;
+use crate::status::UserState;
+use crate::token::clock::{next_step, TokenClock, TokenStep};
+use crate::token::device_login::{device_login, instructions, DeviceLoginError};
+use crate::twitch::oauth::{OAuth, OAuthError, TokenGrant};
 use crate::user::User;
 
 /// Scopes without which the daemon cannot work.

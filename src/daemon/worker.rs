@@ -1,46 +1,25 @@
 //! The worker pool: threads that take users with a pending color change off a channel and
 //! carry the change out through Helix, with bounded retries. Does I/O (HTTP) and waits;
-//! the retry and color decisions come from `helix` and `color`.
+//! the retry and color decisions come from `twitch::helix` and `color`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Receiver;
 use log::{debug, info, warn};
 use rand::RngExt;
 
 use serde_json::Value;
 
+use crate::base::clock::unix_now;
+use crate::base::stop::StopSignal;
+use crate::color::ChangeRequest;
 use crate::color::{nearest_named, next_color, Color, ColorState};
-use crate::helix::{bucket_wait, retry_delay, ColorChangeError, Helix, RateLimit};
-use crate::status::unix_now;
-use crate::stop::StopSignal;
-use crate::user::{ChangeRequest, Queued, User};
+use crate::twitch::helix::{bucket_wait, retry_delay, ColorChangeError, Helix, RateLimit};
+use crate::user::User;
 
 /// How long a worker waits for the token thread to replace a token Helix refused.
 pub const TOKEN_WAIT: Duration = Duration::from_secs(30);
-
-/// Hands users with a pending change to the workers.
-#[derive(Clone)]
-pub struct ChangeQueue {
-    sender: Sender<Arc<User>>,
-}
-
-impl ChangeQueue {
-    /// A queue and the receiving end the workers share.
-    pub fn new() -> (ChangeQueue, Receiver<Arc<User>>) {
-        let (sender, receiver) = crossbeam_channel::unbounded();
-        (ChangeQueue { sender }, receiver)
-    }
-
-    /// Asks for a color change of `user`, coalescing with one already under way.
-    pub fn request(&self, user: &Arc<User>, request: ChangeRequest) {
-        if user.request_change(request) == Queued::Dispatch {
-            // The workers only go away at shutdown, when no change matters any more.
-            let _ = self.sender.send(Arc::clone(user));
-        }
-    }
-}
 
 /// Runs one worker until every `ChangeQueue` is dropped. `stop` cuts waits short.
 pub fn run_worker(jobs: Receiver<Arc<User>>, helix: Arc<Helix>, stop: StopSignal) {

@@ -7,7 +7,7 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,9 +15,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{debug, info, warn};
 use serde_json::Value;
 
+use crate::base::ids::Login;
+use crate::base::sync::lock;
+use crate::config::file::{self as config_file, WriteOutcome};
 use crate::config::{self, Document};
-use crate::config_file::{self, WriteOutcome};
-use crate::ids::Login;
 
 /// How long the writer waits before trying again when the file could not be written (it
 /// is half-edited, unreadable, or its directory is not writable), unless a new request
@@ -129,10 +130,6 @@ impl OwnWrites {
         contents.clear();
         contents.extend(on_disk.map(<[u8]>::to_vec));
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// [`ConfigWriter::spawn`] with the retry delay chosen, and an observer that hears the

@@ -2,6 +2,9 @@
 //! worker pool that talks to Helix, the config watcher — and applies config edits while
 //! running. Owns every `JoinHandle`; the reload decision (`reload_action`) is pure.
 
+pub mod settings;
+pub mod worker;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -10,22 +13,23 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use log::{error, info, warn};
 
-use crate::backoff::BackoffPolicy;
-use crate::chat_thread::{run_chat, tls_for, ChatSettings};
+use crate::base::backoff::BackoffPolicy;
+use crate::base::ids::Login;
+use crate::base::secret::Secret;
+use crate::base::stop::StopSignal;
+use crate::base::supervisor::supervise;
+use crate::chat::connection::{run_chat, tls_for, ChatSettings};
+use crate::config::watch::run_config_watch;
+use crate::config::writer::ConfigWriter;
 use crate::config::{Config, UserConfig};
-use crate::config_watch::run_config_watch;
-use crate::config_writer::ConfigWriter;
-use crate::helix::{self, Helix};
-use crate::ids::Login;
-use crate::oauth::OAuth;
-use crate::secret::Secret;
-use crate::settings::Settings;
+use crate::daemon::settings::Settings;
+use crate::daemon::worker::run_worker;
 use crate::status::{StatusBoard, StatusWriter, WriterSettings};
-use crate::stop::StopSignal;
-use crate::supervisor::supervise;
-use crate::token_thread::{run_token_thread, TokenOwner};
+use crate::token::refresher::{run_token_thread, TokenOwner};
+use crate::twitch::helix::{self, Helix};
+use crate::twitch::oauth::OAuth;
+use crate::user::queue::ChangeQueue;
 use crate::user::{ColorSettings, TokenCell, User, UserSinks};
-use crate::worker::{run_worker, ChangeQueue};
 
 /// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
 /// and a thousand users stay within a few hundred MiB of address space (little of it touched).

@@ -10,9 +10,9 @@ use std::time::{Duration, SystemTime};
 use crossbeam_channel::Sender;
 use log::{error, info, warn};
 
+use crate::base::stop::StopSignal;
+use crate::config::writer::OwnWrites;
 use crate::config::{self, Config};
-use crate::config_writer::OwnWrites;
-use crate::stop::StopSignal;
 
 /// How often the file is checked unless `TWITCH_RELOAD_SECS` says otherwise.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(3);

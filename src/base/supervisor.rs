@@ -7,8 +7,8 @@ use std::time::Instant;
 use log::{error, info};
 use rand::RngExt;
 
-use crate::backoff::BackoffPolicy;
-use crate::stop::StopSignal;
+use crate::base::backoff::BackoffPolicy;
+use crate::base::stop::StopSignal;
 
 /// Runs `work` until it returns normally or `stop` fires; after a panic, logs it and runs
 /// `work` again after a backoff delay. `what` names the work in log lines (`alice: chat`).

@@ -12,16 +12,18 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{debug, info, warn};
 use serde::{Deserialize, Serialize};
 
-use crate::config_file;
-use crate::ids::Login;
+use crate::base::clock::unix_now;
+use crate::base::ids::Login;
+use crate::base::sync::lock;
+use crate::config::file as config_file;
 
 /// How long a user may be starting or reconnecting before `health` calls it unhealthy.
 /// Reconnect backoff is capped at about two minutes, so this allows a couple of attempts.
@@ -103,13 +105,6 @@ impl StatusReport {
             users: BTreeMap::new(),
         }
     }
-}
-
-/// Seconds since the Unix epoch by the system clock (0 if the clock is before 1970).
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 /// `<config file stem>.status.json` in the config's directory: the default config
@@ -372,7 +367,7 @@ impl StatusWriter {
 impl StatusBoard {
     /// Starts the writer thread, which writes a first report (no users) at once. `stop` is
     /// a receiver that disconnects (or yields) when the daemon stops, such as
-    /// [`crate::stop::StopSignal::receiver`].
+    /// [`crate::base::stop::StopSignal::receiver`].
     pub fn start(
         settings: WriterSettings,
         stop: Receiver<()>,
@@ -589,11 +584,6 @@ fn write_report(report: &Mutex<StatusReport>, settings: &WriterSettings, failing
             }
         }
     }
-}
-
-/// Locks a mutex whose data stays valid even if a holder panicked.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
