@@ -21,7 +21,7 @@ use crate::daemon::settings::Settings;
 use crate::daemon::Daemon;
 use crate::status::run_health;
 use crate::token::device_login::{device_login, instructions, DeviceLoginError};
-use crate::twitch::helix;
+use crate::twitch::http;
 use crate::twitch::oauth::OAuth;
 use serde_json::Value;
 use std::io::IsTerminal;
@@ -279,7 +279,7 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
     let stop = StopSignal::new();
     let handler_stop = stop.clone();
     let _ = ctrlc::set_handler(move || handler_stop.stop());
-    let agent = helix::new_agent(settings.http_timeout);
+    let agent = http::new_agent(settings.http_timeout);
     let oauth = OAuth::new(agent, &settings.endpoints.auth_url);
     let mut n_failed = 0;
     for user in users {

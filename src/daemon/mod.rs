@@ -26,7 +26,8 @@ use crate::daemon::settings::Settings;
 use crate::daemon::worker::run_worker;
 use crate::status::{StatusBoard, StatusWriter, WriterSettings};
 use crate::token::refresher::{run_token_thread, TokenOwner};
-use crate::twitch::helix::{self, Helix};
+use crate::twitch::helix::Helix;
+use crate::twitch::http;
 use crate::twitch::oauth::OAuth;
 use crate::user::queue::ChangeQueue;
 use crate::user::{ColorSettings, TokenCell, User, UserSinks};
@@ -144,7 +145,7 @@ impl Daemon {
         let stop = StopSignal::new();
         let (done_sender, done) = crossbeam_channel::unbounded::<()>();
         let (queue, jobs) = ChangeQueue::new();
-        let agent = helix::new_agent(settings.http_timeout);
+        let agent = http::new_agent(settings.http_timeout);
         let helix = Arc::new(Helix::new(agent.clone(), &settings.endpoints.api_url));
         let mut other_threads = Vec::new();
         for index in 0..users.len().clamp(1, MAX_WORKERS) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::chat::connection::DEFAULT_KEEPALIVE;
 use crate::config::watch::DEFAULT_RELOAD_INTERVAL;
 use crate::status::default_status_path;
-use crate::twitch::helix::DEFAULT_CALL_TIMEOUT;
+use crate::twitch::http::DEFAULT_CALL_TIMEOUT;
 
 pub const DEFAULT_IRC_URL: &str = "wss://irc-ws.chat.twitch.tv:443";
 pub const DEFAULT_API_URL: &str = "https://api.twitch.tv/helix";

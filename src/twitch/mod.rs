@@ -3,4 +3,5 @@
 //! that say what an answer means and when to try again.
 
 pub mod helix;
+pub mod http;
 pub mod oauth;

@@ -10,7 +10,7 @@ use ureq::Agent;
 
 use crate::base::ids::{Login, UserId};
 use crate::base::secret::Secret;
-use crate::twitch::helix::{describe_transport_error, error_message};
+use crate::twitch::http::{describe_transport_error, error_message};
 
 /// The scopes the daemon needs: `chat:read` to log in to chat and read it,
 /// `user:manage:chat_color` to change the color.
@@ -877,7 +877,7 @@ mod tests {
     }
 
     fn test_agent() -> Agent {
-        crate::twitch::helix::new_agent(crate::twitch::helix::DEFAULT_CALL_TIMEOUT)
+        crate::twitch::http::new_agent(crate::twitch::http::DEFAULT_CALL_TIMEOUT)
     }
 
     fn recorded(requests: &crossbeam_channel::Receiver<RecordedRequest>) -> RecordedRequest {

@@ -1,0 +1,493 @@
+//! The status model and its pure health verdict: each user's state, the report the status
+//! file holds, `evaluate` (healthy or why not), `summarize` and `merge_state`. Pure: the
+//! caller passes `now`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// How long a user may be starting or reconnecting before `health` calls it unhealthy.
+/// Reconnect backoff is capped at about two minutes, so this allows a couple of attempts.
+pub const DEFAULT_HEALTH_GRACE: Duration = Duration::from_secs(300);
+/// How old the file may be before `health` calls the daemon hung: more than twice the
+/// writer's [`DEFAULT_MAX_INTERVAL`], so one slow write is not a failure.
+pub const DEFAULT_MAX_STATUS_AGE: Duration = Duration::from_secs(150);
+/// The writer writes at most once per this interval, however often states change.
+pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The writer writes at least once per this interval, even when nothing changed, so a
+/// fresh file proves the daemon is not hung.
+pub const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What one user's chat connection is doing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum UserState {
+    /// The user's threads were started and have not connected yet.
+    Starting { since_unix: u64 },
+    /// Logged in to chat.
+    Connected { since_unix: u64 },
+    /// The connection was lost; `since_unix` is when it was lost, not the latest attempt.
+    Reconnecting { since_unix: u64, reason: String },
+    /// The tokens were refused for good; only a new login (a person) can fix it.
+    NeedsLogin { reason: String },
+    /// The user's threads gave up or were stopped while the daemon runs on.
+    Stopped { reason: String },
+    /// The daemon deliberately does not run this user; `health` ignores it.
+    Disabled,
+}
+
+impl UserState {
+    /// When the current episode began, for the states that have one.
+    pub fn since_unix(&self) -> Option<u64> {
+        match self {
+            UserState::Starting { since_unix }
+            | UserState::Connected { since_unix }
+            | UserState::Reconnecting { since_unix, .. } => Some(*since_unix),
+            UserState::NeedsLogin { .. } | UserState::Stopped { .. } | UserState::Disabled => None,
+        }
+    }
+}
+
+/// One user's line in the status file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserStatus {
+    pub state: UserState,
+    /// Whether automatic color changes are on (`ccd`/`cce`, the config's `enabled`). A user
+    /// with changes off still needs its chat connection for `cce` and `ccc`, so `health`
+    /// checks it all the same.
+    pub changes_enabled: bool,
+    /// When the color was last changed, in Unix seconds.
+    pub last_change_unix: Option<u64>,
+    /// The color set by the last change, as sent to Helix (`#RRGGBB` or a named color).
+    pub last_color: Option<String>,
+}
+
+/// The whole status file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// The daemon's process id, so `health` can tell a crashed daemon from a live one.
+    pub pid: u32,
+    pub version: String,
+    pub started_unix: u64,
+    /// When this report was written; a stale report means a hung or dead daemon.
+    pub written_unix: u64,
+    /// By login.
+    pub users: BTreeMap<String, UserStatus>,
+}
+
+impl StatusReport {
+    /// A report for this process with no users yet.
+    pub fn for_this_process(started_unix: u64) -> StatusReport {
+        StatusReport {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started_unix,
+            written_unix: started_unix,
+            users: BTreeMap::new(),
+        }
+    }
+}
+
+/// `<config file stem>.status.json` in the config's directory: the default config
+/// `twitch_colorchanger.conf` gets `twitch_colorchanger.status.json`. Two daemons with
+/// different configs in one directory get different status files.
+pub fn default_status_path(config_path: &Path) -> PathBuf {
+    let stem = config_path
+        .file_stem()
+        .filter(|stem| !stem.is_empty())
+        .map_or_else(
+            || "twitch_colorchanger".to_string(),
+            |stem| stem.to_string_lossy().into_owned(),
+        );
+    let file_name = format!("{stem}.status.json");
+    match config_path.parent() {
+        Some(parent) => parent.join(file_name),
+        None => PathBuf::from(file_name),
+    }
+}
+
+/// Decides whether a report describes a healthy daemon at `now_unix`. Pure: the process
+/// check is [`process_is_running`], done by [`run_health`].
+///
+/// Healthy means the report was written within `max_age`, and every user not
+/// [`UserState::Disabled`] is connected, or has been starting or reconnecting for less
+/// than `grace`. The error names every unhealthy user, in login order, on one line.
+pub fn evaluate(
+    report: &StatusReport,
+    now_unix: u64,
+    grace: Duration,
+    max_age: Duration,
+) -> Result<(), String> {
+    let age = now_unix.saturating_sub(report.written_unix);
+    if age > max_age.as_secs() {
+        return Err(format!(
+            "status file was last written {} ago (allowed {}): the daemon is hung or gone",
+            format_seconds(age),
+            format_seconds(max_age.as_secs())
+        ));
+    }
+    let problems: Vec<String> = report
+        .users
+        .iter()
+        .filter_map(|(login, status)| user_problem(login, &status.state, now_unix, grace))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+fn user_problem(login: &str, state: &UserState, now_unix: u64, grace: Duration) -> Option<String> {
+    let grace_seconds = grace.as_secs();
+    match state {
+        UserState::Connected { .. } | UserState::Disabled => None,
+        UserState::Starting { since_unix } => {
+            let waited = now_unix.saturating_sub(*since_unix);
+            (waited >= grace_seconds)
+                .then(|| format!("{login} has not connected in {}", format_seconds(waited)))
+        }
+        UserState::Reconnecting { since_unix, reason } => {
+            let waited = now_unix.saturating_sub(*since_unix);
+            (waited >= grace_seconds).then(|| {
+                format!(
+                    "{login} has been reconnecting for {}: {reason}",
+                    format_seconds(waited)
+                )
+            })
+        }
+        UserState::NeedsLogin { reason } => Some(format!("{login} needs a new login: {reason}")),
+        UserState::Stopped { reason } => Some(format!("{login} is stopped: {reason}")),
+    }
+}
+
+/// A one-line description of a report for `health`'s success output.
+pub fn summarize(report: &StatusReport, now_unix: u64) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for status in report.users.values() {
+        let word = match status.state {
+            UserState::Starting { .. } => "starting",
+            UserState::Connected { .. } => "connected",
+            UserState::Reconnecting { .. } => "reconnecting",
+            UserState::NeedsLogin { .. } => "needing login",
+            UserState::Stopped { .. } => "stopped",
+            UserState::Disabled => "disabled",
+        };
+        *counts.entry(word).or_default() += 1;
+    }
+    let mut summary = String::from("healthy: ");
+    if counts.is_empty() {
+        summary.push_str("no users");
+    }
+    for (index, (word, count)) in counts.iter().enumerate() {
+        let separator = if index == 0 { "" } else { ", " };
+        let noun = if *count == 1 { "user" } else { "users" };
+        let _ = write!(summary, "{separator}{count} {noun} {word}");
+    }
+    let _ = write!(
+        summary,
+        " (pid {}, version {}, written {} ago)",
+        report.pid,
+        report.version,
+        format_seconds(now_unix.saturating_sub(report.written_unix))
+    );
+    summary
+}
+
+/// `45 s` below two minutes, then `7 min` or `7 min 5 s`: precise where it matters.
+fn format_seconds(seconds: u64) -> String {
+    match (seconds / 60, seconds % 60) {
+        _ if seconds < 120 => format!("{seconds} s"),
+        (minutes, 0) => format!("{minutes} min"),
+        (minutes, rest) => format!("{minutes} min {rest} s"),
+    }
+}
+
+/// The state to store when `new` replaces `old`. Staying in the same kind of state keeps
+/// the old `since_unix`: a reconnect loop that reports every failed attempt must not
+/// restart the grace period each time, or a user who never reconnects would look healthy.
+pub fn merge_state(old: &UserState, new: UserState) -> UserState {
+    match (old, new) {
+        (UserState::Reconnecting { since_unix, .. }, UserState::Reconnecting { reason, .. }) => {
+            UserState::Reconnecting {
+                since_unix: *since_unix,
+                reason,
+            }
+        }
+        (UserState::Connected { since_unix }, UserState::Connected { .. }) => {
+            UserState::Connected {
+                since_unix: *since_unix,
+            }
+        }
+        (UserState::Starting { since_unix }, UserState::Starting { .. }) => UserState::Starting {
+            since_unix: *since_unix,
+        },
+        (_, new) => new,
+    }
+}
+
+/// Values and builders the status tests share.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::*;
+
+    pub(crate) const NOW: u64 = 1_800_000_000;
+    pub(crate) const GRACE: Duration = Duration::from_secs(300);
+    pub(crate) const MAX_AGE: Duration = Duration::from_secs(150);
+    /// Only reached when a test is about to fail.
+    pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+    pub(crate) fn status(state: UserState) -> UserStatus {
+        UserStatus {
+            state,
+            changes_enabled: true,
+            last_change_unix: None,
+            last_color: None,
+        }
+    }
+
+    pub(crate) fn report(written_unix: u64, users: &[(&str, UserState)]) -> StatusReport {
+        StatusReport {
+            pid: 42,
+            version: "0.1.0".into(),
+            started_unix: NOW - 3600,
+            written_unix,
+            users: users
+                .iter()
+                .map(|(login, state)| (login.to_string(), status(state.clone())))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn connected() -> UserState {
+        UserState::Connected {
+            since_unix: NOW - 1000,
+        }
+    }
+
+    pub(crate) fn reconnecting(seconds_ago: u64) -> UserState {
+        UserState::Reconnecting {
+            since_unix: NOW - seconds_ago,
+            reason: "connection refused".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn evaluate_table() {
+        let cases: Vec<(&str, StatusReport, Result<(), &str>)> = vec![
+            ("no users, fresh", report(NOW, &[]), Ok(())),
+            ("connected", report(NOW - 10, &[("alice", connected())]), Ok(())),
+            (
+                "written exactly max_age ago is still fresh",
+                report(NOW - 150, &[("alice", connected())]),
+                Ok(()),
+            ),
+            (
+                "stale",
+                report(NOW - 151, &[("alice", connected())]),
+                Err("status file was last written 2 min 31 s ago (allowed 2 min 30 s): the daemon is hung or gone"),
+            ),
+            (
+                "a clock step back is not staleness",
+                report(NOW + 30, &[("alice", connected())]),
+                Ok(()),
+            ),
+            (
+                "reconnecting within grace",
+                report(NOW, &[("alice", connected()), ("bob", reconnecting(299))]),
+                Ok(()),
+            ),
+            (
+                "reconnecting beyond grace",
+                report(NOW, &[("alice", connected()), ("bob", reconnecting(300))]),
+                Err("bob has been reconnecting for 5 min: connection refused"),
+            ),
+            (
+                "starting within grace",
+                report(NOW, &[("alice", UserState::Starting { since_unix: NOW - 5 })]),
+                Ok(()),
+            ),
+            (
+                "starting beyond grace",
+                report(NOW, &[("alice", UserState::Starting { since_unix: NOW - 400 })]),
+                Err("alice has not connected in 6 min 40 s"),
+            ),
+            (
+                "needs login",
+                report(
+                    NOW,
+                    &[(
+                        "alice",
+                        UserState::NeedsLogin {
+                            reason: "refresh token rejected".into(),
+                        },
+                    )],
+                ),
+                Err("alice needs a new login: refresh token rejected"),
+            ),
+            (
+                "stopped",
+                report(
+                    NOW,
+                    &[(
+                        "carol",
+                        UserState::Stopped {
+                            reason: "chat thread kept panicking".into(),
+                        },
+                    )],
+                ),
+                Err("carol is stopped: chat thread kept panicking"),
+            ),
+            (
+                "disabled users are ignored",
+                report(NOW, &[("alice", connected()), ("dave", UserState::Disabled)]),
+                Ok(()),
+            ),
+            (
+                "every unhealthy user is named, in login order",
+                report(
+                    NOW,
+                    &[
+                        ("zed", reconnecting(1000)),
+                        ("alice", connected()),
+                        (
+                            "bob",
+                            UserState::NeedsLogin {
+                                reason: "no refresh token".into(),
+                            },
+                        ),
+                    ],
+                ),
+                Err("bob needs a new login: no refresh token; zed has been reconnecting for 16 min 40 s: connection refused"),
+            ),
+        ];
+        for (name, report, expected) in cases {
+            let result = evaluate(&report, NOW, GRACE, MAX_AGE);
+            assert_eq!(result, expected.map_err(str::to_string), "case {name}");
+        }
+    }
+
+    #[test]
+    fn users_with_changes_turned_off_still_need_their_connection() {
+        let mut report = report(NOW, &[("alice", reconnecting(600))]);
+        report.users.get_mut("alice").unwrap().changes_enabled = false;
+        assert!(evaluate(&report, NOW, GRACE, MAX_AGE).is_err());
+    }
+
+    #[test]
+    fn merge_state_keeps_the_start_of_an_episode() {
+        let cases = [
+            (
+                reconnecting(100),
+                UserState::Reconnecting {
+                    since_unix: NOW,
+                    reason: "timed out".into(),
+                },
+                UserState::Reconnecting {
+                    since_unix: NOW - 100,
+                    reason: "timed out".into(),
+                },
+            ),
+            (
+                connected(),
+                UserState::Connected { since_unix: NOW },
+                connected(),
+            ),
+            (
+                UserState::Starting { since_unix: 7 },
+                UserState::Starting { since_unix: 9 },
+                UserState::Starting { since_unix: 7 },
+            ),
+            (
+                reconnecting(100),
+                UserState::Connected { since_unix: NOW },
+                UserState::Connected { since_unix: NOW },
+            ),
+            (connected(), reconnecting(0), reconnecting(0)),
+            (
+                UserState::Disabled,
+                UserState::Starting { since_unix: 9 },
+                UserState::Starting { since_unix: 9 },
+            ),
+        ];
+        for (old, new, expected) in cases {
+            assert_eq!(
+                merge_state(&old, new.clone()),
+                expected,
+                "{old:?} + {new:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn report_round_trips_through_json() {
+        let mut report = report(
+            NOW,
+            &[
+                ("alice", connected()),
+                ("bob", reconnecting(5)),
+                ("carol", UserState::NeedsLogin { reason: "x".into() }),
+                ("dave", UserState::Stopped { reason: "y".into() }),
+                ("erin", UserState::Disabled),
+                ("frank", UserState::Starting { since_unix: NOW }),
+            ],
+        );
+        let alice = report.users.get_mut("alice").unwrap();
+        alice.last_change_unix = Some(NOW - 3);
+        alice.last_color = Some("#1A2B3C".into());
+        let json = serde_json::to_string_pretty(&report).unwrap();
+        assert!(json.contains("\"kind\": \"needs_login\""), "{json}");
+        let parsed: StatusReport = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed, report);
+    }
+
+    #[test]
+    fn summary_counts_states() {
+        let cases = [
+            (report(NOW - 3, &[]), "healthy: no users (pid 42, version 0.1.0, written 3 s ago)"),
+            (
+                report(
+                    NOW,
+                    &[
+                        ("alice", connected()),
+                        ("bob", connected()),
+                        ("carol", reconnecting(1)),
+                    ],
+                ),
+                "healthy: 2 users connected, 1 user reconnecting (pid 42, version 0.1.0, written 0 s ago)",
+            ),
+        ];
+        for (report, expected) in cases {
+            assert_eq!(summarize(&report, NOW), expected);
+        }
+    }
+
+    #[test]
+    fn default_status_path_sits_beside_the_config() {
+        let cases = [
+            (
+                "twitch_colorchanger.conf",
+                "twitch_colorchanger.status.json",
+            ),
+            ("/config/users.json", "/config/users.status.json"),
+            ("/config/noextension", "/config/noextension.status.json"),
+            ("", "twitch_colorchanger.status.json"),
+        ];
+        for (config, expected) in cases {
+            assert_eq!(
+                default_status_path(Path::new(config)),
+                PathBuf::from(expected),
+                "config {config:?}"
+            );
+        }
+    }
+}
