@@ -27,15 +27,13 @@ use crate::user::queue::ChangeQueue;
 use crate::user::User;
 use serde_json::Value;
 
-/// Twitch sends a PING about every five minutes; silence well past that means a dead link.
-pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(360);
 /// How long an unanswered PING of ours may wait before the connection counts as dead.
 const MAX_PING_GRACE: Duration = Duration::from_secs(30);
 /// Time allowed for TCP connect and for the TLS and WebSocket handshakes.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CHAT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long chat waits for the token thread to deliver a usable token before it checks
 /// again (it is woken at once when a token arrives or the daemon stops).
-const TOKEN_WAIT: Duration = Duration::from_secs(300);
+const TOKEN_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
 /// At most this many channels go in one JOIN line.
 const CHANNELS_PER_JOIN: usize = 20;
 /// Bytes a chat connection reads from its socket at a time. Twitch frames are IRC lines of a
@@ -86,7 +84,11 @@ pub fn run_chat(
         if token.is_empty() {
             // The token thread is logging the user in; chat starts once it has a token.
             debug!("{login}: waiting for a token before connecting to chat");
-            if user.token.wait_newer(generation, TOKEN_WAIT).is_none() {
+            if user
+                .token
+                .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
+                .is_none()
+            {
                 continue;
             }
         }
@@ -131,7 +133,11 @@ pub fn run_chat(
                     info!(
                         "{login}: Twitch refused the chat login ({text}); waiting for a new token"
                     );
-                    if user.token.wait_newer(generation, TOKEN_WAIT).is_some() {
+                    if user
+                        .token
+                        .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
+                        .is_some()
+                    {
                         n_failures = 0;
                     }
                     started + backoff.min_gap
@@ -195,8 +201,8 @@ fn connect(
         .register(&tcp)
         .map_err(|error| format!("socket setup: {error}"))?;
     tcp.set_nodelay(true).ok();
-    tcp.set_read_timeout(Some(CONNECT_TIMEOUT)).ok();
-    tcp.set_write_timeout(Some(CONNECT_TIMEOUT)).ok();
+    tcp.set_read_timeout(Some(CHAT_CONNECT_TIMEOUT)).ok();
+    tcp.set_write_timeout(Some(CHAT_CONNECT_TIMEOUT)).ok();
     let websocket_config = WebSocketConfig::default().read_buffer_size(WEBSOCKET_READ_BUFFER_SIZE);
     let connector = match (secure, tls) {
         (true, Some(tls)) => Connector::NativeTls(tls.clone()),
@@ -212,7 +218,7 @@ fn connect(
 fn connect_tcp(host: &str, port: u16) -> io::Result<TcpStream> {
     let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address");
     for address in (host, port).to_socket_addrs()? {
-        match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+        match TcpStream::connect_timeout(&address, CHAT_CONNECT_TIMEOUT) {
             Ok(stream) => return Ok(stream),
             Err(error) => last_error = error,
         }

@@ -14,9 +14,6 @@ use crate::base::stop::StopSignal;
 use crate::config::writer::OwnWrites;
 use crate::config::{self, Config};
 
-/// How often the file is checked unless `TWITCH_RELOAD_SECS` says otherwise.
-pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(3);
-
 /// What identifies a version of the file without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Stamp {

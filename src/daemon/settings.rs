@@ -1,19 +1,24 @@
 //! `Settings`: how the daemon runs, decided before the config file is read (endpoints,
-//! paths, intervals, log level), with their defaults. Plain data, no I/O; the command line
+//! paths, intervals, log level), with their defaults. Pure data, no I/O; the command line
 //! and the environment are read by `cli::args`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::chat::connection::DEFAULT_KEEPALIVE;
-use crate::config::watch::DEFAULT_RELOAD_INTERVAL;
-use crate::status::default_status_path;
-use crate::twitch::http::DEFAULT_CALL_TIMEOUT;
+use crate::status::model::default_status_path;
 
 pub const DEFAULT_IRC_URL: &str = "wss://irc-ws.chat.twitch.tv:443";
 pub const DEFAULT_API_URL: &str = "https://api.twitch.tv/helix";
 pub const DEFAULT_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
 pub const DEFAULT_CONFIG_PATH: &str = "twitch_colorchanger.conf";
+/// Twitch sends a PING about every five minutes; silence well past that means a dead link.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(360);
+/// Time allowed for a whole HTTP call to Helix or OAuth, so that no worker waits forever on
+/// a stalled server.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the config file is checked for edits unless `TWITCH_RELOAD_SECS` says
+/// otherwise.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(3);
 
 /// Where Twitch is. Tests point these at 127.0.0.1.
 #[derive(Clone, Debug, PartialEq, Eq)]

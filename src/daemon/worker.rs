@@ -19,7 +19,7 @@ use crate::twitch::helix::{bucket_wait, retry_delay, ColorChangeError, Helix, Ra
 use crate::user::User;
 
 /// How long a worker waits for the token thread to replace a token Helix refused.
-pub const TOKEN_WAIT: Duration = Duration::from_secs(30);
+pub const REFRESHED_TOKEN_WAIT: Duration = Duration::from_secs(30);
 
 /// Runs one worker until every `ChangeQueue` is dropped. `stop` cuts waits short.
 pub fn run_worker(jobs: Receiver<Arc<User>>, helix: Arc<Helix>, stop: StopSignal) {
@@ -136,7 +136,10 @@ fn change_color<R: rand::Rng + ?Sized>(
         if error == ColorChangeError::Unauthorized && !retried_with_new_token {
             retried_with_new_token = true;
             if user.token.report_rejected(generation)
-                && user.token.wait_newer(generation, TOKEN_WAIT).is_some()
+                && user
+                    .token
+                    .wait_newer(generation, REFRESHED_TOKEN_WAIT)
+                    .is_some()
             {
                 debug!("{login}: retrying the change to {color} with the new token");
                 continue;

@@ -16,11 +16,7 @@ use ureq::Agent;
 use crate::base::sync::lock;
 
 /// Time allowed to open a connection to Twitch.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Time allowed for a whole call by default, so that no worker waits forever on a stalled
-/// server.
-pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
+pub const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a resolved address of Twitch's API hosts is reused.
 pub const RESOLVE_CACHE_TTL: Duration = Duration::from_secs(300);
 /// How long an idle connection to Helix or OAuth is kept for the next call. Longer than
@@ -46,7 +42,7 @@ pub fn new_agent(call_timeout: Duration) -> Agent {
     let config = Agent::config_builder()
         .tls_config(tls)
         .http_status_as_error(false)
-        .timeout_connect(Some(CONNECT_TIMEOUT.min(call_timeout)))
+        .timeout_connect(Some(HTTP_CONNECT_TIMEOUT.min(call_timeout)))
         .timeout_global(Some(call_timeout))
         .max_idle_age(MAX_IDLE_AGE)
         .max_idle_connections_per_host(IDLE_CONNECTIONS_PER_HOST)

@@ -877,7 +877,7 @@ mod tests {
     }
 
     fn test_agent() -> Agent {
-        crate::twitch::http::new_agent(crate::twitch::http::DEFAULT_CALL_TIMEOUT)
+        crate::twitch::http::new_agent(Duration::from_secs(10))
     }
 
     fn recorded(requests: &crossbeam_channel::Receiver<RecordedRequest>) -> RecordedRequest {

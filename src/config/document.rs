@@ -1,0 +1,127 @@
+//! `Document`: the config file's JSON tree, kept so that writes preserve unknown fields and
+//! key order. Pure; the file itself is read and written by `config::file`.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::base::ids::Login;
+use crate::color::{ColorMode, PaletteOrder, DEFAULT_RAINBOW_STEP_DEGREES};
+
+use super::fields::{palette_order_name, ColorModeName};
+use super::model::UserConfig;
+
+/// The file's JSON tree, kept so that writes preserve unknown fields and key order.
+///
+/// It holds tokens, so its `Debug` only tells how many users it has.
+#[derive(Clone, PartialEq)]
+pub struct Document {
+    pub(super) root: Value,
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Document")
+            .field("n_users", &self.users().map_or(0, Vec::len))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Document {
+    /// A new document for users that came from the environment, written to a new file.
+    pub fn from_users(users: &[UserConfig]) -> Document {
+        let users_json = users
+            .iter()
+            .map(|user| {
+                let mut object = Map::new();
+                object.insert("username".into(), user.username.as_str().into());
+                object.insert("client_id".into(), user.client_id.as_str().into());
+                object.insert("client_secret".into(), user.client_secret.expose().into());
+                object.insert("access_token".into(), user.access_token.expose().into());
+                object.insert("refresh_token".into(), user.refresh_token.expose().into());
+                let channels = user.channels.iter().map(|c| Value::from(c.as_str()));
+                object.insert("channels".into(), Value::Array(channels.collect()));
+                object.insert("is_prime_or_turbo".into(), user.is_prime_or_turbo.into());
+                object.insert("enabled".into(), user.enabled.into());
+                insert_color_fields(&mut object, user);
+                Value::Object(object)
+            })
+            .collect();
+        let mut root = Map::new();
+        root.insert("users".into(), Value::Array(users_json));
+        Document {
+            root: Value::Object(root),
+        }
+    }
+
+    /// Sets one field of the user whose `username` matches (case-insensitively, `#`
+    /// ignored), keeping every other field and the order of keys. An existing field keeps
+    /// its place; a new one is appended. Returns false when there is no such user.
+    pub fn set_user_field(&mut self, username: &Login, field: &str, value: Value) -> bool {
+        let Some(users) = self.root.get_mut("users").and_then(Value::as_array_mut) else {
+            return false;
+        };
+        let found = users
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .find(|user| {
+                user.get("username")
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| Login::new(name) == *username)
+            });
+        match found {
+            Some(user) => {
+                user.insert(field.to_string(), value);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The document as the file should hold it: pretty, 2-space indent, trailing newline.
+    pub fn to_json_string(&self) -> String {
+        // Serialising a `Value` cannot fail: all its keys are strings.
+        let mut text = serde_json::to_string_pretty(&self.root).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    pub(super) fn users(&self) -> Option<&Vec<Value>> {
+        self.root.get("users").and_then(Value::as_array)
+    }
+}
+
+/// Writes the color fields of `user` that differ from their defaults, so that a file made
+/// from environment users stays as short as the variables that made it.
+pub(super) fn insert_color_fields(object: &mut Map<String, Value>, user: &UserConfig) {
+    if user.color_mode != ColorMode::Random {
+        let name = ColorModeName::of(&user.color_mode).as_str();
+        object.insert("color_mode".into(), name.into());
+    }
+    match &user.color_mode {
+        ColorMode::Rainbow { step_degrees } if *step_degrees != DEFAULT_RAINBOW_STEP_DEGREES => {
+            object.insert("rainbow_step".into(), number_value(*step_degrees));
+        }
+        ColorMode::Palette { colors, order } => {
+            let colors = colors.iter().map(|color| Value::from(color.to_string()));
+            object.insert("palette".into(), Value::Array(colors.collect()));
+            if *order != PaletteOrder::default() {
+                object.insert("palette_order".into(), palette_order_name(*order).into());
+            }
+        }
+        _ => {}
+    }
+    if let Some(interval) = user.change_every {
+        object.insert("change_every_seconds".into(), interval.as_secs().into());
+    }
+}
+
+/// A JSON number written as people write it: `45` rather than `45.0` for whole numbers.
+pub(super) fn number_value(value: f64) -> Value {
+    // Validated steps are at most 359 degrees, so the cast to i64 is exact.
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        Value::from(value as i64)
+    } else {
+        Value::from(value)
+    }
+}
