@@ -325,3 +325,59 @@ fn sigterm_with_100_connected_users_exits_0_promptly() {
         "every thread ended: {stderr}"
     );
 }
+
+/// Runs the daemon for `alice` with stderr going to a file, waits until it joined, stops
+/// it, and returns the log.
+fn log_to_file(dir: &Path, extra_env: impl Fn(&Path) -> Vec<(String, String)>) -> String {
+    let twitch = &FakeTwitch::start();
+    account(twitch, "alice", "1001", "", true);
+    let log_path = dir.join("daemon.log");
+    let log = fs::File::create(&log_path).unwrap();
+    let mut command = binary_for(dir, twitch);
+    env_user(&mut command, 1, "alice", "alice");
+    command.env("TERM", "xterm-256color");
+    for (key, value) in extra_env(&log_path) {
+        command.env(key, value);
+    }
+    let mut child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
+    let joined = twitch.wait_joined("alice", "alice", WAIT);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(joined && killed.success() && status.success(), "{status}");
+    fs::read_to_string(&log_path).unwrap()
+}
+
+#[test]
+fn logs_to_a_file_have_no_colors_and_in_the_journal_no_timestamps() {
+    use std::os::unix::fs::MetadataExt;
+
+    // From a shell with TERM set, into a file: plain text with our timestamps.
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_to_file(dir.path(), |_| Vec::new());
+    assert!(log.contains("alice: watching #alice"), "{log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in a file: {log:?}");
+    for line in log.lines() {
+        let time = line.split(' ').next().unwrap();
+        assert!(
+            time.len() == 8 && time.chars().filter(|c| *c == ':').count() == 2,
+            "no timestamp: {line}"
+        );
+    }
+
+    // Under systemd, JOURNAL_STREAM names stderr: journald adds the time, we do not.
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_to_file(dir.path(), |log_path| {
+        let metadata = fs::metadata(log_path).unwrap();
+        vec![(
+            "JOURNAL_STREAM".to_string(),
+            format!("{}:{}", metadata.dev(), metadata.ino()),
+        )]
+    });
+    assert!(log.contains("alice: watching #alice"), "{log}");
+    for line in log.lines() {
+        assert!(line.starts_with('['), "a timestamp of our own: {line}");
+    }
+}

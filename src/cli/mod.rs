@@ -5,6 +5,7 @@ pub mod args;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use log::{info, warn};
@@ -12,6 +13,7 @@ use log::{info, warn};
 use crate::base::clock::unix_now;
 use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
+use crate::base::sync::lock;
 use crate::cli::args::{Command, Invocation, USAGE};
 use crate::color::ColorMode;
 use crate::config::file::{self as config_file, WriteOutcome};
@@ -198,6 +200,14 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
     let mut settings = settings.clone();
     settings.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     settings.status_file = Some(settings.status_path());
+    // The handler is in place before any thread starts, so a SIGTERM during start-up also
+    // ends in a clean shutdown; it is handed the daemon's stop signal once there is one.
+    let signal_target = Arc::new(Mutex::new(SignalTarget::default()));
+    let handler_target = Arc::clone(&signal_target);
+    if let Err(error) = ctrlc::set_handler(move || lock(&handler_target).fire()) {
+        eprintln!("twitch-colorchanger: cannot install the signal handler: {error}");
+        return EXIT_RUNTIME;
+    }
     let daemon = match Daemon::start(&loaded.users, &settings, Some(writer.clone())) {
         Ok(daemon) => daemon,
         Err(error) => {
@@ -205,12 +215,7 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
             return EXIT_RUNTIME;
         }
     };
-    let stop = daemon.stop_signal();
-    if let Err(error) = ctrlc::set_handler(move || stop.stop()) {
-        eprintln!("twitch-colorchanger: cannot install the signal handler: {error}");
-        daemon.shutdown(SHUTDOWN_GRACE);
-        return EXIT_RUNTIME;
-    }
+    lock(&signal_target).attach(daemon.stop_signal());
     let all_ended = daemon.run_until_stopped(SHUTDOWN_GRACE);
     // Tokens refreshed just before the stop must reach the file.
     if !writer.flush(CONFIG_FLUSH_GRACE) {
@@ -229,6 +234,30 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         }
     );
     EXIT_OK
+}
+
+/// Where SIGINT/SIGTERM go: the daemon's stop signal once it runs; a signal that came
+/// before is remembered and fires it as soon as it is attached.
+#[derive(Default)]
+struct SignalTarget {
+    stop: Option<StopSignal>,
+    fired: bool,
+}
+
+impl SignalTarget {
+    fn fire(&mut self) {
+        self.fired = true;
+        if let Some(stop) = &self.stop {
+            stop.stop();
+        }
+    }
+
+    fn attach(&mut self, stop: StopSignal) {
+        if self.fired {
+            stop.stop();
+        }
+        self.stop = Some(stop);
+    }
 }
 
 /// `health`: reads the running daemon's status file.
@@ -368,19 +397,100 @@ fn write_env_users(path: &Path, document: &Document) {
     }
 }
 
+/// How log lines look on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogStyle {
+    /// Color escape codes, only for a person at a terminal (not for a file or a pipe).
+    pub colors: bool,
+    /// Our own timestamp, left out when journald adds its own.
+    pub timestamps: bool,
+}
+
+/// Decides the log style. `journal_stream` is `JOURNAL_STREAM` (`<device>:<inode>`, set by
+/// systemd for a service whose output goes to the journal); it only counts when it names
+/// stderr itself (`stderr_id`), as systemd's documentation asks: a program started from a
+/// service's shell inherits the variable with a different stderr.
+pub fn log_style(
+    stderr_is_terminal: bool,
+    journal_stream: Option<&str>,
+    stderr_id: Option<(u64, u64)>,
+) -> LogStyle {
+    let to_journal = match (journal_stream, stderr_id) {
+        (Some(value), Some((device, inode))) => value.trim() == format!("{device}:{inode}"),
+        _ => false,
+    };
+    LogStyle {
+        colors: stderr_is_terminal && !to_journal,
+        timestamps: !to_journal,
+    }
+}
+
+/// The device and inode of stderr, to compare with `JOURNAL_STREAM`.
+fn stderr_id() -> Option<(u64, u64)> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let fd = std::io::stderr().as_fd().try_clone_to_owned().ok()?;
+    let metadata = std::fs::File::from(fd).metadata().ok()?;
+    Some((metadata.dev(), metadata.ino()))
+}
+
 /// Logs to stderr. Only this crate's records pass: libraries may log request headers or
-/// raw frames at debug level, and those would hold tokens.
-fn init_logging(level: log::LevelFilter) {
-    let config = simplelog::ConfigBuilder::new()
+/// raw frames at debug level, and those would hold tokens. Colors only when stderr is a
+/// terminal (simplelog's own choice looks at `TERM`, not at the stream, and would fill a
+/// log file with escape codes); no timestamp of our own when stderr is the journal.
+pub fn init_logging(level: log::LevelFilter) {
+    let journal_stream = std::env::var("JOURNAL_STREAM").ok();
+    let style = log_style(
+        std::io::stderr().is_terminal(),
+        journal_stream.as_deref(),
+        stderr_id(),
+    );
+    let mut builder = simplelog::ConfigBuilder::new();
+    builder
         .add_filter_allow_str("twitch_colorchanger")
         .set_target_level(log::LevelFilter::Off)
         .set_thread_level(log::LevelFilter::Off)
-        .set_location_level(log::LevelFilter::Off)
-        .build();
+        .set_location_level(log::LevelFilter::Off);
+    if !style.timestamps {
+        builder.set_time_level(log::LevelFilter::Off);
+    }
+    let color_choice = if style.colors {
+        simplelog::ColorChoice::Always
+    } else {
+        simplelog::ColorChoice::Never
+    };
     let _ = simplelog::TermLogger::init(
         level,
-        config,
+        builder.build(),
         simplelog::TerminalMode::Stderr,
-        simplelog::ColorChoice::Auto,
+        color_choice,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_style_follows_the_stream() {
+        let id = Some((64769, 123456));
+        let cases = [
+            // (terminal, JOURNAL_STREAM, stderr id) → (colors, timestamps)
+            ((true, None, id), (true, true)),
+            ((false, None, id), (false, true)),
+            ((false, Some("64769:123456"), id), (false, false)),
+            // A shell started by a service inherits the variable; its stderr differs.
+            ((true, Some("64769:999"), id), (true, true)),
+            ((false, Some("64769:999"), id), (false, true)),
+            ((false, Some("garbage"), id), (false, true)),
+            ((false, Some("64769:123456"), None), (false, true)),
+        ];
+        for ((terminal, journal, stderr), (colors, timestamps)) in cases {
+            assert_eq!(
+                log_style(terminal, journal, stderr),
+                LogStyle { colors, timestamps },
+                "{terminal} {journal:?}"
+            );
+        }
+    }
 }
