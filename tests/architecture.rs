@@ -29,6 +29,8 @@ const PURE: &[&str] = &[
     "color/mod.rs",
     "chat/command.rs",
     "chat/irc.rs",
+    "chat/link.rs",
+    "chat/reconnect.rs",
     "chat/session.rs",
     "config/document.rs",
     "config/env.rs",

@@ -1,8 +1,12 @@
-//! Twitch chat: IRC parsing (`irc`), what each line asks of the connection (`session`),
-//! chat commands (`command`) — all pure — and the chat thread that carries it out over a
-//! WebSocket (`connection`).
+//! Twitch chat. Pure: IRC parsing (`irc`), what each line asks of the connection
+//! (`session`), one connection's state machine with its deadlines (`link`), when to connect
+//! again (`reconnect`), chat commands (`command`). I/O: frames over a WebSocket (`socket`)
+//! and the chat thread that carries the machine out (`connection`).
 
 pub mod command;
 pub mod connection;
 pub mod irc;
+pub mod link;
+pub mod reconnect;
 pub mod session;
+pub mod socket;

@@ -56,6 +56,10 @@ impl Session {
         }
     }
 
+    pub fn login(&self) -> &Login {
+        &self.login
+    }
+
     pub fn user_id(&self) -> Option<&UserId> {
         self.user_id.as_ref()
     }
