@@ -39,6 +39,7 @@ const PURE: &[&str] = &[
     "config/mod.rs",
     "config/model.rs",
     "config/parse.rs",
+    "config/source.rs",
     "daemon/settings.rs",
     "status/model.rs",
     "token/clock.rs",

@@ -20,6 +20,7 @@ use crate::chat::reconnect::{Ending, Reconnects};
 use crate::chat::session::{decide_own_message, JoinBudget, OwnMessageDecision};
 use crate::chat::socket::{FrameSocket, Incoming};
 use crate::color::ChangeRequest;
+use crate::config::SavedField;
 use crate::status::UserState;
 use crate::user::queue::ChangeQueue;
 use crate::user::User;
@@ -239,7 +240,7 @@ impl Connection<'_> {
             OwnMessageDecision::Change(request) => self.queue.request(user, request),
             OwnMessageDecision::SetEnabled(enabled) => {
                 user.set_enabled(enabled);
-                user.save_field("enabled", Value::Bool(enabled));
+                user.save(SavedField::Enabled(enabled));
                 if enabled {
                     info!("{login}: automatic color changes on (cce)");
                 } else {

@@ -18,6 +18,7 @@ use crate::cli::args::{Command, Invocation, USAGE};
 use crate::color::ColorMode;
 use crate::config::file::{self as config_file, WriteOutcome};
 use crate::config::writer::ConfigWriter;
+use crate::config::SavedField;
 use crate::config::{self, ConfigError, Document, InvalidConfig, UserConfig};
 use crate::daemon::settings::Settings;
 use crate::daemon::Daemon;
@@ -25,7 +26,6 @@ use crate::status::run_health;
 use crate::token::device_login::{device_login, instructions, DeviceLoginError};
 use crate::twitch::http;
 use crate::twitch::oauth::OAuth;
-use serde_json::Value;
 use std::io::IsTerminal;
 
 /// Exit code: clean shutdown or success.
@@ -318,17 +318,14 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
         });
         match result {
             Ok((grant, _validation)) => {
-                let fields = vec![
-                    (
-                        "access_token".to_string(),
-                        Value::from(grant.access_token.expose()),
-                    ),
-                    (
-                        "refresh_token".to_string(),
-                        Value::from(grant.refresh_token.expose()),
-                    ),
-                ];
-                writer.set_user_fields(login, fields);
+                let change = SavedField::Tokens {
+                    access_token: grant.access_token,
+                    refresh_token: grant.refresh_token,
+                    expires_at_unix: grant
+                        .expires_in
+                        .map(|lifetime| unix_now() + lifetime.as_secs()),
+                };
+                writer.save(login, change);
                 println!(
                     "{login}: logged in; tokens saved to {}",
                     settings.config_path.display()

@@ -9,7 +9,7 @@ use crate::base::ids::Login;
 use crate::color::{ColorMode, PaletteOrder, DEFAULT_RAINBOW_STEP_DEGREES};
 
 use super::fields::{palette_order_name, ColorModeName};
-use super::model::UserConfig;
+use super::model::{Field, UserConfig};
 
 /// The file's JSON tree, kept so that writes preserve unknown fields and key order.
 ///
@@ -34,15 +34,30 @@ impl Document {
             .iter()
             .map(|user| {
                 let mut object = Map::new();
-                object.insert("username".into(), user.username.as_str().into());
-                object.insert("client_id".into(), user.client_id.as_str().into());
-                object.insert("client_secret".into(), user.client_secret.expose().into());
-                object.insert("access_token".into(), user.access_token.expose().into());
-                object.insert("refresh_token".into(), user.refresh_token.expose().into());
+                object.insert(Field::Username.key().into(), user.username.as_str().into());
+                object.insert(Field::ClientId.key().into(), user.client_id.as_str().into());
+                object.insert(
+                    Field::ClientSecret.key().into(),
+                    user.client_secret.expose().into(),
+                );
+                object.insert(
+                    Field::AccessToken.key().into(),
+                    user.access_token.expose().into(),
+                );
+                object.insert(
+                    Field::RefreshToken.key().into(),
+                    user.refresh_token.expose().into(),
+                );
                 let channels = user.channels.iter().map(|c| Value::from(c.as_str()));
-                object.insert("channels".into(), Value::Array(channels.collect()));
-                object.insert("is_prime_or_turbo".into(), user.is_prime_or_turbo.into());
-                object.insert("enabled".into(), user.enabled.into());
+                object.insert(
+                    Field::Channels.key().into(),
+                    Value::Array(channels.collect()),
+                );
+                object.insert(
+                    Field::IsPrimeOrTurbo.key().into(),
+                    user.is_prime_or_turbo.into(),
+                );
+                object.insert(Field::Enabled.key().into(), user.enabled.into());
                 insert_color_fields(&mut object, user);
                 Value::Object(object)
             })
@@ -57,7 +72,7 @@ impl Document {
     /// Sets one field of the user whose `username` matches (case-insensitively, `#`
     /// ignored), keeping every other field and the order of keys. An existing field keeps
     /// its place; a new one is appended. Returns false when there is no such user.
-    pub fn set_user_field(&mut self, username: &Login, field: &str, value: Value) -> bool {
+    pub fn set_user_field(&mut self, username: &Login, field: Field, value: Value) -> bool {
         let Some(users) = self.root.get_mut("users").and_then(Value::as_array_mut) else {
             return false;
         };
@@ -65,13 +80,13 @@ impl Document {
             .iter_mut()
             .filter_map(Value::as_object_mut)
             .find(|user| {
-                user.get("username")
+                user.get(Field::Username.key())
                     .and_then(Value::as_str)
                     .is_some_and(|name| Login::new(name) == *username)
             });
         match found {
             Some(user) => {
-                user.insert(field.to_string(), value);
+                user.insert(field.key().to_string(), value);
                 true
             }
             None => false,
@@ -96,23 +111,29 @@ impl Document {
 pub(super) fn insert_color_fields(object: &mut Map<String, Value>, user: &UserConfig) {
     if user.color_mode != ColorMode::Random {
         let name = ColorModeName::of(&user.color_mode).as_str();
-        object.insert("color_mode".into(), name.into());
+        object.insert(Field::ColorMode.key().into(), name.into());
     }
     match &user.color_mode {
         ColorMode::Rainbow { step_degrees } if *step_degrees != DEFAULT_RAINBOW_STEP_DEGREES => {
-            object.insert("rainbow_step".into(), number_value(*step_degrees));
+            object.insert(Field::RainbowStep.key().into(), number_value(*step_degrees));
         }
         ColorMode::Palette { colors, order } => {
             let colors = colors.iter().map(|color| Value::from(color.to_string()));
-            object.insert("palette".into(), Value::Array(colors.collect()));
+            object.insert(Field::Palette.key().into(), Value::Array(colors.collect()));
             if *order != PaletteOrder::default() {
-                object.insert("palette_order".into(), palette_order_name(*order).into());
+                object.insert(
+                    Field::PaletteOrder.key().into(),
+                    palette_order_name(*order).into(),
+                );
             }
         }
         _ => {}
     }
     if let Some(interval) = user.change_every {
-        object.insert("change_every_seconds".into(), interval.as_secs().into());
+        object.insert(
+            Field::ChangeEverySeconds.key().into(),
+            interval.as_secs().into(),
+        );
     }
 }
 

@@ -9,6 +9,8 @@ use crate::color::{
     self, Color, ColorMode, NamedColor, PaletteOrder, DEFAULT_RAINBOW_STEP_DEGREES,
 };
 
+use super::model::Field;
+
 /// The placeholder values of config.example.json. A value equal to one of them (ignoring
 /// case, a leading `#` and an `oauth:` prefix) means the user copied the example and did not
 /// fill it in.
@@ -44,9 +46,9 @@ impl Problem {
 pub(super) const CLIENT_ID_FIX: &str = "set it to the client id of your Twitch app from \
                              https://dev.twitch.tv/console (see README \"Getting tokens\")";
 
-pub(super) fn secret_fix(field: &str) -> String {
+pub(super) fn secret_fix(field: Field) -> String {
     match field {
-        "client_secret" => format!(
+        Field::ClientSecret => format!(
             "set it to the client secret of your Twitch app from https://dev.twitch.tv/console, \
              or \"\" for an app without one ({GETTING_TOKENS})"
         ),
@@ -78,7 +80,7 @@ pub(super) fn check_username(value: &str) -> Result<Login, Problem> {
             "set it to your Twitch login name, e.g. \"bob\"",
         ));
     }
-    check_not_placeholder(value, "username")?;
+    check_not_placeholder(value, Field::Username)?;
     if !is_valid_login(&username) {
         return Err(Problem::new(
             format!("\"{}\" is not a Twitch login name", value.trim()),
@@ -93,7 +95,7 @@ pub(super) fn check_client_id(value: &str) -> Result<String, Problem> {
     if client_id.is_empty() {
         return Err(Problem::new("is empty", CLIENT_ID_FIX));
     }
-    check_not_placeholder(client_id, "client_id")?;
+    check_not_placeholder(client_id, Field::ClientId)?;
     Ok(client_id.to_string())
 }
 
@@ -110,14 +112,14 @@ pub(super) fn placeholder_in(value: &str) -> Option<&'static str> {
         .find(|placeholder| placeholder.eq_ignore_ascii_case(value))
 }
 
-pub(super) fn check_not_placeholder(value: &str, field: &str) -> Result<(), Problem> {
+pub(super) fn check_not_placeholder(value: &str, field: Field) -> Result<(), Problem> {
     let Some(placeholder) = placeholder_in(value) else {
         return Ok(());
     };
     let replacement = match field {
-        "username" => format!("your Twitch login name ({GETTING_TOKENS})"),
-        "channels" => "the name of a channel to watch, or remove it".to_string(),
-        "client_id" | "client_secret" => format!(
+        Field::Username => format!("your Twitch login name ({GETTING_TOKENS})"),
+        Field::Channels => "the name of a channel to watch, or remove it".to_string(),
+        Field::ClientId | Field::ClientSecret => format!(
             "the value of your Twitch app from https://dev.twitch.tv/console ({GETTING_TOKENS})"
         ),
         _ => format!(
@@ -133,29 +135,23 @@ pub(super) fn check_not_placeholder(value: &str, field: &str) -> Result<(), Prob
 
 /// Normalises channel names: lowercase, `#` dropped, trimmed, empty entries dropped,
 /// duplicates removed keeping the first. No channels at all means the user's own channel.
-/// On error, returns the 0-based index of the bad entry.
+/// `names` are the entries with their 0-based index; on error, returns the index of the
+/// bad entry.
 pub(super) fn normalise_channels(
-    names: &[&str],
+    names: &[(usize, &str)],
     owner: &Login,
 ) -> Result<Vec<Login>, (usize, Problem)> {
     let mut seen = HashSet::new();
     let mut channels = Vec::new();
-    for (index, name) in names.iter().enumerate() {
+    for &(index, name) in names {
         let channel = Login::new(name);
         if channel.as_str().is_empty() {
             continue;
         }
-        check_not_placeholder(name, "channels").map_err(|problem| {
-            let message = format!("entry {} {}", index + 1, problem.message);
-            (index, Problem::new(message, problem.fix))
-        })?;
+        check_not_placeholder(name, Field::Channels).map_err(|problem| (index, problem))?;
         if !is_valid_login(&channel) {
             let problem = Problem::new(
-                format!(
-                    "entry {} \"{}\" is not a channel name",
-                    index + 1,
-                    name.trim()
-                ),
+                format!("\"{}\" is not a channel name", name.trim()),
                 "channel names are Twitch login names: 1 to 25 letters, digits or _",
             );
             return Err((index, problem));

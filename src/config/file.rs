@@ -433,7 +433,7 @@ mod tests {
         .unwrap();
         let (_, mut document) = load(&path).unwrap();
         let alice = crate::base::ids::Login::new("alice");
-        assert!(document.set_user_field(&alice, "access_token", "new".into()));
+        assert!(document.set_user_field(&alice, config::Field::AccessToken, "new".into()));
         write_atomic(&path, document.to_json_string().as_bytes()).unwrap();
         let (config, _) = load(&path).unwrap();
         assert_eq!(config.users[0].access_token.expose(), "new");

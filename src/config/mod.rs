@@ -10,6 +10,7 @@ pub mod file;
 mod locate;
 mod model;
 mod parse;
+mod source;
 pub mod watch;
 pub mod writer;
 
@@ -19,5 +20,5 @@ mod tests;
 pub use document::Document;
 pub use env::users_from_env;
 pub use fields::{CHANGE_EVERY_SECONDS_RANGE, PLACEHOLDERS, RAINBOW_STEP_RANGE};
-pub use model::{Config, ConfigError, InvalidConfig, UserConfig};
+pub use model::{Config, ConfigError, Field, InvalidConfig, SavedField, UserConfig};
 pub use parse::parse;

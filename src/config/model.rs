@@ -137,3 +137,113 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// A field of a user's entry: what the file calls it and which environment variable sets
+/// it. The one list both sources read from and the writer saves to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    Username,
+    ClientId,
+    ClientSecret,
+    AccessToken,
+    RefreshToken,
+    /// Unix seconds at which the access token expires; written by the daemon, never read.
+    TokenExpiresAt,
+    Channels,
+    IsPrimeOrTurbo,
+    Enabled,
+    ColorMode,
+    RainbowStep,
+    Palette,
+    PaletteOrder,
+    ChangeEverySeconds,
+}
+
+impl Field {
+    /// The key in a user's object in the config file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::Username => "username",
+            Field::ClientId => "client_id",
+            Field::ClientSecret => "client_secret",
+            Field::AccessToken => "access_token",
+            Field::RefreshToken => "refresh_token",
+            Field::TokenExpiresAt => "token_expires_at",
+            Field::Channels => "channels",
+            Field::IsPrimeOrTurbo => "is_prime_or_turbo",
+            Field::Enabled => "enabled",
+            Field::ColorMode => "color_mode",
+            Field::RainbowStep => "rainbow_step",
+            Field::Palette => "palette",
+            Field::PaletteOrder => "palette_order",
+            Field::ChangeEverySeconds => "change_every_seconds",
+        }
+    }
+
+    /// The environment variable of user N is `<prefix>_N`; `None` for fields the
+    /// environment does not set.
+    pub fn env_prefix(self) -> Option<&'static str> {
+        match self {
+            Field::Username => Some("TWITCH_USERNAME"),
+            Field::ClientId => Some("TWITCH_CLIENT_ID"),
+            Field::ClientSecret => Some("TWITCH_CLIENT_SECRET"),
+            Field::AccessToken => Some("TWITCH_ACCESS_TOKEN"),
+            Field::RefreshToken => Some("TWITCH_REFRESH_TOKEN"),
+            Field::Channels => Some("TWITCH_CHANNELS"),
+            Field::IsPrimeOrTurbo => Some("USE_RANDOM_COLORS"),
+            Field::ColorMode => Some("TWITCH_COLOR_MODE"),
+            Field::RainbowStep => Some("TWITCH_RAINBOW_STEP"),
+            Field::Palette => Some("TWITCH_PALETTE"),
+            Field::PaletteOrder => Some("TWITCH_PALETTE_ORDER"),
+            Field::ChangeEverySeconds => Some("TWITCH_CHANGE_EVERY_SECONDS"),
+            Field::Enabled | Field::TokenExpiresAt => None,
+        }
+    }
+}
+
+/// A change the daemon saves to one user's entry in the config file. Tokens stay
+/// [`Secret`]s until the writer puts them in the file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SavedField {
+    /// New tokens from a refresh or a login, with the access token's expiry (Unix
+    /// seconds) when Twitch said it.
+    Tokens {
+        access_token: Secret,
+        refresh_token: Secret,
+        expires_at_unix: Option<u64>,
+    },
+    /// `ccd` / `cce` in chat.
+    Enabled(bool),
+    /// Twitch refused hex colors: the account has no Turbo or Prime.
+    IsPrimeOrTurbo(bool),
+}
+
+impl SavedField {
+    /// The file's fields this change sets. Tokens are exposed here, where they are saved.
+    pub fn entries(&self) -> Vec<(Field, serde_json::Value)> {
+        match self {
+            SavedField::Tokens {
+                access_token,
+                refresh_token,
+                expires_at_unix,
+            } => {
+                let mut entries = vec![
+                    (Field::AccessToken, access_token.expose().into()),
+                    (Field::RefreshToken, refresh_token.expose().into()),
+                ];
+                if let Some(expires_at_unix) = expires_at_unix {
+                    entries.push((Field::TokenExpiresAt, (*expires_at_unix).into()));
+                }
+                entries
+            }
+            SavedField::Enabled(enabled) => vec![(Field::Enabled, (*enabled).into())],
+            SavedField::IsPrimeOrTurbo(value) => vec![(Field::IsPrimeOrTurbo, (*value).into())],
+        }
+    }
+
+    /// Which kind of change this is: a newer change of the same kind replaces an older one
+    /// not yet written.
+    pub fn same_kind(&self, other: &SavedField) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}

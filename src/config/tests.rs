@@ -10,7 +10,7 @@ use super::document::Document;
 use super::env::users_from_env;
 use super::fields::shown_number;
 use super::locate::{line_and_column, locate, Step};
-use super::model::{Config, ConfigError, UserConfig};
+use super::model::{Config, ConfigError, Field, UserConfig};
 use super::parse::parse;
 use crate::base::ids::Login;
 use crate::base::secret::Secret;
@@ -594,11 +594,11 @@ fn color_field_errors_name_user_field_and_fix() {
         ),
         (
             json!({"palette": ["red", 5]}),
-            "field \"palette[1]\" must be a string — write each color in quotes",
+            "field \"palette\" entry 2 must be a string — write each color in quotes",
         ),
         (
             json!({"color_mode": "palette", "palette": ["red", "blue", "purple"]}),
-            "field \"palette[2]\" \"purple\" is neither a color name nor #RRGGBB or #RGB hex \
+            "field \"palette\" entry 3 \"purple\" is neither a color name nor #RRGGBB or #RGB hex \
              — use a named color (blue, blue_violet, cadet_blue, chocolate, coral, \
              dodger_blue, firebrick, golden_rod, green, hot_pink, orange_red, red, \
              sea_green, spring_green, yellow_green; any case) or hex like \"#1E90FF\"",
@@ -606,19 +606,19 @@ fn color_field_errors_name_user_field_and_fix() {
         // A bad palette is an error even when the mode does not use it.
         (
             json!({"palette": ["#12345"]}),
-            "field \"palette[0]\" \"#12345\" is neither a color name",
+            "field \"palette\" entry 1 \"#12345\" is neither a color name",
         ),
         (
             json!({"palette": ["red", "  "]}),
-            "field \"palette[1]\" is empty — use a named",
+            "field \"palette\" entry 2 is empty — use a named",
         ),
         (
             json!({"palette": ["#GGGGGG"]}),
-            "field \"palette[0]\" \"#GGGGGG\" is neither",
+            "field \"palette\" entry 1 \"#GGGGGG\" is neither",
         ),
         (
             json!({"color_mode": "palette"}),
-            "field \"palette\" is missing, but color_mode \"palette\" needs it — add \
+            "field \"palette\" is missing, but color_mode is \"palette\" — add \
              \"palette\": [\"sea_green\", \"#1E90FF\", \"hot_pink\"] with your colors, or \
              choose another color_mode",
         ),
@@ -628,7 +628,7 @@ fn color_field_errors_name_user_field_and_fix() {
         ),
         (
             json!({"color_mode": "palette", "palette": []}),
-            "field \"palette\" is empty, but color_mode \"palette\" needs at least one color",
+            "field \"palette\" is empty, but color_mode is \"palette\" — ",
         ),
         (
             json!({"palette_order": "shuffle"}),
@@ -685,7 +685,7 @@ fn color_field_errors_point_at_the_value() {
         (
             "{\"users\": [{\"username\": \"alice\", \"client_id\": \"c\",\n  \
              \"color_mode\": \"palette\", \"palette\": [\"red\", \"blue\", \"purple\"]}]}",
-            "config.json:2:55: user 1 (alice): field \"palette[2]\" \"purple\" ",
+            "config.json:2:55: user 1 (alice): field \"palette\" entry 3 \"purple\" ",
         ),
         // A missing palette is pointed out at the mode that needs it.
         (
@@ -755,10 +755,10 @@ fn document_keeps_unknown_fields_and_key_order() {
   "later": true
 }"#;
     let (_, mut document) = parse(text, path()).unwrap();
-    assert!(document.set_user_field(&Login::new("ALICE"), "access_token", json!("new")));
-    assert!(document.set_user_field(&Login::new("alice"), "refresh_token", json!("r2")));
-    assert!(document.set_user_field(&Login::new("bob"), "enabled", json!(false)));
-    assert!(!document.set_user_field(&Login::new("carol"), "enabled", json!(false)));
+    assert!(document.set_user_field(&Login::new("ALICE"), Field::AccessToken, json!("new")));
+    assert!(document.set_user_field(&Login::new("alice"), Field::RefreshToken, json!("r2")));
+    assert!(document.set_user_field(&Login::new("bob"), Field::Enabled, json!(false)));
+    assert!(!document.set_user_field(&Login::new("carol"), Field::Enabled, json!(false)));
     let expected = r#"{
   "_comment": "top",
   "users": [
@@ -1231,8 +1231,8 @@ fn env_color_variable_errors_name_the_variable() {
         ),
         (
             &[("TWITCH_COLOR_MODE_1", "palette")],
-            "environment variable TWITCH_PALETTE_1 is empty, but TWITCH_COLOR_MODE_1 is \
-             \"palette\" — list your colors, e.g. TWITCH_PALETTE_1=sea_green,#1E90FF,hot_pink",
+            "environment variable TWITCH_PALETTE_1 is missing, but TWITCH_COLOR_MODE_1 is \
+             \"palette\" — add TWITCH_PALETTE_1=sea_green,#1E90FF,hot_pink with your colors",
         ),
         (
             &[

@@ -3,7 +3,6 @@
 //! atomically, so concurrent changes never lose each other and a hand edit made while the
 //! daemon runs is kept. Does file I/O.
 
-use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,44 +12,26 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{debug, info, warn};
-use serde_json::Value;
 
 use crate::base::ids::Login;
 use crate::base::sync::lock;
 use crate::config::file::{self as config_file, WriteOutcome};
-use crate::config::{self, Document};
+use crate::config::{self, Document, SavedField};
 
 /// How long the writer waits before trying again when the file could not be written (it
 /// is half-edited, unreadable, or its directory is not writable), unless a new request
 /// comes first.
 pub const RETRY_DELAY: Duration = Duration::from_secs(5);
 
-/// What the writer thread is asked to do.
+/// What the writer thread is asked to do. `Debug` is safe: tokens are [`Secret`]s.
+///
+/// [`Secret`]: crate::base::secret::Secret
+#[derive(Debug)]
 pub enum WriteRequest {
-    /// Set these fields of this user's entry; other fields and users stay as they are.
-    SetUserFields {
-        username: Login,
-        fields: Vec<(String, Value)>,
-    },
+    /// Save this change to the user's entry; other fields and users stay as they are.
+    Save { username: Login, change: SavedField },
     /// Answer on the sender once everything sent before is on disk.
     Flush(Sender<()>),
-}
-
-/// Field values may be tokens, so only field names are shown.
-impl fmt::Debug for WriteRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WriteRequest::SetUserFields { username, fields } => f
-                .debug_struct("SetUserFields")
-                .field("username", username)
-                .field(
-                    "fields",
-                    &fields.iter().map(|(name, _)| name).collect::<Vec<_>>(),
-                )
-                .finish(),
-            WriteRequest::Flush(_) => f.write_str("Flush"),
-        }
-    }
 }
 
 /// A cheap, cloneable handle to the writer thread. The thread ends, after writing what is
@@ -69,19 +50,16 @@ impl ConfigWriter {
         spawn_with(path, document, RETRY_DELAY, None)
     }
 
-    /// Queues changes to one user's fields. Returns at once; the file is written shortly
+    /// Queues a change to one user's entry. Returns at once; the file is written shortly
     /// after by the writer thread.
-    pub fn set_user_fields(&self, username: &Login, fields: Vec<(String, Value)>) {
-        let names: Vec<String> = fields.iter().map(|(name, _)| name.clone()).collect();
-        let request = WriteRequest::SetUserFields {
+    pub fn save(&self, username: &Login, change: SavedField) {
+        let names = field_names(&change);
+        let request = WriteRequest::Save {
             username: username.clone(),
-            fields,
+            change,
         };
         if self.requests.send(request).is_err() {
-            warn!(
-                "the config writer has stopped: {} of {username} not saved",
-                names.join(", ")
-            );
+            warn!("the config writer has stopped: {names} of {username} not saved");
         }
     }
 
@@ -201,11 +179,10 @@ enum Attempt {
     Blocked,
 }
 
-/// One field change not yet on disk.
+/// One change not yet on disk.
 struct PendingChange {
     username: Login,
-    field: String,
-    value: Value,
+    change: SavedField,
 }
 
 /// Everything the writer thread owns.
@@ -216,7 +193,7 @@ struct WriterState {
     /// The file's bytes at that point, when known; a file that differs was edited by
     /// someone else.
     known_bytes: Option<Vec<u8>>,
-    /// Changes not yet on disk, one per user and field, the newest value winning.
+    /// Changes not yet on disk, one per user and kind, the newest winning.
     pending: Vec<PendingChange>,
     /// Flushes waiting for `pending` to be written.
     flush_waiters: Vec<Sender<()>>,
@@ -258,20 +235,13 @@ impl WriterState {
 
     fn accept(&mut self, request: WriteRequest) {
         match request {
-            WriteRequest::SetUserFields { username, fields } => {
-                for (field, value) in fields {
-                    let existing = self
-                        .pending
-                        .iter_mut()
-                        .find(|change| change.username == username && change.field == field);
-                    match existing {
-                        Some(change) => change.value = value,
-                        None => self.pending.push(PendingChange {
-                            username: username.clone(),
-                            field,
-                            value,
-                        }),
-                    }
+            WriteRequest::Save { username, change } => {
+                let existing = self.pending.iter_mut().find(|pending| {
+                    pending.username == username && pending.change.same_kind(&change)
+                });
+                match existing {
+                    Some(pending) => pending.change = change,
+                    None => self.pending.push(PendingChange { username, change }),
                 }
             }
             WriteRequest::Flush(done) => self.flush_waiters.push(done),
@@ -304,15 +274,19 @@ impl WriterState {
         };
         let mut document = base.document;
         let mut n_applied = 0;
-        for change in &self.pending {
-            if document.set_user_field(&change.username, &change.field, change.value.clone()) {
+        for pending in &self.pending {
+            let mut applied = false;
+            for (field, value) in pending.change.entries() {
+                applied = document.set_user_field(&pending.username, field, value);
+            }
+            if applied {
                 n_applied += 1;
             } else {
                 warn!(
                     "{}: user {} is no longer in the file; its {} was not saved",
                     self.path.display(),
-                    change.username,
-                    change.field
+                    pending.username,
+                    field_names(&pending.change)
                 );
             }
         }
@@ -400,10 +374,20 @@ impl WriterState {
     fn pending_names(&self) -> String {
         self.pending
             .iter()
-            .map(|change| format!("{}.{}", change.username, change.field))
+            .map(|pending| format!("{}.{}", pending.username, field_names(&pending.change)))
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// The file's fields a change sets, for log lines: `access_token+refresh_token`.
+fn field_names(change: &SavedField) -> String {
+    let names: Vec<&str> = change
+        .entries()
+        .iter()
+        .map(|(field, _)| field.key())
+        .collect();
+    names.join("+")
 }
 
 /// Parses the file's bytes the way loading does, keeping only the document. The error
@@ -419,7 +403,8 @@ fn parse_document(path: &Path, bytes: &[u8]) -> Result<Document, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::base::secret::Secret;
+    use serde_json::{json, Value};
 
     const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -474,12 +459,12 @@ mod tests {
             .unwrap()
     }
 
-    fn token_fields(name: &str, n: u32) -> Vec<(String, Value)> {
-        vec![
-            ("access_token".into(), format!("access-{name}-{n}").into()),
-            ("refresh_token".into(), format!("refresh-{name}-{n}").into()),
-            ("token_expiry".into(), n.into()),
-        ]
+    fn tokens(name: &str, n: u32) -> SavedField {
+        SavedField::Tokens {
+            access_token: Secret::new(format!("access-{name}-{n}")),
+            refresh_token: Secret::new(format!("refresh-{name}-{n}")),
+            expires_at_unix: Some(n.into()),
+        }
     }
 
     /// Waits for the writer thread to end, failing the test if it does not.
@@ -501,7 +486,7 @@ mod tests {
             .map(|name| {
                 let writer = writer.clone();
                 std::thread::spawn(move || {
-                    writer.set_user_fields(&Login::new(name), token_fields(name, 1));
+                    writer.save(&Login::new(name), tokens(name, 1));
                     writer.flush(TIMEOUT)
                 })
             })
@@ -524,7 +509,7 @@ mod tests {
                     "refresh_token",
                     "channels",
                     "favourite_food",
-                    "token_expiry",
+                    "token_expires_at",
                 ],
                 "{name}"
             );
@@ -543,7 +528,7 @@ mod tests {
         let (_directory, path, document) = setup(&initial_json());
         let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
         let own_writes = writer.own_writes();
-        writer.set_user_fields(&Login::new("alice"), token_fields("alice", 1));
+        writer.save(&Login::new("alice"), tokens("alice", 1));
         assert!(writer.flush(TIMEOUT));
         assert!(own_writes.is_own(&fs::read(&path).unwrap()));
 
@@ -555,7 +540,7 @@ mod tests {
         fs::write(&path, &edited_text).unwrap();
         assert!(!own_writes.is_own(edited_text.as_bytes()));
 
-        writer.set_user_fields(&Login::new("Bob"), token_fields("bob", 2));
+        writer.save(&Login::new("Bob"), tokens("bob", 2));
         assert!(writer.flush(TIMEOUT));
         let saved = read_json(&path);
         assert_eq!(saved["added_by_hand"], true);
@@ -576,7 +561,7 @@ mod tests {
         let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
         let half_edited = b"{\"users\": [ {\"username\": \"alice\",";
         fs::write(&path, half_edited).unwrap();
-        writer.set_user_fields(&Login::new("alice"), token_fields("alice", 1));
+        writer.save(&Login::new("alice"), tokens("alice", 1));
         // The flush cannot succeed while the file is invalid: it gives up after its timeout.
         assert!(!writer.flush(Duration::from_millis(200)));
         assert_eq!(fs::read(&path).unwrap(), half_edited);
@@ -604,7 +589,7 @@ mod tests {
             Some(observer),
         )
         .unwrap();
-        writer.set_user_fields(&Login::new("carol"), token_fields("carol", 7));
+        writer.save(&Login::new("carol"), tokens("carol", 7));
         assert_eq!(attempts.recv_timeout(TIMEOUT), Ok(Attempt::Blocked));
         fs::write(&path, serde_json::to_string(&initial_json()).unwrap()).unwrap();
         // Only the timer can trigger the next attempts; the file becomes valid in between.
@@ -641,7 +626,7 @@ mod tests {
         let (_directory, path, document) = setup(&initial_json());
         let before = fs::read(&path).unwrap();
         let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
-        writer.set_user_fields(&Login::new("mallory"), token_fields("mallory", 1));
+        writer.save(&Login::new("mallory"), tokens("mallory", 1));
         assert!(writer.flush(TIMEOUT));
         assert_eq!(fs::read(&path).unwrap(), before);
         drop(writer);
@@ -654,14 +639,14 @@ mod tests {
         let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
         assert_eq!(handle.thread().name(), Some("config-writer"));
         let second = writer.clone();
-        second.set_user_fields(&Login::new("bob"), token_fields("bob", 1));
-        second.set_user_fields(&Login::new("bob"), token_fields("bob", 2));
+        second.save(&Login::new("bob"), tokens("bob", 1));
+        second.save(&Login::new("bob"), tokens("bob", 2));
         drop(second);
         drop(writer);
         join_within(handle, TIMEOUT);
         let saved = read_json(&path);
         assert_eq!(user_in(&saved, "bob")["access_token"], "access-bob-2");
-        assert_eq!(user_in(&saved, "bob")["token_expiry"], 2);
+        assert_eq!(user_in(&saved, "bob")["token_expires_at"], 2);
     }
 
     #[test]
@@ -669,7 +654,7 @@ mod tests {
         let (directory, path, document) = setup(&initial_json());
         fs::remove_file(&path).unwrap();
         let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
-        writer.set_user_fields(&Login::new("alice"), token_fields("alice", 3));
+        writer.save(&Login::new("alice"), tokens("alice", 3));
         assert!(writer.flush(TIMEOUT));
         let saved = read_json(&path);
         assert_eq!(user_in(&saved, "alice")["access_token"], "access-alice-3");
@@ -684,12 +669,12 @@ mod tests {
         let (_directory, path, document) = setup(&initial_json());
         let mut state = WriterState::new(path.clone(), document, OwnWrites::default());
         for n in 1..=3 {
-            state.accept(WriteRequest::SetUserFields {
+            state.accept(WriteRequest::Save {
                 username: Login::new("alice"),
-                fields: token_fields("alice", n),
+                change: tokens("alice", n),
             });
         }
-        assert_eq!(state.pending.len(), 3);
+        assert_eq!(state.pending.len(), 1);
         assert_eq!(state.write_pending(), Attempt::Done);
         let saved = read_json(&path);
         assert_eq!(user_in(&saved, "alice")["access_token"], "access-alice-3");
@@ -698,9 +683,9 @@ mod tests {
 
     #[test]
     fn debug_of_a_request_shows_field_names_but_no_values() {
-        let request = WriteRequest::SetUserFields {
+        let request = WriteRequest::Save {
             username: Login::new("alice"),
-            fields: token_fields("alice", 1),
+            change: tokens("alice", 1),
         };
         let shown = format!("{request:?}");
         assert!(shown.contains("access_token"), "{shown}");

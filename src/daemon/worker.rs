@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 use log::{debug, info, warn};
 use rand::RngExt;
 
-use serde_json::Value;
+use crate::config::SavedField;
 
 use crate::base::clock::unix_now;
 use crate::base::stop::StopSignal;
@@ -73,7 +73,7 @@ fn carry_out<R: rand::Rng + ?Sized>(
         Err(ColorChangeError::Rejected { .. }) if color.is_hex() => {
             if user.hex_rejected() >= 2 && user.is_prime_or_turbo() {
                 user.set_prime_or_turbo(false);
-                user.save_field("is_prime_or_turbo", Value::Bool(false));
+                user.save(SavedField::IsPrimeOrTurbo(false));
                 warn!("{login}: Twitch refused hex colors twice in a row, so this account has no Turbo or Prime; using named colors from now on (saved is_prime_or_turbo: false)");
             }
             let named = Color::Named(nearest_named(color.rgb(), previous));

@@ -9,11 +9,11 @@ use std::time::Instant;
 use crossbeam_channel::{select, Receiver};
 use log::{debug, error, info, warn};
 use rand::RngExt;
-use serde_json::Value;
 
 use crate::base::clock::unix_now;
 use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
+use crate::config::SavedField;
 use crate::status::UserState;
 use crate::token::clock::{next_step, TokenClock, TokenStep};
 use crate::token::device_login::{device_login, instructions, DeviceLoginError};
@@ -201,26 +201,17 @@ impl TokenOwner {
             self.refresh_token = grant.refresh_token.clone();
         }
         clock.after_refresh(now, grant.expires_in);
-        let mut fields = vec![
-            (
-                "access_token".to_string(),
-                Value::from(grant.access_token.expose()),
-            ),
-            (
-                "refresh_token".to_string(),
-                Value::from(self.refresh_token.expose()),
-            ),
-        ];
-        if let Some(lifetime) = grant.expires_in {
-            fields.push((
-                "token_expires_at".to_string(),
-                Value::from(unix_now() + lifetime.as_secs()),
-            ));
-        }
+        let change = SavedField::Tokens {
+            access_token: grant.access_token.clone(),
+            refresh_token: self.refresh_token.clone(),
+            expires_at_unix: grant
+                .expires_in
+                .map(|lifetime| unix_now() + lifetime.as_secs()),
+        };
         // Handed to the writer before anyone can use the new token, so whatever follows from
         // its use (a change, a flush of the writer) comes after the save was asked for.
         if let Some(writer) = &self.user.sinks().writer {
-            writer.set_user_fields(&self.user.login, fields);
+            writer.save(&self.user.login, change);
         }
         self.user.token.replace(grant.access_token);
     }

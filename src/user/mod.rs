@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use serde_json::Value;
-
 use crate::base::ids::{Login, UserId};
 use crate::base::secret::Secret;
 use crate::base::sync::lock;
 use crate::color::{ChangeRequest, Color, ColorMode, ColorState, Rgb};
 use crate::config::writer::ConfigWriter;
+use crate::config::SavedField;
 use crate::status::{StatusBoard, UserState};
 use crate::twitch::helix::RateLimit;
 
@@ -201,10 +200,10 @@ impl User {
         *lock(&self.color_settings) = settings;
     }
 
-    /// Saves one field of this user's config entry (when there is a config file).
-    pub fn save_field(&self, field: &str, value: Value) {
+    /// Saves a change to this user's config entry (when there is a config file).
+    pub fn save(&self, change: SavedField) {
         if let Some(writer) = &self.sinks.writer {
-            writer.set_user_fields(&self.login, vec![(field.to_string(), value)]);
+            writer.save(&self.login, change);
         }
     }
 
