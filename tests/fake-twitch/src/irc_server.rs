@@ -7,6 +7,9 @@
 //! from an in-memory buffer that answers `WouldBlock` when empty, the non-blocking mode
 //! tungstenite supports, and writes straight to the socket.
 //!
+//! The EventSub server (`eventsub_server`) reuses this transport: the reader thread, the TLS
+//! handshake and the buffered socket.
+//!
 //! With TLS the same split holds one layer down: the raw bytes feed an in-memory stream under
 //! the TLS session (OpenSSL reads it in non-blocking mode), whose plaintext feeds the
 //! WebSocket's buffer; writes go through the TLS session to the socket. A TLS session cannot be
@@ -131,7 +134,7 @@ fn run_connection(
 }
 
 /// Forwards what the socket delivers until end of stream, an error, or nobody listening.
-fn forward_raw_bytes(mut stream: TcpStream, bytes_sender: &Sender<Vec<u8>>) {
+pub(crate) fn forward_raw_bytes(mut stream: TcpStream, bytes_sender: &Sender<Vec<u8>>) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
         match stream.read(&mut buffer) {
@@ -149,11 +152,11 @@ fn forward_raw_bytes(mut stream: TcpStream, bytes_sender: &Sender<Vec<u8>>) {
 
 /// Runs the server side of a TLS handshake over the raw bytes the reader thread forwards;
 /// `None` when it fails, the client goes away, a test drops the connection or the fake stops.
-fn accept_tls(
+pub(crate) fn accept_tls<Command>(
     acceptor: &TlsAcceptor,
     socket: TcpStream,
     bytes_receiver: &Receiver<Vec<u8>>,
-    commands: &Receiver<IrcConnectionCommand>,
+    commands: &Receiver<Command>,
     shared: &Shared,
 ) -> Option<TlsStream<RawSocket>> {
     let shutdown_receiver = shared.shutdown_receiver.clone();
@@ -177,7 +180,7 @@ fn accept_tls(
 /// (`WouldBlock` when none are there yet, which OpenSSL passes on as "want read"), writes go
 /// straight to the socket.
 #[derive(Debug)]
-struct RawSocket {
+pub(crate) struct RawSocket {
     incoming: Vec<u8>,
     read_position: usize,
     incoming_ended: bool,
@@ -252,7 +255,7 @@ fn push_bytes(
 
 /// What carries the WebSocket's bytes: the socket itself or a TLS session over it.
 #[derive(Debug)]
-enum Transport {
+pub(crate) enum Transport {
     Plain(TcpStream),
     Tls(TlsStream<RawSocket>),
 }
@@ -261,19 +264,19 @@ enum Transport {
 /// (`WouldBlock` when none are there yet), writes go to the transport or are discarded while
 /// the login is silent.
 #[derive(Debug)]
-struct BufferedSocket {
+pub(crate) struct BufferedSocket {
     incoming: Vec<u8>,
     read_position: usize,
     incoming_ended: bool,
     /// During the handshake, reads stop at the end of the HTTP request so that frames sent
     /// right behind it are not taken as junk after the request.
-    handshake_pending: bool,
-    discard_writes: bool,
+    pub(crate) handshake_pending: bool,
+    pub(crate) discard_writes: bool,
     transport: Transport,
 }
 
 impl BufferedSocket {
-    fn new(transport: Transport) -> BufferedSocket {
+    pub(crate) fn new(transport: Transport) -> BufferedSocket {
         BufferedSocket {
             incoming: Vec::new(),
             read_position: 0,
@@ -286,7 +289,7 @@ impl BufferedSocket {
 
     /// Takes raw bytes from the reader thread (`None` at the end of the stream); with TLS,
     /// decrypts everything they complete.
-    fn push_incoming(&mut self, bytes: Option<Vec<u8>>) {
+    pub(crate) fn push_incoming(&mut self, bytes: Option<Vec<u8>>) {
         let tls = match &mut self.transport {
             Transport::Plain(_) => {
                 push_bytes(

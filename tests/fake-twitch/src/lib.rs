@@ -43,12 +43,15 @@
 //! Wait helpers take a predicate that runs while the fake's state is locked: it must not call
 //! back into the [`FakeTwitch`].
 
+mod eventsub;
+mod eventsub_server;
 mod http_server;
 mod irc_server;
 mod routes;
 mod tls;
 mod wire;
 
+pub use eventsub::{ClientFrame, EventSubSubscription, CHAT_MESSAGE_TYPE, READ_CHAT_SCOPE};
 pub use wire::NAMED_COLORS;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -85,6 +88,9 @@ pub struct Account {
     pub turbo: bool,
     /// The `expires_in` seconds reported by validation and token answers.
     pub expires_in: u64,
+    /// The scopes its tokens carry (validation and refresh report them; Helix and EventSub
+    /// check them).
+    pub scopes: Vec<String>,
 }
 
 impl Account {
@@ -103,7 +109,8 @@ impl Account {
     }
 
     /// An account with made-up credentials derived from the login (`at-<login>`,
-    /// `rt-<login>`, `cid-<login>`, `cs-<login>`), no color, Turbo, 4 hours of token life.
+    /// `rt-<login>`, `cid-<login>`, `cs-<login>`), no color, Turbo, 4 hours of token life,
+    /// the scopes `chat:read` and `user:manage:chat_color` (IRC only: no `user:read:chat`).
     pub fn new(login: &str, user_id: &str) -> Account {
         Account {
             login: login.to_lowercase(),
@@ -115,6 +122,7 @@ impl Account {
             color: String::new(),
             turbo: true,
             expires_in: 14400,
+            scopes: wire::GRANTED_SCOPES.map(str::to_string).to_vec(),
         }
     }
 }
@@ -129,6 +137,7 @@ impl fmt::Debug for Account {
             .field("color", &self.color)
             .field("turbo", &self.turbo)
             .field("expires_in", &self.expires_in)
+            .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
 }
@@ -345,6 +354,7 @@ pub(crate) struct State {
     pub(crate) http_streams: HashMap<u64, TcpStream>,
     pub(crate) device_codes: Vec<DeviceCodeRecord>,
     pub(crate) device_interval_seconds: u64,
+    pub(crate) eventsub: eventsub::EventSubState,
 }
 
 impl State {
@@ -436,6 +446,7 @@ pub struct FakeTwitch {
     shared: Arc<Shared>,
     irc_address: SocketAddr,
     http_address: SocketAddr,
+    eventsub_address: SocketAddr,
     shutdown_sender: Option<Sender<()>>,
     listener_threads: Vec<JoinHandle<()>>,
     /// Set when the servers speak TLS.
@@ -482,11 +493,18 @@ impl FakeTwitch {
         let http_address = http_listener
             .local_addr()
             .expect("fake http listener address");
+        let eventsub_listener =
+            TcpListener::bind("127.0.0.1:0").expect("bind fake eventsub listener");
+        let eventsub_address = eventsub_listener
+            .local_addr()
+            .expect("fake eventsub listener address");
         let (shutdown_sender, shutdown_receiver) = crossbeam_channel::bounded(0);
-        let state = State {
+        let mut state = State {
             device_interval_seconds: 5,
             ..State::default()
         };
+        let eventsub_scheme = if tls.is_some() { "wss" } else { "ws" };
+        state.eventsub.base_url = format!("{eventsub_scheme}://{eventsub_address}/ws");
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             changed: Condvar::new(),
@@ -506,12 +524,21 @@ impl FakeTwitch {
             .name("fake-http-accept".to_string())
             .spawn(move || http_server::run_listener(http_listener, http_shared, http_acceptor))
             .expect("spawn fake http listener thread");
+        let eventsub_shared = Arc::clone(&shared);
+        let eventsub_acceptor = acceptor();
+        let eventsub_thread = thread::Builder::new()
+            .name("fake-eventsub-accept".to_string())
+            .spawn(move || {
+                eventsub_server::run_listener(eventsub_listener, eventsub_shared, eventsub_acceptor)
+            })
+            .expect("spawn fake eventsub listener thread");
         FakeTwitch {
             shared,
             irc_address,
             http_address,
+            eventsub_address,
             shutdown_sender: Some(shutdown_sender),
-            listener_threads: vec![irc_thread, http_thread],
+            listener_threads: vec![irc_thread, http_thread, eventsub_thread],
             tls,
         }
     }
@@ -1047,7 +1074,7 @@ impl Drop for FakeTwitch {
         }
         drop(self.shutdown_sender.take());
         // A listener blocked in accept() only wakes up for a connection: make one to each.
-        for address in [self.irc_address, self.http_address] {
+        for address in [self.irc_address, self.http_address, self.eventsub_address] {
             let _ = TcpStream::connect(address);
         }
         for handle in self.listener_threads.drain(..) {

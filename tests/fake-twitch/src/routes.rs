@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use crate::eventsub::{self, EventSubSubscription, CHAT_MESSAGE_TYPE, READ_CHAT_SCOPE};
 use crate::wire::{self, RequestedColor};
 use crate::{DeviceCodeRecord, HttpRequest, ScriptedResponse, State};
 
@@ -23,6 +24,9 @@ pub(crate) fn default_response(
         ("PUT", "/helix/chat/color") => update_chat_color(state, request, now_unix_seconds),
         ("GET", "/helix/chat/color") => get_chat_color(state, request, now_unix_seconds),
         ("GET", "/helix/users") => get_users(state, request, now_unix_seconds),
+        ("POST", "/helix/eventsub/subscriptions") => {
+            create_subscription(state, request, now_unix_seconds)
+        }
         ("GET", "/oauth2/validate") => validate(state, request),
         ("POST", "/oauth2/token") => token(state, request),
         ("POST", "/oauth2/device") => device(state, request),
@@ -158,6 +162,9 @@ fn get_chat_color(
     charge_ratelimit(state, &login, now_unix_seconds, response)
 }
 
+/// Users by `id` and `login` (at most 100 together, as Helix allows), or the token's user
+/// when none is asked for. A login that is no registered account still resolves, with the
+/// made-up id IRC uses for its room, so tests can name any channel.
 fn get_users(state: &mut State, request: &HttpRequest, now_unix_seconds: u64) -> ScriptedResponse {
     let Some(login) = helix_login(state, request) else {
         return helix_unauthorized();
@@ -174,7 +181,24 @@ fn get_users(state: &mut State, request: &HttpRequest, now_unix_seconds: u64) ->
         .filter(|(n, _)| n == "login")
         .map(|(_, v)| v.to_lowercase())
         .collect();
-    let data: Vec<serde_json::Value> = state
+    if asked_ids.len() + asked_logins.len() > 100 {
+        let response = helix_bad_request(
+            "The maximum number of values of the id and login parameters combined is 100",
+        );
+        return charge_ratelimit(state, &login, now_unix_seconds, response);
+    }
+    let user_json = |user_id: &str, user_login: &str| {
+        json!({
+            "id": user_id,
+            "login": user_login,
+            "display_name": wire::display_name_for_login(user_login),
+            "type": "",
+            "broadcaster_type": "",
+            "description": "",
+            "created_at": "2016-12-14T20:32:28Z",
+        })
+    };
+    let mut data: Vec<serde_json::Value> = state
         .accounts
         .values()
         .filter(|record| {
@@ -185,20 +209,139 @@ fn get_users(state: &mut State, request: &HttpRequest, now_unix_seconds: u64) ->
                     || asked_logins.contains(&record.account.login)
             }
         })
-        .map(|record| {
-            json!({
-                "id": record.account.user_id,
-                "login": record.account.login,
-                "display_name": wire::display_name_for_login(&record.account.login),
-                "type": "",
-                "broadcaster_type": "",
-                "description": "",
-                "created_at": "2016-12-14T20:32:28Z",
-            })
-        })
+        .map(|record| user_json(&record.account.user_id, &record.account.login))
         .collect();
+    for asked_login in &asked_logins {
+        let valid = !asked_login.is_empty()
+            && asked_login.len() <= 25
+            && asked_login
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_');
+        if valid && !state.accounts.contains_key(asked_login) {
+            let user_id = eventsub::user_id_for_login(state, asked_login);
+            data.push(user_json(&user_id, asked_login));
+        }
+    }
     let response = ScriptedResponse::json(200, &json!({ "data": data }).to_string());
     charge_ratelimit(state, &login, now_unix_seconds, response)
+}
+
+/// `POST /helix/eventsub/subscriptions` for `channel.chat.message` over a WebSocket session:
+/// checks the token, the body, the session, the condition's user and the `user:read:chat`
+/// scope, refuses duplicates with 409, and enables the subscription.
+fn create_subscription(
+    state: &mut State,
+    request: &HttpRequest,
+    now_unix_seconds: u64,
+) -> ScriptedResponse {
+    let Some(login) = helix_login(state, request) else {
+        return helix_unauthorized();
+    };
+    let response = match subscription_from(state, request, &login) {
+        Err(response) => response,
+        Ok(subscription) => {
+            let body = json!({
+                "data": [eventsub::subscription_json(&subscription)],
+                "total": state.eventsub.subscriptions.iter().filter(|s| s.is_enabled()).count() + 1,
+                "total_cost": 0,
+                "max_total_cost": 10,
+            });
+            state.eventsub.subscriptions.push(subscription);
+            ScriptedResponse::json(202, &body.to_string())
+        }
+    };
+    charge_ratelimit(state, &login, now_unix_seconds, response)
+}
+
+fn subscription_from(
+    state: &State,
+    request: &HttpRequest,
+    login: &str,
+) -> Result<EventSubSubscription, ScriptedResponse> {
+    let body: serde_json::Value = serde_json::from_str(&request.body)
+        .map_err(|_| helix_bad_request("Malformed request body"))?;
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or("").to_string();
+    let subscription_type = text(&body["type"]);
+    let version = text(&body["version"]);
+    if subscription_type != CHAT_MESSAGE_TYPE || version != "1" {
+        return Err(helix_bad_request(
+            "unsupported subscription type or version",
+        ));
+    }
+    if body["transport"]["method"] != "websocket" {
+        return Err(helix_bad_request(
+            "the fake serves only the websocket transport",
+        ));
+    }
+    let session_id = text(&body["transport"]["session_id"]);
+    if !state.eventsub.is_live(&session_id) {
+        return Err(helix_bad_request(
+            "websocket transport session does not exist or has already disconnected",
+        ));
+    }
+    let broadcaster_user_id = text(&body["condition"]["broadcaster_user_id"]);
+    let user_id = text(&body["condition"]["user_id"]);
+    if broadcaster_user_id.is_empty() || user_id.is_empty() {
+        return Err(helix_bad_request(
+            "condition needs broadcaster_user_id and user_id",
+        ));
+    }
+    let record = &state.accounts[login];
+    if user_id != record.account.user_id
+        || !record
+            .account
+            .scopes
+            .iter()
+            .any(|scope| scope == READ_CHAT_SCOPE)
+    {
+        return Err(json_error(
+            403,
+            Some("Forbidden"),
+            "subscription missing proper authorization",
+        ));
+    }
+    let same_session = |existing: &&EventSubSubscription| {
+        existing.is_enabled() && existing.session_id == session_id
+    };
+    if state
+        .eventsub
+        .subscriptions
+        .iter()
+        .filter(same_session)
+        .any(|existing| {
+            existing.broadcaster_user_id == broadcaster_user_id && existing.user_id == user_id
+        })
+    {
+        return Err(json_error(
+            409,
+            Some("Conflict"),
+            "subscription already exists",
+        ));
+    }
+    if state
+        .eventsub
+        .subscriptions
+        .iter()
+        .filter(same_session)
+        .count()
+        >= eventsub::MAX_SUBSCRIPTIONS_PER_SESSION
+    {
+        return Err(json_error(
+            429,
+            Some("Too Many Requests"),
+            "number of websocket transports limit exceeded",
+        ));
+    }
+    Ok(EventSubSubscription {
+        id: wire::uuid_like(state.eventsub.subscriptions.len() as u64 + 1, 0x5ab5),
+        login: login.to_string(),
+        subscription_type,
+        version,
+        broadcaster_user_id,
+        user_id,
+        session_id,
+        status: "enabled".to_string(),
+    })
 }
 
 fn validate(state: &mut State, request: &HttpRequest) -> ScriptedResponse {
@@ -216,7 +359,7 @@ fn validate(state: &mut State, request: &HttpRequest) -> ScriptedResponse {
     let body = json!({
         "client_id": record.account.client_id,
         "login": record.account.login,
-        "scopes": wire::GRANTED_SCOPES,
+        "scopes": record.account.scopes,
         "user_id": record.account.user_id,
         "expires_in": record.account.expires_in,
     });
@@ -245,7 +388,7 @@ fn refresh(state: &mut State, request: &HttpRequest) -> ScriptedResponse {
         return json_error(400, None, "Invalid refresh token");
     };
     record.rotate_tokens();
-    token_answer(&record.account, &wire::GRANTED_SCOPES.map(str::to_string))
+    token_answer(&record.account, &record.account.scopes)
 }
 
 fn redeem_device_code(state: &mut State, request: &HttpRequest) -> ScriptedResponse {
@@ -274,8 +417,9 @@ fn redeem_device_code(state: &mut State, request: &HttpRequest) -> ScriptedRespo
         return json_error(400, None, "invalid device code");
     };
     // The new tokens belong to the application that asked for them, so Helix and refresh
-    // expect its client id from now on.
+    // expect its client id from now on, and carry the scopes that were asked for.
     record.account.client_id = client_id;
+    record.account.scopes.clone_from(&scopes);
     record.rotate_tokens();
     token_answer(&record.account, &scopes)
 }
