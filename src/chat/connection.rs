@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 use rand::RngExt;
-use serde_json::Value;
 
 use crate::base::backoff::BackoffPolicy;
 use crate::base::clock::unix_now;
