@@ -28,6 +28,7 @@ const PURE: &[&str] = &[
     "cli/args.rs",
     "color/mod.rs",
     "chat/command.rs",
+    "chat/eventsub.rs",
     "chat/irc.rs",
     "chat/link.rs",
     "chat/reconnect.rs",

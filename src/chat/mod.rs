@@ -1,10 +1,12 @@
 //! Twitch chat. Pure: IRC parsing (`irc`), what each line asks of the connection
 //! (`session`), one connection's state machine with its deadlines (`link`), when to connect
-//! again (`reconnect`), chat commands (`command`). I/O: frames over a WebSocket (`socket`)
+//! again (`reconnect`), chat commands (`command`), chat over EventSub as a state machine
+//! (`eventsub`). I/O: frames over a WebSocket (`socket`)
 //! and the chat thread that carries the machine out (`connection`).
 
 pub mod command;
 pub mod connection;
+pub mod eventsub;
 pub mod irc;
 pub mod link;
 pub mod reconnect;

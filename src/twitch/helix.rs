@@ -110,6 +110,16 @@ impl Helix {
         }
     }
 
+    /// The shared agent, for the chat calls in `helix_chat`.
+    pub(crate) fn agent(&self) -> &Agent {
+        &self.agent
+    }
+
+    /// The base URL without a trailing `/`.
+    pub(crate) fn api_url(&self) -> &str {
+        &self.api_url
+    }
+
     /// `PUT /chat/color`: sets the chat color of the token's user.
     pub fn put_color(
         &self,

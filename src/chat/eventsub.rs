@@ -1,0 +1,872 @@
+//! Chat over EventSub (`channel.chat.message` on a WebSocket session) as a pure state
+//! machine: the messages Twitch sends, read by `metadata.message_type`, and what each asks of
+//! the connection, with the silence deadline (the welcome's keepalive window plus a grace),
+//! duplicate suppression by message id, a `session_reconnect` hand-over and the color timer.
+//! Also the names of EventSub's close codes. Pure: frames and `now` in, `EventSubStep`s out;
+//! `chat::eventsub_connection` reads the sockets, calls Helix and carries the steps out.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::base::ids::UserId;
+
+/// The subscription type that carries chat messages, and its version.
+pub const CHAT_MESSAGE_TYPE: &str = "channel.chat.message";
+pub const CHAT_MESSAGE_VERSION: &str = "1";
+/// The scope a user token needs for `channel.chat.message`.
+pub const READ_CHAT_SCOPE: &str = "user:read:chat";
+/// The keepalive windows Twitch grants, in seconds.
+pub const KEEPALIVE_SECONDS_RANGE: (u64, u64) = (10, 600);
+/// Twitch's window when a welcome names none.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(10);
+/// How long a new connection may wait for its `session_welcome`.
+pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+/// Message ids remembered to drop re-sent deliveries; Twitch re-sends within seconds.
+pub const REMEMBERED_MESSAGE_IDS: usize = 512;
+
+/// Silence allowed past the keepalive window before the link counts as dead: half the
+/// window, at least a second (keepalives travel too) and at most ten.
+pub fn silence_grace(keepalive: Duration) -> Duration {
+    (keepalive / 2).clamp(Duration::from_secs(1), Duration::from_secs(10))
+}
+
+/// The keepalive window to ask for, from the daemon's chat keepalive setting, within what
+/// Twitch grants.
+pub fn keepalive_seconds_for(keepalive: Duration) -> u64 {
+    let (low, high) = KEEPALIVE_SECONDS_RANGE;
+    keepalive.as_secs().clamp(low, high)
+}
+
+/// The URL to connect to: `base` with `keepalive_timeout_seconds` added unless it already
+/// names one.
+pub fn url_with_keepalive(base: &str, keepalive_seconds: u64) -> String {
+    if base.contains("keepalive_timeout_seconds=") {
+        return base.to_string();
+    }
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}keepalive_timeout_seconds={keepalive_seconds}")
+}
+
+/// What EventSub close codes mean (as client libraries document them; Twitch's page names
+/// them by number only).
+pub fn close_code_name(code: u16) -> Option<&'static str> {
+    let name = match code {
+        4000 => "internal server error",
+        4001 => "client sent inbound traffic",
+        4002 => "client failed ping-pong",
+        4003 => "connection unused",
+        4004 => "reconnect grace time expired",
+        4005 => "network timeout",
+        4006 => "network error",
+        4007 => "invalid reconnect",
+        _ => return None,
+    };
+    Some(name)
+}
+
+/// One chat message from a `channel.chat.message` notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    pub broadcaster_user_id: String,
+    pub broadcaster_login: String,
+    pub chatter_user_id: String,
+    pub text: String,
+    /// The chat message's own id; in shared chat the source channel's id, so the copy seen
+    /// in a second channel is recognised.
+    pub chat_message_id: Option<String>,
+}
+
+/// One message from the EventSub server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Welcome {
+        session_id: String,
+        keepalive: Duration,
+    },
+    Keepalive,
+    Notification {
+        message_id: String,
+        /// `None` for a subscription type we did not ask for.
+        chat: Option<ChatMessage>,
+    },
+    Reconnect {
+        url: String,
+    },
+    Revocation {
+        broadcaster_user_id: Option<String>,
+        status: String,
+    },
+    /// A message type this version does not know; ignored.
+    Unknown {
+        message_type: String,
+    },
+}
+
+/// Why a frame is not an EventSub message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    NotJson,
+    /// A field the message type requires is missing or not text.
+    Missing(&'static str),
+}
+
+fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(value, |value, key| value.get(key))?
+        .as_str()
+}
+
+fn required<'a>(
+    value: &'a Value,
+    path: &[&str],
+    name: &'static str,
+) -> Result<&'a str, ParseError> {
+    text_at(value, path).ok_or(ParseError::Missing(name))
+}
+
+/// Reads one text frame. Never panics, whatever the frame holds.
+pub fn parse_message(frame: &str) -> Result<Message, ParseError> {
+    let value: Value = serde_json::from_str(frame).map_err(|_| ParseError::NotJson)?;
+    let message_type = required(
+        &value,
+        &["metadata", "message_type"],
+        "metadata.message_type",
+    )?;
+    let payload = value.get("payload").unwrap_or(&Value::Null);
+    let message = match message_type {
+        "session_welcome" => {
+            let session_id = required(payload, &["session", "id"], "payload.session.id")?;
+            let keepalive = payload
+                .get("session")
+                .and_then(|session| session.get("keepalive_timeout_seconds"))
+                .and_then(Value::as_u64)
+                .map_or(DEFAULT_KEEPALIVE, Duration::from_secs);
+            Message::Welcome {
+                session_id: session_id.to_string(),
+                keepalive,
+            }
+        }
+        "session_keepalive" => Message::Keepalive,
+        "session_reconnect" => Message::Reconnect {
+            url: required(
+                payload,
+                &["session", "reconnect_url"],
+                "payload.session.reconnect_url",
+            )?
+            .to_string(),
+        },
+        "notification" => {
+            let message_id = required(&value, &["metadata", "message_id"], "metadata.message_id")?;
+            let subscription_type = text_at(&value, &["metadata", "subscription_type"])
+                .or_else(|| text_at(payload, &["subscription", "type"]));
+            let chat = if subscription_type == Some(CHAT_MESSAGE_TYPE) {
+                Some(chat_message(payload.get("event").unwrap_or(&Value::Null))?)
+            } else {
+                None
+            };
+            Message::Notification {
+                message_id: message_id.to_string(),
+                chat,
+            }
+        }
+        "revocation" => Message::Revocation {
+            broadcaster_user_id: text_at(
+                payload,
+                &["subscription", "condition", "broadcaster_user_id"],
+            )
+            .map(str::to_string),
+            status: required(
+                payload,
+                &["subscription", "status"],
+                "payload.subscription.status",
+            )?
+            .to_string(),
+        },
+        other => Message::Unknown {
+            message_type: other.to_string(),
+        },
+    };
+    Ok(message)
+}
+
+fn chat_message(event: &Value) -> Result<ChatMessage, ParseError> {
+    let field = |name: &'static str| required(event, &[name], name).map(str::to_string);
+    let chat_message_id = text_at(event, &["source_message_id"])
+        .or_else(|| text_at(event, &["message_id"]))
+        .map(str::to_string);
+    Ok(ChatMessage {
+        broadcaster_user_id: field("broadcaster_user_id")?,
+        broadcaster_login: field("broadcaster_user_login")?,
+        chatter_user_id: field("chatter_user_id")?,
+        text: required(event, &["message", "text"], "message.text")?.to_string(),
+        chat_message_id,
+    })
+}
+
+/// What a revocation means for the subscription it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationVerdict {
+    /// The user withdrew the app's authorization: a login problem.
+    LoginProblem,
+    /// The channel or user no longer exists: nothing to subscribe to.
+    ChannelGone,
+    /// Twitch removed this subscription version: this daemon needs an update.
+    VersionGone,
+    /// Anything else: subscribe again.
+    Resubscribe,
+}
+
+pub fn revocation_verdict(status: &str) -> RevocationVerdict {
+    match status {
+        "authorization_revoked" => RevocationVerdict::LoginProblem,
+        "user_removed" => RevocationVerdict::ChannelGone,
+        "version_removed" => RevocationVerdict::VersionGone,
+        _ => RevocationVerdict::Resubscribe,
+    }
+}
+
+/// What the connection must carry out, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSubStep {
+    /// A new session was welcomed: subscribe the channels on it.
+    Subscribe { session_id: String },
+    /// The session moved to the new connection: close the old one (subscriptions came along).
+    CarriedOver,
+    /// Twitch moves the session: connect to `url` and wait there for the welcome.
+    Reconnect { url: String },
+    /// The user sent a message from some client, in the channel with this login.
+    OwnMessage { channel: String, text: String },
+    /// A subscription was revoked; the verdict says what to do about the channel.
+    Revoked {
+        broadcaster_user_id: Option<String>,
+        status: String,
+        verdict: RevocationVerdict,
+    },
+    /// A frame that is no EventSub message, for a debug line.
+    Unreadable(ParseError),
+    /// The color timer fired.
+    TimerChange,
+    /// The connection is over.
+    End(EventSubEnd),
+}
+
+/// Why the machine ended a connection that the socket still held open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSubEnd {
+    /// No welcome within this long after connecting.
+    NoWelcome(Duration),
+    /// Nothing arrived for this long, past the keepalive window and its grace.
+    Silence(Duration),
+}
+
+/// Ids already acted on, the newest [`REMEMBERED_MESSAGE_IDS`] of them.
+#[derive(Debug, Default)]
+struct SeenIds {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl SeenIds {
+    /// True when `id` is new (and remembers it).
+    fn first_time(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() >= REMEMBERED_MESSAGE_IDS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.set.remove(&oldest);
+            }
+        }
+        self.order.push_back(id.to_string());
+        self.set.insert(id.to_string());
+        true
+    }
+}
+
+/// Where the connection stands with its session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Connected, no welcome yet; `carried_over` when the connection follows a reconnect.
+    AwaitingWelcome { since: Instant, carried_over: bool },
+    /// Welcomed on this session; keepalives must come within the window.
+    Welcomed {
+        session_id: String,
+        keepalive: Duration,
+    },
+}
+
+/// One EventSub connection's session, deadlines and memory of what it acted on. A
+/// `session_reconnect` keeps the same machine: it waits for the new connection's welcome and
+/// keeps the ids seen and the timer.
+#[derive(Debug)]
+pub struct EventSubLink {
+    own_user_id: Option<UserId>,
+    phase: Phase,
+    last_traffic: Instant,
+    seen: SeenIds,
+    timer_every: Option<Duration>,
+    /// When the timer last fired or was armed (after subscribing); `None` before.
+    timer_since: Option<Instant>,
+}
+
+impl EventSubLink {
+    /// A connection opened at `now`; `own_user_id` when already known (validation).
+    pub fn new(own_user_id: Option<UserId>, timer_every: Option<Duration>, now: Instant) -> Self {
+        EventSubLink {
+            own_user_id,
+            phase: Phase::AwaitingWelcome {
+                since: now,
+                carried_over: false,
+            },
+            last_traffic: now,
+            seen: SeenIds::default(),
+            timer_every,
+            timer_since: None,
+        }
+    }
+
+    /// The user's own id, learnt when the channels were resolved.
+    pub fn set_user_id(&mut self, user_id: UserId) {
+        self.own_user_id = Some(user_id);
+    }
+
+    /// The welcomed session's id.
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.phase {
+            Phase::Welcomed { session_id, .. } => Some(session_id),
+            Phase::AwaitingWelcome { .. } => None,
+        }
+    }
+
+    /// The subscriptions are in place at `now`: the color timer starts.
+    pub fn subscribed(&mut self, now: Instant) {
+        self.timer_since = Some(now);
+    }
+
+    /// The color timer's interval changed (a config edit).
+    pub fn set_timer_every(&mut self, every: Option<Duration>) {
+        self.timer_every = every;
+    }
+
+    /// A new connection to the reconnect URL is open at `now`: wait for its welcome.
+    pub fn reconnecting(&mut self, now: Instant) {
+        self.phase = Phase::AwaitingWelcome {
+            since: now,
+            carried_over: true,
+        };
+        self.last_traffic = now;
+    }
+
+    fn timer_at(&self) -> Option<Instant> {
+        Some(self.timer_since? + self.timer_every?)
+    }
+
+    fn silence_deadline(&self) -> Instant {
+        match &self.phase {
+            Phase::AwaitingWelcome { since, .. } => *since + WELCOME_TIMEOUT,
+            Phase::Welcomed { keepalive, .. } => {
+                self.last_traffic + *keepalive + silence_grace(*keepalive)
+            }
+        }
+    }
+
+    /// The earliest moment `due` has something to do.
+    pub fn next_deadline(&self) -> Instant {
+        self.timer_at()
+            .into_iter()
+            .fold(self.silence_deadline(), Instant::min)
+    }
+
+    /// Any frame, pings and keepalives included, shows the link is alive.
+    pub fn on_traffic(&mut self, now: Instant) {
+        self.last_traffic = now;
+    }
+
+    /// What one text frame asks for.
+    pub fn on_frame(&mut self, now: Instant, frame: &str) -> Vec<EventSubStep> {
+        self.on_traffic(now);
+        let message = match parse_message(frame) {
+            Ok(message) => message,
+            Err(error) => return vec![EventSubStep::Unreadable(error)],
+        };
+        match message {
+            Message::Welcome {
+                session_id,
+                keepalive,
+            } => {
+                let carried_over = match &self.phase {
+                    Phase::AwaitingWelcome { carried_over, .. } => *carried_over,
+                    // A second welcome on a live session is not Twitch's way; keep going.
+                    Phase::Welcomed { .. } => return Vec::new(),
+                };
+                self.phase = Phase::Welcomed {
+                    session_id: session_id.clone(),
+                    keepalive,
+                };
+                if carried_over {
+                    vec![EventSubStep::CarriedOver]
+                } else {
+                    vec![EventSubStep::Subscribe { session_id }]
+                }
+            }
+            Message::Keepalive | Message::Unknown { .. } => Vec::new(),
+            Message::Reconnect { url } => match self.phase {
+                Phase::Welcomed { .. } => vec![EventSubStep::Reconnect { url }],
+                // Already moving: the first reconnect wins.
+                Phase::AwaitingWelcome { .. } => Vec::new(),
+            },
+            Message::Notification { message_id, chat } => {
+                let Some(chat) = chat else {
+                    return Vec::new();
+                };
+                let first_delivery = self.seen.first_time(&message_id);
+                let first_copy = chat
+                    .chat_message_id
+                    .as_deref()
+                    .is_none_or(|id| self.seen.first_time(&format!("chat:{id}")));
+                let own = self
+                    .own_user_id
+                    .as_ref()
+                    .is_some_and(|own| own.as_str() == chat.chatter_user_id);
+                if first_delivery && first_copy && own {
+                    vec![EventSubStep::OwnMessage {
+                        channel: chat.broadcaster_login,
+                        text: chat.text,
+                    }]
+                } else {
+                    Vec::new()
+                }
+            }
+            Message::Revocation {
+                broadcaster_user_id,
+                status,
+            } => {
+                let verdict = revocation_verdict(&status);
+                vec![EventSubStep::Revoked {
+                    broadcaster_user_id,
+                    status,
+                    verdict,
+                }]
+            }
+        }
+    }
+
+    /// What the deadlines that have passed by `now` ask for.
+    pub fn due(&mut self, now: Instant) -> Vec<EventSubStep> {
+        if now >= self.silence_deadline() {
+            let end = match &self.phase {
+                Phase::AwaitingWelcome { .. } => EventSubEnd::NoWelcome(WELCOME_TIMEOUT),
+                Phase::Welcomed { .. } => {
+                    EventSubEnd::Silence(now.saturating_duration_since(self.last_traffic))
+                }
+            };
+            return vec![EventSubStep::End(end)];
+        }
+        if self.timer_at().is_some_and(|at| at <= now) {
+            self.timer_since = Some(now);
+            return vec![EventSubStep::TimerChange];
+        }
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn welcome(session_id: &str, keepalive: u64) -> String {
+        json!({"metadata": {"message_id": "w", "message_type": "session_welcome",
+                            "message_timestamp": "2023-07-19T14:56:51.634234626Z"},
+               "payload": {"session": {"id": session_id, "status": "connected",
+                                       "keepalive_timeout_seconds": keepalive,
+                                       "reconnect_url": null}}})
+        .to_string()
+    }
+
+    fn keepalive() -> String {
+        json!({"metadata": {"message_id": "k", "message_type": "session_keepalive"},
+               "payload": {}})
+        .to_string()
+    }
+
+    fn notification(message_id: &str, chatter: &str, text: &str) -> String {
+        notification_with(
+            message_id,
+            chatter,
+            text,
+            &format!("chat-{message_id}"),
+            None,
+        )
+    }
+
+    fn notification_with(
+        message_id: &str,
+        chatter: &str,
+        text: &str,
+        chat_id: &str,
+        source_id: Option<&str>,
+    ) -> String {
+        json!({"metadata": {"message_id": message_id, "message_type": "notification",
+                            "subscription_type": "channel.chat.message",
+                            "subscription_version": "1"},
+               "payload": {"subscription": {"type": "channel.chat.message"},
+                           "event": {"broadcaster_user_id": "77",
+                                     "broadcaster_user_login": "somechannel",
+                                     "broadcaster_user_name": "SomeChannel",
+                                     "chatter_user_id": chatter,
+                                     "chatter_user_login": "x",
+                                     "message_id": chat_id,
+                                     "source_message_id": source_id,
+                                     "message": {"text": text, "fragments": []}}}})
+        .to_string()
+    }
+
+    fn reconnect(url: &str) -> String {
+        json!({"metadata": {"message_id": "r", "message_type": "session_reconnect"},
+               "payload": {"session": {"id": "s1", "status": "reconnecting",
+                                       "reconnect_url": url}}})
+        .to_string()
+    }
+
+    fn revocation(status: &str) -> String {
+        json!({"metadata": {"message_id": "v", "message_type": "revocation",
+                            "subscription_type": "channel.chat.message"},
+               "payload": {"subscription": {"status": status,
+                                            "condition": {"broadcaster_user_id": "77"}}}})
+        .to_string()
+    }
+
+    #[test]
+    fn messages_parse_by_their_type() {
+        let chat = |text: &str| ChatMessage {
+            broadcaster_user_id: "77".into(),
+            broadcaster_login: "somechannel".into(),
+            chatter_user_id: "1001".into(),
+            text: text.into(),
+            chat_message_id: Some("chat-n1".into()),
+        };
+        let cases: Vec<(String, Result<Message, ParseError>)> = vec![
+            (
+                welcome("s1", 30),
+                Ok(Message::Welcome {
+                    session_id: "s1".into(),
+                    keepalive: Duration::from_secs(30),
+                }),
+            ),
+            (
+                json!({"metadata": {"message_type": "session_welcome"},
+                       "payload": {"session": {"id": "s2"}}})
+                .to_string(),
+                Ok(Message::Welcome {
+                    session_id: "s2".into(),
+                    keepalive: DEFAULT_KEEPALIVE,
+                }),
+            ),
+            (keepalive(), Ok(Message::Keepalive)),
+            (
+                notification("n1", "1001", "hello"),
+                Ok(Message::Notification {
+                    message_id: "n1".into(),
+                    chat: Some(chat("hello")),
+                }),
+            ),
+            (
+                json!({"metadata": {"message_id": "n2", "message_type": "notification",
+                                    "subscription_type": "channel.follow"},
+                       "payload": {"event": {}}})
+                .to_string(),
+                Ok(Message::Notification {
+                    message_id: "n2".into(),
+                    chat: None,
+                }),
+            ),
+            (
+                reconnect("wss://elsewhere/ws"),
+                Ok(Message::Reconnect {
+                    url: "wss://elsewhere/ws".into(),
+                }),
+            ),
+            (
+                revocation("authorization_revoked"),
+                Ok(Message::Revocation {
+                    broadcaster_user_id: Some("77".into()),
+                    status: "authorization_revoked".into(),
+                }),
+            ),
+            (
+                json!({"metadata": {"message_type": "session_future"}}).to_string(),
+                Ok(Message::Unknown {
+                    message_type: "session_future".into(),
+                }),
+            ),
+            ("not json".into(), Err(ParseError::NotJson)),
+            (
+                json!({"payload": {}}).to_string(),
+                Err(ParseError::Missing("metadata.message_type")),
+            ),
+            (
+                json!({"metadata": {"message_type": "session_reconnect"},
+                       "payload": {"session": {"reconnect_url": null}}})
+                .to_string(),
+                Err(ParseError::Missing("payload.session.reconnect_url")),
+            ),
+            (
+                json!({"metadata": {"message_id": "n3", "message_type": "notification",
+                                    "subscription_type": "channel.chat.message"},
+                       "payload": {"event": {"broadcaster_user_id": 77}}})
+                .to_string(),
+                Err(ParseError::Missing("broadcaster_user_id")),
+            ),
+        ];
+        for (frame, expected) in cases {
+            assert_eq!(parse_message(&frame), expected, "{frame}");
+        }
+    }
+
+    #[test]
+    fn arbitrary_frames_never_panic() {
+        let frames = [
+            "", "{", "[]", "null", "{\"metadata\":1}", "{\"metadata\":{\"message_type\":7}}",
+            "{\"metadata\":{\"message_type\":\"notification\"}}",
+            "{\"metadata\":{\"message_type\":\"notification\",\"message_id\":\"a\",\"subscription_type\":\"channel.chat.message\"},\"payload\":[]}",
+            "{\"metadata\":{\"message_type\":\"revocation\"},\"payload\":{\"subscription\":{}}}",
+        ];
+        for frame in frames {
+            let mut link = EventSubLink::new(None, None, Instant::now());
+            let _ = link.on_frame(Instant::now(), frame);
+        }
+    }
+
+    #[test]
+    fn a_session_goes_from_welcome_to_own_messages_once_each() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut link = EventSubLink::new(Some(UserId::new("1001")), None, start);
+        let own = |text: &str| EventSubStep::OwnMessage {
+            channel: "somechannel".into(),
+            text: text.into(),
+        };
+        // (frame, steps expected)
+        let cases: Vec<(String, Vec<EventSubStep>)> = vec![
+            (
+                welcome("s1", 10),
+                vec![EventSubStep::Subscribe {
+                    session_id: "s1".into(),
+                }],
+            ),
+            (keepalive(), vec![]),
+            (notification("n1", "1001", "hi"), vec![own("hi")]),
+            // Delivered again with the same message id: acted on once.
+            (notification("n1", "1001", "hi"), vec![]),
+            // Someone else.
+            (notification("n2", "2002", "hello"), vec![]),
+            (notification("n3", "1001", "ccd"), vec![own("ccd")]),
+            // The same chat message seen through a second channel of a shared chat.
+            (
+                notification_with("n4", "1001", "shared", "c4", None),
+                vec![own("shared")],
+            ),
+            (
+                notification_with("n5", "1001", "shared", "c5", Some("c4")),
+                vec![],
+            ),
+            // A second welcome on a live session changes nothing.
+            (welcome("s9", 10), vec![]),
+            (
+                revocation("authorization_revoked"),
+                vec![EventSubStep::Revoked {
+                    broadcaster_user_id: Some("77".into()),
+                    status: "authorization_revoked".into(),
+                    verdict: RevocationVerdict::LoginProblem,
+                }],
+            ),
+            (
+                "garbage".into(),
+                vec![EventSubStep::Unreadable(ParseError::NotJson)],
+            ),
+        ];
+        for (index, (frame, expected)) in cases.into_iter().enumerate() {
+            assert_eq!(link.on_frame(at(index as u64), &frame), expected, "{frame}");
+        }
+        assert_eq!(link.session_id(), Some("s1"));
+    }
+
+    #[test]
+    fn without_a_known_id_no_message_is_own() {
+        let start = Instant::now();
+        let mut link = EventSubLink::new(None, None, start);
+        link.on_frame(start, &welcome("s1", 10));
+        assert_eq!(
+            link.on_frame(start, &notification("n1", "1001", "hi")),
+            vec![]
+        );
+        link.set_user_id(UserId::new("1001"));
+        assert_eq!(
+            link.on_frame(start, &notification("n2", "1001", "hi"))
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_oldest_ids_are_forgotten_first() {
+        let mut seen = SeenIds::default();
+        for index in 0..REMEMBERED_MESSAGE_IDS {
+            assert!(seen.first_time(&index.to_string()));
+        }
+        assert!(!seen.first_time("0"));
+        assert!(seen.first_time("new"));
+        assert!(seen.first_time("0"), "the oldest id was forgotten");
+        assert!(!seen.first_time("new"));
+    }
+
+    #[test]
+    fn silence_past_the_window_and_grace_ends_the_link() {
+        let start = Instant::now();
+        let secs = |seconds: u64| start + Duration::from_secs(seconds);
+        let mut link = EventSubLink::new(None, None, start);
+        assert_eq!(link.next_deadline(), start + WELCOME_TIMEOUT);
+        assert_eq!(link.due(secs(9)), vec![]);
+        link.on_frame(secs(1), &welcome("s1", 20));
+        // (seconds, frame at that moment, steps expected from due, next deadline)
+        let cases: Vec<(u64, Option<String>, Vec<EventSubStep>, u64)> = vec![
+            (10, None, vec![], 31),
+            (20, Some(keepalive()), vec![], 50),
+            (49, None, vec![], 50),
+            (
+                50,
+                None,
+                vec![EventSubStep::End(EventSubEnd::Silence(
+                    Duration::from_secs(30),
+                ))],
+                50,
+            ),
+        ];
+        for (seconds, frame, expected, next) in cases {
+            if let Some(frame) = frame {
+                link.on_frame(secs(seconds), &frame);
+            }
+            assert_eq!(link.due(secs(seconds)), expected, "at {seconds} s");
+            assert_eq!(link.next_deadline(), secs(next), "at {seconds} s");
+        }
+    }
+
+    #[test]
+    fn no_welcome_in_time_ends_the_link() {
+        let start = Instant::now();
+        let mut link = EventSubLink::new(None, None, start);
+        assert_eq!(
+            link.due(start + WELCOME_TIMEOUT),
+            vec![EventSubStep::End(EventSubEnd::NoWelcome(WELCOME_TIMEOUT))]
+        );
+    }
+
+    #[test]
+    fn a_reconnect_waits_for_the_new_welcome_and_keeps_what_was_seen() {
+        let start = Instant::now();
+        let mut link = EventSubLink::new(Some(UserId::new("1001")), None, start);
+        link.on_frame(start, &welcome("s1", 10));
+        link.on_frame(start, &notification("n1", "1001", "hi"));
+        assert_eq!(
+            link.on_frame(start, &reconnect("ws://new/ws?x")),
+            vec![EventSubStep::Reconnect {
+                url: "ws://new/ws?x".into()
+            }]
+        );
+        let moved = start + Duration::from_secs(1);
+        link.reconnecting(moved);
+        assert_eq!(link.next_deadline(), moved + WELCOME_TIMEOUT);
+        // A second reconnect from the old connection while moving is ignored.
+        assert_eq!(link.on_frame(moved, &reconnect("ws://other/ws")), vec![]);
+        assert_eq!(
+            link.on_frame(moved, &welcome("s1", 10)),
+            vec![EventSubStep::CarriedOver]
+        );
+        // The old connection's last delivery, seen again on the new one: acted on once.
+        assert_eq!(
+            link.on_frame(moved, &notification("n1", "1001", "hi")),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn the_timer_starts_once_subscribed_and_follows_edits() {
+        let start = Instant::now();
+        let secs = |seconds: u64| start + Duration::from_secs(seconds);
+        let mut link = EventSubLink::new(None, Some(Duration::from_secs(60)), start);
+        link.on_frame(start, &welcome("s1", 600));
+        assert_eq!(link.due(secs(100)), vec![], "not armed before subscribing");
+        link.subscribed(secs(100));
+        assert_eq!(link.next_deadline(), secs(160));
+        assert_eq!(link.due(secs(160)), vec![EventSubStep::TimerChange]);
+        link.on_traffic(secs(160));
+        link.set_timer_every(Some(Duration::from_secs(30)));
+        assert_eq!(link.next_deadline(), secs(190));
+        link.set_timer_every(None);
+        assert_eq!(link.due(secs(500)), vec![]);
+    }
+
+    #[test]
+    fn revocations_say_what_to_do() {
+        let cases = [
+            ("authorization_revoked", RevocationVerdict::LoginProblem),
+            ("user_removed", RevocationVerdict::ChannelGone),
+            ("version_removed", RevocationVerdict::VersionGone),
+            (
+                "notification_failures_exceeded",
+                RevocationVerdict::Resubscribe,
+            ),
+            ("", RevocationVerdict::Resubscribe),
+        ];
+        for (status, expected) in cases {
+            assert_eq!(revocation_verdict(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn close_codes_have_names() {
+        let cases = [
+            (4000, Some("internal server error")),
+            (4001, Some("client sent inbound traffic")),
+            (4003, Some("connection unused")),
+            (4007, Some("invalid reconnect")),
+            (1000, None),
+            (4008, None),
+        ];
+        for (code, expected) in cases {
+            assert_eq!(close_code_name(code), expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn windows_and_urls() {
+        let grace_cases = [(1, 1), (10, 5), (20, 10), (360, 10)];
+        for (keepalive, grace) in grace_cases {
+            assert_eq!(
+                silence_grace(Duration::from_secs(keepalive)),
+                Duration::from_secs(grace)
+            );
+        }
+        let keepalive_cases = [(0, 10), (1, 10), (360, 360), (3600, 600)];
+        for (setting, asked) in keepalive_cases {
+            assert_eq!(keepalive_seconds_for(Duration::from_secs(setting)), asked);
+        }
+        let url_cases = [
+            ("wss://e/ws", "wss://e/ws?keepalive_timeout_seconds=30"),
+            (
+                "wss://e/ws?a=1",
+                "wss://e/ws?a=1&keepalive_timeout_seconds=30",
+            ),
+            (
+                "wss://e/ws?keepalive_timeout_seconds=99",
+                "wss://e/ws?keepalive_timeout_seconds=99",
+            ),
+        ];
+        for (base, expected) in url_cases {
+            assert_eq!(url_with_keepalive(base, 30), expected);
+        }
+    }
+}
