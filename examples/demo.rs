@@ -1,7 +1,9 @@
 //! `cargo run --release --example demo`: see the daemon work without a Twitch account. The
 //! real daemon (this crate's library, as `run` starts it) runs against the in-process fake
 //! Twitch with four simulated accounts that take turns chatting; every color change is
-//! printed as it happens. Ctrl-C stops it. Does I/O (terminal, loopback sockets).
+//! printed as it happens, and the status page is served on http://127.0.0.1:8080/ (or
+//! `--listen ADDR`; another free port when 8080 is taken). Ctrl-C stops it. Does I/O
+//! (terminal, loopback sockets).
 
 #[path = "demo/scenario.rs"]
 mod scenario;
@@ -29,6 +31,7 @@ fn main() {
         _ => log::LevelFilter::Warn,
     };
     twitch_colorchanger::cli::init_logging(level);
+    env.insert("TWITCH_HTTP_LISTEN".to_string(), listen_address());
 
     let stop = StopSignal::new();
     let handler_stop = stop.clone();
@@ -56,13 +59,38 @@ fn main() {
     }
 }
 
+/// `--listen ADDR` if given, else 127.0.0.1:8080 when it is free, else any free port.
+fn listen_address() -> String {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--listen" {
+            if let Some(address) = args.next() {
+                return address;
+            }
+        } else if let Some(address) = arg.strip_prefix("--listen=") {
+            return address.to_string();
+        }
+    }
+    match std::net::TcpListener::bind(DEFAULT_LISTEN) {
+        Ok(_) => DEFAULT_LISTEN.to_string(),
+        Err(_) => "127.0.0.1:0".to_string(),
+    }
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 fn print_event(event: &Event, swatches: bool) {
     let time = clock();
     match event {
-        Event::Ready { logins } => println!(
-            "{time}  {} logged in to chat; they start chatting now (Ctrl-C stops)",
-            logins.join(", ")
-        ),
+        Event::Ready { logins, status_url } => {
+            if let Some(url) = status_url {
+                println!("{time}  status page: {url} (also {url}metrics and {url}healthz)");
+            }
+            println!(
+                "{time}  {} logged in to chat; they start chatting now (Ctrl-C stops)",
+                logins.join(", ")
+            )
+        }
         Event::Said { login, text } => println!("{time}  {login:<14} says {text:?}"),
         Event::Changed { login, from, to } => {
             let from = if from.is_empty() { "(none)" } else { from };

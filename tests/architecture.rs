@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
 const PURE: &[&str] = &[
     "base/backoff.rs",
     "base/ids.rs",
+    "base/metrics.rs",
     "base/secret.rs",
     "cli/args.rs",
     "color/mod.rs",
@@ -43,6 +44,7 @@ const PURE: &[&str] = &[
     "config/source.rs",
     "daemon/settings.rs",
     "status/model.rs",
+    "status/page.rs",
     "token/clock.rs",
 ];
 

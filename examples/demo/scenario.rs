@@ -25,7 +25,8 @@ pub struct Options {
     pub message_every: Duration,
     /// Stop after this many messages (the test); `None` runs until the stop signal.
     pub n_messages: Option<usize>,
-    /// Extra environment for the daemon's settings (`LOG_LEVEL`, `TWITCH_HTTP_LISTEN` …).
+    /// Extra environment for the daemon's settings (`LOG_LEVEL`, `TWITCH_HTTP_LISTEN` for
+    /// the status page …).
     pub env: HashMap<String, String>,
 }
 
@@ -41,8 +42,12 @@ pub struct Persona {
 /// What the demo reports as it runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Every account is logged in and has joined its channel.
-    Ready { logins: Vec<String> },
+    /// Every account is logged in and has joined its channel; the status page is at
+    /// `status_url` when `TWITCH_HTTP_LISTEN` asked for it.
+    Ready {
+        logins: Vec<String>,
+        status_url: Option<String>,
+    },
     /// An account sent a chat message.
     Said { login: String, text: String },
     /// Twitch (the fake) was asked to change an account's color.
@@ -135,7 +140,10 @@ pub fn run(
     let daemon = Daemon::start(&config.users, &settings, None)
         .map_err(|error| format!("cannot start the daemon: {error}"))?;
     let daemon_stop = daemon.stop_signal();
-    let outcome = chat(&twitch, &personas, options, stop, &mut on_event);
+    let status_url = daemon
+        .status_address()
+        .map(|address| format!("http://{address}/"));
+    let outcome = chat(&twitch, &personas, options, status_url, stop, &mut on_event);
     daemon_stop.stop();
     if !daemon.shutdown(WAIT) {
         return Err("the daemon did not stop in time".to_string());
@@ -148,6 +156,7 @@ fn chat(
     twitch: &FakeTwitch,
     personas: &[Persona],
     options: &Options,
+    status_url: Option<String>,
     stop: &StopSignal,
     on_event: &mut impl FnMut(&Event),
 ) -> Result<Vec<Event>, String> {
@@ -159,6 +168,7 @@ fn chat(
     }
     on_event(&Event::Ready {
         logins: personas.iter().map(|p| p.account.login.clone()).collect(),
+        status_url,
     });
     let mut changes = Vec::new();
     for n_sent in 0.. {

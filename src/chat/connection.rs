@@ -3,6 +3,8 @@
 //! Does I/O, and only that: it reads a frame, hands it to `chat::link`, carries out the
 //! `Step`s that come back, and asks `chat::reconnect` when to connect again.
 
+use crate::base::counters;
+use crate::base::metrics::ReconnectReason;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,6 +64,7 @@ pub fn run_chat(
     let mut rng = rand::rng();
     let mut join_budget = JoinBudget::default();
     let mut reconnects = Reconnects::new(settings.backoff);
+    user.report_chat("IRC", &channels);
     while !stop.is_stopped() {
         let (token, generation) = user.token.current();
         if token.is_empty() {
@@ -128,6 +131,11 @@ pub fn run_chat(
                 Ending::Lost
             }
         };
+        counters::reconnect(match &ending {
+            Ending::ReconnectRequested => ReconnectReason::Requested,
+            Ending::Refused { .. } => ReconnectReason::LoginRefused,
+            Ending::Lost => ReconnectReason::Lost,
+        });
         let now = Instant::now();
         let next_attempt = reconnects.next_attempt(ending, started, now, rng.random());
         if let Some(reason) = lost {

@@ -1,6 +1,7 @@
 //! The command line and the environment: which command to run and the daemon's
 //! `Settings`. Pure: callers pass the arguments and the environment in.
 
+use core::net::{Ipv4Addr, SocketAddr};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -59,11 +60,15 @@ Options:
   -c, --config PATH   config file (default: $TWITCH_CONF_FILE, else ./twitch_colorchanger.conf)
   --status-file PATH  status file the daemon keeps for `health` (default: $TWITCH_STATUS_FILE,
                       else <config name>.status.json beside the config)
+  --listen ADDR       serve the status page, /metrics and /healthz over HTTP on ADDR: a port
+                      (127.0.0.1 only), IP:PORT or [IPv6]:PORT (default: $TWITCH_HTTP_LISTEN,
+                      else off)
   -h, --help          print this help
   -V, --version       print the version
 
 Environment:
   TWITCH_CONF_FILE                 config file path when --config is not given
+  TWITCH_HTTP_LISTEN               address of the status server when --listen is not given
   TWITCH_USERNAME_N, TWITCH_ACCESS_TOKEN_N, TWITCH_REFRESH_TOKEN_N, TWITCH_CLIENT_ID_N,
   TWITCH_CLIENT_SECRET_N, TWITCH_CHANNELS_N, USE_RANDOM_COLORS_N
                                    users for container setups (N = 1, 2, …)
@@ -83,6 +88,7 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
     let mut config_path: Option<PathBuf> = None;
     let mut user: Option<String> = None;
     let mut status_file: Option<PathBuf> = None;
+    let mut listen: Option<String> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut set_command = |new: Command| match command {
@@ -106,6 +112,15 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
                     ))
                 })?;
                 status_file = Some(PathBuf::from(value));
+            }
+            "--listen" => {
+                let value = args.next().ok_or_else(|| {
+                    UsageError(format!("{arg} needs an address, e.g. {arg} 8080"))
+                })?;
+                listen = Some(value.clone());
+            }
+            other if other.starts_with("--listen=") => {
+                listen = Some(other["--listen=".len()..].to_string());
             }
             "-u" | "--user" => {
                 let value = args.next().ok_or_else(|| {
@@ -150,6 +165,14 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
         settings.status_file = status_file;
     }
     settings.log_level = log_level(env)?;
+    let listen = listen.or_else(|| {
+        env.get("TWITCH_HTTP_LISTEN")
+            .filter(|value| !value.trim().is_empty())
+            .cloned()
+    });
+    if let Some(value) = listen {
+        settings.listen = Some(listen_address(&value)?);
+    }
     settings.keepalive = seconds(env, "TWITCH_KEEPALIVE_SECS", settings.keepalive)?;
     settings.http_timeout = seconds(env, "TWITCH_HTTP_TIMEOUT_SECS", settings.http_timeout)?;
     settings.reload_interval = seconds(env, "TWITCH_RELOAD_SECS", settings.reload_interval)?;
@@ -171,6 +194,25 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
         }
     }
     Ok(Invocation { command, settings })
+}
+
+/// The status server's address: a bare port means loopback only (the page is for the
+/// machine's owner; listening wider is a choice made by writing an address).
+pub fn listen_address(value: &str) -> Result<SocketAddr, UsageError> {
+    let value = value.trim();
+    if let Ok(port) = value.parse::<u16>() {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    }
+    if let Some(port) = value.strip_prefix("localhost:") {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+        }
+    }
+    value.parse::<SocketAddr>().map_err(|_| {
+        UsageError(format!(
+            "listen address {value:?} is not a port, IP:PORT or [IPv6]:PORT (e.g. 8080, 0.0.0.0:8080, [::1]:8080)"
+        ))
+    })
 }
 
 /// A positive number of seconds from the environment, or `default` when unset.
@@ -352,6 +394,43 @@ mod tests {
         for (argv, vars, expected) in cases {
             let settings = parse(&args(argv), &env(vars)).unwrap().settings;
             assert_eq!(settings.status_path(), PathBuf::from(expected), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses() {
+        let cases: Vec<Case<Result<Option<&str>, &str>>> = vec![
+            (&[], &[], Ok(None)),
+            (&["--listen", "8080"], &[], Ok(Some("127.0.0.1:8080"))),
+            (&["--listen=0.0.0.0:9000"], &[], Ok(Some("0.0.0.0:9000"))),
+            (
+                &[],
+                &[("TWITCH_HTTP_LISTEN", " 8081 ")],
+                Ok(Some("127.0.0.1:8081")),
+            ),
+            (&[], &[("TWITCH_HTTP_LISTEN", "")], Ok(None)),
+            (
+                &["--listen", "[::1]:8080"],
+                &[("TWITCH_HTTP_LISTEN", "9")],
+                Ok(Some("[::1]:8080")),
+            ),
+            (&["--listen", "localhost:7"], &[], Ok(Some("127.0.0.1:7"))),
+            (&["--listen", "0"], &[], Ok(Some("127.0.0.1:0"))),
+            (&["--listen"], &[], Err("needs an address")),
+            (&["--listen", "nas.local:80"], &[], Err("not a port")),
+            (&[], &[("TWITCH_HTTP_LISTEN", "65536")], Err("not a port")),
+        ];
+        for (argv, vars, expected) in cases {
+            let got = parse(&args(argv), &env(vars))
+                .map(|invocation| invocation.settings.listen.map(|a| a.to_string()))
+                .map_err(|error| error.0);
+            match (got, expected) {
+                (Ok(got), Ok(expected)) => {
+                    assert_eq!(got.as_deref(), expected, "{argv:?} {vars:?}")
+                }
+                (Err(got), Err(expected)) => assert!(got.contains(expected), "{got}"),
+                (got, expected) => panic!("{argv:?} {vars:?}: {got:?}, wanted {expected:?}"),
+            }
         }
     }
 

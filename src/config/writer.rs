@@ -3,6 +3,8 @@
 //! atomically, so concurrent changes never lose each other and a hand edit made while the
 //! daemon runs is kept. Does file I/O.
 
+use crate::base::counters;
+use crate::base::metrics::Outcome;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -298,6 +300,7 @@ impl WriterState {
         self.own_writes.expect(text.as_bytes());
         match config_file::write_atomic(&self.path, text.as_bytes()) {
             Ok(outcome) => {
+                counters::config_write(Outcome::Ok);
                 if outcome == WriteOutcome::WroteInPlace && !self.warned_in_place {
                     self.warned_in_place = true;
                     warn!(
@@ -314,6 +317,7 @@ impl WriterState {
                 self.done()
             }
             Err(error) => {
+                counters::config_write(Outcome::Failed);
                 self.own_writes.settle(base.disk_bytes.as_deref());
                 self.blocked(format!("cannot write {}: {error}", self.path.display()))
             }

@@ -25,7 +25,7 @@ use crate::config::writer::ConfigWriter;
 use crate::config::{Config, UserConfig};
 use crate::daemon::settings::Settings;
 use crate::daemon::worker::run_worker;
-use crate::status::{StatusBoard, StatusWriter, WriterSettings};
+use crate::status::{self, StatusBoard, StatusServer, StatusWriter, WriterSettings};
 use crate::token::refresher::{run_token_thread, TokenOwner};
 use crate::twitch::helix::Helix;
 use crate::twitch::http;
@@ -133,6 +133,8 @@ pub struct Daemon {
     edits: Receiver<Config>,
     done: Receiver<()>,
     status_writer: Option<StatusWriter>,
+    /// The "http" thread, when `--listen` asked for one.
+    status_server: Option<StatusServer>,
 }
 
 impl Daemon {
@@ -192,8 +194,11 @@ impl Daemon {
                     StatusBoard::start(WriterSettings::new(path.clone()), stop.receiver().clone())?;
                 (Some(board), Some(writer))
             }
+            None if settings.listen.is_some() => (Some(StatusBoard::without_file()), None),
             None => (None, None),
         };
+        // Bound before anything else starts, so a port in use fails the start at once.
+        let status_listener = settings.listen.map(status::server::bind).transpose()?;
         let mut daemon = Daemon {
             stop,
             shared: Shared {
@@ -217,9 +222,14 @@ impl Daemon {
             edits,
             done,
             status_writer,
+            status_server: None,
         };
         for (index, config) in users.iter().enumerate() {
             daemon.start_user(config, VALIDATION_STAGGER * index as u32)?;
+        }
+        if let (Some(listener), Some(board)) = (status_listener, &daemon.shared.status) {
+            let server = StatusServer::start(listener, board.clone(), daemon.stop.clone())?;
+            daemon.status_server = Some(server);
         }
         Ok(daemon)
     }
@@ -385,6 +395,11 @@ impl Daemon {
         }
     }
 
+    /// Where the status server listens, when it runs.
+    pub fn status_address(&self) -> Option<std::net::SocketAddr> {
+        self.status_server.as_ref().map(StatusServer::local_addr)
+    }
+
     /// The signal that ends the daemon; fire it from a signal handler or a test.
     pub fn stop_signal(&self) -> StopSignal {
         self.stop.clone()
@@ -410,6 +425,9 @@ impl Daemon {
     pub fn shutdown(mut self, grace: Duration) -> bool {
         let deadline = Instant::now() + grace;
         self.stop.stop();
+        if let Some(server) = self.status_server.take() {
+            server.stop();
+        }
         let mut threads = std::mem::take(&mut self.other_threads);
         for (_, running) in std::mem::take(&mut self.users) {
             running.stop(&mut threads);

@@ -2,6 +2,7 @@
 //! paths, intervals, log level), with their defaults. Pure data, no I/O; the command line
 //! and the environment are read by `cli::args`.
 
+use core::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,6 +45,8 @@ pub struct Settings {
     /// binary uses [`Settings::status_path`] and in-process tests write none.
     pub status_file: Option<PathBuf>,
     pub log_level: log::LevelFilter,
+    /// Where the status server (status page, `/metrics`, `/healthz`) listens; `None`: off.
+    pub listen: Option<SocketAddr>,
     /// True when a person watches the terminal (set by the binary, not parsed): a lost
     /// login then starts a device-code login instead of stopping the user.
     pub interactive: bool,
@@ -72,6 +75,7 @@ impl Default for Settings {
             http_timeout: DEFAULT_CALL_TIMEOUT,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
             status_file: None,
+            listen: None,
             interactive: false,
             log_level: log::LevelFilter::Info,
         }

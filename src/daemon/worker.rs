@@ -12,6 +12,8 @@ use rand::RngExt;
 use crate::config::SavedField;
 
 use crate::base::clock::unix_now;
+use crate::base::counters;
+use crate::base::metrics::ChangeResult;
 use crate::base::stop::StopSignal;
 use crate::color::ChangeRequest;
 use crate::color::{nearest_named, next_color, Color, ColorState};
@@ -76,16 +78,25 @@ fn carry_out<R: rand::Rng + ?Sized>(
                 user.save(SavedField::IsPrimeOrTurbo(false));
                 warn!("{login}: Twitch refused hex colors twice in a row, so this account has no Turbo or Prime; using named colors from now on (saved is_prime_or_turbo: false)");
             }
+            counters::color_change(login.as_str(), ChangeResult::HexRefused);
             let named = Color::Named(nearest_named(color.rgb(), previous));
             info!("{login}: Twitch refused {color} (hex colors need Turbo or Prime); using {named} instead");
             after.last = Some(named.rgb());
             match change_color(helix, user, &named, stop, rng) {
                 Ok(()) => user.changed_to(&named, after),
-                Err(error) => warn!("{login}: color change to {named} failed: {error}"),
+                Err(error) => change_failed(user, &named, &error),
             }
         }
-        Err(error) => warn!("{login}: color change to {color} failed: {error}"),
+        Err(error) => change_failed(user, &color, &error),
     }
+}
+
+/// Logs a change that failed for good, once, and reports it to the status page and metrics.
+fn change_failed(user: &User, color: &Color, error: &ColorChangeError) {
+    let text = format!("color change to {color} failed: {error}");
+    warn!("{}: {text}", user.login);
+    counters::color_change(user.login.as_str(), ChangeResult::Failed);
+    user.report_error(&text);
 }
 
 /// Carries one change out: waits for an empty rate-limit bucket to refill, retries
@@ -109,6 +120,7 @@ fn change_color<R: rand::Rng + ?Sized>(
     };
     if let Some(wait) = bucket_wait(user.bucket_empty_until(), unix_now()) {
         debug!("{login}: rate-limit bucket empty, waiting {wait:?}");
+        counters::rate_limit_wait(wait);
         if stop.wait_timeout(wait) {
             return Err(stopped());
         }
@@ -119,6 +131,7 @@ fn change_color<R: rand::Rng + ?Sized>(
         let (token, generation) = user.token.current();
         let started = Instant::now();
         let outcome = helix.put_color(&user_id, &user.client_id, &token, color);
+        counters::helix_call(started.elapsed());
         let rate_limit = match &outcome {
             Ok(rate_limit) => *rate_limit,
             Err(ColorChangeError::RateLimited { rate_limit }) => *rate_limit,

@@ -15,7 +15,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{debug, info, warn};
 
 use super::model::{
-    merge_state, StatusReport, UserState, UserStatus, DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL,
+    merge_state, state_error, StatusReport, TimedText, UserState, UserStatus, DEFAULT_MAX_INTERVAL,
+    DEFAULT_MIN_INTERVAL,
 };
 use crate::base::clock::unix_now;
 use crate::base::ids::Login;
@@ -93,16 +94,24 @@ impl StatusBoard {
         Ok((StatusBoard { report, changed }, StatusWriter { handle }))
     }
 
+    /// A board that no thread writes to a file: for the status server alone.
+    pub fn without_file() -> StatusBoard {
+        // The receiver is dropped: nudges find the channel disconnected and are ignored.
+        let (changed, _) = crossbeam_channel::bounded(1);
+        StatusBoard {
+            report: Arc::new(Mutex::new(StatusReport::for_this_process(unix_now()))),
+            changed,
+        }
+    }
+
     /// Adds a user as [`UserState::Starting`] now (or resets one that is already there).
     pub fn add_user(&self, login: &Login, changes_enabled: bool) {
-        let status = UserStatus {
-            state: UserState::Starting {
+        let status = UserStatus::new(
+            UserState::Starting {
                 since_unix: unix_now(),
             },
             changes_enabled,
-            last_change_unix: None,
-            last_color: None,
-        };
+        );
         lock(&self.report).users.insert(login.to_string(), status);
         self.nudge();
     }
@@ -120,7 +129,11 @@ impl StatusBoard {
     pub fn set_state(&self, login: &Login, state: UserState) {
         let changed = {
             let mut report = lock(&self.report);
-            match report.users.get_mut(login.as_str()) {
+            let error = state_error(&state).map(|text| TimedText {
+                at_unix: unix_now(),
+                text: text.to_string(),
+            });
+            let changed = match report.users.get_mut(login.as_str()) {
                 Some(status) => {
                     let merged = merge_state(&status.state, state);
                     let changed = merged != status.state;
@@ -128,18 +141,18 @@ impl StatusBoard {
                     changed
                 }
                 None => {
-                    report.users.insert(
-                        login.to_string(),
-                        UserStatus {
-                            state,
-                            changes_enabled: true,
-                            last_change_unix: None,
-                            last_color: None,
-                        },
-                    );
+                    report
+                        .users
+                        .insert(login.to_string(), UserStatus::new(state, true));
                     true
                 }
+            };
+            // A lost connection or a refused login stays on the page after the user is
+            // back, until the next error.
+            if let (Some(error), Some(status)) = (error, report.users.get_mut(login.as_str())) {
+                status.last_error = Some(error);
             }
+            changed
         };
         if changed {
             self.nudge();
@@ -165,8 +178,40 @@ impl StatusBoard {
     /// few times a minute per user, and the periodic write carries them out soon enough.
     pub fn record_change(&self, login: &Login, color: &str) {
         if let Some(status) = lock(&self.report).users.get_mut(login.as_str()) {
-            status.last_change_unix = Some(unix_now());
-            status.last_color = Some(color.to_string());
+            status.push_color(color, unix_now());
+        }
+    }
+
+    /// Records how the user's chat is read and which channels, for the status page.
+    pub fn set_chat(&self, login: &Login, transport: &str, channels: &[Login]) {
+        if let Some(status) = lock(&self.report).users.get_mut(login.as_str()) {
+            status.transport = Some(transport.to_string());
+            status.channels = channels.iter().map(Login::to_string).collect();
+        }
+    }
+
+    /// Records the color Twitch reported at login (`#RRGGBB`).
+    pub fn set_login_color(&self, login: &Login, color: Option<String>) {
+        if let Some(status) = lock(&self.report).users.get_mut(login.as_str()) {
+            status.login_color = color;
+        }
+    }
+
+    /// Records an error that is not a state of its own (a failed change, a failed token
+    /// check). It is shown until the next one; never holds a secret.
+    pub fn record_error(&self, login: &Login, text: &str) {
+        if let Some(status) = lock(&self.report).users.get_mut(login.as_str()) {
+            status.last_error = Some(TimedText {
+                at_unix: unix_now(),
+                text: text.to_string(),
+            });
+        }
+    }
+
+    /// Records when the token thread next refreshes the tokens.
+    pub fn set_next_token_refresh(&self, login: &Login, at_unix: Option<u64>) {
+        if let Some(status) = lock(&self.report).users.get_mut(login.as_str()) {
+            status.next_token_refresh_unix = at_unix;
         }
     }
 

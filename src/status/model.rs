@@ -51,6 +51,9 @@ impl UserState {
     }
 }
 
+/// How many of a user's latest colors the status page shows.
+pub const COLOR_HISTORY: usize = 20;
+
 /// One user's line in the status file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserStatus {
@@ -63,6 +66,79 @@ pub struct UserStatus {
     pub last_change_unix: Option<u64>,
     /// The color set by the last change, as sent to Helix (`#RRGGBB` or a named color).
     pub last_color: Option<String>,
+    /// The color Twitch reported at login (`#RRGGBB`), before any change of ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_color: Option<String>,
+    /// How the user's chat is read (`IRC`, `EventSub`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
+    /// The channels whose chat is watched.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// The latest error: a failed change, a lost connection, a refused token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<TimedText>,
+    /// When the token thread next refreshes the tokens, in Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_token_refresh_unix: Option<u64>,
+    /// The latest colors set, oldest first, at most [`COLOR_HISTORY`]. Only for the status
+    /// page: the file does not carry them.
+    #[serde(skip)]
+    pub recent_colors: Vec<TimedText>,
+}
+
+/// A short text and when it happened, in Unix seconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimedText {
+    pub at_unix: u64,
+    pub text: String,
+}
+
+impl UserStatus {
+    /// A user in `state` with nothing else known yet.
+    pub fn new(state: UserState, changes_enabled: bool) -> UserStatus {
+        UserStatus {
+            state,
+            changes_enabled,
+            last_change_unix: None,
+            last_color: None,
+            login_color: None,
+            transport: None,
+            channels: Vec::new(),
+            last_error: None,
+            next_token_refresh_unix: None,
+            recent_colors: Vec::new(),
+        }
+    }
+
+    /// The color the user has now as far as the daemon knows: the last one it set, else
+    /// the one seen at login.
+    pub fn current_color(&self) -> Option<&str> {
+        self.last_color.as_deref().or(self.login_color.as_deref())
+    }
+
+    /// Records a color set at `now_unix`, keeping the last [`COLOR_HISTORY`].
+    pub fn push_color(&mut self, color: &str, now_unix: u64) {
+        self.last_change_unix = Some(now_unix);
+        self.last_color = Some(color.to_string());
+        if self.recent_colors.len() == COLOR_HISTORY {
+            self.recent_colors.remove(0);
+        }
+        self.recent_colors.push(TimedText {
+            at_unix: now_unix,
+            text: color.to_string(),
+        });
+    }
+}
+
+/// The error a state carries, if it is one (a lost connection, a refused login, a stop).
+pub fn state_error(state: &UserState) -> Option<&str> {
+    match state {
+        UserState::Reconnecting { reason, .. }
+        | UserState::NeedsLogin { reason }
+        | UserState::Stopped { reason } => Some(reason),
+        UserState::Starting { .. } | UserState::Connected { .. } | UserState::Disabled => None,
+    }
 }
 
 /// The whole status file.
@@ -198,7 +274,7 @@ pub fn summarize(report: &StatusReport, now_unix: u64) -> String {
 }
 
 /// `45 s` below two minutes, then `7 min` or `7 min 5 s`: precise where it matters.
-fn format_seconds(seconds: u64) -> String {
+pub fn format_seconds(seconds: u64) -> String {
     match (seconds / 60, seconds % 60) {
         _ if seconds < 120 => format!("{seconds} s"),
         (minutes, 0) => format!("{minutes} min"),
@@ -241,12 +317,7 @@ pub(crate) mod fixtures {
     pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
     pub(crate) fn status(state: UserState) -> UserStatus {
-        UserStatus {
-            state,
-            changes_enabled: true,
-            last_change_unix: None,
-            last_color: None,
-        }
+        UserStatus::new(state, true)
     }
 
     pub(crate) fn report(written_unix: u64, users: &[(&str, UserState)]) -> StatusReport {

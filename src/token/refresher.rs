@@ -3,6 +3,8 @@
 //! tokens to the chat thread and the workers, and saves them. Does I/O; when to do what
 //! comes from `token::clock`.
 
+use crate::base::counters;
+use crate::base::metrics::Outcome;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -70,6 +72,12 @@ pub fn run_token_thread(mut owner: TokenOwner) {
         let now = Instant::now();
         match next_step(&clock, now, refresh_wanted) {
             TokenStep::SleepUntil(wake_at) => {
+                let due = clock
+                    .refresh_due()
+                    .map(|due| due.saturating_duration_since(now));
+                owner
+                    .user
+                    .report_token_refresh_at(due.map(|due| unix_now() + due.as_secs()));
                 select! {
                     recv(owner.rejections) -> generation => match generation {
                         Ok(generation) if generation == owner.user.token.current().1 => {
@@ -132,6 +140,9 @@ pub fn run_token_thread(mut owner: TokenOwner) {
                     }
                     Err(error) => {
                         clock.after_transient_failure(now, rng.random());
+                        owner
+                            .user
+                            .report_error(&format!("token validation failed: {error}"));
                         warn!(
                             "{login}: token validation failed ({error}); trying again in {} s",
                             retry_in_seconds(&clock, now)
@@ -158,19 +169,25 @@ pub fn run_token_thread(mut owner: TokenOwner) {
                     &owner.client_secret,
                 ) {
                     Ok(grant) => {
+                        counters::token_refresh(Outcome::Ok);
                         info!("{login}: access token refreshed");
                         owner.install(grant, &mut clock);
                         refresh_wanted = false;
                         refreshed_unvalidated = true;
                     }
                     Err(error) if error.is_transient() => {
+                        counters::token_refresh(Outcome::Failed);
                         clock.after_transient_failure(now, rng.random());
+                        owner
+                            .user
+                            .report_error(&format!("token refresh failed: {error}"));
                         warn!(
                             "{login}: token refresh failed ({error}); trying again in {} s",
                             retry_in_seconds(&clock, now)
                         );
                     }
                     Err(error) => {
+                        counters::token_refresh(Outcome::Failed);
                         refresh_wanted = false;
                         let why = match error {
                             OAuthError::InvalidRefreshToken => "Twitch rejected the refresh token (a changed password or a removed app connection does that)".to_string(),

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::base::counters;
 use crate::base::ids::{Login, UserId};
+use crate::base::metrics::ChangeResult;
 use crate::base::secret::Secret;
 use crate::base::sync::lock;
 use crate::color::{ChangeRequest, Color, ColorMode, ColorState, Rgb};
@@ -187,6 +189,28 @@ impl User {
         }
     }
 
+    /// Reports how the user's chat is read and which channels, for the status page.
+    pub fn report_chat(&self, transport: &str, channels: &[Login]) {
+        if let Some(status) = &self.sinks.status {
+            status.set_chat(&self.login, transport, channels);
+        }
+    }
+
+    /// Reports an error the status page shows until the next one (a failed change or token
+    /// check). Never pass a secret.
+    pub fn report_error(&self, text: &str) {
+        if let Some(status) = &self.sinks.status {
+            status.record_error(&self.login, text);
+        }
+    }
+
+    /// Reports when the tokens are next refreshed, in Unix seconds.
+    pub fn report_token_refresh_at(&self, at_unix: Option<u64>) {
+        if let Some(status) = &self.sinks.status {
+            status.set_next_token_refresh(&self.login, at_unix);
+        }
+    }
+
     /// The sinks this user reports to, for the token thread.
     pub fn sinks(&self) -> &UserSinks {
         &self.sinks
@@ -236,6 +260,9 @@ impl User {
 
     /// Records the color Twitch says the user has (GLOBALUSERSTATE at login).
     pub fn set_current_color(&self, color: Option<Rgb>) {
+        if let Some(status) = &self.sinks.status {
+            status.set_login_color(&self.login, color.map(|rgb| rgb.to_string()));
+        }
         lock(&self.changes).colors.last = color;
     }
 
@@ -290,6 +317,7 @@ impl User {
     /// For the worker: the change succeeded and the color state is now `colors`. A hex
     /// color that went through shows Turbo/Prime, so the rejection count starts over.
     pub fn changed_to(&self, color: &Color, colors: ColorState) {
+        counters::color_change(self.login.as_str(), ChangeResult::Ok);
         if let Some(status) = &self.sinks.status {
             status.record_change(&self.login, &color.to_string());
         }

@@ -1,0 +1,206 @@
+//! The status server (`--listen`) over real HTTP: the page, `/metrics` and `/healthz` of a
+//! daemon running against the fake Twitch, no secrets anywhere, 404 for unknown paths, and
+//! bad or slow clients that never keep others from being served.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fake_twitch::FakeTwitch;
+
+/// One request on a fresh connection; returns the status code and the whole response.
+fn request(address: SocketAddr, raw: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream.write_all(raw.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {response:?}"));
+    (status, response)
+}
+
+fn get(address: SocketAddr, path: &str) -> (u16, String) {
+    request(
+        address,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    )
+}
+
+#[test]
+fn page_metrics_and_health_over_http() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "statusalice", "5101", "#00FF7F", true);
+    let bob = account(&twitch, "statusbob", "5102", "", false);
+    let daemon = start_daemon_with(
+        &twitch,
+        vec![
+            user_json(&alice, true, &["statusalice", "friend"]),
+            user_json(&bob, false, &[]),
+        ],
+        &[("TWITCH_HTTP_LISTEN", "127.0.0.1:0")],
+    );
+    let address = daemon.status_address().expect("the status server runs");
+    assert!(address.ip().is_loopback());
+    assert!(twitch.wait_joined("statusalice", "friend", WAIT));
+    assert!(twitch.wait_joined("statusbob", "statusbob", WAIT));
+
+    twitch.send_line("statusalice", &own_message(&alice, "friend", "hi"));
+    let put = twitch.wait_request(is_color_put, WAIT).expect("a change");
+    let color = put.query_param("color").unwrap().to_string();
+    // The worker records the change right after Helix answered; the next message's change
+    // comes after it, so once that one is in, the first is surely on the board.
+    twitch.send_line("statusalice", &own_message(&alice, "friend", "again"));
+    let second = twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("a second change");
+    let second_color = second.query_param("color").unwrap().to_string();
+    sync_chat(&twitch, "statusalice", "page");
+
+    let (status, page) = get(address, "/");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Content-Type: text/html; charset=utf-8"),
+        "{page}"
+    );
+    for expected in [
+        "id=\"user-statusalice\"".to_string(),
+        "id=\"user-statusbob\"".to_string(),
+        "#statusalice, #friend".to_string(),
+        "<dd>IRC</dd>".to_string(),
+        "connected for".to_string(),
+        "Last colors".to_string(),
+        format!("<b style=\"color:{second_color}\">statusalice</b>"),
+        format!("{color} <time>"),
+        format!("{second_color} <time>"),
+    ] {
+        assert!(page.contains(&expected), "{expected} missing: {page}");
+    }
+    for secret in [
+        "at-statusalice",
+        "rt-statusalice",
+        "cs-statusalice",
+        "at-statusbob",
+    ] {
+        assert!(!page.contains(secret), "{secret} on the page");
+    }
+
+    let (status, metrics) = get(address, "/metrics");
+    assert_eq!(status, 200, "{metrics}");
+    for line in [
+        "twitch_colorchanger_color_changes_total{user=\"statusalice\",result=\"ok\"} 2",
+        "twitch_colorchanger_users{state=\"connected\"} 2",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing: {metrics}"
+        );
+    }
+    let count = metrics
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("twitch_colorchanger_helix_request_duration_seconds_count ")
+        })
+        .expect("a latency count");
+    assert!(count.parse::<u64>().unwrap() >= 2, "{metrics}");
+    for secret in ["at-statusalice", "rt-statusalice", "cs-statusalice"] {
+        assert!(!metrics.contains(secret), "{secret} in metrics");
+    }
+
+    let (status, health) = get(address, "/healthz");
+    assert_eq!(status, 200, "{health}");
+    assert!(health.contains("healthy: 2 users connected"), "{health}");
+
+    let (status, _) = get(address, "/nothing-here");
+    assert_eq!(status, 404);
+    let (status, _) = request(address, "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(status, 405);
+    let (status, _) = request(address, "\u{16}\u{3}\u{1}binary junk\r\n\r\n");
+    assert_eq!(status, 400);
+    let huge = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(20_000));
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    // The server may close before reading all of it; only its answer matters.
+    let _ = stream.write_all(huge.as_bytes());
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+
+    // The daemon went on working through all of that.
+    twitch.send_line(
+        "statusalice",
+        &own_message(&alice, "friend", "still there?"),
+    );
+    assert!(twitch.wait_request(is_color_put, WAIT).is_some());
+    assert!(daemon.shutdown(WAIT));
+    assert!(TcpStream::connect(address).is_err(), "the server stopped");
+}
+
+#[test]
+fn a_silent_client_does_not_hold_up_the_others() {
+    let twitch = FakeTwitch::start();
+    let carol = account(&twitch, "statuscarol", "5103", "", true);
+    let daemon = start_daemon_with(
+        &twitch,
+        vec![user_json(&carol, true, &[])],
+        &[("TWITCH_HTTP_LISTEN", "0")],
+    );
+    let address = daemon.status_address().unwrap();
+    assert_eq!(
+        address.ip().to_string(),
+        "127.0.0.1",
+        "a bare port is loopback"
+    );
+    // Clients that connect and send nothing, or half a request.
+    let mut idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(address).unwrap())
+        .collect();
+    idle[0].write_all(b"GET / HT").unwrap();
+    let started = Instant::now();
+    let (status, _) = get(address, "/healthz");
+    assert!(status == 200 || status == 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "served while others hang: {:?}",
+        started.elapsed()
+    );
+    // The silent ones are answered 408 once their time is up.
+    let mut answer = String::new();
+    idle[0].set_read_timeout(Some(WAIT)).unwrap();
+    idle[0].read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    // Shutdown does not wait for idle clients.
+    let stopping = Instant::now();
+    assert!(daemon.shutdown(WAIT));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
+    drop(idle);
+}
+
+#[test]
+fn a_port_in_use_fails_the_start_with_its_address() {
+    let twitch = FakeTwitch::start();
+    let dave = account(&twitch, "statusdave", "5104", "", true);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let users = users_from_json(vec![user_json(&dave, true, &[])]);
+    let settings = settings_with(&twitch, &[("TWITCH_HTTP_LISTEN", &address)]);
+    let error = match twitch_colorchanger::daemon::Daemon::start(&users, &settings, None) {
+        Ok(_) => panic!("started on a port in use"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains(&format!("cannot listen on {address}")),
+        "{error}"
+    );
+    assert_eq!(twitch.n_logins("statusdave"), 0, "nothing started");
+}
