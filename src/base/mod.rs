@@ -11,3 +11,4 @@ pub mod secret;
 pub mod stop;
 pub mod supervisor;
 pub mod sync;
+pub mod wall_clock;

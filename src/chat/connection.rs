@@ -1,7 +1,8 @@
 //! A user's chat thread: keeps one IRC-over-WebSocket connection to Twitch, logs in, joins
 //! the channels, answers PINGs and turns the user's own messages into color-change requests.
 //! Does I/O, and only that: it reads a frame, hands it to `chat::link`, carries out the
-//! `Step`s that come back, and asks `chat::reconnect` when to connect again.
+//! `Step`s that come back, and asks `chat::reconnect` when to connect again. A logged-in
+//! connection is known to `chat::watch`, which runs the color timer.
 
 use crate::base::counters;
 use crate::base::metrics::ReconnectReason;
@@ -20,7 +21,7 @@ use crate::chat::link::{Link, LinkEnd, LinkTiming, Step};
 use crate::chat::reconnect::{Ending, Reconnects};
 use crate::chat::session::{decide_own_message, JoinBudget, OwnMessageDecision};
 use crate::chat::socket::{FrameSocket, Incoming};
-use crate::color::ChangeRequest;
+use crate::chat::watch::{ChatWatch, WatchedLink};
 use crate::config::SavedField;
 use crate::status::UserState;
 use crate::user::queue::ChangeQueue;
@@ -40,6 +41,8 @@ pub struct ChatSettings {
     pub tls: Option<native_tls::TlsConnector>,
     pub keepalive: Duration,
     pub backoff: BackoffPolicy,
+    /// Runs the color timers and notices when the machine slept.
+    pub watch: ChatWatch,
 }
 
 /// How one connection ended.
@@ -48,8 +51,11 @@ enum Ended {
     /// The session ended it (RECONNECT, a refused login, an unanswered PING); a refusal
     /// names the token generation that was refused.
     Session(LinkEnd, u64),
-    /// The socket ended it: refused connect, TLS error, drop, close.
-    Lost(String),
+    /// The socket ended it: refused connect, TLS error, drop, close. `logged_in` when the
+    /// connection had logged in.
+    Lost { reason: String, logged_in: bool },
+    /// The chat watch closed it because the machine slept.
+    Slept,
 }
 
 /// Runs the chat side of one user until `stop` fires, reconnecting after every loss.
@@ -83,18 +89,22 @@ pub fn run_chat(
             Ok(socket) => Connection {
                 user: &user,
                 queue: &queue,
+                watch: &settings.watch,
                 socket,
+                watched: None,
             }
             .run(Link::new(
                 login.clone(),
                 user.user_id(),
                 channels.clone(),
                 LinkTiming::new(settings.keepalive),
-                user.color_settings().change_every,
                 &mut join_budget,
                 Instant::now(),
             )),
-            Err(reason) => Ended::Lost(reason),
+            Err(reason) => Ended::Lost {
+                reason,
+                logged_in: false,
+            },
         };
         if stop.is_stopped() {
             break;
@@ -124,11 +134,16 @@ pub fn run_chat(
             }
             Ended::Session(LinkEnd::PingUnanswered(grace), _) => {
                 lost = Some(format!("no answer to PING within {grace:?}"));
-                Ending::Lost
+                Ending::Lost { logged_in: true }
             }
-            Ended::Lost(reason) => {
+            Ended::Lost { reason, logged_in } => {
                 lost = Some(reason);
-                Ending::Lost
+                Ending::Lost { logged_in }
+            }
+            Ended::Slept => {
+                info!("{login}: reconnecting to chat after the machine slept");
+                report_reconnecting(&user, "the machine slept".into());
+                Ending::Slept
             }
         };
         counters::reconnect(match &ending {
@@ -163,7 +178,10 @@ fn report_reconnecting(user: &User, reason: String) {
 struct Connection<'a> {
     user: &'a Arc<User>,
     queue: &'a ChangeQueue,
+    watch: &'a ChatWatch,
     socket: FrameSocket,
+    /// Set once logged in; dropping it tells the watch the connection ended.
+    watched: Option<WatchedLink>,
 }
 
 impl Connection<'_> {
@@ -186,14 +204,23 @@ impl Connection<'_> {
                     Vec::new()
                 }
                 Ok(Incoming::TimedOut) => Vec::new(),
-                Err(reason) => return Ended::Lost(reason),
+                Err(reason) => return self.lost(reason),
             };
-            // The interval is read again at every wake: a config edit may have changed it.
-            link.set_timer_every(self.user.color_settings().change_every);
             steps.extend(link.due(Instant::now()));
             if let Err(ended) = self.carry_out(steps, generation) {
                 return ended;
             }
+        }
+    }
+
+    /// How a connection that the socket ended ended.
+    fn lost(&self, reason: String) -> Ended {
+        match &self.watched {
+            Some(watched) if watched.closed_after_sleep() => Ended::Slept,
+            watched => Ended::Lost {
+                reason,
+                logged_in: watched.is_some(),
+            },
         }
     }
 
@@ -204,7 +231,9 @@ impl Connection<'_> {
             match step {
                 Step::Send(line) => {
                     debug!("{login}: > {}", irc::line_for_log(&line));
-                    self.socket.send(line).map_err(Ended::Lost)?;
+                    if let Err(reason) = self.socket.send(line) {
+                        return Err(self.lost(reason));
+                    }
                 }
                 Step::LoggedIn { user_id, color } => {
                     if let Some(user_id) = user_id {
@@ -217,6 +246,10 @@ impl Connection<'_> {
                     self.user.report_state(UserState::Connected {
                         since_unix: unix_now(),
                     });
+                    match self.socket.try_clone_tcp() {
+                        Ok(tcp) => self.watched = Some(self.watch.logged_in(self.user, tcp)),
+                        Err(error) => return Err(self.lost(format!("socket setup: {error}"))),
+                    }
                 }
                 Step::Joined { channel } => info!("{login}: joined #{channel}"),
                 Step::JoinsWaiting { n_waiting } => {
@@ -227,12 +260,6 @@ impl Connection<'_> {
                     self.on_own_message(&text);
                 }
                 Step::Notice { channel, text } => info!("{login}: notice in #{channel}: {text}"),
-                Step::TimerChange => {
-                    if self.user.is_enabled() {
-                        debug!("{login}: timer change");
-                        self.queue.request(self.user, ChangeRequest::Auto);
-                    }
-                }
                 Step::End(end) => return Err(Ended::Session(end, generation)),
             }
         }

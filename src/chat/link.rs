@@ -1,6 +1,6 @@
 //! One IRC chat connection as a state machine: what each frame asks for, and every deadline
 //! the connection keeps (keepalive PING, the PING's grace, JOINs held back by the join
-//! limit, the color timer). Pure: frames and `now` in, `Step`s out; `chat::connection`
+//! limit). Pure: frames and `now` in, `Step`s out; `chat::connection`
 //! reads the socket, feeds the machine and carries the steps out.
 
 use std::collections::VecDeque;
@@ -37,8 +37,6 @@ pub enum Step {
     OwnMessage { channel: String, text: String },
     /// A notice worth a log line (bans, rate limits, errors).
     Notice { channel: String, text: String },
-    /// The color timer fired.
-    TimerChange,
     /// The connection is over; close it and reconnect.
     End(LinkEnd),
 }
@@ -73,21 +71,6 @@ impl LinkTiming {
     }
 }
 
-/// The color timer: armed at login, fires every `every` after the last firing. An edit of
-/// the interval applies at once, counted from the last firing (or the login).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ColorTimer {
-    every: Option<Duration>,
-    /// The login or the last firing; `None` before login.
-    since: Option<Instant>,
-}
-
-impl ColorTimer {
-    fn next_at(&self) -> Option<Instant> {
-        Some(self.since? + self.every?)
-    }
-}
-
 /// One connection's session and deadlines.
 #[derive(Debug)]
 pub struct Link<'a> {
@@ -100,18 +83,16 @@ pub struct Link<'a> {
     ping_sent_at: Option<Instant>,
     pending_joins: VecDeque<Login>,
     join_at: Option<Instant>,
-    timer: ColorTimer,
 }
 
 impl<'a> Link<'a> {
     /// A connection opened at `now`. `known_user_id` is the id from token validation, if
-    /// any; `timer_every` the color timer's interval.
+    /// any.
     pub fn new(
         login: Login,
         known_user_id: Option<UserId>,
         channels: Vec<Login>,
         timing: LinkTiming,
-        timer_every: Option<Duration>,
         join_budget: &'a mut JoinBudget,
         now: Instant,
     ) -> Link<'a> {
@@ -124,10 +105,6 @@ impl<'a> Link<'a> {
             ping_sent_at: None,
             pending_joins: VecDeque::new(),
             join_at: None,
-            timer: ColorTimer {
-                every: timer_every,
-                since: None,
-            },
         }
     }
 
@@ -146,22 +123,13 @@ impl<'a> Link<'a> {
             None => self.last_traffic + self.timing.keepalive,
             Some(sent) => sent + self.timing.ping_grace,
         };
-        [self.join_at, self.timer.next_at()]
-            .into_iter()
-            .flatten()
-            .fold(silence, Instant::min)
+        self.join_at.map_or(silence, |join_at| join_at.min(silence))
     }
 
     /// Any frame from the server shows the link is alive.
     pub fn on_traffic(&mut self, now: Instant) {
         self.last_traffic = now;
         self.ping_sent_at = None;
-    }
-
-    /// The color timer's interval changed (a config edit): the next firing is counted from
-    /// the last one, and comes at once if that is already past.
-    pub fn set_timer_every(&mut self, every: Option<Duration>) {
-        self.timer.every = every;
     }
 
     /// What one text frame asks for. Stops at the first line that ends the connection.
@@ -175,7 +143,6 @@ impl<'a> Link<'a> {
                 Action::LoggedIn { user_id, color } => {
                     self.pending_joins = self.channels.iter().cloned().collect();
                     self.join_at = Some(now);
-                    self.timer.since = Some(now);
                     Step::LoggedIn { user_id, color }
                 }
                 Action::Joined { channel } => Step::Joined { channel },
@@ -223,10 +190,6 @@ impl<'a> Link<'a> {
                 Some(self.join_budget.next_free_at(now).unwrap_or(now))
             };
         }
-        if self.timer.next_at().is_some_and(|at| at <= now) {
-            self.timer.since = Some(now);
-            steps.push(Step::TimerChange);
-        }
         steps
     }
 }
@@ -242,18 +205,12 @@ mod tests {
         names.iter().map(|name| Login::new(name)).collect()
     }
 
-    fn link<'a>(
-        budget: &'a mut JoinBudget,
-        channels: &[&str],
-        timer_every: Option<u64>,
-        start: Instant,
-    ) -> Link<'a> {
+    fn link<'a>(budget: &'a mut JoinBudget, channels: &[&str], start: Instant) -> Link<'a> {
         Link::new(
             Login::new("alice"),
             None,
             logins(channels),
             LinkTiming::new(Duration::from_secs(360)),
-            timer_every.map(Duration::from_secs),
             budget,
             start,
         )
@@ -266,7 +223,7 @@ mod tests {
     #[test]
     fn login_lines_carry_the_token_and_the_login() {
         let mut budget = JoinBudget::default();
-        let link = link(&mut budget, &["a"], None, Instant::now());
+        let link = link(&mut budget, &["a"], Instant::now());
         assert_eq!(
             link.login_steps(&Secret::new("oauth:abc")),
             vec![
@@ -281,7 +238,7 @@ mod tests {
     fn keepalive_pings_after_silence_and_gives_up_after_the_grace() {
         let start = Instant::now();
         let mut budget = JoinBudget::default();
-        let mut link = link(&mut budget, &[], None, start);
+        let mut link = link(&mut budget, &[], start);
         // (seconds since start, traffic at that moment, steps expected, next deadline)
         let ping = || Step::Send(KEEPALIVE_PING.into());
         let cases: Vec<(u64, bool, Vec<Step>, u64)> = vec![
@@ -321,7 +278,7 @@ mod tests {
     fn frames_become_steps_and_stop_at_the_end_of_the_connection() {
         let start = Instant::now();
         let mut budget = JoinBudget::default();
-        let mut link = link(&mut budget, &["a"], None, start);
+        let mut link = link(&mut budget, &["a"], start);
         let frame = ":tmi.twitch.tv PING :x\r\n:tmi.twitch.tv RECONNECT\r\n:tmi.twitch.tv PING :y";
         assert_eq!(
             link.on_frame(start, frame),
@@ -345,7 +302,7 @@ mod tests {
         let channels: Vec<String> = (0..25).map(|n| format!("c{n:02}")).collect();
         let channel_names: Vec<&str> = channels.iter().map(String::as_str).collect();
         let mut budget = JoinBudget::default();
-        let mut link = link(&mut budget, &channel_names, None, start);
+        let mut link = link(&mut budget, &channel_names, start);
         assert_eq!(link.due(start), vec![], "nothing is joined before login");
         let steps = link.on_frame(start, GLOBAL_USER_STATE);
         assert_eq!(
@@ -383,47 +340,16 @@ mod tests {
         let start = Instant::now();
         let mut budget = JoinBudget::new(2, Duration::from_secs(10));
         {
-            let mut first = link(&mut budget, &["a", "b"], None, start);
+            let mut first = link(&mut budget, &["a", "b"], start);
             first.on_frame(start, GLOBAL_USER_STATE);
             assert_eq!(first.due(start), vec![Step::Send("JOIN #a,#b".into())]);
         }
-        let mut second = link(&mut budget, &["a", "b"], None, secs(start, 1));
+        let mut second = link(&mut budget, &["a", "b"], secs(start, 1));
         second.on_frame(secs(start, 1), GLOBAL_USER_STATE);
         assert_eq!(
             second.due(secs(start, 1)),
             vec![Step::JoinsWaiting { n_waiting: 2 }]
         );
         assert_eq!(second.next_deadline(), secs(start, 10));
-    }
-
-    #[test]
-    fn the_color_timer_runs_from_login_and_follows_edits() {
-        let start = Instant::now();
-        let mut budget = JoinBudget::default();
-        let mut link = link(&mut budget, &[], Some(60), start);
-        assert_eq!(link.next_deadline(), secs(start, 360), "not before login");
-        link.on_frame(secs(start, 10), GLOBAL_USER_STATE);
-        link.due(secs(start, 10));
-        // (seconds since start, interval set before `due`, fires, next deadline)
-        let cases: Vec<(u64, Option<Option<u64>>, bool, u64)> = vec![
-            (69, None, false, 70),
-            (70, None, true, 130),
-            // Lengthened: counted from the last firing.
-            (100, Some(Some(300)), false, 370),
-            // Shortened below the time already waited: fires at once.
-            (120, Some(Some(20)), true, 140),
-            // Turned off: only the keepalive is left.
-            (130, Some(None), false, 370),
-            // Turned on again: counted from the last firing.
-            (200, Some(Some(60)), true, 260),
-        ];
-        for (at, edit, fires, next) in cases {
-            if let Some(every) = edit {
-                link.set_timer_every(every.map(Duration::from_secs));
-            }
-            let steps = link.due(secs(start, at));
-            assert_eq!(steps.contains(&Step::TimerChange), fires, "at {at} s");
-            assert_eq!(link.next_deadline(), secs(start, next), "at {at} s");
-        }
     }
 }

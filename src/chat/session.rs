@@ -10,6 +10,11 @@ use crate::chat::irc::{self, Event};
 use crate::color::ChangeRequest;
 use crate::color::{parse_rgb, Rgb};
 
+/// How many of the user's own message ids a session remembers to recognise a copy. In a
+/// shared chat session one message arrives once per joined channel of the session, the
+/// copies moments apart; the user can send at most about 200 messages a minute.
+pub const OWN_MESSAGE_IDS_KEPT: usize = 32;
+
 /// Twitch allows a normal account 20 JOIN attempts per 10 seconds.
 pub const JOIN_LIMIT: usize = 20;
 pub const JOIN_WINDOW: Duration = Duration::from_secs(10);
@@ -44,6 +49,8 @@ pub struct Session {
     login: Login,
     user_id: Option<UserId>,
     logged_in: bool,
+    /// Ids of the newest own messages, oldest first, at most [`OWN_MESSAGE_IDS_KEPT`].
+    recent_own_ids: VecDeque<String>,
 }
 
 impl Session {
@@ -53,6 +60,7 @@ impl Session {
             login,
             user_id: known_user_id,
             logged_in: false,
+            recent_own_ids: VecDeque::new(),
         }
     }
 
@@ -99,10 +107,19 @@ impl Session {
                 user_id: Some(sender_id),
                 text,
                 ..
-            } if self.user_id.as_ref() == Some(&sender_id) => Action::OwnMessage {
-                channel: channel.to_string(),
-                text: text.into_owned(),
-            },
+            } if self.user_id.as_ref() == Some(&sender_id) => {
+                // A shared chat copy carries the original's id in `source-id`.
+                let message_id = message
+                    .non_empty_tag("source-id")
+                    .or_else(|| message.non_empty_tag("id"));
+                if message_id.is_some_and(|id| !self.remember_own_id(&id)) {
+                    return Action::Ignore;
+                }
+                Action::OwnMessage {
+                    channel: channel.to_string(),
+                    text: text.into_owned(),
+                }
+            }
             Event::Notice { channel, text, .. } => {
                 if channel == "*" && irc::is_login_failure(text) {
                     Action::AuthFailed {
@@ -117,6 +134,20 @@ impl Session {
             }
             _ => Action::Ignore,
         }
+    }
+}
+
+impl Session {
+    /// Remembers an own message id; false when it was seen already (a shared chat copy).
+    fn remember_own_id(&mut self, id: &str) -> bool {
+        if self.recent_own_ids.iter().any(|seen| seen == id) {
+            return false;
+        }
+        if self.recent_own_ids.len() == OWN_MESSAGE_IDS_KEPT {
+            self.recent_own_ids.pop_front();
+        }
+        self.recent_own_ids.push_back(id.to_string());
+        true
     }
 }
 
@@ -285,6 +316,69 @@ mod tests {
         for (line, expected) in cases {
             assert_eq!(session().on_line(&line), expected, "line {line:?}");
         }
+    }
+
+    /// An own message as Twitch delivers it in `channel`, with an `id` and, for a shared
+    /// chat copy, a `source-id`.
+    fn own_with_ids(channel: &str, id: &str, source_id: Option<&str>) -> String {
+        let source = source_id
+            .map(|source| format!("source-id={source};source-room-id=1;"))
+            .unwrap_or_default();
+        format!(
+            "@badge-info=;color=;display-name=randers;id={id};room-id=2;{source}\
+             user-id={OWN_ID} :randers!randers@randers.tmi.twitch.tv PRIVMSG #{channel} :hi"
+        )
+    }
+
+    #[test]
+    fn a_shared_chat_copy_of_an_own_message_counts_once() {
+        let own = |channel: &str| Action::OwnMessage {
+            channel: channel.into(),
+            text: "hi".into(),
+        };
+        let mut session = session();
+        // (line, expected action)
+        let cases: Vec<(String, Action)> = vec![
+            (own_with_ids("a", "m1", Some("m1")), own("a")),
+            (own_with_ids("b", "m1-copy", Some("m1")), Action::Ignore),
+            // The copy may come first, and a copy without `source-id` on the original too.
+            (own_with_ids("b", "m2-copy", Some("m2")), own("b")),
+            (own_with_ids("a", "m2", None), Action::Ignore),
+            // The same text again is a new message with a new id.
+            (own_with_ids("a", "m3", None), own("a")),
+            (own_with_ids("a", "m3", None), Action::Ignore),
+            // No id at all: nothing to compare, every copy counts.
+            (
+                privmsg(OWN_ID, "randers", "hi").replace("id=1;", ""),
+                own("pajlada"),
+            ),
+            (
+                privmsg(OWN_ID, "randers", "hi").replace("id=1;", ""),
+                own("pajlada"),
+            ),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(session.on_line(&line), expected, "line {line:?}");
+        }
+    }
+
+    #[test]
+    fn own_message_ids_are_remembered_within_a_bound() {
+        let mut session = session();
+        let total = OWN_MESSAGE_IDS_KEPT + 5;
+        for n in 0..total {
+            let line = own_with_ids("a", &format!("m{n}"), None);
+            assert!(matches!(session.on_line(&line), Action::OwnMessage { .. }));
+        }
+        assert_eq!(session.recent_own_ids.len(), OWN_MESSAGE_IDS_KEPT);
+        // The newest are still recognised; the oldest were forgotten.
+        let newest = own_with_ids("b", "x", Some(&format!("m{}", total - 1)));
+        assert_eq!(session.on_line(&newest), Action::Ignore);
+        let oldest = own_with_ids("b", "y", Some("m0"));
+        assert!(matches!(
+            session.on_line(&oldest),
+            Action::OwnMessage { .. }
+        ));
     }
 
     #[test]

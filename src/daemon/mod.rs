@@ -20,6 +20,7 @@ use crate::base::stop::StopSignal;
 use crate::base::supervisor::supervise;
 use crate::chat::connection::{run_chat, ChatSettings};
 use crate::chat::socket::tls_for;
+use crate::chat::watch::{ChatWatch, WatchSettings};
 use crate::config::watch::run_config_watch;
 use crate::config::writer::ConfigWriter;
 use crate::config::{Config, UserConfig};
@@ -199,6 +200,16 @@ impl Daemon {
         };
         // Bound before anything else starts, so a port in use fails the start at once.
         let status_listener = settings.listen.map(status::server::bind).transpose()?;
+        let (watch, watch_thread) = ChatWatch::start(
+            WatchSettings {
+                check_interval: settings.reload_interval,
+                wall_clock: settings.wall_clock.clone(),
+            },
+            queue.clone(),
+            stop.clone(),
+            done_sender.clone(),
+        )?;
+        other_threads.push(watch_thread);
         let mut daemon = Daemon {
             stop,
             shared: Shared {
@@ -208,7 +219,8 @@ impl Daemon {
                         std::io::Error::other(format!("cannot set up TLS for chat: {error}"))
                     })?,
                     keepalive: settings.keepalive,
-                    backoff: BackoffPolicy::default(),
+                    backoff: settings.chat_backoff,
+                    watch,
                 },
                 queue: Some(queue),
                 oauth: Arc::new(OAuth::new(agent, &settings.endpoints.auth_url)),
@@ -376,6 +388,7 @@ impl Daemon {
                         running.user.set_enabled(config.enabled);
                         running.user.set_prime_or_turbo(config.is_prime_or_turbo);
                         running.user.set_color_settings(color_settings(config));
+                        self.shared.chat_settings.watch.settings_changed(login);
                         running.config = config.clone();
                         info!("{login}: settings updated");
                     }

@@ -6,6 +6,8 @@ use core::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::base::backoff::BackoffPolicy;
+use crate::base::wall_clock::WallClock;
 use crate::status::model::default_status_path;
 
 pub const DEFAULT_IRC_URL: &str = "wss://irc-ws.chat.twitch.tv:443";
@@ -37,6 +39,10 @@ pub struct Settings {
     pub config_path: PathBuf,
     pub endpoints: Endpoints,
     pub keepalive: Duration,
+    /// How chat reconnects are spaced.
+    pub chat_backoff: BackoffPolicy,
+    /// Where the time of day is read from, to notice that the machine slept.
+    pub wall_clock: WallClock,
     /// Time allowed for one HTTP call to Helix or OAuth.
     pub http_timeout: Duration,
     /// How often the config file is checked for edits.
@@ -72,6 +78,8 @@ impl Default for Settings {
                 auth_url: DEFAULT_AUTH_URL.to_string(),
             },
             keepalive: DEFAULT_KEEPALIVE,
+            chat_backoff: BackoffPolicy::default(),
+            wall_clock: WallClock::default(),
             http_timeout: DEFAULT_CALL_TIMEOUT,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
             status_file: None,
