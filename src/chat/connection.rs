@@ -149,7 +149,7 @@ pub fn run_chat(
         counters::reconnect(match &ending {
             Ending::ReconnectRequested => ReconnectReason::Requested,
             Ending::Refused { .. } => ReconnectReason::LoginRefused,
-            Ending::Lost => ReconnectReason::Lost,
+            Ending::Lost { .. } | Ending::Slept => ReconnectReason::Lost,
         });
         let now = Instant::now();
         let next_attempt = reconnects.next_attempt(ending, started, now, rng.random());
