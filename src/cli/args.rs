@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::base::secret::Secret;
 use crate::daemon::settings::{Endpoints, Settings};
 
 /// What the user asked the binary to do.
@@ -13,9 +14,14 @@ use crate::daemon::settings::{Endpoints, Settings};
 pub enum Command {
     Run,
     Check,
-    /// Device-code login for one user (by name) or all, then exit.
+    /// Device-code login, then exit: with `client_id`, for a new account (or one to log in
+    /// again) that is written to the config, created if need be; else for the config's
+    /// users, one (by name) or all.
     Auth {
         user: Option<String>,
+        client_id: Option<String>,
+        /// A secret: printed as `[redacted]`.
+        client_secret: Option<Secret>,
     },
     /// Exit 0 when the running daemon and its users are healthy, else 1.
     Health,
@@ -50,9 +56,13 @@ Usage: twitch-colorchanger [COMMAND] [--config PATH]
 Commands:
   run               run the daemon (the default)
   check             validate the config and print a summary per user, then exit
+  auth --client-id ID [--client-secret SECRET] [--user NAME]
+                    log in to Twitch with a device code (no browser needed on this
+                    machine) as any account, and write that user with its tokens and
+                    the default settings to the config (created if missing, mode 0600);
+                    run again to add another account
   auth [--user NAME]
-                    log in with a device code (no browser needed on this machine) for
-                    one user or all, save the tokens in the config, then exit
+                    log in again the config's users (one or all), save their tokens
   health            exit 0 when the running daemon and every enabled user are fine,
                     else 1 with the reason (for Docker HEALTHCHECK and monitoring)
 
@@ -89,6 +99,8 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
     let mut user: Option<String> = None;
     let mut status_file: Option<PathBuf> = None;
     let mut listen: Option<String> = None;
+    let mut client_id: Option<String> = None;
+    let mut client_secret: Option<Secret> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut set_command = |new: Command| match command {
@@ -103,7 +115,23 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
         match arg.as_str() {
             "run" => set_command(Command::Run)?,
             "check" => set_command(Command::Check)?,
-            "auth" => set_command(Command::Auth { user: None })?,
+            "auth" => set_command(Command::Auth {
+                user: None,
+                client_id: None,
+                client_secret: None,
+            })?,
+            "--client-id" | "--client-secret" => {
+                let value = args.next().filter(|value| !value.trim().is_empty()).ok_or_else(|| {
+                    UsageError(format!(
+                        "{arg} needs a value from your app at https://dev.twitch.tv/console, e.g. {arg} abc123"
+                    ))
+                })?;
+                if arg == "--client-id" {
+                    client_id = Some(value.trim().to_string());
+                } else {
+                    client_secret = Some(Secret::new(value.trim()));
+                }
+            }
             "health" => set_command(Command::Health)?,
             "--status-file" => {
                 let value = args.next().ok_or_else(|| {
@@ -149,10 +177,26 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
         }
     }
     let command = match (command.unwrap_or(Command::Run), user) {
-        (Command::Auth { .. }, user) => Command::Auth { user },
+        (Command::Auth { .. }, user) => {
+            if client_secret.is_some() && client_id.is_none() {
+                return Err(UsageError(
+                    "--client-secret goes with --client-id, e.g. `auth --client-id ID --client-secret SECRET`".to_string(),
+                ));
+            }
+            Command::Auth {
+                user,
+                client_id,
+                client_secret,
+            }
+        }
         (_, Some(_)) => {
             return Err(UsageError(
                 "--user goes with the auth command, e.g. `auth --user alice`".to_string(),
+            ))
+        }
+        (_, None) if client_id.is_some() || client_secret.is_some() => {
+            return Err(UsageError(
+                "--client-id goes with the auth command, e.g. `auth --client-id ID`".to_string(),
             ))
         }
         (command, None) => command,
@@ -364,6 +408,18 @@ mod tests {
                 "--user goes with the auth command",
             ),
             (&["auth", "--user"], &[], "needs a Twitch user name"),
+            (&["auth", "--client-id"], &[], "needs a value"),
+            (&["auth", "--client-id", " "], &[], "needs a value"),
+            (
+                &["auth", "--client-secret", "s"],
+                &[],
+                "--client-secret goes with --client-id",
+            ),
+            (
+                &["run", "--client-id", "x"],
+                &[],
+                "--client-id goes with the auth",
+            ),
             (&[], &[("LOG_LEVEL", "loud")], "LOG_LEVEL"),
             (
                 &[],
@@ -395,6 +451,45 @@ mod tests {
             let settings = parse(&args(argv), &env(vars)).unwrap().settings;
             assert_eq!(settings.status_path(), PathBuf::from(expected), "{argv:?}");
         }
+    }
+
+    #[test]
+    fn auth_for_a_new_account() {
+        let invocation = parse(
+            &args(&[
+                "auth",
+                "--client-id",
+                " cid ",
+                "--client-secret",
+                "cs",
+                "-c",
+                "new.conf",
+            ]),
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            invocation.command,
+            Command::Auth {
+                user: None,
+                client_id: Some("cid".into()),
+                client_secret: Some(Secret::new("cs")),
+            }
+        );
+        assert_eq!(invocation.settings.config_path, PathBuf::from("new.conf"));
+        assert!(
+            !format!("{invocation:?}").contains("\"cs\""),
+            "the secret stays out of Debug"
+        );
+        let invocation = parse(&args(&["auth", "--user", "bob"]), &env(&[])).unwrap();
+        assert_eq!(
+            invocation.command,
+            Command::Auth {
+                user: Some("bob".into()),
+                client_id: None,
+                client_secret: None,
+            }
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use log::{info, warn};
 
 use crate::base::clock::unix_now;
 use crate::base::ids::Login;
+use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
 use crate::base::sync::lock;
 use crate::cli::args::{Command, Invocation, USAGE};
@@ -23,7 +24,7 @@ use crate::config::{self, ConfigError, Document, InvalidConfig, UserConfig};
 use crate::daemon::settings::Settings;
 use crate::daemon::Daemon;
 use crate::status::run_health;
-use crate::token::device_login::{device_login, instructions, DeviceLoginError};
+use crate::token::device_login::{device_login, device_login_any, instructions, DeviceLoginError};
 use crate::twitch::http;
 use crate::twitch::oauth::OAuth;
 use std::io::IsTerminal;
@@ -60,7 +61,17 @@ pub fn main() -> i32 {
             EXIT_OK
         }
         Command::Check => check(&settings, &env),
-        Command::Auth { user } => auth(&settings, &env, user.as_deref()),
+        Command::Auth {
+            user,
+            client_id: Some(client_id),
+            client_secret,
+        } => auth_new_account(
+            &settings,
+            &client_id,
+            client_secret.as_ref(),
+            user.as_deref(),
+        ),
+        Command::Auth { user, .. } => auth(&settings, &env, user.as_deref()),
         Command::Health => health(&settings),
         Command::Run => run(&settings, &env),
     }
@@ -271,6 +282,93 @@ fn health(settings: &Settings) -> i32 {
             eprintln!("twitch-colorchanger: unhealthy: {reason}");
             EXIT_RUNTIME
         }
+    }
+}
+
+/// `auth --client-id`: device-code login as whichever account the person logs in with;
+/// that user and its tokens go into the config file, which is created when missing. A
+/// config file that does not parse is reported and left alone, before any login.
+fn auth_new_account(
+    settings: &Settings,
+    client_id: &str,
+    client_secret: Option<&Secret>,
+    expected: Option<&str>,
+) -> i32 {
+    init_logging(settings.log_level);
+    let path = &settings.config_path;
+    if let Err(code) = read_for_auth(path) {
+        return code;
+    }
+    let stop = StopSignal::new();
+    let handler_stop = stop.clone();
+    let _ = ctrlc::set_handler(move || handler_stop.stop());
+    let oauth = OAuth::new(
+        http::new_agent(settings.http_timeout),
+        &settings.endpoints.auth_url,
+    );
+    let expected = expected.map(Login::new);
+    let result = device_login_any(&oauth, client_id, expected.as_ref(), &stop, |code| {
+        println!(
+            "To log in, open {} and enter the code {} while logged in to Twitch as the account              to add (valid for {} minutes)",
+            code.verification_uri,
+            code.user_code,
+            code.expires_in.as_secs().div_ceil(60)
+        );
+    });
+    let (grant, validation) = match result {
+        Ok(done) => done,
+        Err(DeviceLoginError::Stopped) => return fail(EXIT_RUNTIME, "interrupted"),
+        Err(error) => return fail(EXIT_RUNTIME, error),
+    };
+    let login = validation.login;
+    let tokens = SavedField::Tokens {
+        access_token: grant.access_token,
+        refresh_token: grant.refresh_token,
+        expires_at_unix: grant
+            .expires_in
+            .map(|lifetime| unix_now() + lifetime.as_secs()),
+    };
+    // Read again: the login took minutes, and a running daemon may have saved tokens since.
+    let mut document = match read_for_auth(path) {
+        Ok(document) => document,
+        Err(code) => return code,
+    };
+    let added = document.put_logged_in_user(&login, client_id, client_secret, &tokens);
+    let text = document.to_json_string();
+    // What is written must pass `check`; a config that fails validation is never written.
+    if let Err(error) = config::parse(&text, path) {
+        return fail(EXIT_RUNTIME, format!("not saved: {error}"));
+    }
+    match config_file::write_atomic(path, text.as_bytes()) {
+        Ok(outcome) => {
+            if outcome == WriteOutcome::WroteInPlace {
+                warn!(
+                    "wrote {} in place: it could not be replaced atomically",
+                    path.display()
+                );
+            }
+            println!(
+                "{login}: logged in; {} {} (user id {}). `twitch-colorchanger check` shows it,                  `twitch-colorchanger run` starts it.",
+                if added { "added to" } else { "new tokens saved in" },
+                path.display(),
+                validation.user_id
+            );
+            EXIT_OK
+        }
+        Err(error) => fail(
+            EXIT_RUNTIME,
+            format!("cannot write {}: {error}", path.display()),
+        ),
+    }
+}
+
+/// The config as `auth --client-id` extends it: the file's document, or an empty one when
+/// there is no file. `Err` holds the exit code after reporting a file that cannot be used.
+fn read_for_auth(path: &Path) -> Result<Document, i32> {
+    match config_file::load(path) {
+        Ok((_config, document)) => Ok(document),
+        Err(ConfigError::NotFound { .. }) => Ok(Document::empty()),
+        Err(error) => Err(fail(EXIT_USAGE, error)),
     }
 }
 

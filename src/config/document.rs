@@ -6,10 +6,11 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::base::ids::Login;
+use crate::base::secret::Secret;
 use crate::color::{ColorMode, PaletteOrder, DEFAULT_RAINBOW_STEP_DEGREES};
 
 use super::fields::{palette_order_name, ColorModeName};
-use super::model::{Field, UserConfig};
+use super::model::{Field, SavedField, UserConfig};
 
 /// The file's JSON tree, kept so that writes preserve unknown fields and key order.
 ///
@@ -67,6 +68,84 @@ impl Document {
         Document {
             root: Value::Object(root),
         }
+    }
+
+    /// An empty config, `{"users": []}`, for a file that does not exist yet.
+    pub fn empty() -> Document {
+        let mut root = Map::new();
+        root.insert("users".into(), Value::Array(Vec::new()));
+        Document {
+            root: Value::Object(root),
+        }
+    }
+
+    /// Puts a user logged in by `auth --client-id` in the document: an existing entry of
+    /// that login gets the new client and tokens and keeps everything else; otherwise a
+    /// new entry is added at the end with the default settings written out (own channel,
+    /// Turbo/Prime colors, enabled), so the person sees what there is to change. A client
+    /// secret not given is kept for the same client id and cleared for a new one (it
+    /// belongs to the old app). Returns true when the user is new.
+    pub fn put_logged_in_user(
+        &mut self,
+        login: &Login,
+        client_id: &str,
+        client_secret: Option<&Secret>,
+        tokens: &SavedField,
+    ) -> bool {
+        let same_client = self.user_str(login, Field::ClientId) == Some(client_id);
+        let mut fields = vec![(Field::ClientId, Value::from(client_id))];
+        match client_secret {
+            Some(secret) => fields.push((Field::ClientSecret, secret.expose().into())),
+            None if !same_client => fields.push((Field::ClientSecret, "".into())),
+            None => {}
+        }
+        fields.extend(tokens.entries());
+        if self.user_str(login, Field::Username).is_some() {
+            for (field, value) in fields {
+                self.set_user_field(login, field, value);
+            }
+            return false;
+        }
+        let mut object = Map::new();
+        object.insert(Field::Username.key().into(), login.as_str().into());
+        for (field, value) in fields {
+            object.insert(field.key().into(), value);
+        }
+        if !object.contains_key(Field::ClientSecret.key()) {
+            object.insert(Field::ClientSecret.key().into(), "".into());
+        }
+        object.insert(Field::Channels.key().into(), Value::Array(Vec::new()));
+        object.insert(Field::IsPrimeOrTurbo.key().into(), true.into());
+        object.insert(Field::Enabled.key().into(), true.into());
+        if !self.root.is_object() {
+            self.root = Value::Object(Map::new());
+        }
+        if let Some(root) = self.root.as_object_mut() {
+            let users = root
+                .entry("users")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if !users.is_array() {
+                *users = Value::Array(Vec::new());
+            }
+            if let Some(users) = users.as_array_mut() {
+                users.push(Value::Object(object));
+            }
+        }
+        true
+    }
+
+    /// A string field of the user whose `username` matches, if there is one.
+    pub fn user_str(&self, username: &Login, field: Field) -> Option<&str> {
+        self.users()?
+            .iter()
+            .filter_map(Value::as_object)
+            .find(|user| {
+                user.get(Field::Username.key())
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| Login::new(name) == *username)
+            })?
+            .get(field.key())
+            .and_then(Value::as_str)
     }
 
     /// Sets one field of the user whose `username` matches (case-insensitively, `#`

@@ -56,6 +56,28 @@ pub fn device_login(
     client_id: &str,
     login: &Login,
     stop: &StopSignal,
+    announce: impl FnMut(&DeviceCode),
+) -> Result<(TokenGrant, Validation), DeviceLoginError> {
+    device_flow(oauth, client_id, Some(login), stop, announce)
+}
+
+/// The device flow for whichever account the person logs in as (`auth --client-id`, which
+/// learns the account from the tokens); `expected` checks it when given.
+pub fn device_login_any(
+    oauth: &OAuth,
+    client_id: &str,
+    expected: Option<&Login>,
+    stop: &StopSignal,
+    announce: impl FnMut(&DeviceCode),
+) -> Result<(TokenGrant, Validation), DeviceLoginError> {
+    device_flow(oauth, client_id, expected, stop, announce)
+}
+
+fn device_flow(
+    oauth: &OAuth,
+    client_id: &str,
+    login: Option<&Login>,
+    stop: &StopSignal,
     mut announce: impl FnMut(&DeviceCode),
 ) -> Result<(TokenGrant, Validation), DeviceLoginError> {
     let mut n_failures = 0u32;
@@ -97,14 +119,16 @@ pub fn device_login(
 /// Validates fresh tokens to learn whose they are.
 fn check_account(
     oauth: &OAuth,
-    login: &Login,
+    login: Option<&Login>,
     grant: TokenGrant,
     stop: &StopSignal,
 ) -> Result<(TokenGrant, Validation), DeviceLoginError> {
     let mut n_failures = 0u32;
     loop {
         match oauth.validate(&grant.access_token) {
-            Ok(validation) if validation.login == *login => return Ok((grant, validation)),
+            Ok(validation) if login.is_none_or(|login| validation.login == *login) => {
+                return Ok((grant, validation))
+            }
             Ok(validation) => {
                 return Err(DeviceLoginError::WrongAccount {
                     logged_in_as: validation.login,
