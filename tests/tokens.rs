@@ -1,6 +1,7 @@
 //! Tokens that never lapse, against the live daemon and the fake Twitch: validation,
 //! refresh (ahead of time, on 401, on a refused chat login), persistence to the config
-//! file, a refused refresh token, and the device-code login.
+//! file, a refused refresh token and the headless device-code login it starts, a refresh in
+//! flight at SIGTERM, a token without a needed scope, and a removed user's late answer.
 
 mod common;
 
@@ -136,46 +137,253 @@ fn three_users_refreshing_at_once_are_all_saved() {
     assert!(running.daemon.shutdown(WAIT));
 }
 
+/// `twitch-colorchanger health` in `dir`: its exit code and everything it printed.
+fn health(dir: &std::path::Path, twitch: &FakeTwitch) -> (Option<i32>, String) {
+    let mut command = binary_for(dir, twitch);
+    command.arg("health");
+    let output = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
+}
+
+fn write_config(dir: &std::path::Path, config: &serde_json::Value) -> std::path::PathBuf {
+    let path = dir.join("twitch_colorchanger.conf");
+    std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    path
+}
+
+fn read_config(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 #[test]
-fn a_rejected_refresh_token_stops_that_user_with_one_clear_error_while_others_go_on() {
+fn a_revoked_refresh_token_starts_a_login_without_a_terminal_and_changes_resume() {
     let twitch = FakeTwitch::start();
     let alice = account(&twitch, "alice", "1001", "", true);
     let bob = account(&twitch, "bob", "1002", "", true);
+    twitch.set_device_interval(0);
     twitch.expire_access_token("alice");
     twitch.revoke_refresh_token("alice");
     let dir = tempfile::tempdir().unwrap();
-    let config = json!({"users": [user_json(&alice, true, &[]), user_json(&bob, true, &[])]});
-    let path = dir.path().join("twitch_colorchanger.conf");
-    std::fs::write(&path, config.to_string()).unwrap();
-    let process = Process::spawn(binary_for(dir.path(), &twitch));
+    let path = write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &[]), user_json(&bob, true, &[])]}),
+    );
+    // `binary_for` gives the daemon no terminal: stdin is /dev/null, output goes to pipes.
+    let mut command = binary_for(dir.path(), &twitch);
+    command.env("DEBUG", "true");
+    let process = Process::spawn(command);
 
-    let error = process
+    let line = process
+        .wait_line(|line| line.contains("alice: to log in, open"), WAIT)
+        .expect("one line with the login code");
+    let user_code = twitch.wait_device_user_code(WAIT).expect("a device code");
+    assert!(line.contains(&user_code), "{line}");
+    assert!(line.contains("https://www.twitch.tv/activate"), "{line}");
+    let device = twitch
+        .requests()
+        .into_iter()
+        .find(|request| request.path == "/oauth2/device")
+        .expect("the device endpoint was asked");
+    let scopes = device.form_param("scopes").unwrap_or_default().to_string();
+    for scope in ["chat:read", "user:manage:chat_color", "user:read:chat"] {
+        assert!(scopes.split(' ').any(|s| s == scope), "{scopes}");
+    }
+
+    // The status file and `health` show the same code.
+    process
         .wait_line(
-            |line| line.contains("alice") && line.contains("stopped"),
+            |line| {
+                line.contains("status file written")
+                    && line.contains(&format!("alice needs-login (code {user_code})"))
+            },
             WAIT,
         )
-        .expect("an error line about alice");
-    assert!(error.contains("refresh token"), "{error}");
-    assert!(
-        error.contains("twitch-colorchanger auth --user alice"),
-        "{error}"
-    );
+        .expect("the status file shows the code");
+    let (code, text) = health(dir.path(), &twitch);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains(&user_code), "{text}");
+    assert!(text.contains("https://www.twitch.tv/activate"), "{text}");
 
+    // Bob is not affected.
     assert!(twitch.wait_joined("bob", "bob", WAIT));
     twitch.send_line("bob", &own_message(&bob, "bob", "still here"));
     let put = twitch.wait_request(is_color_put, WAIT).expect("bob's PUT");
     assert_eq!(put.query_param("user_id"), Some("1002"));
 
+    // The person approves; alice joins and changes colors in the same process.
+    twitch.approve_device(&user_code, "alice");
+    assert!(twitch.wait_joined("alice", "alice", WAIT), "alice joins");
+    twitch.send_line("alice", &own_message(&alice, "alice", "back"));
+    let put = twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("alice's PUT");
+    assert_eq!(put.query_param("user_id"), Some("1001"));
+
     let (status, _, output) = process.terminate();
     assert_eq!(status.code(), Some(0), "{output}");
-    let alice_errors = output
+    let saved = read_config(&path);
+    let user = user_entry(&saved, "alice");
+    assert_eq!(user["access_token"], twitch.access_token("alice").as_str());
+    assert_eq!(
+        user["refresh_token"],
+        twitch.refresh_token("alice").as_str()
+    );
+    let code_lines = output
         .lines()
-        .filter(|line| line.contains("alice") && line.contains("ERROR"))
+        .filter(|line| line.contains("alice: to log in, open"))
         .count();
-    assert_eq!(alice_errors, 1, "one error line for alice: {output}");
-    for secret in ["at-alice", "rt-alice", "cs-alice", "at-bob"] {
+    assert_eq!(code_lines, 1, "one line per code: {output}");
+    let new_access = twitch.access_token("alice");
+    let new_refresh = twitch.refresh_token("alice");
+    for secret in [
+        "at-alice\"",
+        "rt-alice\"",
+        "cs-alice",
+        "at-bob",
+        "dc-",
+        new_access.as_str(),
+        new_refresh.as_str(),
+    ] {
         assert!(!output.contains(secret), "{secret} leaked: {output}");
     }
+}
+
+#[test]
+fn sigterm_during_a_slow_refresh_waits_for_it_and_saves_the_new_tokens() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    twitch.expire_access_token("alice");
+    // Twitch rotates the tokens when the refresh arrives, and answers 4 s later: longer than
+    // the shutdown grace of 1.5 s, shorter than the HTTP timeout.
+    twitch.delay_next("POST", "/oauth2/token", std::time::Duration::from_secs(4));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &[])]}),
+    );
+    let process = Process::spawn(binary_for(dir.path(), &twitch));
+    twitch
+        .wait_request(|request| request.path == "/oauth2/token", WAIT)
+        .expect("a refresh");
+
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(
+        output.contains("waiting for 1 token call(s) in flight"),
+        "{output}"
+    );
+    let saved = read_config(&path);
+    let user = user_entry(&saved, "alice");
+    assert_eq!(
+        user["refresh_token"],
+        twitch.refresh_token("alice").as_str(),
+        "the rotated refresh token was saved"
+    );
+    assert_eq!(user["access_token"], twitch.access_token("alice").as_str());
+}
+
+#[test]
+fn a_missing_scope_is_one_clear_error_and_costs_no_refresh_per_message() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    twitch.set_scopes("alice", &["chat:read"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &[])]}),
+    );
+    let before = std::fs::read_to_string(&path).unwrap();
+    let process = Process::spawn(binary_for(dir.path(), &twitch));
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+    process
+        .wait_line(|line| line.contains("lacks the scope"), WAIT)
+        .expect("the scope error");
+    for n in 1..=3 {
+        twitch.send_line("alice", &own_message(&alice, "alice", "hi"));
+        assert_eq!(twitch.wait_color_puts(n, WAIT).len(), n, "PUT {n}");
+    }
+    sync_chat(&twitch, "alice", "done");
+
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let scope_errors: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("lacks the scope"))
+        .collect();
+    assert_eq!(scope_errors.len(), 1, "{output}");
+    let error = scope_errors[0];
+    assert!(error.contains("user:manage:chat_color"), "{error}");
+    assert!(
+        error.contains("twitch-colorchanger auth --user alice"),
+        "{error}"
+    );
+    let n_refreshes = twitch
+        .requests()
+        .iter()
+        .filter(|request| request.path == "/oauth2/token")
+        .count();
+    assert!(n_refreshes <= 1, "{n_refreshes} refreshes");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "no config writes"
+    );
+}
+
+#[test]
+fn a_removed_users_late_token_answer_does_not_bring_it_back_to_the_status_file() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let bob = account(&twitch, "bob", "1002", "", true);
+    twitch.expire_access_token("alice");
+    twitch.revoke_refresh_token("alice");
+    twitch.delay_next("POST", "/oauth2/token", std::time::Duration::from_secs(3));
+    let dir = tempfile::tempdir().unwrap();
+    let status_path = dir.path().join("twitch_colorchanger.status.json");
+    write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &[]), user_json(&bob, true, &[])]}),
+    );
+    let mut command = binary_for(dir.path(), &twitch);
+    command.env("DEBUG", "true").env("TWITCH_RELOAD_SECS", "1");
+    let process = Process::spawn(command);
+    assert!(twitch.wait_joined("bob", "bob", WAIT));
+    twitch
+        .wait_request(|request| request.path == "/oauth2/token", WAIT)
+        .expect("alice's refresh, answered late");
+
+    write_config(dir.path(), &json!({"users": [user_json(&bob, true, &[])]}));
+    process
+        .wait_line(|line| line.contains("alice: removed from the config"), WAIT)
+        .expect("alice is removed");
+    // The refusal of alice's refresh token arrives after her removal.
+    process
+        .wait_line(
+            |line| line.contains("alice: the token call of a removed or restarted entry answered"),
+            WAIT,
+        )
+        .expect("the late answer");
+    // Make the status file be written again, after the late answer.
+    twitch.drop_connections("bob");
+    assert!(twitch.wait_n_logins("bob", 2, WAIT));
+    let written = process
+        .wait_line(
+            |line| line.contains("status file written") && line.contains("bob connected"),
+            WAIT,
+        )
+        .expect("a status write after the late answer");
+    assert!(!written.contains("alice"), "{written}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&status_path).unwrap()).unwrap();
+    assert!(report["users"].get("alice").is_none(), "{report}");
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(!output.contains("alice needs-login"), "{output}");
 }
 
 #[test]

@@ -209,7 +209,6 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         Err(code) => return code,
     };
     let mut settings = settings.clone();
-    settings.interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     settings.status_file = Some(settings.status_path());
     // The handler is in place before any thread starts, so a SIGTERM during start-up also
     // ends in a clean shutdown; it is handed the daemon's stop signal once there is one.

@@ -27,7 +27,7 @@ use crate::config::{Config, UserConfig};
 use crate::daemon::settings::Settings;
 use crate::daemon::worker::run_worker;
 use crate::status::{self, StatusBoard, StatusServer, StatusWriter, WriterSettings};
-use crate::token::refresher::{run_token_thread, TokenOwner};
+use crate::token::refresher::{TokenEntry, TokenService};
 use crate::twitch::helix::Helix;
 use crate::twitch::http;
 use crate::twitch::oauth::OAuth;
@@ -37,11 +37,11 @@ use crate::user::{ColorSettings, TokenCell, User, UserSinks};
 /// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
 /// and a thousand users stay within a few hundred MiB of address space (little of it touched).
 pub const CHAT_STACK_SIZE: usize = 256 * 1024;
-/// Stack size of workers and token threads: one blocking HTTPS call at a time.
+/// Stack size of workers: one blocking HTTPS call at a time.
 pub const WORKER_STACK_SIZE: usize = 256 * 1024;
 /// Workers carrying out color changes; each change is one short HTTP call.
 pub const MAX_WORKERS: usize = 4;
-/// The token threads of users started together make their first check this far apart, so
+/// Users started together make their first token check this far apart, so
 /// that hundreds of users do not all call Twitch's OAuth server in the same instant (which
 /// also made HTTPS setup race; measured with examples/bench). Chat does not wait for it.
 pub const VALIDATION_STAGGER: Duration = Duration::from_millis(20);
@@ -99,10 +99,9 @@ fn color_settings(config: &UserConfig) -> ColorSettings {
 struct Shared {
     chat_settings: ChatSettings,
     queue: Option<ChangeQueue>,
-    oauth: Arc<OAuth>,
+    tokens: TokenService,
     writer: Option<ConfigWriter>,
     status: Option<StatusBoard>,
-    interactive: bool,
     /// Every thread holds a clone; the channel disconnects when all have ended.
     done_sender: Option<Sender<()>>,
 }
@@ -112,12 +111,17 @@ struct RunningUser {
     user: Arc<User>,
     config: UserConfig,
     stop: StopSignal,
+    /// The user's key at the token refresher.
+    token_key: u64,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl RunningUser {
-    /// Tells the user's threads to end; they are joined at shutdown.
-    fn stop(self, retired: &mut Vec<JoinHandle<()>>) {
+    /// Tells the user's threads to end; they are joined at shutdown. Its status is no
+    /// longer written from here on; a token call in flight still finishes and is saved.
+    fn stop(self, tokens: &TokenService, retired: &mut Vec<JoinHandle<()>>) {
+        self.user.retire();
+        tokens.remove(self.token_key);
         self.stop.stop();
         self.user.token.close();
         retired.extend(self.threads);
@@ -210,6 +214,15 @@ impl Daemon {
             done_sender.clone(),
         )?;
         other_threads.push(watch_thread);
+        let oauth = Arc::new(OAuth::new(agent, &settings.endpoints.auth_url));
+        let (tokens, token_threads) = TokenService::start(
+            oauth,
+            stop.clone(),
+            settings.http_timeout,
+            settings.wall_clock.clone(),
+            &done_sender,
+        )?;
+        other_threads.extend(token_threads);
         let mut daemon = Daemon {
             stop,
             shared: Shared {
@@ -223,10 +236,9 @@ impl Daemon {
                     watch,
                 },
                 queue: Some(queue),
-                oauth: Arc::new(OAuth::new(agent, &settings.endpoints.auth_url)),
+                tokens,
                 writer,
                 status,
-                interactive: settings.interactive,
                 done_sender: Some(done_sender),
             },
             users: BTreeMap::new(),
@@ -246,7 +258,7 @@ impl Daemon {
         Ok(daemon)
     }
 
-    /// Starts one user's token thread and chat thread.
+    /// Hands one user's tokens to the token refresher and starts its chat thread.
     fn start_user(
         &mut self,
         config: &UserConfig,
@@ -257,11 +269,12 @@ impl Daemon {
             return Ok(());
         };
         let login = config.username.clone();
-        let (rejection_sender, rejections) = crossbeam_channel::unbounded();
+        let route = shared.tokens.new_route();
+        let token_key = route.entry;
         let user = Arc::new(User::new(
             login.clone(),
             config.client_id.clone(),
-            TokenCell::new(config.access_token.clone(), Some(rejection_sender)),
+            TokenCell::new(config.access_token.clone(), Some(route)),
             (config.is_prime_or_turbo, config.enabled),
             color_settings(config),
             UserSinks {
@@ -272,39 +285,15 @@ impl Daemon {
         let user_stop = StopSignal::new();
         let mut threads = Vec::new();
 
-        let owner = TokenOwner {
-            user: Arc::clone(&user),
-            client_secret: config.client_secret.clone(),
-            refresh_token: config.refresh_token.clone(),
-            rejections,
-            oauth: Arc::clone(&shared.oauth),
-            interactive: shared.interactive,
-            user_stop: user_stop.clone(),
-            first_check_after,
-        };
-        let token_done = done_sender.clone();
-        let token_stop = user_stop.clone();
-        threads.push(
-            thread::Builder::new()
-                .name(format!("token-{login}"))
-                .stack_size(WORKER_STACK_SIZE)
-                .spawn(move || {
-                    let what = format!("{}: token", owner.user.login);
-                    let mut owner = Some(owner);
-                    supervise(
-                        &what,
-                        &token_stop.clone(),
-                        &BackoffPolicy::default(),
-                        || {
-                            // A panic loses the owner; the user cannot go on without one.
-                            match owner.take() {
-                                Some(owner) => run_token_thread(owner),
-                                None => token_stop.stop(),
-                            }
-                        },
-                    );
-                    drop(token_done);
-                })?,
+        shared.tokens.add(
+            token_key,
+            TokenEntry {
+                user: Arc::clone(&user),
+                client_secret: config.client_secret.clone(),
+                refresh_token: config.refresh_token.clone(),
+                user_stop: user_stop.clone(),
+                first_check_after,
+            },
         );
 
         let chat_user = Arc::clone(&user);
@@ -347,6 +336,7 @@ impl Daemon {
                 user,
                 config: config.clone(),
                 stop: user_stop,
+                token_key,
                 threads,
             },
         );
@@ -366,7 +356,7 @@ impl Daemon {
         for login in removed {
             info!("{login}: removed from the config; stopping");
             if let Some(running) = self.users.remove(&login) {
-                running.stop(&mut self.other_threads);
+                running.stop(&self.shared.tokens, &mut self.other_threads);
             }
             if let Some(status) = &self.shared.status {
                 status.remove_user(&login);
@@ -396,7 +386,7 @@ impl Daemon {
                 ReloadAction::Start | ReloadAction::Restart => {
                     if let Some(running) = self.users.remove(login) {
                         info!("{login}: credentials or channels changed; reconnecting");
-                        running.stop(&mut self.other_threads);
+                        running.stop(&self.shared.tokens, &mut self.other_threads);
                     } else {
                         info!("{login}: added to the config; starting");
                     }
@@ -433,17 +423,19 @@ impl Daemon {
         self.shutdown(grace)
     }
 
-    /// Stops every thread and waits up to `grace` for them. True when all ended in time;
-    /// threads still running (a worker inside a slow HTTP call) end with the process.
+    /// Stops every thread and waits up to `grace` for them — longer while a token call is
+    /// in flight (up to the HTTP timeout), because its answer may hold tokens Twitch has
+    /// already rotated and they must be saved. True when all ended in time; threads still
+    /// running (a worker inside a slow HTTP call) end with the process.
     pub fn shutdown(mut self, grace: Duration) -> bool {
-        let deadline = Instant::now() + grace;
+        let deadline = Instant::now() + grace.max(self.shared.tokens.shutdown_allowance());
         self.stop.stop();
         if let Some(server) = self.status_server.take() {
             server.stop();
         }
         let mut threads = std::mem::take(&mut self.other_threads);
         for (_, running) in std::mem::take(&mut self.users) {
-            running.stop(&mut threads);
+            running.stop(&self.shared.tokens, &mut threads);
         }
         // Workers end once every sender of the queue is gone: ours and the chat threads'.
         self.shared.queue.take();

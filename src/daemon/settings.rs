@@ -53,9 +53,6 @@ pub struct Settings {
     pub log_level: log::LevelFilter,
     /// Where the status server (status page, `/metrics`, `/healthz`) listens; `None`: off.
     pub listen: Option<SocketAddr>,
-    /// True when a person watches the terminal (set by the binary, not parsed): a lost
-    /// login then starts a device-code login instead of stopping the user.
-    pub interactive: bool,
 }
 
 impl Settings {
@@ -84,7 +81,6 @@ impl Default for Settings {
             reload_interval: DEFAULT_RELOAD_INTERVAL,
             status_file: None,
             listen: None,
-            interactive: false,
             log_level: log::LevelFilter::Info,
         }
     }

@@ -124,8 +124,9 @@ impl StatusBoard {
         }
     }
 
-    /// Records a user's new state, merged by [`merge_state`]; an unknown user is added with
-    /// changes enabled. Only a real change wakes the writer.
+    /// Records a user's new state, merged by [`merge_state`]. A user not on the board (taken
+    /// off because it was removed from the config) stays off: a thread of it that is still
+    /// finishing must not bring it back. Only a real change wakes the writer.
     pub fn set_state(&self, login: &Login, state: UserState) {
         let changed = {
             let mut report = lock(&self.report);
@@ -140,12 +141,7 @@ impl StatusBoard {
                     status.state = merged;
                     changed
                 }
-                None => {
-                    report
-                        .users
-                        .insert(login.to_string(), UserStatus::new(state, true));
-                    true
-                }
+                None => false,
             };
             // A lost connection or a refused login stays on the page after the user is
             // back, until the next error.
@@ -316,7 +312,13 @@ fn write_report(report: &Mutex<StatusReport>, settings: &WriterSettings, failing
             let states: Vec<String> = snapshot
                 .users
                 .iter()
-                .map(|(login, status)| format!("{login} {}", state_kind(&status.state)))
+                .map(|(login, status)| match &status.state {
+                    UserState::NeedsLogin {
+                        login_code: Some(code),
+                        ..
+                    } => format!("{login} needs-login (code {})", code.user_code),
+                    state => format!("{login} {}", state_kind(state)),
+                })
                 .collect();
             debug!("status file written: {}", states.join(", "));
             if *failing {
@@ -445,6 +447,7 @@ mod tests {
             &alice,
             UserState::NeedsLogin {
                 reason: "final".into(),
+                login_code: None,
             },
         );
         loop {
@@ -452,6 +455,7 @@ mod tests {
             let done = write.report.users.get("alice").map(|status| &status.state)
                 == Some(&UserState::NeedsLogin {
                     reason: "final".into(),
+                    login_code: None,
                 });
             writes.push(write);
             if done {
@@ -556,6 +560,10 @@ mod tests {
         let alice = Login::new("alice");
         let bob = Login::new("bob");
         board.add_user(&alice, false);
+        // A user not on the board (removed) is not brought back by a late report.
+        board.set_state(&bob, reconnecting(10));
+        assert_eq!(board.snapshot().users.keys().collect::<Vec<_>>(), ["alice"]);
+        board.add_user(&bob, true);
         board.set_state(&bob, reconnecting(10));
         board.set_changes_enabled(&alice, true);
         board.set_changes_enabled(&Login::new("nobody"), true);

@@ -138,6 +138,7 @@ mod tests {
                                 "alice",
                                 UserState::NeedsLogin {
                                     reason: "gone".into(),
+                                    login_code: None,
                                 },
                             )],
                         ),

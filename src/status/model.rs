@@ -31,8 +31,13 @@ pub enum UserState {
     Connected { since_unix: u64 },
     /// The connection was lost; `since_unix` is when it was lost, not the latest attempt.
     Reconnecting { since_unix: u64, reason: String },
-    /// The tokens were refused for good; only a new login (a person) can fix it.
-    NeedsLogin { reason: String },
+    /// No usable token: only a person can fix it, by approving the device-code login the
+    /// daemon started (`login_code`, while one is on show) or by giving new tokens.
+    NeedsLogin {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        login_code: Option<LoginCode>,
+    },
     /// The user's threads gave up or were stopped while the daemon runs on.
     Stopped { reason: String },
     /// The daemon deliberately does not run this user; `health` ignores it.
@@ -53,6 +58,16 @@ impl UserState {
 
 /// How many of a user's latest colors the status page shows.
 pub const COLOR_HISTORY: usize = 20;
+
+/// A device-code login on show: where to go and which code to enter. Not a secret (the
+/// device code that goes with it is, and never appears here).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginCode {
+    pub verification_uri: String,
+    pub user_code: String,
+    /// When the code stops working, in Unix seconds; a new one follows.
+    pub expires_unix: u64,
+}
 
 /// One user's line in the status file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,7 +150,7 @@ impl UserStatus {
 pub fn state_error(state: &UserState) -> Option<&str> {
     match state {
         UserState::Reconnecting { reason, .. }
-        | UserState::NeedsLogin { reason }
+        | UserState::NeedsLogin { reason, .. }
         | UserState::Stopped { reason } => Some(reason),
         UserState::Starting { .. } | UserState::Connected { .. } | UserState::Disabled => None,
     }
@@ -235,7 +250,9 @@ fn user_problem(login: &str, state: &UserState, now_unix: u64, grace: Duration) 
                 )
             })
         }
-        UserState::NeedsLogin { reason } => Some(format!("{login} needs a new login: {reason}")),
+        UserState::NeedsLogin { reason, .. } => {
+            Some(format!("{login} needs a new login: {reason}"))
+        }
         UserState::Stopped { reason } => Some(format!("{login} is stopped: {reason}")),
     }
 }
@@ -285,8 +302,19 @@ pub fn format_seconds(seconds: u64) -> String {
 /// The state to store when `new` replaces `old`. Staying in the same kind of state keeps
 /// the old `since_unix`: a reconnect loop that reports every failed attempt must not
 /// restart the grace period each time, or a user who never reconnects would look healthy.
+/// A login on show stays while chat reconnects; only the login's end (`Starting`, from the
+/// token refresher) or a chat login replaces it, and that `Starting` never hides a state
+/// chat reported since.
 pub fn merge_state(old: &UserState, new: UserState) -> UserState {
     match (old, new) {
+        // Chat reconnecting for want of a token does not hide the login a person must do.
+        (UserState::NeedsLogin { .. }, UserState::Reconnecting { .. }) => old.clone(),
+        // `Starting` comes from the token refresher after a login; it only ends a login.
+        (UserState::NeedsLogin { .. }, new @ UserState::Starting { .. }) => new,
+        (
+            UserState::Connected { .. } | UserState::Reconnecting { .. },
+            UserState::Starting { .. },
+        ) => old.clone(),
         (UserState::Reconnecting { since_unix, .. }, UserState::Reconnecting { reason, .. }) => {
             UserState::Reconnecting {
                 since_unix: *since_unix,
@@ -400,6 +428,7 @@ mod tests {
                         "alice",
                         UserState::NeedsLogin {
                             reason: "refresh token rejected".into(),
+                            login_code: None,
                         },
                     )],
                 ),
@@ -434,6 +463,7 @@ mod tests {
                             "bob",
                             UserState::NeedsLogin {
                                 reason: "no refresh token".into(),
+                                login_code: None,
                             },
                         ),
                     ],
@@ -456,6 +486,14 @@ mod tests {
 
     #[test]
     fn merge_state_keeps_the_start_of_an_episode() {
+        let needs_login = || UserState::NeedsLogin {
+            reason: "no usable token; to log in, open URL and enter the code ABCD".into(),
+            login_code: Some(LoginCode {
+                verification_uri: "https://www.twitch.tv/activate".into(),
+                user_code: "ABCD".into(),
+                expires_unix: NOW + 1800,
+            }),
+        };
         let cases = [
             (
                 reconnecting(100),
@@ -489,6 +527,30 @@ mod tests {
                 UserState::Starting { since_unix: 9 },
                 UserState::Starting { since_unix: 9 },
             ),
+            // A login a person must do stays on show while chat keeps failing...
+            (needs_login(), reconnecting(0), needs_login()),
+            // ...until the login ends it (the refresher reports `Starting`) or chat connects.
+            (
+                needs_login(),
+                UserState::Starting { since_unix: 9 },
+                UserState::Starting { since_unix: 9 },
+            ),
+            (
+                needs_login(),
+                UserState::Connected { since_unix: 9 },
+                UserState::Connected { since_unix: 9 },
+            ),
+            // The refresher's `Starting` after a login never hides what chat reported since.
+            (
+                connected(),
+                UserState::Starting { since_unix: 9 },
+                connected(),
+            ),
+            (
+                reconnecting(5),
+                UserState::Starting { since_unix: 9 },
+                reconnecting(5),
+            ),
         ];
         for (old, new, expected) in cases {
             assert_eq!(
@@ -506,7 +568,13 @@ mod tests {
             &[
                 ("alice", connected()),
                 ("bob", reconnecting(5)),
-                ("carol", UserState::NeedsLogin { reason: "x".into() }),
+                (
+                    "carol",
+                    UserState::NeedsLogin {
+                        reason: "x".into(),
+                        login_code: None,
+                    },
+                ),
                 ("dave", UserState::Stopped { reason: "y".into() }),
                 ("erin", UserState::Disabled),
                 ("frank", UserState::Starting { since_unix: NOW }),

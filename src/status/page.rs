@@ -465,7 +465,7 @@ fn render_user(page: &mut String, login: &str, status: &UserStatus, now_unix: u6
             format_seconds(now_unix.saturating_sub(*since_unix)),
             html(reason)
         ),
-        UserState::NeedsLogin { reason } => format!("needs a new login: {}", html(reason)),
+        UserState::NeedsLogin { reason, .. } => format!("needs a new login: {}", html(reason)),
         UserState::Stopped { reason } => format!("stopped: {}", html(reason)),
         UserState::Disabled => "disabled".to_string(),
     };
@@ -603,6 +603,7 @@ mod tests {
             (
                 UserState::NeedsLogin {
                     reason: "refresh token rejected".into(),
+                    login_code: None,
                 },
                 503,
                 "unhealthy: alice needs a new login: refresh token rejected",

@@ -1,10 +1,16 @@
-//! Token timing: when a user's token thread validates, refreshes, or waits after a failure
-//! of the auth endpoints. Pure, no I/O and no clocks: the caller passes `now` (an `Instant`,
-//! never a wall clock) and a random number in `0.0..1.0`.
+//! Token timing and every decision about a user's tokens: when to validate, refresh, start
+//! or poll a device-code login, wait, or give up, and what each answer from Twitch's OAuth
+//! server means for the next step. Pure, no I/O and no clocks: the caller passes `now` (wall
+//! time, so a suspended machine does not make a token look younger than it is) and random
+//! numbers in `0.0..1.0`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::base::backoff::{exponential_ceiling, upper_half_jitter};
+
+/// Wall-clock time as a duration since the Unix epoch. Token lifetimes are real time: an
+/// `Instant` stops while the machine sleeps, and a token does not.
+pub type WallTime = Duration;
 
 /// Twitch requires apps to validate every token at start and then at least once an hour.
 pub const VALIDATION_INTERVAL: Duration = Duration::from_secs(60 * 60);
@@ -21,39 +27,444 @@ pub const AUTH_RETRY_BASE: Duration = Duration::from_secs(5);
 /// The wait after transient failures never grows past this.
 pub const AUTH_RETRY_CAP: Duration = Duration::from_secs(5 * 60);
 
-/// What the token thread knows about its token's timing. Owned by that one thread.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TokenClock {
-    /// When the current token last passed validation; `None` before its first.
-    pub validated_at: Option<Instant>,
-    /// When the current token lapses; `None` when unknown or when it does not expire.
-    pub expires_at: Option<Instant>,
-    /// The longest lifetime known for the current token, which sets how early it is
-    /// refreshed. A refresh tells the full lifetime; a validation only tells what is left,
-    /// which is a lower bound of it.
-    pub lifetime: Option<Duration>,
-    /// Transient failures of the auth endpoints since the last success.
-    pub n_transient_failures: u32,
-    /// Nothing is attempted before this, after a transient failure.
-    pub retry_at: Option<Instant>,
+/// A device-code login shows this many codes as fast as they expire or end...
+pub const FREE_DEVICE_CODES: u32 = 3;
+
+/// ...and after those at most one per this interval, so that a login nobody answers does not
+/// ask Twitch for a code every few minutes for months.
+pub const DEVICE_CODE_INTERVAL: Duration = Duration::from_secs(30 * 60);
+
+/// `slow_down` from the device endpoint adds this to the poll interval (RFC 8628).
+pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+
+/// The wall clock and the monotonic clock may drift apart by this much between two wake-ups
+/// before it counts as a jump (a suspend, a VM pause, a clock set by hand).
+pub const CLOCK_JUMP_TOLERANCE: Duration = Duration::from_secs(30);
+
+/// The scopes without which the daemon cannot work: chat login needs `chat:read`, color
+/// changes `user:manage:chat_color`.
+pub const REQUIRED_SCOPES: [&str; 2] = ["chat:read", "user:manage:chat_color"];
+
+/// Why a user needs a new login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginReason {
+    /// The config holds no tokens at all.
+    NoTokens,
+    /// The access token is dead and there is no refresh token to get another.
+    NoRefreshToken,
+    /// Twitch refused the refresh token (a changed password or a removed app connection).
+    RefreshTokenRejected,
+    /// Twitch refused the refresh for another reason (client id or secret).
+    RefreshRefused,
+    /// A token fresh from a refresh failed validation: refreshing again will not help.
+    StillInvalidAfterRefresh,
+    /// The access token belongs to another Twitch account.
+    WrongAccount,
 }
 
-/// What the token thread should do next.
+impl LoginReason {
+    /// What a person reads in the log and the status file.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LoginReason::NoTokens => "the config has no tokens",
+            LoginReason::NoRefreshToken => {
+                "the access token is no longer valid and the config has no refresh token"
+            }
+            LoginReason::RefreshTokenRejected => {
+                "Twitch rejected the refresh token (a changed password or a removed app connection does that)"
+            }
+            LoginReason::RefreshRefused => {
+                "Twitch refused to refresh the token (check client_id and client_secret)"
+            }
+            LoginReason::StillInvalidAfterRefresh => {
+                "the access token still fails validation after a refresh"
+            }
+            LoginReason::WrongAccount => "the access token belongs to another Twitch account",
+        }
+    }
+}
+
+/// Where a user's tokens stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Working with the tokens in hand.
+    Tokens,
+    /// No usable token: a device-code login runs until a person approves it.
+    LoggingIn { why: LoginReason },
+    /// Nothing more can be done without a person changing the config.
+    Stopped,
+}
+
+/// A device code on show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShownCode {
+    pub expires_at: WallTime,
+    pub next_poll: WallTime,
+    pub interval: Duration,
+}
+
+/// What to do next for one user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenStep {
     /// `GET /validate` the current token.
     Validate,
     /// `POST /token` with the refresh token.
     Refresh,
-    /// Nothing is due before this moment; wait for it (or for a "token failed" message).
-    SleepUntil(Instant),
+    /// `POST /device`: get a new device code to show.
+    StartDeviceLogin,
+    /// `POST /token` with the device code: has the person approved?
+    PollDevice,
+    /// Nothing is due before this moment.
+    WaitUntil(WallTime),
+    /// Nothing to do until a call in flight answers (or ever, when stopped).
+    Idle,
+}
+
+/// What an answer means beyond the next step, for the shell to log, report or publish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing to tell.
+    Quiet,
+    /// The token works. `settle`: it was reported refused, yet validates, so a new token
+    /// would not help: readers should stop waiting for one. `missing_scopes`: the scopes it
+    /// lacks, given the first time they are found missing (log it once).
+    Valid {
+        settle: bool,
+        missing_scopes: Vec<&'static str>,
+    },
+    /// The token is expired or revoked: a refresh follows.
+    Refreshing,
+    /// A device-code login starts (or goes on) for this reason.
+    LogIn(LoginReason),
+    /// A transient failure; the next attempt is at this moment.
+    RetryAt(WallTime),
+    /// The shown code ended without tokens; the next one comes at this moment.
+    CodeEnded { next_code_at: WallTime },
+    /// Nothing more can be done: the user stops.
+    GiveUp,
+}
+
+/// What an OAuth call came back with, reduced to what the clock needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Validation passed. `own_account`: the token is the configured user's. `scopes`: what
+    /// it grants. `expires_in`: zero for tokens that do not expire.
+    Valid {
+        own_account: bool,
+        scopes: Vec<String>,
+        expires_in: Duration,
+    },
+    /// Validation answered 401.
+    Invalid,
+    /// A refresh gave new tokens living `expires_in` (when Twitch said).
+    Refreshed { expires_in: Option<Duration> },
+    /// The refresh token was refused.
+    RefreshRejected,
+    /// The refresh was refused for another reason (client id or secret).
+    RefreshRefused,
+    /// A device code was issued.
+    CodeIssued {
+        expires_in: Duration,
+        interval: Duration,
+    },
+    /// The device code is not approved yet.
+    Pending,
+    /// Polling too fast.
+    SlowDown,
+    /// The code expired, was declined, or was approved by the wrong account.
+    CodeEnded,
+    /// The person approved the code; the new tokens live `expires_in` (when Twitch said).
+    /// `scopes`: what they grant, when validation confirmed they are the user's; `None`
+    /// when that validation failed transiently (the tokens are kept and validated next).
+    LoggedIn {
+        expires_in: Option<Duration>,
+        scopes: Option<Vec<String>>,
+    },
+    /// The device endpoint refused (an unknown client id): no login can work.
+    DeviceRefused,
+    /// 5xx, 429, timeout, broken connection: try again later.
+    Transient,
+}
+
+/// Everything known about one user's tokens and their timing. Owned by the token thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenClock {
+    pub phase: Phase,
+    /// Nothing is attempted before this (spreads many users' first checks).
+    pub not_before: WallTime,
+    /// Whether the config holds a refresh token (a login always brings one).
+    pub has_refresh_token: bool,
+    /// When the current token last passed validation; `None` before its first.
+    pub validated_at: Option<WallTime>,
+    /// When the current token lapses; `None` when unknown or when it does not expire.
+    pub expires_at: Option<WallTime>,
+    /// The longest lifetime known for the current token, which sets how early it is
+    /// refreshed. A refresh tells the full lifetime; a validation only tells what is left.
+    pub lifetime: Option<Duration>,
+    /// The current token came from a refresh and has not passed validation yet: if it fails
+    /// validation, refreshing again will not help.
+    pub refreshed_unvalidated: bool,
+    /// A validation is wanted at once (a refusal was reported, the wall clock jumped).
+    pub validation_wanted: bool,
+    /// A refresh is wanted at once (validation said the token is dead).
+    pub refresh_wanted: bool,
+    /// Someone reported the current token refused and no validation has answered since.
+    pub refusal_pending: bool,
+    /// The scopes were found missing and said so; not repeated until they are fine again.
+    pub scopes_reported: bool,
+    /// A call is in flight; its answer comes before anything else is done.
+    pub busy: bool,
+    /// Transient failures of the auth endpoints since the last success.
+    pub n_transient_failures: u32,
+    /// Nothing is attempted before this, after a transient failure.
+    pub retry_at: Option<WallTime>,
+    /// Device codes asked for so far, and when the last was issued.
+    pub n_codes: u32,
+    pub last_code_at: Option<WallTime>,
+    /// The device code on show, while logging in.
+    pub code: Option<ShownCode>,
 }
 
 impl TokenClock {
+    /// The clock of a user started at `now`, whose first call waits until `not_before`.
+    /// `has_access_token`/`has_refresh_token`: what the config holds.
+    pub fn new(not_before: WallTime, has_access_token: bool, has_refresh_token: bool) -> Self {
+        let phase = if has_access_token || has_refresh_token {
+            Phase::Tokens
+        } else {
+            Phase::LoggingIn {
+                why: LoginReason::NoTokens,
+            }
+        };
+        TokenClock {
+            phase,
+            not_before,
+            has_refresh_token,
+            validated_at: None,
+            expires_at: None,
+            lifetime: None,
+            refreshed_unvalidated: false,
+            validation_wanted: false,
+            // Without an access token, the refresh token gets one first.
+            refresh_wanted: !has_access_token && has_refresh_token,
+            refusal_pending: false,
+            scopes_reported: false,
+            busy: false,
+            n_transient_failures: 0,
+            retry_at: None,
+            n_codes: 0,
+            last_code_at: None,
+            code: None,
+        }
+    }
+
+    /// Decides the next step. Order of precedence: a call in flight or a stopped user does
+    /// nothing; the start delay and a pending backoff are always honoured, so a failing
+    /// endpoint is not hammered; then the login, a wanted refresh, a wanted or first
+    /// validation, a refresh ahead of expiry, the hourly validation.
+    pub fn next_step(&self, now: WallTime) -> TokenStep {
+        if self.busy || self.phase == Phase::Stopped {
+            return TokenStep::Idle;
+        }
+        let hold = self
+            .retry_at
+            .map_or(self.not_before, |at| at.max(self.not_before));
+        if now < hold {
+            return TokenStep::WaitUntil(hold);
+        }
+        if let Phase::LoggingIn { .. } = self.phase {
+            return match self.code {
+                Some(code) if now >= code.expires_at => self.code_step(now),
+                Some(code) if now >= code.next_poll => TokenStep::PollDevice,
+                Some(code) => TokenStep::WaitUntil(code.next_poll.min(code.expires_at)),
+                None => self.code_step(now),
+            };
+        }
+        if self.refresh_wanted {
+            return TokenStep::Refresh;
+        }
+        let Some(validated_at) = self.validated_at else {
+            return TokenStep::Validate;
+        };
+        if self.validation_wanted {
+            return TokenStep::Validate;
+        }
+        let refresh_due = self.refresh_due();
+        if refresh_due.is_some_and(|due| now >= due) {
+            return TokenStep::Refresh;
+        }
+        let validation_due = validated_at + VALIDATION_INTERVAL;
+        if now >= validation_due {
+            return TokenStep::Validate;
+        }
+        TokenStep::WaitUntil(refresh_due.map_or(validation_due, |due| due.min(validation_due)))
+    }
+
+    /// A new code now, or a wait for the moment the rate limit allows one.
+    fn code_step(&self, now: WallTime) -> TokenStep {
+        let allowed = self.next_code_at(now);
+        if now >= allowed {
+            TokenStep::StartDeviceLogin
+        } else {
+            TokenStep::WaitUntil(allowed)
+        }
+    }
+
+    /// When the next device code may be asked for: at once for the first
+    /// [`FREE_DEVICE_CODES`], then [`DEVICE_CODE_INTERVAL`] after the previous one.
+    pub fn next_code_at(&self, now: WallTime) -> WallTime {
+        match self.last_code_at {
+            Some(last) if self.n_codes >= FREE_DEVICE_CODES => {
+                (last + DEVICE_CODE_INTERVAL).max(now)
+            }
+            _ => now,
+        }
+    }
+
+    /// The shell carries out `step` now; its answer comes to [`Self::on_answer`].
+    pub fn started(&mut self) {
+        self.busy = true;
+    }
+
+    /// Someone reported the current token refused. The token is validated (at once unless
+    /// a backoff holds): a refresh follows only if validation finds it dead, so a token that
+    /// works for OAuth is never refreshed over and over. False when nothing will be done
+    /// (a login is under way or the user stopped).
+    pub fn on_refused(&mut self) -> bool {
+        if self.phase != Phase::Tokens {
+            return matches!(self.phase, Phase::LoggingIn { .. });
+        }
+        self.refusal_pending = true;
+        self.validation_wanted = true;
+        true
+    }
+
+    /// The wall clock jumped (a suspend or a clock set by hand): what is known of the
+    /// token's remaining life is unreliable, so validate at once.
+    pub fn on_clock_jump(&mut self) {
+        if self.phase == Phase::Tokens {
+            self.validation_wanted = true;
+        }
+    }
+
+    /// Records the answer to the call in flight and says what it means.
+    pub fn on_answer(&mut self, now: WallTime, answer: Answer, random_unit: f64) -> Verdict {
+        self.busy = false;
+        match answer {
+            Answer::Valid {
+                own_account: false, ..
+            } => self.log_in(LoginReason::WrongAccount),
+            Answer::Valid {
+                scopes, expires_in, ..
+            } => {
+                self.after_validation(now, expires_in);
+                let missing = missing_scopes(&scopes);
+                let report = !missing.is_empty() && !self.scopes_reported;
+                self.scopes_reported = !missing.is_empty();
+                let settle = std::mem::take(&mut self.refusal_pending);
+                Verdict::Valid {
+                    settle,
+                    missing_scopes: if report { missing } else { Vec::new() },
+                }
+            }
+            Answer::Invalid if self.refreshed_unvalidated => {
+                self.log_in(LoginReason::StillInvalidAfterRefresh)
+            }
+            Answer::Invalid if !self.has_refresh_token => self.log_in(LoginReason::NoRefreshToken),
+            Answer::Invalid => {
+                self.validation_wanted = false;
+                self.refresh_wanted = true;
+                self.clear_failures();
+                Verdict::Refreshing
+            }
+            Answer::Refreshed { expires_in } => {
+                self.after_refresh(now, expires_in);
+                Verdict::Quiet
+            }
+            Answer::RefreshRejected => self.log_in(LoginReason::RefreshTokenRejected),
+            Answer::RefreshRefused => self.log_in(LoginReason::RefreshRefused),
+            Answer::CodeIssued {
+                expires_in,
+                interval,
+            } => {
+                self.clear_failures();
+                self.n_codes = self.n_codes.saturating_add(1);
+                self.last_code_at = Some(now);
+                self.code = Some(ShownCode {
+                    expires_at: now + expires_in,
+                    next_poll: now + interval,
+                    interval,
+                });
+                Verdict::Quiet
+            }
+            Answer::Pending | Answer::SlowDown => {
+                if let Some(code) = &mut self.code {
+                    if answer == Answer::SlowDown {
+                        code.interval += SLOW_DOWN_STEP;
+                    }
+                    code.next_poll = now + code.interval;
+                }
+                Verdict::Quiet
+            }
+            Answer::CodeEnded => {
+                self.code = None;
+                Verdict::CodeEnded {
+                    next_code_at: self.next_code_at(now),
+                }
+            }
+            Answer::LoggedIn { expires_in, scopes } => {
+                self.phase = Phase::Tokens;
+                self.code = None;
+                self.has_refresh_token = true;
+                self.after_refresh(now, expires_in);
+                let Some(scopes) = scopes else {
+                    return Verdict::Quiet;
+                };
+                // The login validated the tokens to learn whose they are.
+                self.refreshed_unvalidated = false;
+                self.validated_at = Some(now);
+                let missing = missing_scopes(&scopes);
+                self.scopes_reported = !missing.is_empty();
+                Verdict::Valid {
+                    settle: false,
+                    missing_scopes: missing,
+                }
+            }
+            Answer::DeviceRefused => {
+                self.phase = Phase::Stopped;
+                Verdict::GiveUp
+            }
+            Answer::Transient => {
+                if let (Phase::LoggingIn { .. }, Some(code)) = (self.phase, &mut self.code) {
+                    // A failed poll is retried at the code's own pace.
+                    code.next_poll = now + code.interval;
+                    return Verdict::RetryAt(code.next_poll);
+                }
+                self.n_transient_failures = self.n_transient_failures.saturating_add(1);
+                let retry_at = now + auth_retry_delay(self.n_transient_failures, random_unit);
+                self.retry_at = Some(retry_at);
+                Verdict::RetryAt(retry_at)
+            }
+        }
+    }
+
+    /// No usable token: a device-code login takes over (or goes on).
+    fn log_in(&mut self, why: LoginReason) -> Verdict {
+        self.phase = Phase::LoggingIn { why };
+        self.code = None;
+        self.refresh_wanted = false;
+        self.validation_wanted = false;
+        self.refusal_pending = false;
+        self.clear_failures();
+        Verdict::LogIn(why)
+    }
+
     /// Records a successful validation that said `expires_in` remains. Twitch answers 0 for
     /// tokens that do not expire, so zero means "no known expiry".
-    pub fn after_validation(&mut self, now: Instant, expires_in: Duration) {
+    pub fn after_validation(&mut self, now: WallTime, expires_in: Duration) {
         self.validated_at = Some(now);
+        self.validation_wanted = false;
+        self.refreshed_unvalidated = false;
         if expires_in.is_zero() {
             self.expires_at = None;
             self.lifetime = None;
@@ -70,19 +481,17 @@ impl TokenClock {
     /// Records a successful refresh that gave a token living `expires_in` (when Twitch said).
     /// The new token has not been validated yet, so a validation is due at once: that also
     /// catches a refreshed token that still does not work.
-    pub fn after_refresh(&mut self, now: Instant, expires_in: Option<Duration>) {
+    pub fn after_refresh(&mut self, now: WallTime, expires_in: Option<Duration>) {
         self.validated_at = None;
+        self.refreshed_unvalidated = true;
+        self.refresh_wanted = false;
+        self.validation_wanted = false;
+        // A refusal was of the old token; the new one starts a new episode.
+        self.refusal_pending = false;
         let expires_in = expires_in.filter(|lifetime| !lifetime.is_zero());
         self.expires_at = expires_in.map(|lifetime| now + lifetime);
         self.lifetime = expires_in;
         self.clear_failures();
-    }
-
-    /// Records a transient failure (5xx, timeout, broken connection) of the auth endpoints
-    /// and schedules the next attempt. `random_unit` is in `0.0..1.0`.
-    pub fn after_transient_failure(&mut self, now: Instant, random_unit: f64) {
-        self.n_transient_failures = self.n_transient_failures.saturating_add(1);
-        self.retry_at = Some(now + auth_retry_delay(self.n_transient_failures, random_unit));
     }
 
     fn clear_failures(&mut self) {
@@ -91,7 +500,7 @@ impl TokenClock {
     }
 
     /// When the token should be refreshed ahead of its expiry, if its expiry is known.
-    pub fn refresh_due(&self) -> Option<Instant> {
+    pub fn refresh_due(&self) -> Option<WallTime> {
         let expires_at = self.expires_at?;
         // Without a known lifetime the token counts as long-lived: the full margin applies.
         let lifetime = self.lifetime.unwrap_or(Duration::MAX);
@@ -99,40 +508,27 @@ impl TokenClock {
     }
 }
 
-/// Decides the next step. `refresh_wanted` is true when someone reported that the token
-/// failed (Helix 401, IRC "Login authentication failed") or validation rejected it.
-///
-/// Order of precedence: a pending backoff is always honoured, so a failing endpoint is not
-/// hammered even when a refresh is wanted; then a wanted refresh; then the first
-/// validation; then a refresh ahead of expiry; then the hourly validation.
-pub fn next_step(clock: &TokenClock, now: Instant, refresh_wanted: bool) -> TokenStep {
-    if let Some(retry_at) = clock.retry_at {
-        if now < retry_at {
-            return TokenStep::SleepUntil(retry_at);
-        }
+/// The required scopes missing from `granted`.
+pub fn missing_scopes(granted: &[String]) -> Vec<&'static str> {
+    REQUIRED_SCOPES
+        .into_iter()
+        .filter(|scope| !granted.iter().any(|granted| granted == scope))
+        .collect()
+}
+
+/// True when the wall clock moved by more than [`CLOCK_JUMP_TOLERANCE`] against the
+/// monotonic clock between two readings: `wall_elapsed` is `None` when it went backwards.
+pub fn clock_jumped(monotonic_elapsed: Duration, wall_elapsed: Option<Duration>) -> bool {
+    match wall_elapsed {
+        None => true,
+        Some(wall) => wall.abs_diff(monotonic_elapsed) > CLOCK_JUMP_TOLERANCE,
     }
-    if refresh_wanted {
-        return TokenStep::Refresh;
-    }
-    let Some(validated_at) = clock.validated_at else {
-        return TokenStep::Validate;
-    };
-    let refresh_due = clock.refresh_due();
-    if refresh_due.is_some_and(|due| now >= due) {
-        return TokenStep::Refresh;
-    }
-    let validation_due = validated_at + VALIDATION_INTERVAL;
-    if now >= validation_due {
-        return TokenStep::Validate;
-    }
-    let wake_at = refresh_due.map_or(validation_due, |due| due.min(validation_due));
-    TokenStep::SleepUntil(wake_at)
 }
 
 /// When a token that lapses at `expires_at` and lives `lifetime` in all should be
 /// refreshed: [`REFRESH_MARGIN`] before, or a tenth of the lifetime before for tokens
 /// shorter than ten margins.
-pub fn refresh_due_at(expires_at: Instant, lifetime: Duration) -> Instant {
+pub fn refresh_due_at(expires_at: WallTime, lifetime: Duration) -> WallTime {
     let margin = REFRESH_MARGIN.min(lifetime / 10);
     expires_at.checked_sub(margin).unwrap_or(expires_at)
 }
@@ -152,189 +548,641 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
     const HOUR: Duration = Duration::from_secs(3600);
+    /// Some wall-clock moment.
+    const T0: WallTime = Duration::from_secs(1_800_000_000);
 
     fn secs(n: u64) -> Duration {
         Duration::from_secs(n)
     }
 
+    fn at(offset: Duration) -> WallTime {
+        T0 + offset
+    }
+
+    fn scopes(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| name.to_string()).collect()
+    }
+
+    fn valid(expires_in: Duration) -> Answer {
+        Answer::Valid {
+            own_account: true,
+            scopes: scopes(&REQUIRED_SCOPES),
+            expires_in,
+        }
+    }
+
+    /// A token validated at `T0` with four hours left, as Twitch issues them.
+    fn fresh() -> TokenClock {
+        let mut clock = TokenClock::new(T0, true, true);
+        clock.after_validation(T0, 4 * HOUR);
+        clock
+    }
+
+    fn logging_in() -> TokenClock {
+        TokenClock::new(T0, false, false)
+    }
+
     #[test]
     fn next_step_table() {
-        let start = Instant::now();
-        let at = |offset: Duration| start + offset;
-        // A token validated at `start` with four hours left, as Twitch issues them.
-        let fresh = TokenClock {
-            validated_at: Some(start),
-            expires_at: Some(at(4 * HOUR)),
-            lifetime: Some(4 * HOUR),
-            ..TokenClock::default()
-        };
         let backing_off = TokenClock {
             n_transient_failures: 2,
             retry_at: Some(at(secs(10))),
-            ..fresh
+            ..fresh()
         };
         let unknown_expiry = TokenClock {
             expires_at: None,
             lifetime: None,
-            ..fresh
+            ..fresh()
         };
         let short_lived = TokenClock {
             expires_at: Some(at(secs(100))),
             lifetime: Some(secs(100)),
-            ..fresh
+            ..fresh()
         };
-        let cases: Vec<(&str, TokenClock, Duration, bool, TokenStep)> = vec![
+        let late = TokenClock {
+            validated_at: Some(at(3 * HOUR + 30 * MINUTE)),
+            ..fresh()
+        };
+        let code = ShownCode {
+            expires_at: at(30 * MINUTE),
+            next_poll: at(secs(5)),
+            interval: secs(5),
+        };
+        let cases: Vec<(&str, TokenClock, Duration, TokenStep)> = vec![
+            (
+                "staggered start waits",
+                TokenClock::new(at(secs(2)), true, true),
+                Duration::ZERO,
+                TokenStep::WaitUntil(at(secs(2))),
+            ),
             (
                 "nothing known: validate at start",
-                TokenClock::default(),
+                TokenClock::new(T0, true, true),
                 Duration::ZERO,
-                false,
                 TokenStep::Validate,
             ),
             (
-                "nothing known but a refresh wanted",
-                TokenClock::default(),
+                "only a refresh token: refresh first",
+                TokenClock::new(T0, false, true),
                 Duration::ZERO,
-                true,
                 TokenStep::Refresh,
             ),
             (
-                "fresh token sleeps until the hourly validation",
-                fresh,
-                MINUTE,
-                false,
-                TokenStep::SleepUntil(at(HOUR)),
+                "no tokens: log in",
+                logging_in(),
+                Duration::ZERO,
+                TokenStep::StartDeviceLogin,
             ),
             (
-                "hourly validation due",
-                fresh,
+                "no tokens, staggered: the login waits too",
+                TokenClock::new(at(secs(1)), false, false),
+                Duration::ZERO,
+                TokenStep::WaitUntil(at(secs(1))),
+            ),
+            (
+                "a call in flight: idle",
+                TokenClock {
+                    busy: true,
+                    ..fresh()
+                },
                 HOUR,
-                false,
+                TokenStep::Idle,
+            ),
+            (
+                "stopped: idle for good",
+                TokenClock {
+                    phase: Phase::Stopped,
+                    ..fresh()
+                },
+                10 * HOUR,
+                TokenStep::Idle,
+            ),
+            (
+                "fresh token waits for the hourly validation",
+                fresh(),
+                MINUTE,
+                TokenStep::WaitUntil(at(HOUR)),
+            ),
+            ("hourly validation due", fresh(), HOUR, TokenStep::Validate),
+            (
+                "hourly validation overdue",
+                fresh(),
+                HOUR + MINUTE,
                 TokenStep::Validate,
             ),
             (
-                "hourly validation overdue",
-                fresh,
-                HOUR + MINUTE,
-                false,
+                "validation wanted on a fresh token",
+                TokenClock {
+                    validation_wanted: true,
+                    ..fresh()
+                },
+                MINUTE,
                 TokenStep::Validate,
             ),
             (
                 "refresh wanted on a fresh token",
-                fresh,
+                TokenClock {
+                    refresh_wanted: true,
+                    ..fresh()
+                },
                 MINUTE,
-                true,
                 TokenStep::Refresh,
             ),
             (
                 "near expiry: refresh is due before the validation",
-                TokenClock {
-                    validated_at: Some(at(3 * HOUR + 30 * MINUTE)),
-                    ..fresh
-                },
+                late.clone(),
                 3 * HOUR + 50 * MINUTE,
-                false,
                 TokenStep::Refresh,
             ),
             (
-                "sleeps until the refresh when it comes before the validation",
-                TokenClock {
-                    validated_at: Some(at(3 * HOUR + 30 * MINUTE)),
-                    ..fresh
-                },
+                "waits for the refresh when it comes before the validation",
+                late,
                 3 * HOUR + 31 * MINUTE,
-                false,
-                TokenStep::SleepUntil(at(3 * HOUR + 50 * MINUTE)),
+                TokenStep::WaitUntil(at(3 * HOUR + 50 * MINUTE)),
             ),
             (
                 "expired token is refreshed",
-                fresh,
+                fresh(),
                 5 * HOUR,
-                false,
                 TokenStep::Refresh,
             ),
             (
                 "unknown expiry: only hourly validation",
-                unknown_expiry,
+                unknown_expiry.clone(),
                 10 * HOUR,
-                false,
                 TokenStep::Validate,
             ),
             (
-                "unknown expiry sleeps until the validation",
+                "unknown expiry waits for the validation",
                 unknown_expiry,
                 MINUTE,
-                false,
-                TokenStep::SleepUntil(at(HOUR)),
+                TokenStep::WaitUntil(at(HOUR)),
             ),
             (
-                "short-lived token sleeps until a tenth of its life remains",
-                short_lived,
+                "short-lived token waits until a tenth of its life remains",
+                short_lived.clone(),
                 secs(1),
-                false,
-                TokenStep::SleepUntil(at(secs(90))),
+                TokenStep::WaitUntil(at(secs(90))),
             ),
             (
                 "short-lived token refreshed with a tenth of its life left",
                 short_lived,
                 secs(90),
-                false,
                 TokenStep::Refresh,
             ),
             (
-                "backing off: sleep even though a refresh is wanted",
-                backing_off,
-                secs(3),
-                true,
-                TokenStep::SleepUntil(at(secs(10))),
-            ),
-            (
-                "backing off: sleep even though validation is overdue",
+                "backing off: wait even though a refresh is wanted",
                 TokenClock {
-                    validated_at: None,
-                    ..backing_off
+                    refresh_wanted: true,
+                    ..backing_off.clone()
                 },
                 secs(3),
-                false,
-                TokenStep::SleepUntil(at(secs(10))),
+                TokenStep::WaitUntil(at(secs(10))),
+            ),
+            (
+                "backing off: wait even though validation is overdue",
+                TokenClock {
+                    validated_at: None,
+                    ..backing_off.clone()
+                },
+                secs(3),
+                TokenStep::WaitUntil(at(secs(10))),
             ),
             (
                 "backoff over: the wanted refresh goes ahead",
-                backing_off,
+                TokenClock {
+                    refresh_wanted: true,
+                    ..backing_off.clone()
+                },
                 secs(10),
-                true,
                 TokenStep::Refresh,
             ),
             (
                 "backoff over, nothing wanted: back to the schedule",
                 backing_off,
                 secs(11),
-                false,
-                TokenStep::SleepUntil(at(HOUR)),
+                TokenStep::WaitUntil(at(HOUR)),
             ),
             (
                 "refreshed but not yet validated",
                 TokenClock {
                     validated_at: None,
-                    ..fresh
+                    ..fresh()
                 },
                 MINUTE,
-                false,
                 TokenStep::Validate,
             ),
+            (
+                "code on show: wait for the next poll",
+                TokenClock {
+                    code: Some(code),
+                    ..logging_in()
+                },
+                secs(1),
+                TokenStep::WaitUntil(at(secs(5))),
+            ),
+            (
+                "code on show: poll when due",
+                TokenClock {
+                    code: Some(code),
+                    ..logging_in()
+                },
+                secs(5),
+                TokenStep::PollDevice,
+            ),
+            (
+                "code expired: a new one (within the free ones)",
+                TokenClock {
+                    code: Some(code),
+                    n_codes: 2,
+                    last_code_at: Some(T0),
+                    ..logging_in()
+                },
+                30 * MINUTE,
+                TokenStep::StartDeviceLogin,
+            ),
+            (
+                "after three codes: the fourth waits 30 minutes after the third",
+                TokenClock {
+                    n_codes: 3,
+                    last_code_at: Some(at(10 * MINUTE)),
+                    ..logging_in()
+                },
+                15 * MINUTE,
+                TokenStep::WaitUntil(at(40 * MINUTE)),
+            ),
+            (
+                "after three codes: the fourth comes when its time is up",
+                TokenClock {
+                    n_codes: 3,
+                    last_code_at: Some(at(10 * MINUTE)),
+                    ..logging_in()
+                },
+                40 * MINUTE,
+                TokenStep::StartDeviceLogin,
+            ),
         ];
-        for (name, clock, elapsed, refresh_wanted, expected) in cases {
+        for (name, clock, elapsed, expected) in cases {
+            assert_eq!(clock.next_step(at(elapsed)), expected, "{name}");
+        }
+    }
+
+    /// One answer of a story: when it comes, what it is, the verdict, the step after.
+    type Beat = (Duration, Answer, Verdict, TokenStep);
+
+    /// Feeds a user's clock a story of answers and checks each verdict and the step after.
+    fn run_story(mut clock: TokenClock, story: &[Beat], name: &str) -> TokenClock {
+        for (index, (offset, answer, verdict, step)) in story.iter().enumerate() {
+            clock.started();
+            let now = at(*offset);
             assert_eq!(
-                next_step(&clock, at(elapsed), refresh_wanted),
-                expected,
-                "{name}"
+                clock.on_answer(now, answer.clone(), 1.0),
+                *verdict,
+                "{name}: answer {index}"
             );
+            assert_eq!(clock.next_step(now), *step, "{name}: step {index}");
+        }
+        clock
+    }
+
+    #[test]
+    fn answer_stories() {
+        let quiet_valid = Verdict::Valid {
+            settle: false,
+            missing_scopes: Vec::new(),
+        };
+        let stories: Vec<(&str, TokenClock, Vec<Beat>)> = vec![
+            (
+                "expired at start: one refresh, then validation of the new token",
+                TokenClock::new(T0, true, true),
+                vec![
+                    (
+                        Duration::ZERO,
+                        Answer::Invalid,
+                        Verdict::Refreshing,
+                        TokenStep::Refresh,
+                    ),
+                    (
+                        Duration::ZERO,
+                        Answer::Refreshed {
+                            expires_in: Some(4 * HOUR),
+                        },
+                        Verdict::Quiet,
+                        TokenStep::Validate,
+                    ),
+                    (
+                        Duration::ZERO,
+                        valid(4 * HOUR),
+                        quiet_valid.clone(),
+                        TokenStep::WaitUntil(at(HOUR)),
+                    ),
+                ],
+            ),
+            (
+                "a refreshed token that still fails validation: log in, do not refresh again",
+                TokenClock::new(T0, true, true),
+                vec![
+                    (
+                        Duration::ZERO,
+                        Answer::Invalid,
+                        Verdict::Refreshing,
+                        TokenStep::Refresh,
+                    ),
+                    (
+                        Duration::ZERO,
+                        Answer::Refreshed { expires_in: None },
+                        Verdict::Quiet,
+                        TokenStep::Validate,
+                    ),
+                    (
+                        Duration::ZERO,
+                        Answer::Invalid,
+                        Verdict::LogIn(LoginReason::StillInvalidAfterRefresh),
+                        TokenStep::StartDeviceLogin,
+                    ),
+                ],
+            ),
+            (
+                "dead token and no refresh token: log in",
+                TokenClock::new(T0, true, false),
+                vec![(
+                    Duration::ZERO,
+                    Answer::Invalid,
+                    Verdict::LogIn(LoginReason::NoRefreshToken),
+                    TokenStep::StartDeviceLogin,
+                )],
+            ),
+            (
+                "rejected refresh token: log in",
+                TokenClock::new(T0, false, true),
+                vec![(
+                    Duration::ZERO,
+                    Answer::RefreshRejected,
+                    Verdict::LogIn(LoginReason::RefreshTokenRejected),
+                    TokenStep::StartDeviceLogin,
+                )],
+            ),
+            (
+                "another account's token: log in",
+                TokenClock::new(T0, true, true),
+                vec![(
+                    Duration::ZERO,
+                    Answer::Valid {
+                        own_account: false,
+                        scopes: scopes(&REQUIRED_SCOPES),
+                        expires_in: HOUR,
+                    },
+                    Verdict::LogIn(LoginReason::WrongAccount),
+                    TokenStep::StartDeviceLogin,
+                )],
+            ),
+            (
+                "a missing scope is told once, and never leads to a refresh",
+                TokenClock::new(T0, true, true),
+                vec![
+                    (
+                        Duration::ZERO,
+                        Answer::Valid {
+                            own_account: true,
+                            scopes: scopes(&["chat:read"]),
+                            expires_in: 4 * HOUR,
+                        },
+                        Verdict::Valid {
+                            settle: false,
+                            missing_scopes: vec!["user:manage:chat_color"],
+                        },
+                        TokenStep::WaitUntil(at(HOUR)),
+                    ),
+                    (
+                        HOUR,
+                        Answer::Valid {
+                            own_account: true,
+                            scopes: scopes(&["chat:read"]),
+                            expires_in: 3 * HOUR,
+                        },
+                        quiet_valid.clone(),
+                        TokenStep::WaitUntil(at(2 * HOUR)),
+                    ),
+                ],
+            ),
+            (
+                "login: codes, pending, slow down, approval",
+                logging_in(),
+                vec![
+                    (
+                        Duration::ZERO,
+                        Answer::CodeIssued {
+                            expires_in: 30 * MINUTE,
+                            interval: secs(5),
+                        },
+                        Verdict::Quiet,
+                        TokenStep::WaitUntil(at(secs(5))),
+                    ),
+                    (
+                        secs(5),
+                        Answer::Pending,
+                        Verdict::Quiet,
+                        TokenStep::WaitUntil(at(secs(10))),
+                    ),
+                    (
+                        secs(10),
+                        Answer::SlowDown,
+                        Verdict::Quiet,
+                        TokenStep::WaitUntil(at(secs(20))),
+                    ),
+                    (
+                        secs(20),
+                        Answer::Transient,
+                        Verdict::RetryAt(at(secs(30))),
+                        TokenStep::WaitUntil(at(secs(30))),
+                    ),
+                    (
+                        secs(30),
+                        Answer::LoggedIn {
+                            expires_in: Some(4 * HOUR),
+                            scopes: Some(scopes(&REQUIRED_SCOPES)),
+                        },
+                        quiet_valid.clone(),
+                        TokenStep::WaitUntil(at(secs(30)) + HOUR),
+                    ),
+                ],
+            ),
+            (
+                "codes nobody answers: three at once, then one per 30 minutes",
+                logging_in(),
+                vec![
+                    (
+                        Duration::ZERO,
+                        Answer::CodeIssued {
+                            expires_in: MINUTE,
+                            interval: secs(5),
+                        },
+                        Verdict::Quiet,
+                        TokenStep::WaitUntil(at(secs(5))),
+                    ),
+                    (
+                        secs(5),
+                        Answer::CodeEnded,
+                        Verdict::CodeEnded {
+                            next_code_at: at(secs(5)),
+                        },
+                        TokenStep::StartDeviceLogin,
+                    ),
+                    (
+                        secs(5),
+                        Answer::CodeIssued {
+                            expires_in: MINUTE,
+                            interval: secs(5),
+                        },
+                        Verdict::Quiet,
+                        TokenStep::WaitUntil(at(secs(10))),
+                    ),
+                    (
+                        secs(10),
+                        Answer::CodeEnded,
+                        Verdict::CodeEnded {
+                            next_code_at: at(secs(10)),
+                        },
+                        TokenStep::StartDeviceLogin,
+                    ),
+                    (
+                        secs(10),
+                        Answer::CodeIssued {
+                            expires_in: MINUTE,
+                            interval: secs(5),
+                        },
+                        Verdict::Quiet,
+                        TokenStep::WaitUntil(at(secs(15))),
+                    ),
+                    (
+                        secs(15),
+                        Answer::CodeEnded,
+                        Verdict::CodeEnded {
+                            next_code_at: at(secs(10)) + DEVICE_CODE_INTERVAL,
+                        },
+                        TokenStep::WaitUntil(at(secs(10)) + DEVICE_CODE_INTERVAL),
+                    ),
+                ],
+            ),
+            (
+                "an unknown client id at the device endpoint: give up",
+                logging_in(),
+                vec![(
+                    Duration::ZERO,
+                    Answer::DeviceRefused,
+                    Verdict::GiveUp,
+                    TokenStep::Idle,
+                )],
+            ),
+            (
+                "transient failures back off, a success clears them",
+                TokenClock::new(T0, true, true),
+                vec![
+                    (
+                        Duration::ZERO,
+                        Answer::Transient,
+                        Verdict::RetryAt(at(secs(5))),
+                        TokenStep::WaitUntil(at(secs(5))),
+                    ),
+                    (
+                        secs(5),
+                        Answer::Transient,
+                        Verdict::RetryAt(at(secs(15))),
+                        TokenStep::WaitUntil(at(secs(15))),
+                    ),
+                    (
+                        secs(15),
+                        valid(HOUR * 4),
+                        quiet_valid.clone(),
+                        TokenStep::WaitUntil(at(secs(15)) + HOUR),
+                    ),
+                ],
+            ),
+        ];
+        for (name, clock, story) in stories {
+            run_story(clock, &story, name);
+        }
+    }
+
+    #[test]
+    fn a_refusal_episode_costs_at_most_one_refresh() {
+        let mut clock = fresh();
+        let mut n_refreshes = 0;
+        // Chat refuses every token, however fresh, for a minute; each refusal is reported.
+        for second in 0..60u64 {
+            let now = at(secs(second));
+            clock.on_refused();
+            loop {
+                let step = clock.next_step(now);
+                let answer = match step {
+                    TokenStep::Validate if n_refreshes == 0 => Answer::Invalid,
+                    TokenStep::Validate => valid(4 * HOUR),
+                    TokenStep::Refresh => {
+                        n_refreshes += 1;
+                        Answer::Refreshed {
+                            expires_in: Some(4 * HOUR),
+                        }
+                    }
+                    TokenStep::WaitUntil(_) | TokenStep::Idle => break,
+                    other => panic!("unexpected {other:?}"),
+                };
+                clock.started();
+                clock.on_answer(now, answer, 0.5);
+            }
+        }
+        assert_eq!(n_refreshes, 1);
+    }
+
+    #[test]
+    fn a_refused_token_that_validates_is_settled_not_refreshed() {
+        let mut clock = fresh();
+        assert!(clock.on_refused());
+        assert_eq!(clock.next_step(at(MINUTE)), TokenStep::Validate);
+        clock.started();
+        assert_eq!(
+            clock.on_answer(at(MINUTE), valid(3 * HOUR), 0.5),
+            Verdict::Valid {
+                settle: true,
+                missing_scopes: Vec::new()
+            }
+        );
+        assert_eq!(
+            clock.next_step(at(MINUTE)),
+            TokenStep::WaitUntil(at(MINUTE + HOUR))
+        );
+        // While logging in, a refusal is expected and changes nothing.
+        let mut clock = logging_in();
+        assert!(clock.on_refused());
+        assert_eq!(clock.next_step(T0), TokenStep::StartDeviceLogin);
+        let mut stopped = TokenClock {
+            phase: Phase::Stopped,
+            ..fresh()
+        };
+        assert!(!stopped.on_refused());
+    }
+
+    #[test]
+    fn a_clock_jump_asks_for_validation_at_once() {
+        let mut clock = fresh();
+        clock.on_clock_jump();
+        assert_eq!(clock.next_step(at(MINUTE)), TokenStep::Validate);
+        let cases = [
+            // (monotonic elapsed, wall elapsed, jumped)
+            (secs(300), Some(secs(300)), false),
+            (secs(300), Some(secs(320)), false),
+            (secs(300), Some(secs(331)), true),
+            (secs(300), Some(secs(3 * 3600)), true),
+            (secs(300), Some(secs(200)), true),
+            (secs(300), None, true),
+        ];
+        for (monotonic, wall, expected) in cases {
+            assert_eq!(clock_jumped(monotonic, wall), expected, "{wall:?}");
         }
     }
 
     #[test]
     fn refresh_due_at_keeps_ten_minutes_or_a_tenth() {
-        let expires_at = Instant::now() + 10 * HOUR;
+        let expires_at = at(10 * HOUR);
         let cases = [
             // (lifetime, expected margin before expiry)
             (4 * HOUR, 10 * MINUTE),
@@ -382,7 +1230,6 @@ mod tests {
 
     #[test]
     fn validation_records_expiry_and_keeps_the_longest_lifetime() {
-        let start = Instant::now();
         // (name, lifetime before, expires_in, expected lifetime, expected expiry offset)
         let cases = [
             (
@@ -411,17 +1258,13 @@ mod tests {
             let mut clock = TokenClock {
                 lifetime,
                 n_transient_failures: 3,
-                retry_at: Some(start),
-                ..TokenClock::default()
+                retry_at: Some(T0),
+                ..TokenClock::new(T0, true, true)
             };
-            clock.after_validation(start, expires_in);
-            assert_eq!(clock.validated_at, Some(start), "{name}");
+            clock.after_validation(T0, expires_in);
+            assert_eq!(clock.validated_at, Some(T0), "{name}");
             assert_eq!(clock.lifetime, expected_lifetime, "{name}");
-            assert_eq!(
-                clock.expires_at,
-                expected_expiry.map(|offset| start + offset),
-                "{name}"
-            );
+            assert_eq!(clock.expires_at, expected_expiry.map(at), "{name}");
             assert_eq!(clock.n_transient_failures, 0, "{name}");
             assert_eq!(clock.retry_at, None, "{name}");
         }
@@ -429,52 +1272,48 @@ mod tests {
 
     #[test]
     fn hourly_validation_late_in_life_does_not_delay_the_refresh() {
-        let start = Instant::now();
-        let mut clock = TokenClock::default();
-        clock.after_refresh(start, Some(4 * HOUR));
-        clock.after_validation(start, 4 * HOUR);
+        let mut clock = TokenClock::new(T0, true, true);
+        clock.after_refresh(T0, Some(4 * HOUR));
+        clock.after_validation(T0, 4 * HOUR);
         let planned = clock.refresh_due();
-        clock.after_validation(start + 3 * HOUR, HOUR);
+        clock.after_validation(at(3 * HOUR), HOUR);
         assert_eq!(clock.refresh_due(), planned);
-        assert_eq!(planned, Some(start + 3 * HOUR + 50 * MINUTE));
+        assert_eq!(planned, Some(at(3 * HOUR + 50 * MINUTE)));
     }
 
     #[test]
     fn refresh_asks_for_validation_of_the_new_token() {
-        let start = Instant::now();
         let cases = [
-            (Some(4 * HOUR), Some(start + 4 * HOUR)),
+            (Some(4 * HOUR), Some(at(4 * HOUR))),
             (None, None),
             (Some(Duration::ZERO), None),
         ];
         for (expires_in, expected_expiry) in cases {
             let mut clock = TokenClock {
-                validated_at: Some(start),
                 n_transient_failures: 2,
-                retry_at: Some(start + MINUTE),
-                ..TokenClock::default()
+                retry_at: Some(at(MINUTE)),
+                ..fresh()
             };
-            clock.after_refresh(start, expires_in);
+            clock.after_refresh(T0, expires_in);
             assert_eq!(clock.expires_at, expected_expiry, "{expires_in:?}");
             assert_eq!(clock.lifetime, expires_in.filter(|d| !d.is_zero()));
-            assert_eq!(next_step(&clock, start, false), TokenStep::Validate);
+            assert_eq!(clock.next_step(T0), TokenStep::Validate);
         }
     }
 
     #[test]
-    fn transient_failures_grow_the_wait() {
-        let start = Instant::now();
-        let mut clock = TokenClock::default();
-        let mut waits = Vec::new();
-        for _ in 0..4 {
-            clock.after_transient_failure(start, 1.0);
-            waits.push(clock.retry_at.unwrap() - start);
+    fn missing_scopes_names_each_required_one_absent() {
+        let cases: [(&[&str], Vec<&str>); 4] = [
+            (&["chat:read", "user:manage:chat_color"], vec![]),
+            (
+                &["chat:read", "user:manage:chat_color", "user:read:chat"],
+                vec![],
+            ),
+            (&["chat:read"], vec!["user:manage:chat_color"]),
+            (&[], vec!["chat:read", "user:manage:chat_color"]),
+        ];
+        for (granted, expected) in cases {
+            assert_eq!(missing_scopes(&scopes(granted)), expected, "{granted:?}");
         }
-        assert_eq!(waits, [secs(5), secs(10), secs(20), secs(40)]);
-        assert_eq!(clock.n_transient_failures, 4);
-        assert_eq!(
-            next_step(&clock, start, true),
-            TokenStep::SleepUntil(start + secs(40))
-        );
     }
 }

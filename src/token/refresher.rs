@@ -1,303 +1,919 @@
-//! A user's token thread: the one owner of the user's tokens. Validates at start and every
-//! hour, refreshes ahead of expiry and whenever a token is refused, publishes new access
-//! tokens to the chat thread and the workers, and saves them. Does I/O; when to do what
-//! comes from `token::clock`.
+//! The token refresher: one thread that owns every user's tokens and drives every user's
+//! [`TokenClock`] from one deadline queue, and a small pool of its own that makes the OAuth
+//! calls (validate, refresh, device-code login), so one user's slow call never holds up
+//! another's. Publishes new access tokens, saves them, reports login states. Does I/O; what
+//! to do when comes from `token::clock`.
 
-use crate::base::counters;
-use crate::base::metrics::Outcome;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver};
+use crossbeam_channel::{select, Receiver, Sender};
 use log::{debug, error, info, warn};
 use rand::RngExt;
 
-use crate::base::clock::unix_now;
+use crate::base::backoff::BackoffPolicy;
+use crate::base::clock::wall_time;
+use crate::base::counters;
+use crate::base::ids::Login;
+use crate::base::metrics::Outcome;
 use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
+use crate::base::supervisor::supervise;
+use crate::base::wall_clock::WallClock;
 use crate::config::SavedField;
-use crate::status::UserState;
-use crate::token::clock::{next_step, TokenClock, TokenStep};
-use crate::token::device_login::{device_login, instructions, DeviceLoginError};
-use crate::twitch::oauth::{OAuth, OAuthError, TokenGrant};
-use crate::user::User;
+use crate::status::{LoginCode, UserState};
+use crate::token::clock::{
+    clock_jumped, Answer, LoginReason, TokenClock, TokenStep, Verdict, WallTime,
+};
+use crate::token::device_login::instructions;
+use crate::twitch::oauth::{DeviceCode, OAuth, OAuthError, TokenGrant, Validation, SCOPES};
+use crate::user::{Rejection, RejectionRoute, User};
 
-/// Scopes without which the daemon cannot work.
-const REQUIRED_SCOPES: [&str; 2] = ["chat:read", "user:manage:chat_color"];
+/// Threads making OAuth calls. Each user has at most one call in flight, so a few slow
+/// users (each bounded by the HTTP timeout) leave the others' calls to the rest; refreshes
+/// are planned ten minutes ahead of expiry, far more than a few timeouts.
+pub const TOKEN_CALLERS: usize = 4;
 
-/// Everything a token thread owns.
-pub struct TokenOwner {
+/// Stack size of the refresher and its callers: one blocking HTTPS call at a time.
+const STACK_SIZE: usize = 256 * 1024;
+
+/// The refresher wakes at least this often, even with nothing due, to notice that the
+/// machine was suspended: `Instant`-based timeouts stop during a suspend, the wall clock
+/// does not. One wake-up per process, not per user.
+pub const SUSPEND_CHECK: Duration = Duration::from_secs(5 * 60);
+
+/// Room beyond the HTTP timeout for an answer in flight at shutdown to arrive.
+const SHUTDOWN_SLACK: Duration = Duration::from_secs(2);
+
+/// Refresh tokens a user has used up (Twitch rotated them away), remembered so that a
+/// restarted user given one of them (a stale copy of the config) takes over the newest
+/// tokens instead.
+const N_CONSUMED_REMEMBERED: usize = 8;
+
+/// What the refresher needs to own one user's tokens.
+pub struct TokenEntry {
     pub user: Arc<User>,
     pub client_secret: Secret,
     pub refresh_token: Secret,
-    /// Generations of access tokens that the chat thread or a worker saw refused.
-    pub rejections: Receiver<u64>,
-    pub oauth: Arc<OAuth>,
-    /// True when a person watches the terminal: a lost login is then redone with a device
-    /// code instead of stopping the user.
-    pub interactive: bool,
     /// Fired when the user cannot go on (no way to get a valid token).
     pub user_stop: StopSignal,
     /// Wait this long before the first call to Twitch (spreads many users' first checks).
-    pub first_check_after: std::time::Duration,
+    pub first_check_after: Duration,
 }
 
-/// Runs until `user_stop` fires or the user has to stop for want of a valid token.
-pub fn run_token_thread(mut owner: TokenOwner) {
-    let login = owner.user.login.clone();
-    let mut clock = TokenClock::default();
-    let mut refresh_wanted = false;
-    // A refreshed token is validated at once; failing that, refreshing again will not help.
-    let mut refreshed_unvalidated = false;
-    let mut rng = rand::rng();
-    if owner.user_stop.wait_timeout(owner.first_check_after) {
-        return;
+enum Control {
+    Add(u64, TokenEntry),
+    Remove(u64),
+}
+
+/// The daemon's handle on the refresher.
+pub struct TokenService {
+    control: Sender<Control>,
+    rejections: Sender<Rejection>,
+    next_key: AtomicU64,
+    in_flight: Arc<AtomicUsize>,
+    http_timeout: Duration,
+}
+
+impl TokenService {
+    /// Starts the refresher and its callers. They end once `stop` fires and the calls in
+    /// flight have answered; each thread drops its clone of `done` when it ends.
+    pub fn start(
+        oauth: Arc<OAuth>,
+        stop: StopSignal,
+        http_timeout: Duration,
+        wall_clock: WallClock,
+        done: &Sender<()>,
+    ) -> std::io::Result<(TokenService, Vec<JoinHandle<()>>)> {
+        let (control, control_receiver) = crossbeam_channel::unbounded();
+        let (rejections, rejection_receiver) = crossbeam_channel::unbounded();
+        let (jobs, job_receiver) = crossbeam_channel::unbounded::<Job>();
+        let (replies, reply_receiver) = crossbeam_channel::unbounded::<Done>();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let mut threads = Vec::new();
+        for index in 0..TOKEN_CALLERS {
+            let job_receiver = job_receiver.clone();
+            let replies = replies.clone();
+            let oauth = Arc::clone(&oauth);
+            let done = done.clone();
+            threads.push(
+                thread::Builder::new()
+                    .name(format!("token-call-{index}"))
+                    .stack_size(STACK_SIZE)
+                    .spawn(move || {
+                        run_caller(&oauth, &job_receiver, &replies);
+                        drop(done);
+                    })?,
+            );
+        }
+        let mut refresher = Refresher {
+            slots: HashMap::new(),
+            queue: BinaryHeap::new(),
+            jobs: Some(jobs),
+            replies: reply_receiver,
+            control: control_receiver,
+            rejections: rejection_receiver,
+            stop: stop.clone(),
+            in_flight: Arc::clone(&in_flight),
+            http_timeout,
+            last_reading: (Instant::now(), wall_time(&wall_clock)),
+            wall_clock,
+            handovers: HashMap::new(),
+        };
+        let done = done.clone();
+        threads.push(
+            thread::Builder::new()
+                .name("token-refresh".to_string())
+                .stack_size(STACK_SIZE)
+                .spawn(move || {
+                    supervise("token refresher", &stop, &BackoffPolicy::default(), || {
+                        refresher.run();
+                    });
+                    refresher.finish_in_flight();
+                    drop(done);
+                })?,
+        );
+        Ok((
+            TokenService {
+                control,
+                rejections,
+                next_key: AtomicU64::new(1),
+                in_flight,
+                http_timeout,
+            },
+            threads,
+        ))
     }
 
-    if owner.user.token.current().0.is_empty() {
-        if owner.refresh_token.is_empty() {
-            info!("{login}: no tokens in the config; starting a device-code login");
-            if !owner.log_in(&mut clock) {
-                return;
-            }
-            refreshed_unvalidated = true;
-        } else {
-            refresh_wanted = true;
+    /// A new key for a user entry and the route its token cell reports refusals on.
+    pub fn new_route(&self) -> RejectionRoute {
+        RejectionRoute {
+            sender: self.rejections.clone(),
+            entry: self.next_key.fetch_add(1, Ordering::Relaxed),
         }
     }
-    loop {
-        if owner.user_stop.is_stopped() {
+
+    /// Hands a user's tokens to the refresher under the key of its route.
+    pub fn add(&self, key: u64, entry: TokenEntry) {
+        let _ = self.control.send(Control::Add(key, entry));
+    }
+
+    /// Takes a user off the refresher. A call in flight still finishes and its tokens are
+    /// saved (and handed to a restarted user of the same login).
+    pub fn remove(&self, key: u64) {
+        let _ = self.control.send(Control::Remove(key));
+    }
+
+    /// How long shutdown should allow the refresher: the HTTP timeout (and some slack) while
+    /// a call is in flight, whose answer may carry tokens Twitch already rotated; else
+    /// nothing.
+    pub fn shutdown_allowance(&self) -> Duration {
+        if self.in_flight.load(Ordering::SeqCst) > 0 {
+            self.http_timeout + SHUTDOWN_SLACK
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
+/// One OAuth call for one user.
+struct Job {
+    key: u64,
+    call: Call,
+}
+
+enum Call {
+    Validate(Secret),
+    Refresh {
+        refresh_token: Secret,
+        client_id: String,
+        client_secret: Secret,
+    },
+    StartDevice {
+        client_id: String,
+    },
+    /// Polls and, once approved, validates the new tokens to learn whose they are.
+    PollDevice {
+        client_id: String,
+        device_code: Secret,
+    },
+}
+
+enum Reply {
+    Validated(Result<Validation, OAuthError>),
+    Refreshed(Result<TokenGrant, OAuthError>),
+    DeviceStarted(Result<DeviceCode, OAuthError>),
+    Polled(Result<(TokenGrant, Result<Validation, OAuthError>), OAuthError>),
+    /// The call panicked; treated as a transient failure.
+    Panicked,
+}
+
+struct Done {
+    key: u64,
+    reply: Reply,
+}
+
+fn run_caller(oauth: &OAuth, jobs: &Receiver<Job>, replies: &Sender<Done>) {
+    for job in jobs {
+        let reply = panic::catch_unwind(AssertUnwindSafe(|| call(oauth, job.call)))
+            .unwrap_or(Reply::Panicked);
+        if replies
+            .send(Done {
+                key: job.key,
+                reply,
+            })
+            .is_err()
+        {
             return;
         }
-        let now = Instant::now();
-        match next_step(&clock, now, refresh_wanted) {
-            TokenStep::SleepUntil(wake_at) => {
-                let due = clock
-                    .refresh_due()
-                    .map(|due| due.saturating_duration_since(now));
-                owner
-                    .user
-                    .report_token_refresh_at(due.map(|due| unix_now() + due.as_secs()));
-                select! {
-                    recv(owner.rejections) -> generation => match generation {
-                        Ok(generation) if generation == owner.user.token.current().1 => {
-                            info!("{login}: Twitch refused the access token; refreshing it");
-                            refresh_wanted = true;
-                        }
-                        Ok(_) => {}
-                        Err(_) => return,
-                    },
-                    recv(owner.user_stop.receiver()) -> _ => return,
-                    default(wake_at.saturating_duration_since(now)) => {}
-                }
-            }
-            TokenStep::Validate => {
-                let (token, _) = owner.user.token.current();
-                match owner.oauth.validate(&token) {
-                    Ok(validation) => {
-                        if validation.login != login {
-                            let why = format!(
-                                "the access token belongs to the Twitch account {}, not to {login}",
-                                validation.login
-                            );
-                            if !owner.give_up_or_log_in(&why, &mut clock) {
-                                return;
-                            }
-                            refreshed_unvalidated = true;
-                            continue;
-                        }
-                        let missing: Vec<&str> = REQUIRED_SCOPES
-                            .into_iter()
-                            .filter(|scope| !validation.scopes.iter().any(|s| s == scope))
-                            .collect();
-                        if !missing.is_empty() && clock.validated_at.is_none() {
-                            warn!(
-                                "{login}: the token lacks the scope(s) {}; get a token with chat:read and user:manage:chat_color",
-                                missing.join(", ")
-                            );
-                        }
-                        if owner.user.user_id().is_none() {
-                            owner.user.set_user_id(validation.user_id);
-                        }
-                        debug!(
-                            "{login}: token valid for another {} minutes",
-                            validation.expires_in.as_secs() / 60
-                        );
-                        clock.after_validation(now, validation.expires_in);
-                        refreshed_unvalidated = false;
-                    }
-                    Err(OAuthError::InvalidAccessToken) if refreshed_unvalidated => {
-                        if !owner.give_up_or_log_in(
-                            "the access token still fails validation after a refresh",
-                            &mut clock,
-                        ) {
-                            return;
-                        }
-                    }
-                    Err(OAuthError::InvalidAccessToken) => {
-                        info!("{login}: the access token is expired or revoked; refreshing it");
-                        refresh_wanted = true;
-                    }
-                    Err(error) => {
-                        clock.after_transient_failure(now, rng.random());
-                        owner
-                            .user
-                            .report_error(&format!("token validation failed: {error}"));
-                        warn!(
-                            "{login}: token validation failed ({error}); trying again in {} s",
-                            retry_in_seconds(&clock, now)
-                        );
-                    }
-                }
-            }
-            TokenStep::Refresh => {
-                if owner.refresh_token.is_empty() {
-                    refresh_wanted = false;
-                    if !owner.give_up_or_log_in(
-                        "the access token is no longer valid and the config has no refresh token",
-                        &mut clock,
-                    ) {
-                        return;
-                    }
-                    refreshed_unvalidated = true;
-                    continue;
-                }
-                let user = &owner.user;
-                match owner.oauth.refresh(
-                    &owner.refresh_token,
-                    &user.client_id,
-                    &owner.client_secret,
-                ) {
-                    Ok(grant) => {
-                        counters::token_refresh(Outcome::Ok);
-                        info!("{login}: access token refreshed");
-                        owner.install(grant, &mut clock);
-                        refresh_wanted = false;
-                        refreshed_unvalidated = true;
-                    }
-                    Err(error) if error.is_transient() => {
-                        counters::token_refresh(Outcome::Failed);
-                        clock.after_transient_failure(now, rng.random());
-                        owner
-                            .user
-                            .report_error(&format!("token refresh failed: {error}"));
-                        warn!(
-                            "{login}: token refresh failed ({error}); trying again in {} s",
-                            retry_in_seconds(&clock, now)
-                        );
-                    }
-                    Err(error) => {
-                        counters::token_refresh(Outcome::Failed);
-                        refresh_wanted = false;
-                        let why = match error {
-                            OAuthError::InvalidRefreshToken => "Twitch rejected the refresh token (a changed password or a removed app connection does that)".to_string(),
-                            other => format!("Twitch refused to refresh the token ({other}); check client_id and client_secret"),
-                        };
-                        if !owner.give_up_or_log_in(&why, &mut clock) {
-                            return;
-                        }
-                        refreshed_unvalidated = true;
-                    }
-                }
-            }
-        }
     }
 }
 
-fn retry_in_seconds(clock: &TokenClock, now: Instant) -> u64 {
-    clock
-        .retry_at
-        .map_or(0, |at| at.saturating_duration_since(now).as_secs())
+fn call(oauth: &OAuth, call: Call) -> Reply {
+    match call {
+        Call::Validate(token) => Reply::Validated(oauth.validate(&token)),
+        Call::Refresh {
+            refresh_token,
+            client_id,
+            client_secret,
+        } => Reply::Refreshed(oauth.refresh(&refresh_token, &client_id, &client_secret)),
+        Call::StartDevice { client_id } => {
+            Reply::DeviceStarted(oauth.start_device(&client_id, SCOPES))
+        }
+        Call::PollDevice {
+            client_id,
+            device_code,
+        } => Reply::Polled(
+            oauth
+                .poll_device(&client_id, &device_code, SCOPES)
+                .map(|grant| {
+                    let validation = oauth.validate(&grant.access_token);
+                    (grant, validation)
+                }),
+        ),
+    }
 }
 
-impl TokenOwner {
-    /// Publishes new tokens to the other threads and saves them.
-    fn install(&mut self, grant: TokenGrant, clock: &mut TokenClock) {
-        let now = Instant::now();
-        if !grant.refresh_token.is_empty() {
-            self.refresh_token = grant.refresh_token.clone();
-        }
-        clock.after_refresh(now, grant.expires_in);
-        let change = SavedField::Tokens {
-            access_token: grant.access_token.clone(),
-            refresh_token: self.refresh_token.clone(),
-            expires_at_unix: grant
-                .expires_in
-                .map(|lifetime| unix_now() + lifetime.as_secs()),
-        };
-        // Handed to the writer before anyone can use the new token, so whatever follows from
-        // its use (a change, a flush of the writer) comes after the save was asked for.
-        if let Some(writer) = &self.user.sinks().writer {
-            writer.save(&self.user.login, change);
-        }
-        self.user.token.replace(grant.access_token);
+/// One user as the refresher holds it.
+struct Slot {
+    entry: TokenEntry,
+    clock: TokenClock,
+    /// The deadline this slot is queued for; queue items with another time are stale.
+    scheduled: Option<WallTime>,
+    /// The device code on show (a secret: only sent to Twitch).
+    device_code: Option<Secret>,
+    /// The user code on show, for the status file.
+    shown: Option<LoginCode>,
+    /// Refresh tokens this user has used up, newest last.
+    consumed: Vec<Secret>,
+    /// Taken off the refresher while a call was in flight: only its answer is awaited.
+    retired: bool,
+    /// A retired slot of the same login whose call is in flight: this one waits for it.
+    waits_for: Option<u64>,
+}
+
+struct Refresher {
+    slots: HashMap<u64, Slot>,
+    /// Next deadlines, earliest first.
+    queue: BinaryHeap<Reverse<(WallTime, u64)>>,
+    jobs: Option<Sender<Job>>,
+    replies: Receiver<Done>,
+    control: Receiver<Control>,
+    rejections: Receiver<Rejection>,
+    stop: StopSignal,
+    in_flight: Arc<AtomicUsize>,
+    http_timeout: Duration,
+    /// The clocks at the last wake-up, to notice a jump of the wall clock.
+    last_reading: (Instant, WallTime),
+    /// Where the time of day comes from (the system clock, or a test's).
+    wall_clock: WallClock,
+    /// The newest tokens of users taken off, for a restarted user of the same login.
+    handovers: HashMap<Login, Handover>,
+}
+
+/// What a user taken off leaves for its successor.
+struct Handover {
+    access_token: Secret,
+    refresh_token: Secret,
+    /// The refresh tokens it used up: a successor given one of them holds a stale copy.
+    consumed: Vec<Secret>,
+}
+
+impl Refresher {
+    fn wall_now(&self) -> WallTime {
+        wall_time(&self.wall_clock)
     }
 
-    /// The login cannot go on with what the config holds. On a terminal, a device-code
-    /// login replaces the tokens; otherwise the user stops with one clear line. True when
-    /// new tokens were installed.
-    fn give_up_or_log_in(&mut self, why: &str, clock: &mut TokenClock) -> bool {
-        let login = &self.user.login;
-        if self.interactive {
-            warn!("{login}: {why}; starting a device-code login");
-            return self.log_in(clock);
+    /// Runs until the stop signal fires: carries out what is due, then blocks on the
+    /// channels until the earliest deadline.
+    fn run(&mut self) {
+        loop {
+            if self.stop.is_stopped() {
+                return;
+            }
+            let now = self.read_clocks();
+            self.run_due(now);
+            let timeout = self
+                .earliest()
+                .map_or(SUSPEND_CHECK, |at| at.saturating_sub(now))
+                .min(SUSPEND_CHECK);
+            select! {
+                recv(self.control) -> message => match message {
+                    Ok(Control::Add(key, entry)) => self.add(key, entry),
+                    Ok(Control::Remove(key)) => self.remove(key),
+                    Err(_) => return,
+                },
+                recv(self.rejections) -> rejection => {
+                    if let Ok(rejection) = rejection {
+                        self.on_rejection(rejection);
+                    }
+                }
+                recv(self.replies) -> done => {
+                    if let Ok(done) = done {
+                        self.on_done(done);
+                    }
+                }
+                recv(self.stop.receiver()) -> _ => return,
+                default(timeout) => {}
+            }
         }
-        error!(
-            "{login}: {why}. This user is stopped; the others go on. Fix: run `twitch-colorchanger auth --user {login}` (or put new tokens in the config) and restart."
-        );
-        self.user.report_state(UserState::NeedsLogin {
-            reason: why.to_string(),
-        });
-        self.stop_user();
-        false
     }
 
-    fn stop_user(&self) {
-        self.user_stop.stop();
-        self.user.token.close();
+    /// After the stop signal: waits for the answers of calls in flight (bounded by the HTTP
+    /// timeout) so that tokens Twitch already rotated are saved, then lets the callers end.
+    fn finish_in_flight(&mut self) {
+        self.jobs.take();
+        let n_calls = self.in_flight.load(Ordering::SeqCst);
+        if n_calls > 0 {
+            info!(
+                "shutdown: waiting for {n_calls} token call(s) in flight (at most {} s) so that new tokens are saved",
+                (self.http_timeout + SHUTDOWN_SLACK).as_secs()
+            );
+            let deadline = Instant::now() + self.http_timeout + SHUTDOWN_SLACK;
+            while self.in_flight.load(Ordering::SeqCst) > 0 {
+                match self.replies.recv_deadline(deadline) {
+                    Ok(done) => self.on_done(done),
+                    Err(_) => {
+                        warn!("shutdown: a token call did not answer in time");
+                        break;
+                    }
+                }
+            }
+        }
+        // Waiters for a new token (workers, chat) must not wait for one that never comes.
+        for slot in self.slots.values() {
+            slot.entry.user.token.close();
+        }
     }
 
-    /// Runs the device-code login and installs its tokens. False when it ended without.
-    fn log_in(&mut self, clock: &mut TokenClock) -> bool {
-        let login = self.user.login.clone();
-        if self.user.client_id.is_empty() {
-            error!("{login}: a device-code login needs the client_id of your Twitch app in the config; this user is stopped");
-            self.user.report_state(UserState::NeedsLogin {
-                reason: "no client_id for a device-code login".to_string(),
-            });
-            self.stop_user();
-            return false;
+    /// Reads both clocks; a jump of the wall clock against the monotonic one makes every
+    /// user validate at once.
+    fn read_clocks(&mut self) -> WallTime {
+        let (mono_now, wall) = (Instant::now(), self.wall_now());
+        let (last_mono, last_wall) = self.last_reading;
+        self.last_reading = (mono_now, wall);
+        if clock_jumped(mono_now - last_mono, wall.checked_sub(last_wall)) {
+            info!("the wall clock jumped (a suspend or a clock change); validating every token");
+            let keys: Vec<u64> = self.slots.keys().copied().collect();
+            for key in keys {
+                if let Some(slot) = self.slots.get_mut(&key) {
+                    slot.clock.on_clock_jump();
+                }
+                self.plan(key, wall);
+            }
         }
-        let user = &self.user;
-        let result = device_login(
-            &self.oauth,
-            &user.client_id,
-            &login,
-            &self.user_stop,
-            |code| {
-                let line = instructions(&login, code);
-                warn!("{line}");
-                user.report_state(UserState::NeedsLogin { reason: line });
+        wall
+    }
+
+    fn earliest(&mut self) -> Option<WallTime> {
+        while let Some(Reverse((at, key))) = self.queue.peek().copied() {
+            if self.slots.get(&key).and_then(|slot| slot.scheduled) == Some(at) {
+                return Some(at);
+            }
+            self.queue.pop();
+        }
+        None
+    }
+
+    fn run_due(&mut self, now: WallTime) {
+        while let Some(at) = self.earliest() {
+            if at > now {
+                return;
+            }
+            let Some(Reverse((_, key))) = self.queue.pop() else {
+                return;
+            };
+            if let Some(slot) = self.slots.get_mut(&key) {
+                slot.scheduled = None;
+            }
+            self.plan(key, now);
+        }
+    }
+
+    fn add(&mut self, key: u64, mut entry: TokenEntry) {
+        let now = self.wall_now();
+        let login = entry.user.login.clone();
+        // A restarted user: the old entry's call in flight answers first.
+        let waits_for = self
+            .slots
+            .iter()
+            .find(|(_, slot)| slot.retired && slot.entry.user.login == login)
+            .map(|(key, _)| *key);
+        if waits_for.is_some() {
+            info!("{login}: waiting for the previous token call to finish before taking over");
+        }
+        let has_access = !entry.user.token.current().0.is_empty();
+        let has_refresh = !entry.refresh_token.is_empty();
+        if !has_access && !has_refresh {
+            info!("{login}: no tokens in the config; starting a device-code login");
+        }
+        let clock = TokenClock::new(now + entry.first_check_after, has_access, has_refresh);
+        entry.first_check_after = Duration::ZERO;
+        self.slots.insert(
+            key,
+            Slot {
+                entry,
+                clock,
+                scheduled: None,
+                device_code: None,
+                shown: None,
+                consumed: Vec::new(),
+                retired: false,
+                waits_for,
             },
         );
-        match result {
-            Ok((grant, validation)) => {
-                info!("{login}: logged in with the device code");
-                if self.user.user_id().is_none() {
-                    self.user.set_user_id(validation.user_id);
-                }
-                self.install(grant, clock);
-                true
+        if waits_for.is_none() {
+            self.take_over(key, now);
+        }
+    }
+
+    /// Takes a user off. With a call in flight the slot stays, retired, until it answers.
+    fn remove(&mut self, key: u64) {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        if slot.clock.busy {
+            slot.retired = true;
+            slot.scheduled = None;
+        } else {
+            self.drop_slot(key);
+        }
+    }
+
+    /// Forgets a slot, leaving its newest tokens for a successor of the same login, and
+    /// lets a successor that waited for it take over.
+    fn drop_slot(&mut self, key: u64) {
+        let Some(slot) = self.slots.remove(&key) else {
+            return;
+        };
+        let login = slot.entry.user.login.clone();
+        if !slot.consumed.is_empty() {
+            self.handovers.insert(
+                login.clone(),
+                Handover {
+                    access_token: slot.entry.user.token.current().0,
+                    refresh_token: slot.entry.refresh_token.clone(),
+                    consumed: slot.consumed,
+                },
+            );
+        }
+        let now = self.wall_now();
+        let successors: Vec<u64> = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| slot.waits_for == Some(key))
+            .map(|(key, _)| *key)
+            .collect();
+        for successor in successors {
+            if let Some(slot) = self.slots.get_mut(&successor) {
+                slot.waits_for = None;
             }
-            Err(DeviceLoginError::Stopped) => false,
-            Err(error) => {
-                error!("{login}: device-code login failed: {error}. This user is stopped; run `twitch-colorchanger auth --user {login}` and restart.");
-                self.user.report_state(UserState::NeedsLogin {
-                    reason: format!("device-code login failed: {error}"),
+            self.take_over(successor, now);
+        }
+    }
+
+    /// A new slot starts. Given a refresh token its predecessor used up (a stale copy of
+    /// the config), it takes over the predecessor's newest tokens and saves them.
+    fn take_over(&mut self, key: u64, now: WallTime) {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        if let Some(handover) = self.handovers.remove(&slot.entry.user.login) {
+            let login = &slot.entry.user.login;
+            if handover.consumed.contains(&slot.entry.refresh_token) {
+                info!("{login}: the config holds tokens Twitch has since rotated; keeping the newest and saving them");
+                slot.entry.refresh_token = handover.refresh_token;
+                save_tokens(
+                    &slot.entry.user,
+                    &handover.access_token,
+                    &slot.entry.refresh_token,
+                    None,
+                    now,
+                );
+                slot.entry.user.token.replace(handover.access_token);
+                slot.consumed = handover.consumed;
+                slot.clock.after_refresh(now, None);
+                slot.clock.has_refresh_token = true;
+            } else if handover.refresh_token != slot.entry.refresh_token {
+                info!("{login}: new tokens were put in the config; using them");
+            }
+        }
+        self.plan(key, now);
+    }
+
+    fn on_rejection(&mut self, rejection: Rejection) {
+        let now = self.wall_now();
+        let Some(slot) = self.slots.get_mut(&rejection.entry) else {
+            return;
+        };
+        if slot.retired || rejection.generation != slot.entry.user.token.current().1 {
+            return;
+        }
+        let login = &slot.entry.user.login;
+        if slot.clock.on_refused() {
+            if let Some(code) = &slot.shown {
+                // Chat reported the refusal (and its reconnecting state) after the code was
+                // shown: the code is what a person needs to see.
+                slot.entry
+                    .user
+                    .report_state(needs_login(&slot.clock, Some(code)));
+            } else {
+                info!("{login}: Twitch refused the access token; checking it");
+            }
+        }
+        self.plan(rejection.entry, now);
+    }
+
+    /// Decides and starts the next step of one user.
+    fn plan(&mut self, key: u64, now: WallTime) {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        if slot.retired || slot.waits_for.is_some() {
+            return;
+        }
+        let step = slot.clock.next_step(now);
+        let user = &slot.entry.user;
+        let call = match step {
+            TokenStep::Idle => {
+                slot.scheduled = None;
+                return;
+            }
+            TokenStep::WaitUntil(at) => {
+                if slot.scheduled != Some(at) {
+                    slot.scheduled = Some(at);
+                    self.queue.push(Reverse((at, key)));
+                    user.report_token_refresh_at(slot.clock.refresh_due().map(|due| due.as_secs()));
+                }
+                return;
+            }
+            TokenStep::Validate => Call::Validate(user.token.current().0),
+            TokenStep::Refresh => Call::Refresh {
+                refresh_token: slot.entry.refresh_token.clone(),
+                client_id: user.client_id.clone(),
+                client_secret: slot.entry.client_secret.clone(),
+            },
+            TokenStep::StartDeviceLogin if user.client_id.is_empty() => {
+                error!(
+                    "{}: a device-code login needs the client_id of your Twitch app in the config",
+                    user.login
+                );
+                slot.clock.started();
+                let verdict = slot.clock.on_answer(now, Answer::DeviceRefused, 0.5);
+                self.carry_out(key, verdict, "no client_id for a device-code login");
+                return;
+            }
+            TokenStep::StartDeviceLogin => Call::StartDevice {
+                client_id: user.client_id.clone(),
+            },
+            TokenStep::PollDevice => match &slot.device_code {
+                Some(device_code) => Call::PollDevice {
+                    client_id: user.client_id.clone(),
+                    device_code: device_code.clone(),
+                },
+                None => Call::StartDevice {
+                    client_id: user.client_id.clone(),
+                },
+            },
+        };
+        let Some(jobs) = &self.jobs else {
+            return;
+        };
+        slot.clock.started();
+        slot.scheduled = None;
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if jobs.send(Job { key, call }).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Handles the answer of a call.
+    fn on_done(&mut self, done: Done) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let now = self.wall_now();
+        let key = done.key;
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        let login = slot.entry.user.login.clone();
+        let retired = slot.retired;
+        let (answer, what, detail) = match done.reply {
+            Reply::Validated(Ok(validation)) => {
+                if slot.entry.user.user_id().is_none() && validation.login == login {
+                    slot.entry.user.set_user_id(validation.user_id.clone());
+                }
+                debug!(
+                    "{login}: token valid for another {} minutes",
+                    validation.expires_in.as_secs() / 60
+                );
+                let answer = Answer::Valid {
+                    own_account: validation.login == login,
+                    scopes: validation.scopes,
+                    expires_in: validation.expires_in,
+                };
+                (answer, "validation", String::new())
+            }
+            Reply::Validated(Err(OAuthError::InvalidAccessToken)) => {
+                (Answer::Invalid, "validation", String::new())
+            }
+            Reply::Validated(Err(error)) => (Answer::Transient, "validation", error.to_string()),
+            Reply::Refreshed(Ok(grant)) => {
+                counters::token_refresh(Outcome::Ok);
+                info!("{login}: access token refreshed");
+                remember_consumed(slot);
+                install(slot, &grant, now);
+                let answer = Answer::Refreshed {
+                    expires_in: grant.expires_in,
+                };
+                (answer, "refresh", String::new())
+            }
+            Reply::Refreshed(Err(error)) if error.is_transient() => {
+                counters::token_refresh(Outcome::Failed);
+                (Answer::Transient, "refresh", error.to_string())
+            }
+            Reply::Refreshed(Err(OAuthError::InvalidRefreshToken)) => {
+                counters::token_refresh(Outcome::Failed);
+                (Answer::RefreshRejected, "refresh", String::new())
+            }
+            Reply::Refreshed(Err(error)) => {
+                counters::token_refresh(Outcome::Failed);
+                (Answer::RefreshRefused, "refresh", error.to_string())
+            }
+            Reply::DeviceStarted(Ok(code)) => {
+                let line = instructions(&login, &code);
+                warn!("{line}");
+                let answer = Answer::CodeIssued {
+                    expires_in: code.expires_in,
+                    interval: code.interval,
+                };
+                let shown = LoginCode {
+                    verification_uri: code.verification_uri,
+                    user_code: code.user_code,
+                    expires_unix: (now + code.expires_in).as_secs(),
+                };
+                slot.device_code = Some(code.device_code);
+                slot.shown = Some(shown);
+                (answer, "device login", String::new())
+            }
+            Reply::DeviceStarted(Err(error)) if error.is_transient() => {
+                (Answer::Transient, "device login", error.to_string())
+            }
+            Reply::DeviceStarted(Err(error)) => {
+                (Answer::DeviceRefused, "device login", error.to_string())
+            }
+            Reply::Polled(Ok((grant, validation))) => {
+                let scopes = match validation {
+                    Ok(validation) if validation.login != login => {
+                        error!(
+                            "{login}: the code was entered while logged in to Twitch as {}; log in as {login}",
+                            validation.login
+                        );
+                        slot.device_code = None;
+                        Err((Answer::CodeEnded, "device login", String::new()))
+                    }
+                    Ok(validation) => {
+                        if slot.entry.user.user_id().is_none() {
+                            slot.entry.user.set_user_id(validation.user_id.clone());
+                        }
+                        Ok(Some(validation.scopes))
+                    }
+                    // The tokens are new and the old ones dead: keep them, validate later.
+                    Err(_) => Ok(None),
+                };
+                match scopes {
+                    Err(ended) => ended,
+                    Ok(scopes) => {
+                        info!("{login}: logged in with the device code");
+                        remember_consumed(slot);
+                        install(slot, &grant, now);
+                        slot.device_code = None;
+                        slot.shown = None;
+                        slot.entry.user.report_state(UserState::Starting {
+                            since_unix: now.as_secs(),
+                        });
+                        let answer = Answer::LoggedIn {
+                            expires_in: grant.expires_in,
+                            scopes,
+                        };
+                        (answer, "device login", String::new())
+                    }
+                }
+            }
+            Reply::Polled(Err(OAuthError::AuthorizationPending)) => {
+                (Answer::Pending, "device login", String::new())
+            }
+            Reply::Polled(Err(OAuthError::SlowDown)) => {
+                (Answer::SlowDown, "device login", String::new())
+            }
+            Reply::Polled(Err(
+                error @ (OAuthError::DeviceCodeExpired | OAuthError::AccessDenied),
+            )) => {
+                slot.device_code = None;
+                (Answer::CodeEnded, "device login", error.to_string())
+            }
+            Reply::Polled(Err(error)) if error.is_transient() => {
+                (Answer::Transient, "device login", error.to_string())
+            }
+            Reply::Polled(Err(error)) => (Answer::DeviceRefused, "device login", error.to_string()),
+            Reply::Panicked => (Answer::Transient, "call", "it panicked".to_string()),
+        };
+        if retired {
+            // Its tokens are saved; a successor takes over from here.
+            debug!("{login}: the token call of a removed or restarted entry answered");
+            self.drop_slot(key);
+            return;
+        }
+        if answer == Answer::Transient {
+            slot.entry
+                .user
+                .report_error(&format!("token {what} failed: {detail}"));
+        }
+        let verdict = slot.clock.on_answer(now, answer, rand::rng().random());
+        let detail = match verdict {
+            Verdict::RetryAt(at) => format!(
+                "{login}: token {what} failed ({detail}); trying again in {} s",
+                at.saturating_sub(now).as_secs()
+            ),
+            _ => detail,
+        };
+        self.carry_out(key, verdict, &detail);
+        self.plan(key, now);
+    }
+
+    /// Logs, reports and publishes what a verdict says.
+    fn carry_out(&mut self, key: u64, verdict: Verdict, detail: &str) {
+        let now = self.wall_now();
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        let user = &slot.entry.user;
+        let login = &user.login;
+        match verdict {
+            Verdict::Quiet => {}
+            Verdict::Valid {
+                settle,
+                missing_scopes,
+            } => {
+                let generation = user.token.current().1;
+                if !missing_scopes.is_empty() {
+                    error!(
+                        "{login}: the token lacks the scope(s) {}, so Twitch refuses what needs them; a new token will not help. Fix: run `twitch-colorchanger auth --user {login}`",
+                        missing_scopes.join(", ")
+                    );
+                    user.token.settle(generation);
+                } else if settle {
+                    info!("{login}: Twitch refused the access token, but it validates; a new token would not help, so none is fetched");
+                    user.token.settle(generation);
+                }
+            }
+            Verdict::Refreshing => {
+                info!("{login}: the access token is expired or revoked; refreshing it");
+            }
+            Verdict::LogIn(why) => {
+                warn!(
+                    "{login}: {}; starting a device-code login (the code follows)",
+                    why.describe()
+                );
+                slot.shown = None;
+                slot.device_code = None;
+                user.report_state(needs_login(&slot.clock, None));
+            }
+            Verdict::RetryAt(_) => warn!("{detail}"),
+            Verdict::CodeEnded { next_code_at } => {
+                let wait = next_code_at.saturating_sub(now);
+                let ended = if detail.is_empty() { "ended" } else { detail };
+                if wait.is_zero() {
+                    info!("{login}: the login code {ended}; asking for a new one");
+                } else {
+                    info!(
+                        "{login}: the login code {ended}; the next one comes in {} minutes",
+                        wait.as_secs().div_ceil(60)
+                    );
+                }
+                slot.shown = None;
+                user.report_state(needs_login(&slot.clock, None));
+            }
+            Verdict::GiveUp => {
+                let why = match slot.clock.phase {
+                    crate::token::clock::Phase::LoggingIn { why } => why,
+                    _ => LoginReason::NoTokens,
+                };
+                let reason = if detail.is_empty() {
+                    format!("{}; the device-code login was refused", why.describe())
+                } else {
+                    format!(
+                        "{}; the device-code login was refused: {detail}",
+                        why.describe()
+                    )
+                };
+                error!(
+                    "{login}: {reason}. This user is stopped; the others go on. Fix: run `twitch-colorchanger auth --user {login}` (or put new tokens in the config)."
+                );
+                user.report_state(UserState::NeedsLogin {
+                    reason,
+                    login_code: None,
                 });
-                self.stop_user();
-                false
+                slot.entry.user_stop.stop();
+                user.token.close();
+                self.slots.remove(&key);
+            }
+        }
+        if let Some(slot) = self.slots.get(&key) {
+            if let (Some(code), crate::token::clock::Phase::LoggingIn { .. }) =
+                (&slot.shown, slot.clock.phase)
+            {
+                slot.entry
+                    .user
+                    .report_state(needs_login(&slot.clock, Some(code)));
             }
         }
     }
+}
+
+/// The state a user needing a login shows in the status file.
+fn needs_login(clock: &TokenClock, code: Option<&LoginCode>) -> UserState {
+    let why = match clock.phase {
+        crate::token::clock::Phase::LoggingIn { why } => why.describe(),
+        _ => "no usable token",
+    };
+    let reason = match code {
+        Some(code) => format!(
+            "{why}; to log in, open {} and enter the code {}",
+            code.verification_uri, code.user_code
+        ),
+        None => format!("{why}; a device-code login is starting"),
+    };
+    UserState::NeedsLogin {
+        reason,
+        login_code: code.cloned(),
+    }
+}
+
+/// Remembers the refresh token about to be replaced: Twitch rotates it away.
+fn remember_consumed(slot: &mut Slot) {
+    if slot.entry.refresh_token.is_empty() {
+        return;
+    }
+    slot.consumed.push(slot.entry.refresh_token.clone());
+    if slot.consumed.len() > N_CONSUMED_REMEMBERED {
+        slot.consumed.remove(0);
+    }
+}
+
+/// Saves new tokens, then publishes them to the other threads.
+fn install(slot: &mut Slot, grant: &TokenGrant, now: WallTime) {
+    if !grant.refresh_token.is_empty() {
+        slot.entry.refresh_token = grant.refresh_token.clone();
+    }
+    let user = &slot.entry.user;
+    save_tokens(
+        user,
+        &grant.access_token,
+        &slot.entry.refresh_token,
+        grant.expires_in,
+        now,
+    );
+    user.token.replace(grant.access_token.clone());
+}
+
+/// Hands tokens to the config writer. Done before anyone can use the new token, so
+/// whatever follows from its use (a change, a flush of the writer) comes after the save
+/// was asked for.
+fn save_tokens(
+    user: &User,
+    access_token: &Secret,
+    refresh_token: &Secret,
+    expires_in: Option<Duration>,
+    now: WallTime,
+) {
+    user.save(SavedField::Tokens {
+        access_token: access_token.clone(),
+        refresh_token: refresh_token.clone(),
+        expires_at_unix: expires_in.map(|lifetime| (now + lifetime).as_secs()),
+    });
 }

@@ -12,9 +12,11 @@ use crate::base::ids::{Login, UserId};
 use crate::base::secret::Secret;
 use crate::twitch::http::{describe_transport_error, error_message};
 
-/// The scopes the daemon needs: `chat:read` to log in to chat and read it,
-/// `user:manage:chat_color` to change the color.
-pub const SCOPES: &str = "chat:read user:manage:chat_color";
+/// The scopes a device-code login asks for: `chat:read` to log in to chat and read it,
+/// `user:manage:chat_color` to change the color, `user:read:chat` to read chat through
+/// EventSub instead of IRC. Only the first two are required of a token (see
+/// `token::clock::REQUIRED_SCOPES`).
+pub const SCOPES: &str = "chat:read user:manage:chat_color user:read:chat";
 
 /// Bodies of OAuth answers are small; anything longer is cut off rather than read forever.
 const BODY_LIMIT: u64 = 64 * 1024;
@@ -982,7 +984,7 @@ mod tests {
             request.form(),
             form_of(&[
                 ("client_id", "cid"),
-                ("scopes", "chat:read user:manage:chat_color"),
+                ("scopes", "chat:read user:manage:chat_color user:read:chat"),
             ])
         );
     }
@@ -1004,7 +1006,7 @@ mod tests {
             form_of(&[
                 ("client_id", "cid"),
                 ("device_code", "dc"),
-                ("scopes", "chat:read user:manage:chat_color"),
+                ("scopes", "chat:read user:manage:chat_color user:read:chat"),
                 ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
             ])
         );

@@ -42,13 +42,28 @@ pub struct ColorSettings {
     pub change_every: Option<Duration>,
 }
 
+/// A report that Twitch refused the access token of `generation`, for the token refresher,
+/// from the user entry `entry`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub entry: u64,
+    pub generation: u64,
+}
+
+/// Where a token cell reports refusals: the token refresher, naming the user entry.
+#[derive(Clone, Debug)]
+pub struct RejectionRoute {
+    pub sender: Sender<Rejection>,
+    pub entry: u64,
+}
+
 /// The access token, read by the chat thread and the workers, replaced by the token owner.
 /// A generation number lets a reader wait for a token newer than the one that failed.
 pub struct TokenCell {
     state: Mutex<TokenState>,
     changed: Condvar,
-    /// Where readers report a token Twitch refused; `None` when no token thread runs.
-    rejections: Option<Sender<u64>>,
+    /// Where readers report a token Twitch refused; `None` when no token refresher runs.
+    rejections: Option<RejectionRoute>,
 }
 
 struct TokenState {
@@ -56,28 +71,49 @@ struct TokenState {
     generation: u64,
     /// Set at shutdown so that waiters stop waiting.
     closed: bool,
+    /// A generation that was refused yet validates (or lacks a scope): no new token will
+    /// come for its refusals, so nobody waits for one.
+    settled: Option<u64>,
 }
 
 impl TokenCell {
-    /// A cell whose rejections go to `rejections` (the user's token thread), if any.
-    pub fn new(token: Secret, rejections: Option<Sender<u64>>) -> TokenCell {
+    /// A cell whose rejections go to `rejections` (the token refresher), if any.
+    pub fn new(token: Secret, rejections: Option<RejectionRoute>) -> TokenCell {
         TokenCell {
             state: Mutex::new(TokenState {
                 token,
                 generation: 0,
                 closed: false,
+                settled: None,
             }),
             changed: Condvar::new(),
             rejections,
         }
     }
 
-    /// Reports that Twitch refused the token of `generation`. True when a token thread
-    /// will try to get a new one (so waiting for it makes sense).
+    /// Reports that Twitch refused the token of `generation`. True when the token
+    /// refresher will look into it and may bring a new one (so waiting for it makes sense);
+    /// false when no refresher runs or the refresher found that a new token would not help.
     pub fn report_rejected(&self, generation: u64) -> bool {
-        self.rejections
-            .as_ref()
-            .is_some_and(|sender| sender.send(generation).is_ok())
+        if lock(&self.state).settled == Some(generation) {
+            return false;
+        }
+        self.rejections.as_ref().is_some_and(|route| {
+            route
+                .sender
+                .send(Rejection {
+                    entry: route.entry,
+                    generation,
+                })
+                .is_ok()
+        })
+    }
+
+    /// For the token refresher: refusals of `generation` cannot be helped by a new token
+    /// (it validates, or it lacks a scope). Waiters for a newer token wake with `None`.
+    pub fn settle(&self, generation: u64) {
+        lock(&self.state).settled = Some(generation);
+        self.changed.notify_all();
     }
 
     /// Wakes every waiter for good: the daemon is stopping.
@@ -99,13 +135,14 @@ impl TokenCell {
         self.changed.notify_all();
     }
 
-    /// Waits until the token is newer than `generation`; `None` on timeout or shutdown.
+    /// Waits until the token is newer than `generation`; `None` on timeout, on shutdown, or
+    /// when the refresher settled `generation` (no newer token is coming for it).
     pub fn wait_newer(&self, generation: u64, timeout: Duration) -> Option<(Secret, u64)> {
         let state = lock(&self.state);
         let (state, _) = self
             .changed
             .wait_timeout_while(state, timeout, |state| {
-                state.generation <= generation && !state.closed
+                state.generation <= generation && !state.closed && state.settled != Some(generation)
             })
             .unwrap_or_else(PoisonError::into_inner);
         (state.generation > generation && !state.closed)
@@ -126,6 +163,10 @@ pub struct User {
     bucket_empty_until: Mutex<Option<u64>>,
     color_settings: Mutex<ColorSettings>,
     sinks: UserSinks,
+    /// Set when the user is removed or restarted: from then on its threads (which may
+    /// still be finishing) no longer write its status. Held while writing, so no write
+    /// lands after [`User::retire`] returns.
+    retired: Mutex<bool>,
 }
 
 /// Where a user's threads report to, each optional (tests run without files).
@@ -179,11 +220,16 @@ impl User {
             bucket_empty_until: Mutex::new(None),
             color_settings: Mutex::new(color_settings),
             sinks,
+            retired: Mutex::new(false),
         }
     }
 
-    /// Reports the user's state for the status file.
+    /// Reports the user's state for the status file, unless the user was retired.
     pub fn report_state(&self, state: UserState) {
+        let retired = lock(&self.retired);
+        if *retired {
+            return;
+        }
         if let Some(status) = &self.sinks.status {
             status.set_state(&self.login, state);
         }
@@ -191,6 +237,10 @@ impl User {
 
     /// Reports how the user's chat is read and which channels, for the status page.
     pub fn report_chat(&self, transport: &str, channels: &[Login]) {
+        let retired = lock(&self.retired);
+        if *retired {
+            return;
+        }
         if let Some(status) = &self.sinks.status {
             status.set_chat(&self.login, transport, channels);
         }
@@ -199,6 +249,10 @@ impl User {
     /// Reports an error the status page shows until the next one (a failed change or token
     /// check). Never pass a secret.
     pub fn report_error(&self, text: &str) {
+        let retired = lock(&self.retired);
+        if *retired {
+            return;
+        }
         if let Some(status) = &self.sinks.status {
             status.record_error(&self.login, text);
         }
@@ -206,9 +260,19 @@ impl User {
 
     /// Reports when the tokens are next refreshed, in Unix seconds.
     pub fn report_token_refresh_at(&self, at_unix: Option<u64>) {
+        let retired = lock(&self.retired);
+        if *retired {
+            return;
+        }
         if let Some(status) = &self.sinks.status {
             status.set_next_token_refresh(&self.login, at_unix);
         }
+    }
+
+    /// The user was removed or restarted: its threads no longer write its status (the
+    /// current entry of the same login, if any, does).
+    pub fn retire(&self) {
+        *lock(&self.retired) = true;
     }
 
     /// The sinks this user reports to, for the token thread.
@@ -253,6 +317,10 @@ impl User {
 
     pub fn set_enabled(&self, value: bool) {
         self.enabled.store(value, Ordering::Relaxed);
+        let retired = lock(&self.retired);
+        if *retired {
+            return;
+        }
         if let Some(status) = &self.sinks.status {
             status.set_changes_enabled(&self.login, value);
         }
@@ -319,7 +387,9 @@ impl User {
     pub fn changed_to(&self, color: &Color, colors: ColorState) {
         counters::color_change(self.login.as_str(), ChangeResult::Ok);
         if let Some(status) = &self.sinks.status {
-            status.record_change(&self.login, &color.to_string());
+            if !*lock(&self.retired) {
+                status.record_change(&self.login, &color.to_string());
+            }
         }
         let was_hex = color.is_hex();
         let mut slot = lock(&self.changes);
@@ -426,19 +496,47 @@ mod tests {
     #[test]
     fn token_waiters_see_only_newer_tokens() {
         let (sender, rejections) = crossbeam_channel::unbounded();
-        let cell = TokenCell::new(Secret::new("old"), Some(sender));
+        let route = RejectionRoute { sender, entry: 7 };
+        let cell = TokenCell::new(Secret::new("old"), Some(route));
         let (_, generation) = cell.current();
         assert!(cell
             .wait_newer(generation, Duration::from_millis(1))
             .is_none());
         assert!(cell.report_rejected(generation));
-        assert_eq!(rejections.try_recv(), Ok(generation));
+        assert_eq!(
+            rejections.try_recv(),
+            Ok(Rejection {
+                entry: 7,
+                generation
+            })
+        );
         cell.replace(Secret::new("new"));
         let (token, newer) = cell.wait_newer(generation, Duration::from_secs(5)).unwrap();
         assert_eq!(token.expose(), "new");
         assert_eq!(newer, generation + 1);
         cell.close();
         assert!(cell.wait_newer(newer, Duration::from_secs(60)).is_none());
+    }
+
+    #[test]
+    fn a_settled_generation_is_not_reported_and_its_waiters_wake() {
+        let (sender, rejections) = crossbeam_channel::unbounded();
+        let cell = std::sync::Arc::new(TokenCell::new(
+            Secret::new("works"),
+            Some(RejectionRoute { sender, entry: 1 }),
+        ));
+        let (_, generation) = cell.current();
+        let waiter = {
+            let cell = std::sync::Arc::clone(&cell);
+            std::thread::spawn(move || cell.wait_newer(generation, Duration::from_secs(60)))
+        };
+        cell.settle(generation);
+        assert!(waiter.join().unwrap().is_none(), "the waiter woke early");
+        assert!(!cell.report_rejected(generation));
+        assert!(rejections.try_recv().is_err());
+        // A new generation is not settled.
+        cell.replace(Secret::new("newer"));
+        assert!(cell.report_rejected(generation + 1));
     }
 
     #[test]

@@ -103,10 +103,17 @@ fn serve_requests(connection_id: u64, stream: impl Read + Write, shared: &Shared
                 .scripted_responses
                 .get_mut(&key)
                 .and_then(|queue| queue.pop_front());
-            let response = match scripted {
+            let mut response = match scripted {
                 Some(response) => response,
                 None => routes::default_response(&mut state, &request, unix_now().as_secs()),
             };
+            if let Some(delay) = state
+                .delays
+                .get_mut(&key)
+                .and_then(|queue| queue.pop_front())
+            {
+                response.delay = Some(delay);
+            }
             state.http_requests.push(request);
             response
         };

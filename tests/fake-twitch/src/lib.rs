@@ -350,6 +350,8 @@ pub(crate) struct State {
     pub(crate) http_requests: Vec<HttpRequest>,
     pub(crate) n_http_requests_consumed: usize,
     pub(crate) scripted_responses: HashMap<(String, String), VecDeque<ScriptedResponse>>,
+    /// Stalls for the next requests to a method and path, which still get the real answer.
+    pub(crate) delays: HashMap<(String, String), VecDeque<Duration>>,
     /// Clones of live HTTP sockets, shut down on drop to wake their threads.
     pub(crate) http_streams: HashMap<u64, TcpStream>,
     pub(crate) device_codes: Vec<DeviceCodeRecord>,
@@ -501,6 +503,7 @@ impl FakeTwitch {
         let (shutdown_sender, shutdown_receiver) = crossbeam_channel::bounded(0);
         let mut state = State {
             device_interval_seconds: 5,
+            delays: HashMap::new(),
             ..State::default()
         };
         let eventsub_scheme = if tls.is_some() { "wss" } else { "ws" };
@@ -951,6 +954,15 @@ impl FakeTwitch {
             .push_back(response);
     }
 
+    /// Stalls the next request with this method and path (without query) for `delay` before
+    /// it gets its real answer (the one computed when it arrived, so a refresh has rotated
+    /// the tokens by then): a slow Twitch that still does what was asked.
+    pub fn delay_next(&self, method: &str, path: &str, delay: Duration) {
+        let key = (method.to_ascii_uppercase(), path.to_string());
+        let mut state = self.shared.lock_state();
+        state.delays.entry(key).or_default().push_back(delay);
+    }
+
     /// The color last set through a successful PUT, else the initial one: empty, a lower-case
     /// name or upper-case `#RRGGBB`. Empty for an unknown user id.
     pub fn current_color(&self, user_id: &str) -> String {
@@ -966,6 +978,13 @@ impl FakeTwitch {
     /// The current access token of `login` stops working for IRC login, validation and Helix.
     pub fn expire_access_token(&self, login: &str) {
         self.with_account(login, |record| record.access_token_expired = true);
+    }
+
+    /// The tokens of `login` grant only `scopes` from now on (validation says so, and Helix
+    /// refuses a color change without `user:manage:chat_color` with 401, as Twitch does).
+    pub fn set_scopes(&self, login: &str, scopes: &[&str]) {
+        let scopes = scopes.iter().map(|scope| scope.to_string()).collect();
+        self.with_account(login, |record| record.account.scopes = scopes);
     }
 
     /// The current refresh token of `login` stops working.

@@ -110,6 +110,18 @@ fn update_chat_color(
         .accounts
         .get_mut(&login)
         .expect("account of a valid token");
+    if !record
+        .account
+        .scopes
+        .iter()
+        .any(|scope| scope == "user:manage:chat_color")
+    {
+        return json_error(
+            401,
+            Some("Unauthorized"),
+            "Missing scope: user:manage:chat_color",
+        );
+    }
     let response = match (request.query_param("user_id"), request.query_param("color")) {
         (None, _) => helix_bad_request("Missing required parameter \"user_id\""),
         (Some(user_id), _) if user_id != record.account.user_id => helix_unauthorized(),
