@@ -474,3 +474,110 @@ fn the_auth_command_logs_a_user_in_and_saves_the_tokens() {
     let (status, _, output) = Process::spawn(command).wait_exit();
     assert_eq!(status.code(), Some(2), "{output}");
 }
+
+#[test]
+fn a_user_restarted_during_a_refresh_takes_over_the_newest_tokens() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    account(&twitch, "bob", "1002", "", true);
+    twitch.expire_access_token("alice");
+    // Twitch rotates the tokens when the refresh arrives and answers 3 s later.
+    twitch.delay_next("POST", "/oauth2/token", std::time::Duration::from_secs(3));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &["alice"])]}),
+    );
+    let mut command = binary_for(dir.path(), &twitch);
+    command.env("TWITCH_RELOAD_SECS", "1");
+    let process = Process::spawn(command);
+    twitch
+        .wait_request(|request| request.path == "/oauth2/token", WAIT)
+        .expect("a refresh, answered late");
+
+    // A channel is added while the refresh is in flight: the user restarts, and the file
+    // still holds the refresh token Twitch is rotating away.
+    write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &["alice", "bob"])]}),
+    );
+    assert!(
+        twitch.wait_joined("alice", "bob", WAIT),
+        "the restarted user"
+    );
+    twitch.send_line("alice", &own_message(&alice, "bob", "hi"));
+    let put = twitch.wait_request(is_color_put, WAIT).expect("a PUT");
+    let new_access = twitch.access_token("alice");
+    assert_eq!(
+        put.header("authorization"),
+        Some(format!("Bearer {new_access}").as_str())
+    );
+
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(!output.contains("rejected the refresh token"), "{output}");
+    assert!(
+        output.contains("alice: the config holds tokens Twitch has since rotated"),
+        "{output}"
+    );
+    let saved = read_config(&path);
+    let user = user_entry(&saved, "alice");
+    assert_eq!(
+        user["refresh_token"],
+        twitch.refresh_token("alice").as_str(),
+        "the newest refresh token is saved"
+    );
+    assert_eq!(user["channels"], json!(["alice", "bob"]));
+    let n_refreshes = twitch
+        .requests()
+        .iter()
+        .filter(|request| request.path == "/oauth2/token")
+        .count();
+    assert_eq!(n_refreshes, 1, "the successor did not refresh again");
+}
+
+/// A wall clock that a test moves ahead, as a suspend does while `Instant` stands still.
+fn movable_clock() -> (
+    twitch_colorchanger::base::wall_clock::WallClock,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::Ordering;
+    let ahead_secs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ahead = std::sync::Arc::clone(&ahead_secs);
+    let clock = twitch_colorchanger::base::wall_clock::WallClock::from_source(std::sync::Arc::new(
+        move || {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            now + std::time::Duration::from_secs(ahead.load(Ordering::SeqCst))
+        },
+    ));
+    (clock, ahead_secs)
+}
+
+#[test]
+fn after_a_suspend_the_token_is_validated_at_once() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let mut settings = settings_with(&twitch, &[("TWITCH_RELOAD_SECS", "1")]);
+    let (clock, ahead_secs) = movable_clock();
+    settings.wall_clock = clock;
+    let daemon = twitch_colorchanger::daemon::Daemon::start(
+        &users_from_json(vec![user_json(&alice, true, &[])]),
+        &settings,
+        None,
+    )
+    .expect("daemon starts");
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+    twitch
+        .wait_request(|request| request.path == "/oauth2/validate", WAIT)
+        .expect("the validation at start");
+
+    // Five hours pass on the wall clock and none on the monotonic one: longer than the
+    // token's four hours of life, and the hourly validation is long overdue.
+    ahead_secs.store(5 * 3600, std::sync::atomic::Ordering::SeqCst);
+    twitch
+        .wait_request(|request| request.path == "/oauth2/validate", WAIT)
+        .expect("a validation right after the suspend");
+    assert!(daemon.shutdown(WAIT));
+}

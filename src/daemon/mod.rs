@@ -219,7 +219,7 @@ impl Daemon {
             oauth,
             stop.clone(),
             settings.http_timeout,
-            settings.wall_clock.clone(),
+            (settings.wall_clock.clone(), settings.reload_interval),
             &done_sender,
         )?;
         other_threads.extend(token_threads);

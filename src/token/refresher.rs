@@ -44,8 +44,10 @@ const STACK_SIZE: usize = 256 * 1024;
 
 /// The refresher wakes at least this often, even with nothing due, to notice that the
 /// machine was suspended: `Instant`-based timeouts stop during a suspend, the wall clock
-/// does not. One wake-up per process, not per user.
-pub const SUSPEND_CHECK: Duration = Duration::from_secs(5 * 60);
+/// does not. One wake-up per process, not per user. The daemon passes its reload interval
+/// (a few seconds, the pace at which the chat watch compares the clocks too); this is the
+/// ceiling.
+pub const MAX_SUSPEND_CHECK: Duration = Duration::from_secs(5 * 60);
 
 /// Room beyond the HTTP timeout for an answer in flight at shutdown to arrive.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(2);
@@ -87,7 +89,7 @@ impl TokenService {
         oauth: Arc<OAuth>,
         stop: StopSignal,
         http_timeout: Duration,
-        wall_clock: WallClock,
+        (wall_clock, suspend_check): (WallClock, Duration),
         done: &Sender<()>,
     ) -> std::io::Result<(TokenService, Vec<JoinHandle<()>>)> {
         let (control, control_receiver) = crossbeam_channel::unbounded();
@@ -123,6 +125,7 @@ impl TokenService {
             http_timeout,
             last_reading: (Instant::now(), wall_time(&wall_clock)),
             wall_clock,
+            suspend_check: suspend_check.min(MAX_SUSPEND_CHECK),
             handovers: HashMap::new(),
         };
         let done = done.clone();
@@ -292,6 +295,8 @@ struct Refresher {
     last_reading: (Instant, WallTime),
     /// Where the time of day comes from (the system clock, or a test's).
     wall_clock: WallClock,
+    /// The longest wait: how soon a suspend is noticed.
+    suspend_check: Duration,
     /// The newest tokens of users taken off, for a restarted user of the same login.
     handovers: HashMap<Login, Handover>,
 }
@@ -320,8 +325,8 @@ impl Refresher {
             self.run_due(now);
             let timeout = self
                 .earliest()
-                .map_or(SUSPEND_CHECK, |at| at.saturating_sub(now))
-                .min(SUSPEND_CHECK);
+                .map_or(self.suspend_check, |at| at.saturating_sub(now))
+                .min(self.suspend_check);
             select! {
                 recv(self.control) -> message => match message {
                     Ok(Control::Add(key, entry)) => self.add(key, entry),
