@@ -44,6 +44,7 @@ const PURE: &[&str] = &[
     "config/model.rs",
     "config/parse.rs",
     "config/source.rs",
+    "config/tokens.rs",
     "daemon/settings.rs",
     "status/model.rs",
     "status/page.rs",

@@ -194,7 +194,8 @@ pub fn summary(user: &UserConfig) -> String {
 
 fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
     init_logging(settings.log_level);
-    let loaded = match load_users(&settings.config_path, env) {
+    recover_interrupted_write(&settings.config_path);
+    let mut loaded = match load_users(&settings.config_path, env) {
         Ok(loaded) => loaded,
         Err(error) => return fail(EXIT_USAGE, error),
     };
@@ -204,7 +205,7 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
         loaded.users.len(),
         loaded.source
     );
-    let (writer, writer_thread) = match start_writer(settings, &loaded) {
+    let (writer, writer_thread) = match start_writer(settings, &mut loaded) {
         Ok(started) => started,
         Err(code) => return code,
     };
@@ -374,9 +375,14 @@ fn read_for_auth(path: &Path) -> Result<Document, i32> {
 /// `auth`: device-code login for the chosen users, saving their tokens, then exit.
 fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) -> i32 {
     init_logging(settings.log_level);
-    let loaded = match load_users(&settings.config_path, env) {
+    recover_interrupted_write(&settings.config_path);
+    let mut loaded = match load_users(&settings.config_path, env) {
         Ok(loaded) => loaded,
         Err(error) => return fail(EXIT_USAGE, error),
+    };
+    let (writer, writer_thread) = match start_writer(settings, &mut loaded) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let wanted = only.map(Login::new);
     let users: Vec<&UserConfig> = loaded
@@ -398,10 +404,6 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
         );
         return EXIT_USAGE;
     }
-    let (writer, writer_thread) = match start_writer(settings, &loaded) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
     let stop = StopSignal::new();
     let handler_stop = stop.clone();
     let _ = ctrlc::set_handler(move || handler_stop.stop());
@@ -460,17 +462,45 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
 /// thread that writes the config from here on. `Err` holds the exit code.
 fn start_writer(
     settings: &Settings,
-    loaded: &LoadedUsers,
+    loaded: &mut LoadedUsers,
 ) -> Result<(ConfigWriter, std::thread::JoinHandle<()>), i32> {
     if loaded.write_first {
         write_env_users(&settings.config_path, &loaded.document);
     }
-    ConfigWriter::spawn(settings.config_path.clone(), loaded.document.clone()).map_err(|error| {
+    ConfigWriter::spawn(
+        settings.config_path.clone(),
+        loaded.document.clone(),
+        &mut loaded.users,
+    )
+    .map_err(|error| {
         fail(
             EXIT_RUNTIME,
             format!("cannot start the config writer: {error}"),
         )
     })
+}
+
+/// Completes a config write that a crash or power cut cut off (see
+/// [`config_file::recover_interrupted_write`]), so that the daemon starts from a complete
+/// file instead of stopping with a config error.
+fn recover_interrupted_write(path: &Path) {
+    match config_file::recover_interrupted_write(path) {
+        Ok(config_file::Recovery::Nothing) => {}
+        Ok(config_file::Recovery::Completed) => warn!(
+            "{}: a write of it was cut off (a crash or power cut); completed it from the copy \
+             kept beside it",
+            path.display()
+        ),
+        Ok(config_file::Recovery::CopyDropped) => info!(
+            "{}: removed the copy of an interrupted write; the config itself is complete and \
+             newer",
+            path.display()
+        ),
+        Err(error) => warn!(
+            "{}: cannot complete an interrupted write ({error}); starting from the file as it is",
+            path.display()
+        ),
+    }
 }
 
 /// Saves users that came from the environment so that tokens refreshed later survive a

@@ -1,8 +1,9 @@
 //! Reading the config file and writing it back atomically. Does file I/O; all parsing and
 //! validation is in `config`.
 
+use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -120,6 +121,280 @@ pub fn write_atomic_with_rename(
             Ok(WriteOutcome::WroteInPlace)
         }
         Err(error) => Err(error),
+    }
+}
+
+/// The file operations a config write is made of, so that tests can make them fail the
+/// way a real disk does (a refused rename, a short write on a full disk) or act in between
+/// (a person saving the file at the same moment). The daemon uses [`RealDisk`].
+pub trait Disk: Send + Sync {
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn write_all(&self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+        file.write_all(bytes)
+    }
+
+    /// Called when the new content is complete on disk, just before the file is checked a
+    /// last time and replaced.
+    fn before_replace(&self, _target: &Path) {}
+}
+
+/// The real filesystem.
+pub struct RealDisk;
+
+impl Disk for RealDisk {}
+
+/// Why [`replace_config`] did not replace the file.
+#[derive(Debug)]
+pub enum ReplaceError {
+    /// The file no longer holds what the new content was based on: someone else wrote it.
+    /// Nothing was written.
+    Changed,
+    /// The write failed; the file holds its previous content (see [`replace_config`]).
+    Io(io::Error),
+}
+
+impl fmt::Display for ReplaceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplaceError::Changed => f.write_str("the file was changed by someone else"),
+            ReplaceError::Io(error) => error.fmt(f),
+        }
+    }
+}
+
+impl From<io::Error> for ReplaceError {
+    fn from(error: io::Error) -> ReplaceError {
+        ReplaceError::Io(error)
+    }
+}
+
+/// What [`replace_config`] did.
+#[derive(Debug)]
+pub struct Replaced {
+    pub outcome: WriteOutcome,
+    /// The previous version could not be kept as a backup; the write itself went through.
+    pub backup_error: Option<io::Error>,
+}
+
+/// How many earlier versions of the config are kept beside it.
+pub const N_BACKUPS: usize = 3;
+
+/// `<config>.bak.N`, N = 1 (the newest) to [`N_BACKUPS`].
+pub fn backup_path(path: &Path, n: usize) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".bak.{n}"));
+    path.with_file_name(name)
+}
+
+/// `.<config>.in-place`: the complete new content while the config is overwritten in
+/// place. Present after a start only if such a write was cut off.
+pub fn in_place_copy_path(path: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(".in-place");
+    path.with_file_name(name)
+}
+
+/// Replaces the config file at `path` with `contents`, provided it still holds `expected`
+/// (`None`: there is no file), and keeps the version it replaces as `<config>.bak.1`
+/// (older ones move up to `.bak.3`), with the config's permission mode.
+///
+/// The normal way is atomic: a complete, fsynced temp file renamed over the config. When
+/// the rename is refused (a single bind-mounted file: EBUSY, EXDEV), the file is
+/// overwritten in place, and at every moment a complete copy is on disk: the previous
+/// version in `.bak.1`, the new one in `.<config>.in-place` until the overwrite is synced.
+/// If the overwrite fails part-way (a full disk), the previous content is written back; if
+/// even that fails, the `.in-place` copy stays for the next start to recover from.
+pub fn replace_config(
+    path: &Path,
+    contents: &[u8],
+    expected: Option<&[u8]>,
+    disk: &dyn Disk,
+) -> Result<Replaced, ReplaceError> {
+    let target = resolve_symlinks(path)?;
+    let (directory, file_name) = directory_and_name(&target)?;
+    let mode = match fs::metadata(&target) {
+        Ok(metadata) => permission_mode(&metadata),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => NEW_FILE_MODE,
+        Err(error) => return Err(error.into()),
+    };
+    let temp_path = directory.join(temp_file_name(file_name));
+    let mut file = create_new_with_mode(&temp_path, mode)?;
+    let temp = TempFile { path: &temp_path };
+    disk.write_all(&mut file, contents)?;
+    file.sync_all()?;
+    drop(file);
+
+    disk.before_replace(&target);
+    let current = match fs::read(&target) {
+        Ok(bytes) => Some(bytes),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        Err(error) => return Err(error.into()),
+    };
+    if current.as_deref() != expected {
+        return Err(ReplaceError::Changed);
+    }
+    let backup_error = match &current {
+        Some(previous) => rotate_backups(&target, previous, mode).err(),
+        None => None,
+    };
+
+    match disk.rename(&temp_path, &target) {
+        Ok(()) => {
+            temp.forget();
+            sync_directory(&directory);
+            Ok(Replaced {
+                outcome: WriteOutcome::Renamed,
+                backup_error,
+            })
+        }
+        Err(error) if is_rename_refused(&error) => {
+            let copy = in_place_copy_path(&target);
+            disk.rename(&temp_path, &copy)?;
+            temp.forget();
+            sync_directory(&directory);
+            match overwrite_keeping_a_copy(&target, contents, current.as_deref(), mode, disk) {
+                Ok(()) => {
+                    let _ = fs::remove_file(&copy);
+                    sync_directory(&directory);
+                    Ok(Replaced {
+                        outcome: WriteOutcome::WroteInPlace,
+                        backup_error,
+                    })
+                }
+                Err((error, restored)) => {
+                    if restored {
+                        let _ = fs::remove_file(&copy);
+                    }
+                    Err(error.into())
+                }
+            }
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Overwrites `target` in place with `contents`. On failure, writes `previous` back; the
+/// flag says whether that worked.
+fn overwrite_keeping_a_copy(
+    target: &Path,
+    contents: &[u8],
+    previous: Option<&[u8]>,
+    mode: u32,
+    disk: &dyn Disk,
+) -> Result<(), (io::Error, bool)> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    set_open_mode(&mut options, mode);
+    let mut file = options.open(target).map_err(|error| (error, true))?;
+    let overwrite = |file: &mut File, bytes: &[u8]| -> io::Result<()> {
+        file.seek(SeekFrom::Start(0))?;
+        disk.write_all(file, bytes)?;
+        file.set_len(bytes.len() as u64)?;
+        file.sync_all()
+    };
+    match overwrite(&mut file, contents) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let restored = previous.is_some_and(|previous| overwrite(&mut file, previous).is_ok());
+            Err((error, restored))
+        }
+    }
+}
+
+/// Keeps `previous` as `<config>.bak.1`, moving older backups up and dropping the oldest.
+/// Nothing moves when `.bak.1` already holds it.
+fn rotate_backups(target: &Path, previous: &[u8], mode: u32) -> io::Result<()> {
+    let newest = backup_path(target, 1);
+    if fs::read(&newest).is_ok_and(|bytes| bytes == previous) {
+        return Ok(());
+    }
+    for n in (1..N_BACKUPS).rev() {
+        match fs::rename(backup_path(target, n), backup_path(target, n + 1)) {
+            Ok(()) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let (directory, _) = directory_and_name(&newest)?;
+    let temp_path = directory.join(temp_file_name(newest.file_name().unwrap_or_default()));
+    let mut file = create_new_with_mode(&temp_path, mode)?;
+    let temp = TempFile { path: &temp_path };
+    file.write_all(previous)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&temp_path, &newest)?;
+    temp.forget();
+    Ok(())
+}
+
+fn directory_and_name(target: &Path) -> io::Result<(PathBuf, &std::ffi::OsStr)> {
+    let directory = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = target.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", target.display()),
+        )
+    })?;
+    Ok((directory, file_name))
+}
+
+/// Makes a rename in `directory` survive a power cut. A directory that cannot be fsynced
+/// (some network and FUSE filesystems) only weakens durability, so it is not an error the
+/// caller could act on.
+fn sync_directory(directory: &Path) {
+    let _ = File::open(directory).and_then(|dir| dir.sync_all());
+}
+
+/// What [`recover_interrupted_write`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// No in-place write was cut off.
+    Nothing,
+    /// The config was completed from the copy an interrupted in-place write left.
+    Completed,
+    /// A copy was left, but the config is newer and valid: the copy was removed.
+    CopyDropped,
+}
+
+/// Finishes an in-place write that was cut off (a crash or power cut while the config was
+/// overwritten in place): when `.<config>.in-place` exists and the config does not parse,
+/// or is older than the copy, the copy becomes the config. Run before loading.
+pub fn recover_interrupted_write(path: &Path) -> io::Result<Recovery> {
+    let target = resolve_symlinks(path)?;
+    let copy_path = in_place_copy_path(&target);
+    let copy = match fs::read(&copy_path) {
+        Ok(copy) => copy,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Recovery::Nothing),
+        Err(error) => return Err(error),
+    };
+    let parses = |bytes: &[u8]| {
+        std::str::from_utf8(bytes).is_ok_and(|text| config::parse(text, path).is_ok())
+    };
+    let current = fs::read(&target).ok();
+    let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
+    let current_is_newer = modified(&target) > modified(&copy_path);
+    let keep_current = match &current {
+        Some(current) => *current == copy || (parses(current) && current_is_newer),
+        None => false,
+    };
+    if keep_current || !parses(&copy) {
+        fs::remove_file(&copy_path)?;
+        return Ok(Recovery::CopyDropped);
+    }
+    match replace_config(&target, &copy, current.as_deref(), &RealDisk) {
+        Ok(_) => {
+            fs::remove_file(&copy_path)?;
+            Ok(Recovery::Completed)
+        }
+        Err(ReplaceError::Changed) => Err(io::Error::other("the config changed while recovering")),
+        Err(ReplaceError::Io(error)) => Err(error),
     }
 }
 

@@ -11,7 +11,9 @@ mod locate;
 mod model;
 mod parse;
 mod source;
-pub mod watch;
+pub mod spill;
+pub mod tokens;
+mod watch;
 pub mod writer;
 
 #[cfg(test)]

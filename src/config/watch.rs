@@ -1,18 +1,12 @@
-//! Notices edits of the config file while the daemon runs: one cheap check every few
-//! seconds for the whole process (a `stat`, and a read only when it changed). Hands valid
-//! edits to the daemon, reports invalid ones with their position, and ignores the daemon's
-//! own writes. Does I/O.
+//! Noticing that the config file changed without reading it every time: a `stat` of its
+//! size and modification time, and a read only when those changed. Used by the config
+//! writer's periodic check for hand edits. Does I/O.
 
 use std::fs;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
-use crossbeam_channel::Sender;
-use log::{error, info, warn};
-
-use crate::base::stop::StopSignal;
-use crate::config::writer::OwnWrites;
-use crate::config::{self, Config};
+use log::warn;
 
 /// What identifies a version of the file without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,7 +15,7 @@ struct Stamp {
     modified: Option<SystemTime>,
 }
 
-fn stamp(path: &PathBuf) -> std::io::Result<Stamp> {
+fn stamp(path: &Path) -> std::io::Result<Stamp> {
     let metadata = fs::metadata(path)?;
     Ok(Stamp {
         len: metadata.len(),
@@ -29,56 +23,45 @@ fn stamp(path: &PathBuf) -> std::io::Result<Stamp> {
     })
 }
 
-/// Watches `path` until `stop` fires, sending each valid hand edit's config to `edits`.
-pub fn run_config_watch(
+/// The last stamp seen of one file.
+pub(super) struct FileWatch {
     path: PathBuf,
-    own_writes: OwnWrites,
-    interval: Duration,
-    stop: StopSignal,
-    edits: Sender<Config>,
-) {
-    let display = path.display().to_string();
-    let mut last_stamp = stamp(&path).ok();
-    let mut last_content = fs::read(&path).ok();
-    let mut missing_reported = false;
-    while !stop.wait_timeout(interval) {
-        let current = match stamp(&path) {
+    last_stamp: Option<Stamp>,
+    unreadable_reported: bool,
+}
+
+impl FileWatch {
+    pub(super) fn new(path: PathBuf) -> FileWatch {
+        let last_stamp = stamp(&path).ok();
+        FileWatch {
+            path,
+            last_stamp,
+            unreadable_reported: false,
+        }
+    }
+
+    /// The file's content when its stamp changed since the last call; `None` when it looks
+    /// the same, or cannot be read (reported once).
+    pub(super) fn changed_content(&mut self) -> Option<Vec<u8>> {
+        let current = match stamp(&self.path) {
             Ok(current) => current,
             Err(error) => {
-                if !missing_reported {
-                    warn!("{display}: cannot be read ({error}); the running setup stays");
-                    missing_reported = true;
+                if !self.unreadable_reported {
+                    warn!(
+                        "{}: cannot be read ({error}); the running setup stays",
+                        self.path.display()
+                    );
+                    self.unreadable_reported = true;
                 }
-                last_stamp = None;
-                continue;
+                self.last_stamp = None;
+                return None;
             }
         };
-        missing_reported = false;
-        if last_stamp == Some(current) {
-            continue;
+        self.unreadable_reported = false;
+        if self.last_stamp == Some(current) {
+            return None;
         }
-        last_stamp = Some(current);
-        let Ok(content) = fs::read(&path) else {
-            continue;
-        };
-        if last_content.as_deref() == Some(content.as_slice()) {
-            continue;
-        }
-        last_content = Some(content.clone());
-        if own_writes.is_own(&content) {
-            continue;
-        }
-        let text = String::from_utf8_lossy(&content);
-        match config::parse(&text, &path) {
-            Ok((config, _document)) => {
-                info!("{display} changed; applying it");
-                if edits.send(config).is_err() {
-                    return;
-                }
-            }
-            Err(problem) => {
-                error!("config edit ignored, the running setup stays: {problem}")
-            }
-        }
+        self.last_stamp = Some(current);
+        fs::read(&self.path).ok()
     }
 }

@@ -1,55 +1,150 @@
-//! The one thread that writes the config file. Token threads (and chat commands) send it
-//! field changes; it applies them on top of what the file holds and writes the file
-//! atomically, so concurrent changes never lose each other and a hand edit made while the
-//! daemon runs is kept. Does file I/O.
+//! The one thread that owns the config file ("config-writer"). Token threads and chat
+//! commands send it changes; it writes them on top of what the file holds, keeps backups,
+//! and never leaves the file incomplete. It also notices hand edits (a `stat` every few
+//! seconds, and before every write), tells a stale editor copy from pasted tokens, and
+//! hands each edit to the daemon exactly once. While the file cannot be written it keeps
+//! the tokens in the unsaved-tokens file and retries with backoff. Does file I/O.
 
 use crate::base::counters;
 use crate::base::metrics::Outcome;
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use log::{debug, info, warn};
+use log::{debug, error, info, warn};
+use rand::RngExt;
 
+use crate::base::backoff::{exponential_ceiling, upper_half_jitter};
+use crate::base::clock::unix_now;
 use crate::base::ids::Login;
-use crate::base::sync::lock;
-use crate::config::file::{self as config_file, WriteOutcome};
-use crate::config::{self, Document, SavedField};
+use crate::config::file::{self as config_file, Disk, RealDisk, ReplaceError, WriteOutcome};
+use crate::config::spill::{self, SpilledUser};
+use crate::config::tokens::{TokenLedger, TokenPair, TokenVerdict};
+use crate::config::watch::FileWatch;
+use crate::config::{self, Config, Document, SavedField, UserConfig};
 
-/// How long the writer waits before trying again when the file could not be written (it
-/// is half-edited, unreadable, or its directory is not writable), unless a new request
-/// comes first.
+/// The first retry after the file could not be written; later ones back off up to
+/// [`MAX_RETRY_DELAY`]. A new change also triggers an attempt.
 pub const RETRY_DELAY: Duration = Duration::from_secs(5);
+/// The longest wait between retries of a file that cannot be written.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 
-/// What the writer thread is asked to do. `Debug` is safe: tokens are [`Secret`]s.
-///
-/// [`Secret`]: crate::base::secret::Secret
+/// A valid hand edit of the config, for the daemon to apply.
 #[derive(Debug)]
+pub struct Edit {
+    /// The edited config. Users whose tokens in the file were a stale copy carry the
+    /// daemon's newer tokens here (and those are written back).
+    pub config: Config,
+    /// Users whose tokens a person replaced with ones the daemon never held: restart them
+    /// with these.
+    pub pasted: Vec<Login>,
+}
+
+/// Changes wait because the file cannot be written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsaved {
+    /// When the first change began to wait.
+    pub since_unix: u64,
+    /// Why, in one line without secrets.
+    pub problem: String,
+}
+
+/// Told about the writer's state: `Some` while changes wait, `None` once they are saved.
+pub type UnsavedSink = Box<dyn Fn(Option<&Unsaved>) + Send>;
+
+/// What the running daemon wants from the writer besides saving.
+pub struct Watch {
+    /// How often the file is checked for hand edits.
+    pub interval: Duration,
+    /// Where valid hand edits go.
+    pub edits: Sender<Edit>,
+    /// Where the writer's state goes (the status file).
+    pub unsaved: Option<UnsavedSink>,
+}
+
+/// What the writer thread is asked to do.
 pub enum WriteRequest {
     /// Save this change to the user's entry; other fields and users stay as they are.
     Save { username: Login, change: SavedField },
     /// Answer on the sender once everything sent before is on disk.
     Flush(Sender<()>),
+    /// Start checking the file for hand edits.
+    Watch(Watch),
+}
+
+/// `Debug` is safe: tokens are [`crate::base::secret::Secret`]s.
+impl std::fmt::Debug for WriteRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteRequest::Save { username, change } => f
+                .debug_struct("Save")
+                .field("username", username)
+                .field("change", change)
+                .finish(),
+            WriteRequest::Flush(_) => f.write_str("Flush"),
+            WriteRequest::Watch(watch) => f
+                .debug_struct("Watch")
+                .field("interval", &watch.interval)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 /// A cheap, cloneable handle to the writer thread. The thread ends, after writing what is
-/// pending, once every handle is dropped.
+/// pending (or keeping the tokens in the unsaved-tokens file), once every handle is dropped.
 #[derive(Clone)]
 pub struct ConfigWriter {
     requests: Sender<WriteRequest>,
-    own_writes: OwnWrites,
+}
+
+/// How the writer thread works; the defaults are the daemon's.
+pub struct WriterOptions {
+    pub retry_delay: Duration,
+    pub disk: Arc<dyn Disk>,
+    /// Hears the outcome of every write attempt (tests wait on it).
+    pub observer: Option<Sender<Attempt>>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> WriterOptions {
+        WriterOptions {
+            retry_delay: RETRY_DELAY,
+            disk: Arc::new(RealDisk),
+            observer: None,
+        }
+    }
 }
 
 impl ConfigWriter {
     /// Spawns the thread "config-writer" for the file at `path`. `document` is what the
     /// file held when it was loaded (or, for users from the environment, what it should
-    /// hold).
-    pub fn spawn(path: PathBuf, document: Document) -> io::Result<(ConfigWriter, JoinHandle<()>)> {
-        spawn_with(path, document, RETRY_DELAY, None)
+    /// hold), `users` the users it holds. Where the unsaved-tokens file of an earlier run
+    /// holds newer tokens than the config, `users` get those (and they are saved).
+    pub fn spawn(
+        path: PathBuf,
+        document: Document,
+        users: &mut [UserConfig],
+    ) -> io::Result<(ConfigWriter, JoinHandle<()>)> {
+        ConfigWriter::spawn_with(path, document, users, WriterOptions::default())
+    }
+
+    /// [`ConfigWriter::spawn`] with the options chosen.
+    pub fn spawn_with(
+        path: PathBuf,
+        document: Document,
+        users: &mut [UserConfig],
+        options: WriterOptions,
+    ) -> io::Result<(ConfigWriter, JoinHandle<()>)> {
+        let (requests, receiver) = crossbeam_channel::unbounded();
+        let retry_delay = options.retry_delay;
+        let mut state = WriterState::new(path, document, users, options);
+        let handle = std::thread::Builder::new()
+            .name("config-writer".into())
+            .spawn(move || run(&mut state, &receiver, retry_delay))?;
+        Ok((ConfigWriter { requests }, handle))
     }
 
     /// Queues a change to one user's entry. Returns at once; the file is written shortly
@@ -66,7 +161,7 @@ impl ConfigWriter {
     }
 
     /// Waits until everything sent before is on disk, at most `timeout`. False when it was
-    /// not written in time (the file is invalid on disk, or the writer has stopped).
+    /// not written in time (the file cannot be written, or the writer has stopped).
     pub fn flush(&self, timeout: Duration) -> bool {
         let (done, wait) = crossbeam_channel::bounded(1);
         if self.requests.send(WriteRequest::Flush(done)).is_err() {
@@ -75,73 +170,25 @@ impl ConfigWriter {
         wait.recv_timeout(timeout).is_ok()
     }
 
-    /// The record of the writer's own writes, for telling them from a person's edits.
-    pub fn own_writes(&self) -> OwnWrites {
-        self.own_writes.clone()
+    /// Starts checking the file for hand edits.
+    pub fn watch(&self, watch: Watch) {
+        let _ = self.requests.send(WriteRequest::Watch(watch));
     }
 }
 
-/// The contents the writer itself put in the file (or found there when it started), so a
-/// file watcher can tell the daemon's own writes from a person's edit. Shared between the
-/// writer thread and whoever watches the file.
-///
-/// It holds whole file contents, tokens included, so it has no `Debug`.
-#[derive(Clone, Default)]
-pub struct OwnWrites {
-    /// At most two: the content on disk, and the content being written while a write is
-    /// under way (a watcher may see either).
-    contents: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl OwnWrites {
-    /// True when `content` is exactly what the writer last wrote or is writing now.
-    pub fn is_own(&self, content: &[u8]) -> bool {
-        lock(&self.contents).iter().any(|own| own == content)
-    }
-
-    /// Called just before a write, so a watcher woken by the write already knows it.
-    fn expect(&self, content: &[u8]) {
-        lock(&self.contents).push(content.to_vec());
-    }
-
-    /// Called after a write attempt with what the file now holds, as far as we know.
-    fn settle(&self, on_disk: Option<&[u8]>) {
-        let mut contents = lock(&self.contents);
-        contents.clear();
-        contents.extend(on_disk.map(<[u8]>::to_vec));
-    }
-}
-
-/// [`ConfigWriter::spawn`] with the retry delay chosen, and an observer that hears the
-/// outcome of every write attempt (for tests).
-fn spawn_with(
-    path: PathBuf,
-    document: Document,
-    retry_delay: Duration,
-    observer: Option<Sender<Attempt>>,
-) -> io::Result<(ConfigWriter, JoinHandle<()>)> {
-    let (requests, receiver) = crossbeam_channel::unbounded();
-    let own_writes = OwnWrites::default();
-    let mut state = WriterState::new(path, document, own_writes.clone());
-    state.observer = observer;
-    let handle = std::thread::Builder::new()
-        .name("config-writer".into())
-        .spawn(move || run(state, &receiver, retry_delay))?;
-    Ok((
-        ConfigWriter {
-            requests,
-            own_writes,
-        },
-        handle,
-    ))
-}
-
-/// The writer thread: blocks on its channel, and only wakes on a timer while changes wait
-/// for a file that could not be written.
-fn run(mut state: WriterState, requests: &Receiver<WriteRequest>, retry_delay: Duration) {
-    let mut retry_at: Option<Instant> = None;
+/// The writer thread: blocks on its channel until a request, the next check of the file,
+/// or the next retry of a write that failed.
+fn run(state: &mut WriterState, requests: &Receiver<WriteRequest>, retry_delay: Duration) {
+    let mut rng = rand::rng();
+    // A first attempt at once: tokens taken over from the unsaved-tokens file are written
+    // without waiting for the next change.
+    let mut retry_at: Option<Instant> = Some(Instant::now());
     loop {
-        let received = match retry_at {
+        let deadline = match (retry_at, state.next_check) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let received = match deadline {
             None => requests.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(deadline) => requests.recv_deadline(deadline),
         };
@@ -155,26 +202,35 @@ fn run(mut state: WriterState, requests: &Receiver<WriteRequest>, retry_delay: D
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
+                // A last look: an editor may have saved an old copy just before the stop.
+                state.check_file();
                 if state.write_pending() == Attempt::Blocked {
                     warn!(
-                        "stopping with changes not saved to {}: {}",
+                        "stopping with changes not saved to {}: {}{}",
                         state.path.display(),
-                        state.pending_names()
+                        state.pending_names(),
+                        state.where_tokens_are()
                     );
                 }
                 return;
             }
         }
+        if state.next_check.is_some_and(|at| Instant::now() >= at) {
+            state.check_file();
+        }
         retry_at = match state.write_pending() {
             Attempt::Done => None,
-            Attempt::Blocked => Some(Instant::now() + retry_delay),
+            Attempt::Blocked => {
+                let ceiling = exponential_ceiling(retry_delay, MAX_RETRY_DELAY, state.n_failures);
+                Some(Instant::now() + upper_half_jitter(ceiling, rng.random()))
+            }
         };
     }
 }
 
 /// The outcome of one write attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Attempt {
+pub enum Attempt {
     /// Nothing is pending any more.
     Done,
     /// Changes wait: the file could not be read, parsed or written.
@@ -190,75 +246,257 @@ struct PendingChange {
 /// Everything the writer thread owns.
 struct WriterState {
     path: PathBuf,
-    /// What the file held after the last write or at load.
+    /// What the file held after the last write or take-in.
     document: Document,
-    /// The file's bytes at that point, when known; a file that differs was edited by
-    /// someone else.
+    /// The file's bytes at that point; a file that differs was edited by someone else.
     known_bytes: Option<Vec<u8>>,
+    /// The last content found invalid, so it is reported once.
+    rejected_bytes: Option<Vec<u8>>,
     /// Changes not yet on disk, one per user and kind, the newest winning.
     pending: Vec<PendingChange>,
     /// Flushes waiting for `pending` to be written.
     flush_waiters: Vec<Sender<()>>,
-    own_writes: OwnWrites,
+    /// Every user's tokens: the newest, and those they replaced.
+    ledger: TokenLedger,
+    disk: Arc<dyn Disk>,
+    watch: Option<(Watch, FileWatch)>,
+    next_check: Option<Instant>,
+    /// Set while changes wait for a file that cannot be written.
+    unsaved: Option<Unsaved>,
+    n_failures: u32,
+    /// What the unsaved-tokens file holds, when there is one.
+    spilled: Option<Vec<SpilledUser>>,
     warned_in_place: bool,
-    /// The problem last warned about, so a file that stays invalid is not warned about on
-    /// every retry.
+    warned_backup: bool,
+    warned_spill: bool,
+    /// The problem last warned about, so a file that stays unwritable is warned about once.
     last_problem: Option<String>,
     observer: Option<Sender<Attempt>>,
 }
 
-/// The document to apply changes to, and the bytes it came from (`None`: no file).
-struct Base {
-    document: Document,
-    disk_bytes: Option<Vec<u8>>,
-}
-
 impl WriterState {
-    fn new(path: PathBuf, document: Document, own_writes: OwnWrites) -> WriterState {
+    fn new(
+        path: PathBuf,
+        document: Document,
+        users: &mut [UserConfig],
+        options: WriterOptions,
+    ) -> WriterState {
         // The file normally still holds what was loaded; its bytes let later writes tell
-        // our own content from a person's edit. If it already differs, the first write
-        // reads it again.
-        let known_bytes = fs::read(&path)
+        // our own content from a person's edit. If it already differs, it is taken in on
+        // the first check or write.
+        let known_bytes = std::fs::read(&path)
             .ok()
-            .filter(|bytes| parse_document(&path, bytes).is_ok_and(|disk| disk == document));
-        own_writes.settle(known_bytes.as_deref());
-        WriterState {
+            .filter(|bytes| parse_document(&path, bytes).is_ok_and(|(_, disk)| disk == document));
+        let mut ledger = TokenLedger::default();
+        for user in users.iter() {
+            ledger.hold(&user.username, pair_of(user));
+        }
+        let mut state = WriterState {
             path,
             document,
             known_bytes,
+            rejected_bytes: None,
             pending: Vec::new(),
             flush_waiters: Vec::new(),
-            own_writes,
+            ledger,
+            disk: options.disk,
+            watch: None,
+            next_check: None,
+            unsaved: None,
+            n_failures: 0,
+            spilled: None,
             warned_in_place: false,
+            warned_backup: false,
+            warned_spill: false,
             last_problem: None,
-            observer: None,
+            observer: options.observer,
+        };
+        state.take_over_spilled(users);
+        state
+    }
+
+    /// Takes over the tokens an earlier run kept in the unsaved-tokens file, for users
+    /// whose config entry holds tokens that run had already replaced.
+    fn take_over_spilled(&mut self, users: &mut [UserConfig]) {
+        let spill_path = spill::spill_path(&self.path);
+        let spilled = match spill::read(&self.path) {
+            Ok(spilled) => spilled,
+            Err(error) => {
+                error!(
+                    "{}: cannot be read ({error}); it is left alone",
+                    spill_path.display()
+                );
+                return;
+            }
+        };
+        if spilled.is_empty() {
+            return;
         }
+        for entry in &spilled {
+            let login = &entry.username;
+            let Some(user) = users.iter_mut().find(|user| user.username == *login) else {
+                continue;
+            };
+            let mut theirs = TokenLedger::default();
+            theirs.hold(login, entry.tokens.clone());
+            theirs.remember_replaced(login, &entry.replaced);
+            match theirs.judge(login, &pair_of(user)) {
+                TokenVerdict::Current => {}
+                TokenVerdict::StaleCopy => {
+                    info!(
+                        "{login}: took the newer tokens from {} (kept there when {} could not be written)",
+                        spill_path.display(),
+                        self.path.display()
+                    );
+                    user.access_token = entry.tokens.access_token.clone();
+                    user.refresh_token = entry.tokens.refresh_token.clone();
+                    self.ledger.hold(login, entry.tokens.clone());
+                    self.queue(login.clone(), tokens_change(&entry.tokens));
+                }
+                TokenVerdict::Pasted | TokenVerdict::NewUser => info!(
+                    "{login}: {} holds other tokens than {}; using the config's",
+                    self.path.display(),
+                    spill_path.display()
+                ),
+            }
+            self.ledger.remember_replaced(login, &entry.replaced);
+        }
+        self.spilled = Some(spilled);
     }
 
     fn accept(&mut self, request: WriteRequest) {
         match request {
             WriteRequest::Save { username, change } => {
-                let existing = self.pending.iter_mut().find(|pending| {
-                    pending.username == username && pending.change.same_kind(&change)
-                });
-                match existing {
-                    Some(pending) => pending.change = change,
-                    None => self.pending.push(PendingChange { username, change }),
+                if let SavedField::Tokens {
+                    access_token,
+                    refresh_token,
+                    expires_at_unix,
+                } = &change
+                {
+                    let pair = TokenPair {
+                        access_token: access_token.clone(),
+                        refresh_token: refresh_token.clone(),
+                        expires_at_unix: *expires_at_unix,
+                    };
+                    self.ledger.hold(&username, pair);
                 }
+                self.queue(username, change);
             }
             WriteRequest::Flush(done) => self.flush_waiters.push(done),
+            WriteRequest::Watch(watch) => {
+                if let Some(report) = &watch.unsaved {
+                    report(self.unsaved.as_ref());
+                }
+                self.next_check = Some(Instant::now() + watch.interval);
+                self.watch = Some((watch, FileWatch::new(self.path.clone())));
+            }
         }
+    }
+
+    fn queue(&mut self, username: Login, change: SavedField) {
+        let existing = self
+            .pending
+            .iter_mut()
+            .find(|pending| pending.username == username && pending.change.same_kind(&change));
+        match existing {
+            Some(pending) => pending.change = change,
+            None => self.pending.push(PendingChange { username, change }),
+        }
+    }
+
+    /// The periodic look at the file: takes in a hand edit.
+    fn check_file(&mut self) {
+        let Some((watch, file_watch)) = &mut self.watch else {
+            return;
+        };
+        self.next_check = Some(Instant::now() + watch.interval);
+        let Some(bytes) = file_watch.changed_content() else {
+            return;
+        };
+        if self.known_bytes.as_ref() != Some(&bytes) {
+            self.take_in(bytes);
+        }
+    }
+
+    /// Takes in content someone else wrote. A valid edit becomes the base of later writes
+    /// and goes to the daemon; for each user its tokens are judged: a stale copy of
+    /// replaced tokens gets the newer ones written back, pasted tokens are adopted (and
+    /// replace any older ones waiting to be written). True when the content was valid.
+    fn take_in(&mut self, bytes: Vec<u8>) -> bool {
+        if self.rejected_bytes.as_ref() == Some(&bytes) {
+            return false;
+        }
+        let (mut edited, document) = match parse_document(&self.path, &bytes) {
+            Ok(parsed) => parsed,
+            Err(problem) => {
+                error!("config edit ignored, the running setup stays: {problem}");
+                self.rejected_bytes = Some(bytes);
+                return false;
+            }
+        };
+        self.rejected_bytes = None;
+        let mut pasted = Vec::new();
+        for user in &mut edited.users {
+            let login = user.username.clone();
+            let in_file = pair_of(user);
+            match self.ledger.judge(&login, &in_file) {
+                TokenVerdict::Current => {}
+                TokenVerdict::NewUser => self.ledger.hold(&login, in_file),
+                TokenVerdict::Pasted => {
+                    info!(
+                        "{login}: {} holds new tokens; using them",
+                        self.path.display()
+                    );
+                    self.ledger.hold(&login, in_file);
+                    self.pending.retain(|pending| {
+                        pending.username != login
+                            || !matches!(pending.change, SavedField::Tokens { .. })
+                    });
+                    pasted.push(login);
+                }
+                TokenVerdict::StaleCopy => {
+                    let newer = self.ledger.current(&login).cloned().unwrap_or_default();
+                    warn!(
+                        "{login}: {} was saved with tokens the daemon had already replaced (an \
+                         editor's old copy?); keeping the newer tokens and writing them back",
+                        self.path.display()
+                    );
+                    user.access_token = newer.access_token.clone();
+                    user.refresh_token = newer.refresh_token.clone();
+                    let waiting = self.pending.iter().any(|pending| {
+                        pending.username == login
+                            && matches!(pending.change, SavedField::Tokens { .. })
+                    });
+                    if !waiting {
+                        self.queue(login, tokens_change(&newer));
+                    }
+                }
+            }
+        }
+        self.document = document;
+        self.known_bytes = Some(bytes);
+        if let Some((watch, _)) = &self.watch {
+            info!("{} changed; applying it", self.path.display());
+            let _ = watch.edits.send(Edit {
+                config: edited,
+                pasted,
+            });
+        }
+        true
     }
 
     /// Writes the pending changes if there are any; answers the flushes once nothing is
     /// pending.
     fn write_pending(&mut self) -> Attempt {
         let attempt = self.try_write();
-        if attempt == Attempt::Done {
-            for done in self.flush_waiters.drain(..) {
-                // A flush that timed out no longer listens; that is fine.
-                let _ = done.send(());
+        match attempt {
+            Attempt::Done => {
+                for done in self.flush_waiters.drain(..) {
+                    // A flush that timed out no longer listens; that is fine.
+                    let _ = done.send(());
+                }
             }
+            Attempt::Blocked => self.spill(),
         }
         if let Some(observer) = &self.observer {
             let _ = observer.send(attempt);
@@ -267,111 +505,200 @@ impl WriterState {
     }
 
     fn try_write(&mut self) -> Attempt {
-        if self.pending.is_empty() {
-            return Attempt::Done;
-        }
-        let base = match self.read_base() {
-            Ok(base) => base,
-            Err(problem) => return self.blocked(problem),
-        };
-        let mut document = base.document;
-        let mut n_applied = 0;
-        for pending in &self.pending {
-            let mut applied = false;
-            for (field, value) in pending.change.entries() {
-                applied = document.set_user_field(&pending.username, field, value);
+        // A few rounds at most: each lost race with a person's save takes their edit in.
+        for _ in 0..3 {
+            if self.pending.is_empty() {
+                return self.done();
             }
-            if applied {
-                n_applied += 1;
-            } else {
-                warn!(
-                    "{}: user {} is no longer in the file; its {} was not saved",
-                    self.path.display(),
-                    pending.username,
-                    field_names(&pending.change)
-                );
+            let on_disk = match std::fs::read(&self.path) {
+                Ok(bytes) => Some(bytes),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+                Err(error) => {
+                    return self.blocked(format!("cannot read {}: {error}", self.path.display()))
+                }
+            };
+            if let Some(bytes) = &on_disk {
+                if self.known_bytes.as_ref() != Some(bytes) && !self.take_in(bytes.clone()) {
+                    return self.blocked(format!(
+                        "{} was changed and is not valid now, so it is left alone until it is \
+                         fixed",
+                        self.path.display()
+                    ));
+                }
             }
-        }
-        if n_applied == 0 {
-            self.pending.clear();
-            return self.done();
-        }
-        let text = document.to_json_string();
-        self.own_writes.expect(text.as_bytes());
-        match config_file::write_atomic(&self.path, text.as_bytes()) {
-            Ok(outcome) => {
-                counters::config_write(Outcome::Ok);
-                if outcome == WriteOutcome::WroteInPlace && !self.warned_in_place {
-                    self.warned_in_place = true;
+            let mut document = self.document.clone();
+            let mut n_applied = 0;
+            let path = self.path.display().to_string();
+            self.pending.retain(|pending| {
+                let mut applied = false;
+                for (field, value) in pending.change.entries() {
+                    applied = document.set_user_field(&pending.username, field, value);
+                }
+                if !applied {
                     warn!(
-                        "wrote {} in place: it could not be replaced atomically (a single \
-                         bind-mounted file?); a crash during a write could damage it",
-                        self.path.display()
+                        "{path}: user {} is no longer in the file; its {} was not saved",
+                        pending.username,
+                        field_names(&pending.change)
                     );
                 }
-                debug!("saved {} to {}", self.pending_names(), self.path.display());
-                self.own_writes.settle(Some(text.as_bytes()));
-                self.document = document;
-                self.known_bytes = Some(text.into_bytes());
-                self.pending.clear();
-                self.done()
+                n_applied += usize::from(applied);
+                applied
+            });
+            if n_applied == 0 {
+                continue;
             }
-            Err(error) => {
-                counters::config_write(Outcome::Failed);
-                self.own_writes.settle(base.disk_bytes.as_deref());
-                self.blocked(format!("cannot write {}: {error}", self.path.display()))
+            let text = document.to_json_string();
+            match config_file::replace_config(
+                &self.path,
+                text.as_bytes(),
+                on_disk.as_deref(),
+                self.disk.as_ref(),
+            ) {
+                Ok(replaced) => {
+                    counters::config_write(Outcome::Ok);
+                    if replaced.outcome == WriteOutcome::WroteInPlace && !self.warned_in_place {
+                        self.warned_in_place = true;
+                        warn!(
+                            "wrote {} in place: it could not be replaced atomically (a single \
+                             bind-mounted file?); a complete copy is kept beside it during \
+                             every write",
+                            self.path.display()
+                        );
+                    }
+                    if let Some(error) = replaced.backup_error {
+                        if !self.warned_backup {
+                            self.warned_backup = true;
+                            warn!(
+                                "cannot keep a backup of {} ({error}); it is written all the same",
+                                self.path.display()
+                            );
+                        }
+                    }
+                    debug!("saved {} to {}", self.pending_names(), self.path.display());
+                    self.document = document;
+                    self.known_bytes = Some(text.into_bytes());
+                    self.pending.clear();
+                }
+                Err(ReplaceError::Changed) => continue,
+                Err(ReplaceError::Io(error)) => {
+                    counters::config_write(Outcome::Failed);
+                    return self.blocked(format!("cannot write {}: {error}", self.path.display()));
+                }
             }
         }
-    }
-
-    /// What the changes apply to: our own document while the file still holds what we
-    /// last wrote (or is gone), otherwise the file as it is now.
-    fn read_base(&self) -> Result<Base, String> {
-        match fs::read(&self.path) {
-            Ok(bytes) if self.known_bytes.as_ref() == Some(&bytes) => Ok(Base {
-                document: self.document.clone(),
-                disk_bytes: Some(bytes),
-            }),
-            Ok(bytes) => match parse_document(&self.path, &bytes) {
-                Ok(document) => {
-                    info!(
-                        "{} was changed by someone else; saving on top of its new content",
-                        self.path.display()
-                    );
-                    Ok(Base {
-                        document,
-                        disk_bytes: Some(bytes),
-                    })
-                }
-                Err(error) => Err(format!(
-                    "the config file was changed and is not valid now, so it is left alone: \
-                     {error}"
-                )),
-            },
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Base {
-                document: self.document.clone(),
-                disk_bytes: None,
-            }),
-            Err(error) => Err(format!("cannot read {}: {error}", self.path.display())),
+        if self.pending.is_empty() {
+            self.done()
+        } else {
+            self.blocked(format!(
+                "{} keeps changing while the daemon writes it",
+                self.path.display()
+            ))
         }
     }
 
     fn done(&mut self) -> Attempt {
+        self.n_failures = 0;
         if self.last_problem.take().is_some() {
             info!("{}: the waiting changes are saved now", self.path.display());
+        }
+        if self.unsaved.take().is_some() {
+            self.report_unsaved();
+        }
+        if self.spilled.take().is_some() {
+            match spill::remove(&self.path) {
+                Ok(()) => debug!("removed {}", spill::spill_path(&self.path).display()),
+                Err(error) => warn!(
+                    "cannot remove {} ({error}); the config holds newer tokens",
+                    spill::spill_path(&self.path).display()
+                ),
+            }
         }
         Attempt::Done
     }
 
     fn blocked(&mut self, problem: String) -> Attempt {
+        self.n_failures = self.n_failures.saturating_add(1);
         if self.last_problem.as_ref() != Some(&problem) {
             warn!(
-                "{problem} ({} waiting; retried on the next change or in a few seconds)",
-                self.pending_names()
+                "{problem} ({} waiting{}; retried with backoff)",
+                self.pending_names(),
+                self.where_tokens_are()
             );
-            self.last_problem = Some(problem);
+            self.last_problem = Some(problem.clone());
+        }
+        let since_unix = self
+            .unsaved
+            .as_ref()
+            .map_or_else(unix_now, |u| u.since_unix);
+        let unsaved = Unsaved {
+            since_unix,
+            problem,
+        };
+        if self.unsaved.as_ref() != Some(&unsaved) {
+            self.unsaved = Some(unsaved);
+            self.report_unsaved();
         }
         Attempt::Blocked
+    }
+
+    fn report_unsaved(&self) {
+        if let Some((
+            Watch {
+                unsaved: Some(report),
+                ..
+            },
+            _,
+        )) = &self.watch
+        {
+            report(self.unsaved.as_ref());
+        }
+    }
+
+    /// Keeps the tokens waiting to be written in the unsaved-tokens file.
+    fn spill(&mut self) {
+        let users: Vec<SpilledUser> = self
+            .pending
+            .iter()
+            .filter(|pending| matches!(pending.change, SavedField::Tokens { .. }))
+            .filter_map(|pending| {
+                let tokens = self.ledger.current(&pending.username)?.clone();
+                Some(SpilledUser {
+                    username: pending.username.clone(),
+                    tokens,
+                    replaced: self.ledger.replaced(&pending.username),
+                })
+            })
+            .collect();
+        if users.is_empty() || self.spilled.as_ref() == Some(&users) {
+            return;
+        }
+        match spill::write(&self.path, &users) {
+            Ok(()) => {
+                self.warned_spill = false;
+                self.spilled = Some(users);
+            }
+            Err(error) => {
+                if !self.warned_spill {
+                    self.warned_spill = true;
+                    error!(
+                        "cannot keep the unsaved tokens in {} either ({error}); they are only in \
+                         memory until one of the two can be written",
+                        spill::spill_path(&self.path).display()
+                    );
+                }
+            }
+        }
+    }
+
+    /// For log lines: where the waiting tokens are kept.
+    fn where_tokens_are(&self) -> String {
+        match &self.spilled {
+            Some(_) => format!(
+                "; the tokens are kept in {}",
+                spill::spill_path(&self.path).display()
+            ),
+            None => String::new(),
+        }
     }
 
     /// The pending changes as `user.field` names, for log lines (never values).
@@ -381,6 +708,23 @@ impl WriterState {
             .map(|pending| format!("{}.{}", pending.username, field_names(&pending.change)))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// A user's tokens as its config entry holds them.
+fn pair_of(user: &UserConfig) -> TokenPair {
+    TokenPair {
+        access_token: user.access_token.clone(),
+        refresh_token: user.refresh_token.clone(),
+        expires_at_unix: None,
+    }
+}
+
+fn tokens_change(tokens: &TokenPair) -> SavedField {
+    SavedField::Tokens {
+        access_token: tokens.access_token.clone(),
+        refresh_token: tokens.refresh_token.clone(),
+        expires_at_unix: tokens.expires_at_unix,
     }
 }
 
@@ -394,14 +738,12 @@ fn field_names(change: &SavedField) -> String {
     names.join("+")
 }
 
-/// Parses the file's bytes the way loading does, keeping only the document. The error
-/// names the file and the position, never a value of a secret field.
-fn parse_document(path: &Path, bytes: &[u8]) -> Result<Document, String> {
+/// Parses the file's bytes the way loading does. The error names the file and the
+/// position, never a value of a secret field.
+fn parse_document(path: &std::path::Path, bytes: &[u8]) -> Result<(Config, Document), String> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| format!("{}: the file is not UTF-8 text", path.display()))?;
-    config::parse(text, path)
-        .map(|(_, document)| document)
-        .map_err(|error| error.to_string())
+    config::parse(text, path).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]
@@ -409,6 +751,8 @@ mod tests {
     use super::*;
     use crate::base::secret::Secret;
     use serde_json::{json, Value};
+    use std::fs;
+    use std::path::Path;
 
     const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -439,6 +783,29 @@ mod tests {
         fs::write(&path, serde_json::to_string(json).unwrap()).unwrap();
         let (_, document) = config_file::load(&path).unwrap();
         (directory, path, document)
+    }
+
+    /// Spawns a writer for the file at `path` as loaded now.
+    fn spawn(path: &Path, document: Document) -> (ConfigWriter, JoinHandle<()>) {
+        spawn_with(path, document, WriterOptions::default())
+    }
+
+    fn spawn_with(
+        path: &Path,
+        document: Document,
+        options: WriterOptions,
+    ) -> (ConfigWriter, JoinHandle<()>) {
+        let mut users = users_of(&document);
+        ConfigWriter::spawn_with(path.to_path_buf(), document, &mut users, options).unwrap()
+    }
+
+    /// The users a loaded document holds.
+    fn users_of(document: &Document) -> Vec<UserConfig> {
+        let text = document.to_json_string();
+        config::parse(&text, Path::new("loaded.json"))
+            .unwrap()
+            .0
+            .users
     }
 
     fn read_json(path: &Path) -> Value {
@@ -484,7 +851,7 @@ mod tests {
     #[test]
     fn three_users_at_once_are_all_saved_with_unknown_fields_and_order_kept() {
         let (_directory, path, document) = setup(&initial_json());
-        let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
+        let (writer, handle) = spawn(&path, document);
         let threads: Vec<_> = ["alice", "bob", "carol"]
             .into_iter()
             .map(|name| {
@@ -522,7 +889,6 @@ mod tests {
             assert_eq!(entry["client_secret"], format!("secret-{name}"));
             assert_eq!(entry["favourite_food"], "soup");
         }
-        assert!(writer.own_writes().is_own(&fs::read(&path).unwrap()));
         drop(writer);
         join_within(handle, TIMEOUT);
     }
@@ -530,11 +896,9 @@ mod tests {
     #[test]
     fn a_hand_edit_between_writes_is_kept() {
         let (_directory, path, document) = setup(&initial_json());
-        let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
-        let own_writes = writer.own_writes();
+        let (writer, handle) = spawn(&path, document);
         writer.save(&Login::new("alice"), tokens("alice", 1));
         assert!(writer.flush(TIMEOUT));
-        assert!(own_writes.is_own(&fs::read(&path).unwrap()));
 
         // A person edits the file the way an editor would: in place, as they see it.
         let mut edited = read_json(&path);
@@ -542,7 +906,6 @@ mod tests {
         edited["added_by_hand"] = json!(true);
         let edited_text = serde_json::to_string_pretty(&edited).unwrap();
         fs::write(&path, &edited_text).unwrap();
-        assert!(!own_writes.is_own(edited_text.as_bytes()));
 
         writer.save(&Login::new("Bob"), tokens("bob", 2));
         assert!(writer.flush(TIMEOUT));
@@ -554,7 +917,6 @@ mod tests {
         );
         assert_eq!(user_in(&saved, "bob")["access_token"], "access-bob-2");
         assert_eq!(user_in(&saved, "alice")["access_token"], "access-alice-1");
-        assert!(own_writes.is_own(&fs::read(&path).unwrap()));
         drop(writer);
         join_within(handle, TIMEOUT);
     }
@@ -562,7 +924,7 @@ mod tests {
     #[test]
     fn an_invalid_file_is_not_overwritten_and_the_change_lands_once_it_is_valid() {
         let (_directory, path, document) = setup(&initial_json());
-        let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
+        let (writer, handle) = spawn(&path, document);
         let half_edited = b"{\"users\": [ {\"username\": \"alice\",";
         fs::write(&path, half_edited).unwrap();
         writer.save(&Login::new("alice"), tokens("alice", 1));
@@ -586,13 +948,12 @@ mod tests {
         let (_directory, path, document) = setup(&initial_json());
         fs::write(&path, "not json").unwrap();
         let (observer, attempts) = crossbeam_channel::unbounded();
-        let (writer, handle) = spawn_with(
-            path.clone(),
-            document,
-            Duration::from_millis(20),
-            Some(observer),
-        )
-        .unwrap();
+        let options = WriterOptions {
+            retry_delay: Duration::from_millis(20),
+            observer: Some(observer),
+            ..WriterOptions::default()
+        };
+        let (writer, handle) = spawn_with(&path, document, options);
         writer.save(&Login::new("carol"), tokens("carol", 7));
         assert_eq!(attempts.recv_timeout(TIMEOUT), Ok(Attempt::Blocked));
         fs::write(&path, serde_json::to_string(&initial_json()).unwrap()).unwrap();
@@ -616,11 +977,10 @@ mod tests {
     fn flush_with_nothing_pending_answers_at_once() {
         let (_directory, path, document) = setup(&initial_json());
         let before = fs::read(&path).unwrap();
-        let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
+        let (writer, handle) = spawn(&path, document);
         assert!(writer.flush(TIMEOUT));
         // Nothing was asked, so nothing was written: the compact original is untouched.
         assert_eq!(fs::read(&path).unwrap(), before);
-        assert!(writer.own_writes().is_own(&before));
         drop(writer);
         join_within(handle, TIMEOUT);
     }
@@ -629,7 +989,7 @@ mod tests {
     fn changes_for_an_unknown_user_write_nothing() {
         let (_directory, path, document) = setup(&initial_json());
         let before = fs::read(&path).unwrap();
-        let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
+        let (writer, handle) = spawn(&path, document);
         writer.save(&Login::new("mallory"), tokens("mallory", 1));
         assert!(writer.flush(TIMEOUT));
         assert_eq!(fs::read(&path).unwrap(), before);
@@ -640,7 +1000,7 @@ mod tests {
     #[test]
     fn the_thread_ends_when_every_handle_is_dropped_after_writing_what_is_pending() {
         let (_directory, path, document) = setup(&initial_json());
-        let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
+        let (writer, handle) = spawn(&path, document);
         assert_eq!(handle.thread().name(), Some("config-writer"));
         let second = writer.clone();
         second.save(&Login::new("bob"), tokens("bob", 1));
@@ -657,7 +1017,7 @@ mod tests {
     fn a_missing_file_is_written_from_the_document() {
         let (directory, path, document) = setup(&initial_json());
         fs::remove_file(&path).unwrap();
-        let (writer, handle) = ConfigWriter::spawn(path.clone(), document).unwrap();
+        let (writer, handle) = spawn(&path, document);
         writer.save(&Login::new("alice"), tokens("alice", 3));
         assert!(writer.flush(TIMEOUT));
         let saved = read_json(&path);
@@ -671,7 +1031,9 @@ mod tests {
     #[test]
     fn the_last_value_of_a_field_wins_within_one_write() {
         let (_directory, path, document) = setup(&initial_json());
-        let mut state = WriterState::new(path.clone(), document, OwnWrites::default());
+        let mut users = users_of(&document);
+        let mut state =
+            WriterState::new(path.clone(), document, &mut users, WriterOptions::default());
         for n in 1..=3 {
             state.accept(WriteRequest::Save {
                 username: Login::new("alice"),

@@ -15,18 +15,16 @@ use log::{error, info, warn};
 
 use crate::base::backoff::BackoffPolicy;
 use crate::base::ids::Login;
-use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
 use crate::base::supervisor::supervise;
 use crate::chat::connection::{run_chat, ChatSettings};
 use crate::chat::socket::tls_for;
 use crate::chat::watch::{ChatWatch, WatchSettings};
-use crate::config::watch::run_config_watch;
-use crate::config::writer::ConfigWriter;
-use crate::config::{Config, UserConfig};
+use crate::config::writer::{ConfigWriter, Edit, Unsaved, UnsavedSink, Watch};
+use crate::config::UserConfig;
 use crate::daemon::settings::Settings;
 use crate::daemon::worker::run_worker;
-use crate::status::{self, StatusBoard, StatusServer, StatusWriter, WriterSettings};
+use crate::status::{self, ConfigUnsaved, StatusBoard, StatusServer, StatusWriter, WriterSettings};
 use crate::token::refresher::{TokenEntry, TokenService};
 use crate::twitch::helix::Helix;
 use crate::twitch::http;
@@ -60,18 +58,18 @@ pub enum ReloadAction {
 }
 
 /// Decides what an edited entry means for a user. `running` is the entry the user was
-/// started with, `current_access_token` the token it uses now (the daemon may have
-/// refreshed it since, and wrote that to the file itself).
+/// started with; `tokens_pasted` says that a person put tokens in the file that the daemon
+/// never held (the config writer judges that: tokens the daemon refreshed itself, or an
+/// editor's stale copy of tokens it replaced, are no reason to restart).
 pub fn reload_action(
     running: Option<&UserConfig>,
-    current_access_token: Option<&Secret>,
+    tokens_pasted: bool,
     edited: &UserConfig,
 ) -> ReloadAction {
     let Some(running) = running else {
         return ReloadAction::Start;
     };
-    let token_edited = current_access_token.is_some_and(|token| *token != edited.access_token);
-    if token_edited
+    if tokens_pasted
         || running.client_id != edited.client_id
         || running.client_secret != edited.client_secret
         || running.channels != edited.channels
@@ -135,7 +133,7 @@ pub struct Daemon {
     users: BTreeMap<Login, RunningUser>,
     /// Threads of users that were removed or restarted, and the workers and watcher.
     other_threads: Vec<JoinHandle<()>>,
-    edits: Receiver<Config>,
+    edits: Receiver<Edit>,
     done: Receiver<()>,
     status_writer: Option<StatusWriter>,
     /// The "http" thread, when `--listen` asked for one.
@@ -173,26 +171,6 @@ impl Daemon {
                 })?;
             other_threads.push(handle);
         }
-        let edits = match &writer {
-            Some(writer) => {
-                let (edit_sender, edits) = crossbeam_channel::unbounded();
-                let path = settings.config_path.clone();
-                let own_writes = writer.own_writes();
-                let interval = settings.reload_interval;
-                let stop = stop.clone();
-                let done_sender = done_sender.clone();
-                let handle = thread::Builder::new()
-                    .name("config-watch".to_string())
-                    .stack_size(WORKER_STACK_SIZE)
-                    .spawn(move || {
-                        run_config_watch(path, own_writes, interval, stop, edit_sender);
-                        drop(done_sender);
-                    })?;
-                other_threads.push(handle);
-                edits
-            }
-            None => crossbeam_channel::never(),
-        };
         let (status, status_writer) = match &settings.status_file {
             Some(path) => {
                 let (board, writer) =
@@ -223,6 +201,29 @@ impl Daemon {
             &done_sender,
         )?;
         other_threads.extend(token_threads);
+        // The config writer checks the file for hand edits (it owns the file, so it tells
+        // a person's edit from its own writes) and reports when it cannot write.
+        let edits = match &writer {
+            Some(writer) => {
+                let (edit_sender, edits) = crossbeam_channel::unbounded();
+                let board = status.clone();
+                let unsaved: Option<UnsavedSink> = board.map(|board| {
+                    Box::new(move |unsaved: Option<&Unsaved>| {
+                        board.set_config_unsaved(unsaved.map(|unsaved| ConfigUnsaved {
+                            since_unix: unsaved.since_unix,
+                            problem: unsaved.problem.clone(),
+                        }))
+                    }) as UnsavedSink
+                });
+                writer.watch(Watch {
+                    interval: settings.reload_interval,
+                    edits: edit_sender,
+                    unsaved,
+                });
+                edits
+            }
+            None => crossbeam_channel::never(),
+        };
         let mut daemon = Daemon {
             stop,
             shared: Shared {
@@ -345,7 +346,8 @@ impl Daemon {
 
     /// Applies an edited config: starts added users, stops removed ones, restarts users
     /// whose credentials or channels changed, updates the rest in place.
-    pub fn apply(&mut self, edited: &Config) {
+    pub fn apply(&mut self, edit: &Edit) {
+        let edited = &edit.config;
         let kept: Vec<&Login> = edited.users.iter().map(|user| &user.username).collect();
         let removed: Vec<Login> = self
             .users
@@ -365,10 +367,9 @@ impl Daemon {
         for config in &edited.users {
             let login = &config.username;
             let running = self.users.get(login);
-            let current_token = running.map(|running| running.user.token.current().0);
             let action = reload_action(
                 running.map(|running| &running.config),
-                current_token.as_ref(),
+                edit.pasted.contains(login),
                 config,
             );
             match action {
@@ -385,7 +386,7 @@ impl Daemon {
                 }
                 ReloadAction::Start | ReloadAction::Restart => {
                     if let Some(running) = self.users.remove(login) {
-                        info!("{login}: credentials or channels changed; reconnecting");
+                        info!("{login}: tokens, credentials or channels changed; reconnecting");
                         running.stop(&self.shared.tokens, &mut self.other_threads);
                     } else {
                         info!("{login}: added to the config; starting");
@@ -495,70 +496,65 @@ mod tests {
     #[test]
     fn reload_actions_follow_what_changed() {
         let base = user("");
-        let token = Secret::new("at");
-        let refreshed = Secret::new("at-refreshed-by-us");
-        let cases: Vec<(
-            Option<&UserConfig>,
-            Option<&Secret>,
-            UserConfig,
-            ReloadAction,
-        )> = vec![
-            (None, None, user(""), ReloadAction::Start),
-            (Some(&base), Some(&token), user(""), ReloadAction::Keep),
+        let cases: Vec<(Option<&UserConfig>, bool, UserConfig, ReloadAction)> = vec![
+            (None, false, user(""), ReloadAction::Start),
+            (Some(&base), false, user(""), ReloadAction::Keep),
             (
                 Some(&base),
-                Some(&token),
+                false,
                 user(r#", "enabled": false"#),
                 ReloadAction::Update,
             ),
             (
                 Some(&base),
-                Some(&token),
+                false,
                 user(r#", "color_mode": "rainbow""#),
                 ReloadAction::Update,
             ),
             (
                 Some(&base),
-                Some(&token),
+                false,
                 user(r#", "change_every_seconds": 60"#),
                 ReloadAction::Update,
             ),
             (
                 Some(&base),
-                Some(&token),
+                false,
                 user(r#", "is_prime_or_turbo": false"#),
                 ReloadAction::Update,
             ),
             (
                 Some(&base),
-                Some(&token),
+                false,
                 user(r#", "channels": ["alice", "bob"]"#),
                 ReloadAction::Restart,
             ),
             (
                 Some(&base),
-                Some(&token),
+                false,
                 user(r#", "client_id": "other""#),
                 ReloadAction::Restart,
             ),
-            // The file holds the token the daemon refreshed and saved: nothing changed.
+            // Tokens the daemon refreshed itself, or an editor's stale copy that the config
+            // writer already swapped for the newer ones: nothing to restart for.
             (
                 Some(&base),
-                Some(&refreshed),
+                false,
                 user(r#", "access_token": "at-refreshed-by-us""#),
                 ReloadAction::Keep,
             ),
-            // A person pasted a new token.
+            // A person pasted new tokens.
             (
                 Some(&base),
-                Some(&refreshed),
+                true,
                 user(r#", "access_token": "pasted""#),
                 ReloadAction::Restart,
             ),
+            (Some(&base), true, user(""), ReloadAction::Restart),
         ];
-        for (running, current, edited, expected) in cases {
+        for (running, tokens_pasted, edited, expected) in cases {
             assert_eq!(
-                reload_action(running, current, &edited),
+                reload_action(running, tokens_pasted, &edited),
                 expected,
                 "{edited:?}"
             );

@@ -15,8 +15,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{debug, info, warn};
 
 use super::model::{
-    merge_state, state_error, StatusReport, TimedText, UserState, UserStatus, DEFAULT_MAX_INTERVAL,
-    DEFAULT_MIN_INTERVAL,
+    merge_state, state_error, ConfigUnsaved, StatusReport, TimedText, UserState, UserStatus,
+    DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL,
 };
 use crate::base::clock::unix_now;
 use crate::base::ids::Login;
@@ -208,6 +208,19 @@ impl StatusBoard {
     pub fn set_next_token_refresh(&self, login: &Login, at_unix: Option<u64>) {
         if let Some(status) = lock(&self.report).users.get_mut(login.as_str()) {
             status.next_token_refresh_unix = at_unix;
+        }
+    }
+
+    /// Records that changes wait for a config that cannot be written (`None`: saved).
+    pub fn set_config_unsaved(&self, unsaved: Option<ConfigUnsaved>) {
+        let changed = {
+            let mut report = lock(&self.report);
+            let changed = report.config_unsaved != unsaved;
+            report.config_unsaved = unsaved;
+            changed
+        };
+        if changed {
+            self.nudge();
         }
     }
 

@@ -16,7 +16,7 @@ pub(crate) use model::fixtures;
 pub use board::{StatusBoard, StatusWriter, StatusWritten, WriterSettings};
 pub use health::{process_is_running, run_health, run_health_with};
 pub use model::{
-    default_status_path, evaluate, merge_state, summarize, LoginCode, StatusReport, TimedText,
-    UserState, UserStatus,
+    default_status_path, evaluate, merge_state, summarize, ConfigUnsaved, LoginCode, StatusReport,
+    TimedText, UserState, UserStatus,
 };
 pub use server::StatusServer;

@@ -167,7 +167,26 @@ pub struct StatusReport {
     pub written_unix: u64,
     /// By login.
     pub users: BTreeMap<String, UserStatus>,
+    /// Set while changes (tokens among them) wait because the config cannot be written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_unsaved: Option<ConfigUnsaved>,
 }
+
+/// Changes wait because the config file cannot be written (a full disk, a read-only file,
+/// a hand edit that does not parse). The tokens are kept meanwhile (see README "How your
+/// tokens are kept").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigUnsaved {
+    /// Since when changes wait.
+    pub since_unix: u64,
+    /// Why, without secrets.
+    pub problem: String,
+}
+
+/// How long changes may wait for a config that cannot be written before `health` fails:
+/// long enough for a person finishing an edit, short enough that a full disk is noticed
+/// well before a token could be lost.
+pub const CONFIG_UNSAVED_GRACE: Duration = Duration::from_secs(600);
 
 impl StatusReport {
     /// A report for this process with no users yet.
@@ -178,6 +197,7 @@ impl StatusReport {
             started_unix,
             written_unix: started_unix,
             users: BTreeMap::new(),
+            config_unsaved: None,
         }
     }
 }
@@ -220,11 +240,21 @@ pub fn evaluate(
             format_seconds(max_age.as_secs())
         ));
     }
-    let problems: Vec<String> = report
+    let mut problems: Vec<String> = report
         .users
         .iter()
         .filter_map(|(login, status)| user_problem(login, &status.state, now_unix, grace))
         .collect();
+    if let Some(unsaved) = &report.config_unsaved {
+        let waited = now_unix.saturating_sub(unsaved.since_unix);
+        if waited >= CONFIG_UNSAVED_GRACE.as_secs() {
+            problems.push(format!(
+                "config changes not saved for {}: {}",
+                format_seconds(waited),
+                unsaved.problem
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -358,6 +388,7 @@ pub(crate) mod fixtures {
                 .iter()
                 .map(|(login, state)| (login.to_string(), status(state.clone())))
                 .collect(),
+            config_unsaved: None,
         }
     }
 
@@ -475,6 +506,37 @@ mod tests {
             let result = evaluate(&report, NOW, GRACE, MAX_AGE);
             assert_eq!(result, expected.map_err(str::to_string), "case {name}");
         }
+    }
+
+    #[test]
+    fn a_config_that_cannot_be_written_fails_health_after_ten_minutes() {
+        let cases = [
+            (0, Ok(())),
+            (599, Ok(())),
+            (
+                600,
+                Err("config changes not saved for 10 min: cannot write c.json: disk full"),
+            ),
+        ];
+        for (waited, expected) in cases {
+            let mut report = report(NOW, &[("alice", connected())]);
+            report.config_unsaved = Some(ConfigUnsaved {
+                since_unix: NOW - waited,
+                problem: "cannot write c.json: disk full".into(),
+            });
+            assert_eq!(
+                evaluate(&report, NOW, GRACE, MAX_AGE),
+                expected.map_err(str::to_string),
+                "{waited}"
+            );
+            let text = serde_json::to_string(&report).unwrap();
+            assert_eq!(serde_json::from_str::<StatusReport>(&text).unwrap(), report);
+        }
+        // Reports without the entry (older daemons) still read.
+        let mut plain = serde_json::to_value(report(NOW, &[])).unwrap();
+        assert!(plain.get("config_unsaved").is_none());
+        plain.as_object_mut().unwrap().remove("config_unsaved");
+        assert!(serde_json::from_value::<StatusReport>(plain).is_ok());
     }
 
     #[test]

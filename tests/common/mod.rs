@@ -92,9 +92,14 @@ pub fn start_daemon_on_file(
 ) -> FileDaemon {
     let path = dir.join("twitch_colorchanger.conf");
     std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
-    let (loaded, document) = twitch_colorchanger::config::file::load(&path).expect("valid config");
-    let (writer, _thread) =
-        twitch_colorchanger::config::writer::ConfigWriter::spawn(path.clone(), document).unwrap();
+    let (mut loaded, document) =
+        twitch_colorchanger::config::file::load(&path).expect("valid config");
+    let (writer, _thread) = twitch_colorchanger::config::writer::ConfigWriter::spawn(
+        path.clone(),
+        document,
+        &mut loaded.users,
+    )
+    .unwrap();
     let mut settings = settings_with(twitch, extra);
     settings.config_path = path.clone();
     let daemon =
