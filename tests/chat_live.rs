@@ -138,6 +138,7 @@ fn the_first_drop_after_an_outage_is_retried_at_once() {
         cap: Duration::from_secs(120),
         min_gap: Duration::from_millis(20),
         stable_after: Duration::from_secs(60),
+        refusal_cap: Duration::from_secs(12),
     };
     // An outage: eight refused attempts, whose delays grow to a ceiling of 2.56 s.
     twitch.refuse_connections(8);
@@ -157,4 +158,65 @@ fn the_first_drop_after_an_outage_is_retried_at_once() {
     );
     assert!(twitch.wait_n_joins("alice", "alice", 2, WAIT));
     assert!(daemon.shutdown(WAIT));
+}
+
+/// Refresh calls the fake's OAuth server received so far.
+fn n_refreshes(twitch: &FakeTwitch) -> usize {
+    twitch
+        .requests()
+        .iter()
+        .filter(|request| {
+            request.method == "POST"
+                && request.path == "/oauth2/token"
+                && request.form_param("grant_type") == Some("refresh_token")
+        })
+        .count()
+}
+
+#[test]
+fn chat_refusing_a_valid_token_costs_one_refresh_and_backs_off() {
+    for notice in ["Login unsuccessful", "Login authentication failed"] {
+        let twitch = FakeTwitch::start();
+        let alice = account(&twitch, "alice", "1001", "", true);
+        // The token validates, but chat refuses it (a Twitch-side incident, an account
+        // state): refreshing cannot help.
+        twitch.refuse_chat_logins("alice", Some(notice));
+        let mut settings = settings_for(&twitch);
+        // The default reconnect timing scaled down 50 times: the 10-minute ceiling of
+        // refusals becomes 12 s, and a minute of refusals takes 1.2 s.
+        settings.chat_backoff = BackoffPolicy {
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(2_400),
+            min_gap: Duration::from_millis(20),
+            stable_after: Duration::from_millis(1_200),
+            refusal_cap: Duration::from_secs(12),
+        };
+        let started = Instant::now();
+        let daemon = start_with(vec![user_json(&alice, true, &["alice"])], &settings);
+        // Eight refusals: the first is reported and answered by a new token, the other
+        // seven back off in the upper half of a ceiling doubling from 20 ms, so the eighth
+        // comes 0.63 to 1.26 s after the second: about a scaled minute. Reconnecting at
+        // every refusal, and refreshing for each, as before, would have cost eight.
+        assert!(
+            twitch.wait_n_refused_logins("alice", 8, Duration::from_secs(30)),
+            "{notice}: refusals went on"
+        );
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(630),
+            "{notice}: eight refusals came within {elapsed:?}: no backoff"
+        );
+        let refreshes = n_refreshes(&twitch);
+        assert!(
+            refreshes <= 3,
+            "{notice}: {refreshes} refreshes for one refusal episode"
+        );
+        // Chat lets the user in again: the next attempt succeeds and joins.
+        twitch.refuse_chat_logins("alice", None);
+        assert!(
+            twitch.wait_joined("alice", "alice", Duration::from_secs(30)),
+            "{notice}: recovered"
+        );
+        assert!(daemon.shutdown(WAIT));
+    }
 }

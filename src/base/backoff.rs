@@ -28,6 +28,9 @@ pub struct BackoffPolicy {
     pub min_gap: Duration,
     /// A connection that lasted this long counts as stable and resets the failure count.
     pub stable_after: Duration,
+    /// The ceiling of the delay after logins refused again and again (a token that
+    /// validates but that chat refuses): retrying sooner cannot help.
+    pub refusal_cap: Duration,
 }
 
 impl Default for BackoffPolicy {
@@ -37,6 +40,7 @@ impl Default for BackoffPolicy {
             cap: Duration::from_secs(120),
             min_gap: Duration::from_secs(1),
             stable_after: Duration::from_secs(60),
+            refusal_cap: Duration::from_secs(600),
         }
     }
 }

@@ -69,6 +69,7 @@ mod tests {
             cap: Duration::from_millis(2),
             min_gap: Duration::from_millis(1),
             stable_after: Duration::from_secs(60),
+            ..BackoffPolicy::default()
         }
     }
 

@@ -18,7 +18,7 @@ use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
 use crate::chat::irc;
 use crate::chat::link::{Link, LinkEnd, LinkTiming, Step};
-use crate::chat::reconnect::{Ending, Reconnects};
+use crate::chat::reconnect::{Ending, Reconnects, Refusal};
 use crate::chat::session::{decide_own_message, JoinBudget, OwnMessageDecision};
 use crate::chat::socket::{FrameSocket, Incoming};
 use crate::chat::watch::{ChatWatch, WatchedLink};
@@ -51,9 +51,8 @@ enum Ended {
     /// The session ended it (RECONNECT, a refused login, an unanswered PING); a refusal
     /// names the token generation that was refused.
     Session(LinkEnd, u64),
-    /// The socket ended it: refused connect, TLS error, drop, close. `logged_in` when the
-    /// connection had logged in.
-    Lost { reason: String, logged_in: bool },
+    /// The socket ended it: refused connect, TLS error, drop, close.
+    Lost(String),
     /// The chat watch closed it because the machine slept.
     Slept,
 }
@@ -85,31 +84,37 @@ pub fn run_chat(
             }
         }
         let started = Instant::now();
-        let ended = match FrameSocket::connect(&settings.irc_url, settings.tls.as_ref(), &stop) {
-            Ok(socket) => Connection {
-                user: &user,
-                queue: &queue,
-                watch: &settings.watch,
-                socket,
-                watched: None,
-            }
-            .run(Link::new(
-                login.clone(),
-                user.user_id(),
-                channels.clone(),
-                LinkTiming::new(settings.keepalive),
-                &mut join_budget,
-                Instant::now(),
-            )),
-            Err(reason) => Ended::Lost {
-                reason,
-                logged_in: false,
-            },
-        };
+        let (ended, logged_in) =
+            match FrameSocket::connect(&settings.irc_url, settings.tls.as_ref(), &stop) {
+                Ok(socket) => {
+                    let mut connection = Connection {
+                        user: &user,
+                        queue: &queue,
+                        watch: &settings.watch,
+                        socket,
+                        watched: None,
+                    };
+                    let ended = connection.run(Link::new(
+                        login.clone(),
+                        user.user_id(),
+                        channels.clone(),
+                        LinkTiming::new(settings.keepalive),
+                        &mut join_budget,
+                        Instant::now(),
+                    ));
+                    (ended, connection.watched.is_some())
+                }
+                Err(reason) => (Ended::Lost(reason), false),
+            };
         if stop.is_stopped() {
             break;
         }
+        if logged_in {
+            reconnects.logged_in();
+        }
         let mut lost = None;
+        // The token generation a refusal was about: a newer one ends the wait early.
+        let mut refused_generation = None;
         let ending = match ended {
             Ended::Session(LinkEnd::ReconnectRequested, _) => {
                 info!("{login}: Twitch asked to reconnect");
@@ -118,25 +123,14 @@ pub fn run_chat(
             }
             Ended::Session(LinkEnd::AuthRefused(text), generation) => {
                 report_reconnecting(&user, format!("chat login refused: {text}"));
-                if user.token.report_rejected(generation) {
-                    info!(
-                        "{login}: Twitch refused the chat login ({text}); waiting for a new token"
-                    );
-                    let new_token = user
-                        .token
-                        .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
-                        .is_some();
-                    Ending::Refused { new_token }
-                } else {
-                    error!("{login}: Twitch refused the chat login ({text}); get a new token with scopes chat:read and user:manage:chat_color");
-                    Ending::Refused { new_token: false }
-                }
+                refused_generation = Some(generation);
+                on_refused(&user, reconnects.refused(), &text, generation)
             }
             Ended::Session(LinkEnd::PingUnanswered(grace), _) => {
                 lost = Some(format!("no answer to PING within {grace:?}"));
-                Ending::Lost { logged_in: true }
+                Ending::Lost { logged_in }
             }
-            Ended::Lost { reason, logged_in } => {
+            Ended::Lost(reason) => {
                 lost = Some(reason);
                 Ending::Lost { logged_in }
             }
@@ -153,18 +147,61 @@ pub fn run_chat(
         });
         let now = Instant::now();
         let next_attempt = reconnects.next_attempt(ending, started, now, rng.random());
+        let wait = next_attempt.saturating_duration_since(now);
         if let Some(reason) = lost {
             warn!(
                 "{login}: chat connection lost ({reason}); reconnecting in {:.1} s",
-                next_attempt.saturating_duration_since(now).as_secs_f64()
+                wait.as_secs_f64()
             );
             report_reconnecting(&user, reason);
         }
-        if stop.wait_until(next_attempt) {
-            break;
+        match refused_generation {
+            // Backing off after a refusal: a token newer than the refused one (a new login,
+            // a pasted token) is worth trying at once. Closing the cell at shutdown wakes it.
+            Some(generation) if wait > settings.backoff.min_gap => {
+                debug!("{login}: next chat login in {:.1} s", wait.as_secs_f64());
+                user.token.wait_newer(generation, wait);
+                if stop.wait_until(started + settings.backoff.min_gap) {
+                    break;
+                }
+            }
+            _ => {
+                if stop.wait_until(next_attempt) {
+                    break;
+                }
+            }
         }
     }
     debug!("{login}: chat thread stopped");
+}
+
+/// Carries out what `Reconnects::refused` decided about a refused login: the first refusal
+/// of an episode is reported to the token owner, whose new token is then waited for; later
+/// ones only back off, and the first of those says once what Twitch answered.
+fn on_refused(user: &User, refusal: Refusal, text: &str, generation: u64) -> Ending {
+    let login = &user.login;
+    match refusal {
+        Refusal::Report if user.token.report_rejected(generation) => {
+            info!("{login}: Twitch refused the chat login ({text}); waiting for a new token");
+            let retry_now = user
+                .token
+                .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
+                .is_some();
+            Ending::Refused { retry_now }
+        }
+        Refusal::Report => {
+            error!("{login}: Twitch refused the chat login ({text}); get a new token with scopes chat:read and user:manage:chat_color");
+            Ending::Refused { retry_now: false }
+        }
+        Refusal::BackOff { first: true } => {
+            warn!("{login}: Twitch refused the chat login again, with a new token ({text}); retrying with a growing delay of up to 10 minutes; if this lasts, log in again with `twitch-colorchanger auth --user {login}`");
+            Ending::Refused { retry_now: false }
+        }
+        Refusal::BackOff { first: false } => {
+            debug!("{login}: chat login refused again ({text})");
+            Ending::Refused { retry_now: false }
+        }
+    }
 }
 
 fn report_reconnecting(user: &User, reason: String) {
@@ -217,10 +254,7 @@ impl Connection<'_> {
     fn lost(&self, reason: String) -> Ended {
         match &self.watched {
             Some(watched) if watched.closed_after_sleep() => Ended::Slept,
-            watched => Ended::Lost {
-                reason,
-                logged_in: watched.is_some(),
-            },
+            _ => Ended::Lost(reason),
         }
     }
 

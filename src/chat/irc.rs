@@ -316,9 +316,16 @@ fn unwrap_action(text: &str) -> Option<&str> {
 }
 
 /// Whether a `NOTICE` text says the login was refused. "Login authentication failed" means
-/// the token is invalid or expired; "Improperly formatted auth" means it is malformed.
+/// the token is invalid or expired; "Improperly formatted auth" means it is malformed;
+/// "Login unsuccessful" is what Twitch answers a token without `chat:read`.
 pub fn is_login_failure(text: &str) -> bool {
-    text.contains("Login authentication failed") || text.contains("Improperly formatted auth")
+    [
+        "Login authentication failed",
+        "Improperly formatted auth",
+        "Login unsuccessful",
+    ]
+    .iter()
+    .any(|refusal| text.contains(refusal))
 }
 
 /// The answer to a server `PING`, echoing its argument: `PING :x` → `PONG :x`.
@@ -840,6 +847,7 @@ mod tests {
         let cases = [
             ("Login authentication failed", true),
             ("Improperly formatted auth", true),
+            ("Login unsuccessful", true),
             ("You are permanently banned from talking in forsen.", false),
             ("", false),
         ];

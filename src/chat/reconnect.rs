@@ -7,23 +7,41 @@
 //! than the policy's `stable_after`: the first drop after a recovery is retried as quickly as
 //! the very first failure, and only repeated flaps raise the delay again. A connection that
 //! stayed up past `stable_after` starts both counts over.
+//!
+//! A refused login starts a *refusal episode* that lasts until a login succeeds. Only its
+//! first refusal is reported to the token owner (which then gets a new token, and the next
+//! attempt comes as soon as that arrives); a refusal after that — typically of the fresh
+//! token the owner just handed over — backs off in the upper half of a ceiling that doubles
+//! up to the policy's `refusal_cap` (10 minutes), instead of asking for token after token.
 
 use std::time::Instant;
 
-use crate::base::backoff::BackoffPolicy;
+use crate::base::backoff::{exponential_ceiling, upper_half_jitter, BackoffPolicy};
 
 /// How a connection ended, as far as the reconnect timing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     /// The server asked us to reconnect: not a failure.
     ReconnectRequested,
-    /// Twitch refused the token; `new_token` when a newer one has arrived since.
-    Refused { new_token: bool },
+    /// Twitch refused the login; `retry_now` when the refusal was reported and the token
+    /// owner has handed over a newer token since.
+    Refused { retry_now: bool },
     /// Anything else: refused connect, TLS error, drop, close, silence. `logged_in` when
     /// the connection got as far as Twitch's welcome (GLOBALUSERSTATE).
     Lost { logged_in: bool },
     /// The machine slept (suspend, VM pause): the link was closed to check it at once.
     Slept,
+}
+
+/// What to do about a refused login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The first refusal of an episode: report the refused token to its owner and wait for
+    /// a newer one.
+    Report,
+    /// A later refusal of the same episode: report nothing, back off. `first` on the first
+    /// such refusal, the one worth a log line saying what Twitch answered.
+    BackOff { first: bool },
 }
 
 /// The failure counts of one chat thread and the policy that spaces its attempts.
@@ -34,6 +52,8 @@ pub struct Reconnects {
     n_failures: u32,
     /// Logged-in connections in a row that dropped before they were stable.
     n_flaps: u32,
+    /// Back-offs of the current refusal episode; `None` while logins succeed.
+    refusal_backoffs: Option<u32>,
 }
 
 impl Reconnects {
@@ -42,6 +62,25 @@ impl Reconnects {
             policy,
             n_failures: 0,
             n_flaps: 0,
+            refusal_backoffs: None,
+        }
+    }
+
+    /// A login succeeded: a refusal episode is over.
+    pub fn logged_in(&mut self) {
+        self.refusal_backoffs = None;
+    }
+
+    /// Twitch refused a login: whether to report it or back off.
+    pub fn refused(&mut self) -> Refusal {
+        match self.refusal_backoffs {
+            None => {
+                self.refusal_backoffs = Some(0);
+                Refusal::Report
+            }
+            Some(n_backoffs) => Refusal::BackOff {
+                first: n_backoffs == 0,
+            },
         }
     }
 
@@ -62,7 +101,7 @@ impl Reconnects {
         let lifetime = now.saturating_duration_since(started);
         let stable = lifetime >= self.policy.stable_after;
         match ending {
-            Ending::ReconnectRequested | Ending::Slept | Ending::Refused { new_token: true } => {
+            Ending::ReconnectRequested | Ending::Slept | Ending::Refused { retry_now: true } => {
                 self.n_failures = 0;
                 if stable {
                     self.n_flaps = 0;
@@ -80,7 +119,15 @@ impl Reconnects {
                 let n = self.n_flaps.max(1);
                 return self.policy.next_attempt_at(started, now, n, random_unit);
             }
-            Ending::Refused { new_token: false } | Ending::Lost { logged_in: false } => {
+            Ending::Refused { retry_now: false } => {
+                let n_backoffs = self.refusal_backoffs.unwrap_or(0).saturating_add(1);
+                self.refusal_backoffs = Some(n_backoffs);
+                let ceiling =
+                    exponential_ceiling(self.policy.base, self.policy.refusal_cap, n_backoffs);
+                let at = now + upper_half_jitter(ceiling, random_unit);
+                return at.max(started + self.policy.min_gap);
+            }
+            Ending::Lost { logged_in: false } => {
                 if stable {
                     self.n_flaps = 0;
                     self.n_failures = 0;
@@ -122,8 +169,8 @@ mod tests {
             (LOST, 100, 1.0, 1_100),
             (LOST, 100, 1.0, 2_100),
             (LOST, 100, 1.0, 4_100),
-            (Ending::Refused { new_token: false }, 100, 1.0, 8_100),
-            (Ending::Refused { new_token: true }, 100, 1.0, 1_000),
+            (LOST, 100, 1.0, 8_100),
+            (Ending::Refused { retry_now: true }, 100, 1.0, 1_000),
             (LOST, 100, 0.0, 1_000),
             (Ending::ReconnectRequested, 5_000, 1.0, 1_000),
             (LOST, 3, 1.0, 1_003),
@@ -131,6 +178,46 @@ mod tests {
             (Ending::Slept, 3, 1.0, 1_000),
             (LOST, 3, 1.0, 1_003),
         ]);
+    }
+
+    #[test]
+    fn a_refusal_episode_reports_once_then_backs_off_up_to_ten_minutes() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut reconnects = Reconnects::new(BackoffPolicy::default());
+        // The token was stale: report it, retry as soon as the owner has a new one.
+        assert_eq!(reconnects.refused(), Refusal::Report);
+        let next = reconnects.next_attempt(Ending::Refused { retry_now: true }, at(0), at(0), 1.0);
+        assert_eq!(next, at(1));
+        // The fresh token is refused too: no second report; one log line, then none.
+        let mut refusals = Vec::new();
+        let mut delays = Vec::new();
+        for _ in 0..14 {
+            refusals.push(reconnects.refused());
+            let next =
+                reconnects.next_attempt(Ending::Refused { retry_now: false }, at(0), at(0), 1.0);
+            delays.push((next - at(0)).as_secs());
+        }
+        assert_eq!(refusals[0], Refusal::BackOff { first: true });
+        assert!(refusals[1..]
+            .iter()
+            .all(|r| *r == Refusal::BackOff { first: false }));
+        assert_eq!(
+            delays,
+            [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600, 600, 600]
+        );
+        // The upper half of the ceiling, never closer than the minimum gap.
+        let next = reconnects.next_attempt(Ending::Refused { retry_now: false }, at(0), at(0), 0.0);
+        assert_eq!(next, at(300));
+        // Refusals of the episode do not raise the delay of ordinary failures.
+        let next = reconnects.next_attempt(LOST, at(0), at(0), 1.0);
+        assert_eq!(next, at(1));
+        // A login ends the episode: the next refusal is reported again.
+        reconnects.logged_in();
+        assert_eq!(reconnects.refused(), Refusal::Report);
+        assert_eq!(reconnects.refused(), Refusal::BackOff { first: true });
+        let next = reconnects.next_attempt(Ending::Refused { retry_now: false }, at(0), at(0), 0.0);
+        assert_eq!(next, at(1), "the floor of one second holds");
     }
 
     #[test]

@@ -295,6 +295,12 @@ mod tests {
                 },
             ),
             (
+                ":tmi.twitch.tv NOTICE * :Login unsuccessful".into(),
+                Action::AuthFailed {
+                    text: "Login unsuccessful".into(),
+                },
+            ),
+            (
                 "@msg-id=msg_banned :tmi.twitch.tv NOTICE #forsen :You are permanently banned from talking in forsen.".into(),
                 Action::Notice {
                     channel: "forsen".into(),

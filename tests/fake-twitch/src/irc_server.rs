@@ -551,8 +551,15 @@ impl IrcConnection {
         }
         let record = state.irc_users.entry(login.clone()).or_default();
         record.lines.append(&mut self.lines_before_nick);
+        let refusal_notice = record.refusal_notice.clone();
+        if refusal_notice.is_some() || !matches!(outcome, LoginOutcome::Accepted { .. }) {
+            record.n_refused_logins += 1;
+        }
         drop(state);
         self.shared.notify_changed();
+        if let Some(notice) = refusal_notice {
+            return self.refuse_login(websocket, &notice);
+        }
         let (user_id, color) = match outcome {
             LoginOutcome::Accepted { user_id, color } => (user_id, color),
             LoginOutcome::Rejected => {

@@ -299,7 +299,12 @@ pub(crate) struct IrcUserRecord {
     pub(crate) lines: Vec<String>,
     pub(crate) joins: Vec<(Instant, String)>,
     pub(crate) n_logins: usize,
+    /// Chat logins refused so far, whatever the reason.
+    pub(crate) n_refused_logins: usize,
     pub(crate) silent: bool,
+    /// While set, every chat login of this user is refused with this notice, valid token or
+    /// not (an account state chat refuses, a token without `chat:read`).
+    pub(crate) refusal_notice: Option<String>,
     /// Frames ordered by tests, with the instant just before each was written to a socket.
     pub(crate) frames_sent: Vec<(Instant, String)>,
 }
@@ -817,6 +822,40 @@ impl FakeTwitch {
             .entry(login.to_lowercase())
             .or_default()
             .silent = silent;
+    }
+
+    /// While `notice` is set, chat refuses every login of `login` with `NOTICE * :<notice>`
+    /// and closes, even with a valid token; `None` lets logins through again.
+    pub fn refuse_chat_logins(&self, login: &str, notice: Option<&str>) {
+        let mut state = self.shared.lock_state();
+        state
+            .irc_users
+            .entry(login.to_lowercase())
+            .or_default()
+            .refusal_notice = notice.map(str::to_string);
+    }
+
+    /// Chat logins of `login` refused so far, for a bad token or by `refuse_chat_logins`.
+    pub fn n_refused_logins(&self, login: &str) -> usize {
+        let state = self.shared.lock_state();
+        state
+            .irc_users
+            .get(&login.to_lowercase())
+            .map_or(0, |record| record.n_refused_logins)
+    }
+
+    /// Waits until chat refused at least `n_refusals` logins of `login` in total.
+    pub fn wait_n_refused_logins(&self, login: &str, n_refusals: usize, timeout: Duration) -> bool {
+        let login = login.to_lowercase();
+        self.shared
+            .wait_until(timeout, |state| {
+                let refused = state
+                    .irc_users
+                    .get(&login)
+                    .map_or(0, |record| record.n_refused_logins);
+                (refused >= n_refusals).then_some(())
+            })
+            .is_some()
     }
 
     /// Closes the next `n_connections` accepted TCP connections at once, before the WebSocket
