@@ -9,7 +9,7 @@ use crate::base::metrics::ReconnectReason;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use log::{debug, error, info, warn};
+use log::{debug, info, warn};
 use rand::RngExt;
 
 use crate::base::backoff::BackoffPolicy;
@@ -160,8 +160,9 @@ pub fn run_chat(
             // a pasted token) is worth trying at once. Closing the cell at shutdown wakes it.
             Some(generation) if wait > settings.backoff.min_gap => {
                 debug!("{login}: next chat login in {:.1} s", wait.as_secs_f64());
-                user.token.wait_newer(generation, wait);
-                if stop.wait_until(started + settings.backoff.min_gap) {
+                if user.token.wait_replaced(generation, wait).is_some()
+                    && stop.wait_until(started + settings.backoff.min_gap)
+                {
                     break;
                 }
             }
@@ -176,32 +177,28 @@ pub fn run_chat(
 }
 
 /// Carries out what `Reconnects::refused` decided about a refused login: the first refusal
-/// of an episode is reported to the token owner, whose new token is then waited for; later
-/// ones only back off, and the first of those says once what Twitch answered.
+/// of an episode is reported to the token owner, whose new token is then waited for; when
+/// none comes (the token validates, so the refusal is not about it) or a later refusal
+/// comes, chat backs off, saying once what Twitch answered.
 fn on_refused(user: &User, refusal: Refusal, text: &str, generation: u64) -> Ending {
     let login = &user.login;
-    match refusal {
+    let retry_now = match refusal {
         Refusal::Report if user.token.report_rejected(generation) => {
-            info!("{login}: Twitch refused the chat login ({text}); waiting for a new token");
-            let retry_now = user
-                .token
+            info!("{login}: Twitch refused the chat login ({text}); asking for a new token");
+            user.token
                 .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
-                .is_some();
-            Ending::Refused { retry_now }
+                .is_some()
         }
-        Refusal::Report => {
-            error!("{login}: Twitch refused the chat login ({text}); get a new token with scopes chat:read and user:manage:chat_color");
-            Ending::Refused { retry_now: false }
-        }
-        Refusal::BackOff { first: true } => {
-            warn!("{login}: Twitch refused the chat login again, with a new token ({text}); retrying with a growing delay of up to 10 minutes; if this lasts, log in again with `twitch-colorchanger auth --user {login}`");
-            Ending::Refused { retry_now: false }
-        }
+        Refusal::Report | Refusal::BackOff { first: true } => false,
         Refusal::BackOff { first: false } => {
             debug!("{login}: chat login refused again ({text})");
-            Ending::Refused { retry_now: false }
+            return Ending::Refused { retry_now: false };
         }
+    };
+    if !retry_now {
+        warn!("{login}: Twitch refused the chat login ({text}) and a new token cannot help now; retrying with a growing delay of up to 10 minutes; if this lasts, log in again with `twitch-colorchanger auth --user {login}` (scopes chat:read and user:manage:chat_color)");
     }
+    Ending::Refused { retry_now }
 }
 
 fn report_reconnecting(user: &User, reason: String) {

@@ -150,6 +150,24 @@ impl TokenCell {
     }
 }
 
+impl TokenCell {
+    /// Waits until the token is newer than `generation`, whatever the refresher decided
+    /// about that generation; `None` on timeout or shutdown. For a reader backing off after
+    /// refusals that a new token could not help: a token that comes anyway (a new login, a
+    /// pasted one) is worth trying at once.
+    pub fn wait_replaced(&self, generation: u64, timeout: Duration) -> Option<(Secret, u64)> {
+        let state = lock(&self.state);
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, timeout, |state| {
+                state.generation <= generation && !state.closed
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        (state.generation > generation && !state.closed)
+            .then(|| (state.token.clone(), state.generation))
+    }
+}
+
 /// One configured user as the running threads share it.
 pub struct User {
     pub login: Login,
@@ -410,6 +428,7 @@ impl User {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn user() -> User {
         User::new(
@@ -537,6 +556,22 @@ mod tests {
         // A new generation is not settled.
         cell.replace(Secret::new("newer"));
         assert!(cell.report_rejected(generation + 1));
+    }
+
+    #[test]
+    fn a_settled_generation_ends_waits_for_a_refresh_but_not_for_a_replacement() {
+        let cell = Arc::new(TokenCell::new(Secret::new("old"), None));
+        cell.settle(0);
+        assert!(cell.wait_newer(0, Duration::from_secs(60)).is_none());
+        let waiter = {
+            let cell = Arc::clone(&cell);
+            std::thread::spawn(move || cell.wait_replaced(0, Duration::from_secs(60)))
+        };
+        cell.replace(Secret::new("pasted"));
+        let (token, generation) = waiter.join().unwrap().expect("the new token");
+        assert_eq!((token.expose(), generation), ("pasted", 1));
+        cell.close();
+        assert!(cell.wait_replaced(1, Duration::from_secs(60)).is_none());
     }
 
     #[test]
