@@ -429,8 +429,11 @@ impl Daemon {
     /// already rotated and they must be saved. True when all ended in time; threads still
     /// running (a worker inside a slow HTTP call) end with the process.
     pub fn shutdown(mut self, grace: Duration) -> bool {
-        let deadline = Instant::now() + grace.max(self.shared.tokens.shutdown_allowance());
+        let started = Instant::now();
         self.stop.stop();
+        // At once without a token call in flight; with one, until its answer is saved.
+        let tokens_saved = self.shared.tokens.wait_finished();
+        let deadline = (started + grace).max(Instant::now());
         if let Some(server) = self.status_server.take() {
             server.stop();
         }
@@ -471,7 +474,7 @@ impl Daemon {
         if let Some(status_writer) = self.status_writer.take() {
             let _ = status_writer.join();
         }
-        true
+        tokens_saved
     }
 }
 

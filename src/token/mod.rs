@@ -1,6 +1,8 @@
-//! OAuth tokens: when to validate and refresh (`clock`, pure), the thread that owns a
-//! user's tokens (`refresher`) and the device-code login (`device_login`).
+//! OAuth tokens: every decision about them (`clock`, pure), the one thread that owns every
+//! user's tokens (`refresher`), the threads that make its OAuth calls (`caller`) and the
+//! blocking device-code login of `auth` (`device_login`).
 
+pub mod caller;
 pub mod clock;
 pub mod device_login;
 pub mod refresher;

@@ -6,7 +6,6 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -27,11 +26,12 @@ use crate::base::supervisor::supervise;
 use crate::base::wall_clock::WallClock;
 use crate::config::SavedField;
 use crate::status::{LoginCode, UserState};
+use crate::token::caller::{run_caller, Call, Done, Job, Reply};
 use crate::token::clock::{
     clock_jumped, Answer, LoginReason, TokenClock, TokenStep, Verdict, WallTime,
 };
 use crate::token::device_login::instructions;
-use crate::twitch::oauth::{DeviceCode, OAuth, OAuthError, TokenGrant, Validation, SCOPES};
+use crate::twitch::oauth::{OAuth, OAuthError, TokenGrant};
 use crate::user::{Rejection, RejectionRoute, User};
 
 /// Threads making OAuth calls. Each user has at most one call in flight, so a few slow
@@ -78,8 +78,9 @@ pub struct TokenService {
     control: Sender<Control>,
     rejections: Sender<Rejection>,
     next_key: AtomicU64,
-    in_flight: Arc<AtomicUsize>,
     http_timeout: Duration,
+    /// Disconnects when the refresher thread has ended.
+    finished: Receiver<()>,
 }
 
 impl TokenService {
@@ -97,6 +98,7 @@ impl TokenService {
         let (jobs, job_receiver) = crossbeam_channel::unbounded::<Job>();
         let (replies, reply_receiver) = crossbeam_channel::unbounded::<Done>();
         let in_flight = Arc::new(AtomicUsize::new(0));
+        let (finished_sender, finished) = crossbeam_channel::bounded::<()>(0);
         let mut threads = Vec::new();
         for index in 0..TOKEN_CALLERS {
             let job_receiver = job_receiver.clone();
@@ -121,7 +123,7 @@ impl TokenService {
             control: control_receiver,
             rejections: rejection_receiver,
             stop: stop.clone(),
-            in_flight: Arc::clone(&in_flight),
+            in_flight,
             http_timeout,
             last_reading: (Instant::now(), wall_time(&wall_clock)),
             wall_clock,
@@ -138,6 +140,7 @@ impl TokenService {
                         refresher.run();
                     });
                     refresher.finish_in_flight();
+                    drop(finished_sender);
                     drop(done);
                 })?,
         );
@@ -146,8 +149,8 @@ impl TokenService {
                 control,
                 rejections,
                 next_key: AtomicU64::new(1),
-                in_flight,
                 http_timeout,
+                finished,
             },
             threads,
         ))
@@ -172,93 +175,16 @@ impl TokenService {
         let _ = self.control.send(Control::Remove(key));
     }
 
-    /// How long shutdown should allow the refresher: the HTTP timeout (and some slack) while
-    /// a call is in flight, whose answer may carry tokens Twitch already rotated; else
-    /// nothing.
-    pub fn shutdown_allowance(&self) -> Duration {
-        if self.in_flight.load(Ordering::SeqCst) > 0 {
-            self.http_timeout + SHUTDOWN_SLACK
-        } else {
-            Duration::ZERO
-        }
-    }
-}
-
-/// One OAuth call for one user.
-struct Job {
-    key: u64,
-    call: Call,
-}
-
-enum Call {
-    Validate(Secret),
-    Refresh {
-        refresh_token: Secret,
-        client_id: String,
-        client_secret: Secret,
-    },
-    StartDevice {
-        client_id: String,
-    },
-    /// Polls and, once approved, validates the new tokens to learn whose they are.
-    PollDevice {
-        client_id: String,
-        device_code: Secret,
-    },
-}
-
-enum Reply {
-    Validated(Result<Validation, OAuthError>),
-    Refreshed(Result<TokenGrant, OAuthError>),
-    DeviceStarted(Result<DeviceCode, OAuthError>),
-    Polled(Result<(TokenGrant, Result<Validation, OAuthError>), OAuthError>),
-    /// The call panicked; treated as a transient failure.
-    Panicked,
-}
-
-struct Done {
-    key: u64,
-    reply: Reply,
-}
-
-fn run_caller(oauth: &OAuth, jobs: &Receiver<Job>, replies: &Sender<Done>) {
-    for job in jobs {
-        let reply = panic::catch_unwind(AssertUnwindSafe(|| call(oauth, job.call)))
-            .unwrap_or(Reply::Panicked);
-        if replies
-            .send(Done {
-                key: job.key,
-                reply,
-            })
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
-fn call(oauth: &OAuth, call: Call) -> Reply {
-    match call {
-        Call::Validate(token) => Reply::Validated(oauth.validate(&token)),
-        Call::Refresh {
-            refresh_token,
-            client_id,
-            client_secret,
-        } => Reply::Refreshed(oauth.refresh(&refresh_token, &client_id, &client_secret)),
-        Call::StartDevice { client_id } => {
-            Reply::DeviceStarted(oauth.start_device(&client_id, SCOPES))
-        }
-        Call::PollDevice {
-            client_id,
-            device_code,
-        } => Reply::Polled(
-            oauth
-                .poll_device(&client_id, &device_code, SCOPES)
-                .map(|grant| {
-                    let validation = oauth.validate(&grant.access_token);
-                    (grant, validation)
-                }),
-        ),
+    /// After the stop signal: waits until the refresher has ended. Without a call in flight
+    /// that is at once; with one, it waits for the answer (up to the HTTP timeout and some
+    /// slack), because the answer may hold tokens Twitch has already rotated, and saves them.
+    /// False if it had not ended by then.
+    pub fn wait_finished(&self) -> bool {
+        let deadline = Instant::now() + self.http_timeout + SHUTDOWN_SLACK * 2;
+        matches!(
+            self.finished.recv_deadline(deadline),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        )
     }
 }
 
