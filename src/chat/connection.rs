@@ -4,8 +4,6 @@
 //! `Step`s that come back, and asks `chat::reconnect` when to connect again. A logged-in
 //! connection is known to `chat::watch`, which runs the color timer.
 
-use crate::base::counters;
-use crate::base::metrics::ReconnectReason;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,7 +12,9 @@ use rand::RngExt;
 
 use crate::base::backoff::BackoffPolicy;
 use crate::base::clock::unix_now;
+use crate::base::counters;
 use crate::base::ids::Login;
+use crate::base::metrics::ReconnectReason;
 use crate::base::stop::StopSignal;
 use crate::chat::irc;
 use crate::chat::link::{Link, LinkEnd, LinkTiming, Step};
@@ -65,66 +65,124 @@ pub fn run_chat(
     queue: ChangeQueue,
     stop: StopSignal,
 ) {
-    let login = user.login.clone();
-    let mut rng = rand::rng();
-    let mut join_budget = JoinBudget::default();
-    let mut reconnects = Reconnects::new(settings.backoff);
     user.report_chat("IRC", &channels);
-    while !stop.is_stopped() {
-        let (token, generation) = user.token.current();
-        if token.is_empty() {
-            // The token thread is logging the user in; chat starts once it has a token.
-            debug!("{login}: waiting for a token before connecting to chat");
-            if user
-                .token
-                .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
-                .is_none()
-            {
+    let reconnects = Reconnects::new(settings.backoff);
+    ChatThread {
+        user,
+        channels,
+        settings,
+        queue,
+        stop,
+        join_budget: JoinBudget::default(),
+        reconnects,
+        rng: rand::rng(),
+    }
+    .run();
+}
+
+/// One user's chat thread: what lives across its connections.
+struct ChatThread {
+    user: Arc<User>,
+    channels: Vec<Login>,
+    settings: ChatSettings,
+    queue: ChangeQueue,
+    stop: StopSignal,
+    /// Reconnects count against Twitch's join limit too.
+    join_budget: JoinBudget,
+    reconnects: Reconnects,
+    rng: rand::rngs::ThreadRng,
+}
+
+/// When to connect again, and whether a new token may end the wait early.
+struct NextAttempt {
+    at: Instant,
+    /// The token generation chat refused: a newer token is worth trying at once.
+    refused_generation: Option<u64>,
+}
+
+impl ChatThread {
+    /// Connects, serves the connection until it ends, waits as `Reconnects` says; again.
+    fn run(mut self) {
+        while !self.stop.is_stopped() {
+            if !self.has_token() {
                 continue;
             }
+            let started = Instant::now();
+            let (ended, logged_in) = self.connect_and_serve();
+            if self.stop.is_stopped() {
+                break;
+            }
+            let next = self.after(ended, logged_in, started);
+            if self.wait(&next, started) {
+                break;
+            }
         }
-        let started = Instant::now();
-        let (ended, logged_in) =
-            match FrameSocket::connect(&settings.irc_url, settings.tls.as_ref(), &stop) {
-                Ok(socket) => {
-                    let mut connection = Connection {
-                        user: &user,
-                        queue: &queue,
-                        watch: &settings.watch,
-                        socket,
-                        watched: None,
-                    };
-                    let ended = connection.run(Link::new(
-                        login.clone(),
-                        user.user_id(),
-                        channels.clone(),
-                        LinkTiming::new(settings.keepalive),
-                        &mut join_budget,
-                        Instant::now(),
-                    ));
-                    (ended, connection.watched.is_some())
-                }
-                Err(reason) => (Ended::Lost(reason), false),
+        debug!("{}: chat thread stopped", self.user.login);
+    }
+
+    /// True when there is a token to log in with; otherwise waits a while for one (the
+    /// token refresher is logging the user in).
+    fn has_token(&self) -> bool {
+        let (token, generation) = self.user.token.current();
+        if !token.is_empty() {
+            return true;
+        }
+        debug!(
+            "{}: waiting for a token before connecting to chat",
+            self.user.login
+        );
+        self.user
+            .token
+            .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
+            .is_some()
+    }
+
+    /// One connection from connect to its end; also whether it had logged in.
+    fn connect_and_serve(&mut self) -> (Ended, bool) {
+        let settings = &self.settings;
+        let socket =
+            match FrameSocket::connect(&settings.irc_url, settings.tls.as_ref(), &self.stop) {
+                Ok(socket) => socket,
+                Err(reason) => return (Ended::Lost(reason), false),
             };
-        if stop.is_stopped() {
-            break;
-        }
+        let mut connection = Connection {
+            user: &self.user,
+            queue: &self.queue,
+            watch: &settings.watch,
+            socket,
+            watched: None,
+        };
+        let ended = connection.run(Link::new(
+            self.user.login.clone(),
+            self.user.user_id(),
+            self.channels.clone(),
+            LinkTiming::new(settings.keepalive),
+            &mut self.join_budget,
+            Instant::now(),
+        ));
+        (ended, connection.watched.is_some())
+    }
+
+    /// Logs and reports how a connection attempted at `started` ended, and asks
+    /// `Reconnects` when to try again.
+    fn after(&mut self, ended: Ended, logged_in: bool, started: Instant) -> NextAttempt {
+        let user = &self.user;
+        let login = &user.login;
         if logged_in {
-            reconnects.logged_in();
+            self.reconnects.logged_in();
         }
         let mut lost = None;
-        // The token generation a refusal was about: a newer one ends the wait early.
         let mut refused_generation = None;
         let ending = match ended {
             Ended::Session(LinkEnd::ReconnectRequested, _) => {
                 info!("{login}: Twitch asked to reconnect");
-                report_reconnecting(&user, "Twitch asked to reconnect".into());
+                report_reconnecting(user, "Twitch asked to reconnect".into());
                 Ending::ReconnectRequested
             }
             Ended::Session(LinkEnd::AuthRefused(text), generation) => {
-                report_reconnecting(&user, format!("chat login refused: {text}"));
+                report_reconnecting(user, format!("chat login refused: {text}"));
                 refused_generation = Some(generation);
-                on_refused(&user, reconnects.refused(), &text, generation)
+                on_refused(user, self.reconnects.refused(), &text, generation)
             }
             Ended::Session(LinkEnd::PingUnanswered(grace), _) => {
                 lost = Some(format!("no answer to PING within {grace:?}"));
@@ -136,7 +194,7 @@ pub fn run_chat(
             }
             Ended::Slept => {
                 info!("{login}: reconnecting to chat after the machine slept");
-                report_reconnecting(&user, "the machine slept".into());
+                report_reconnecting(user, "the machine slept".into());
                 Ending::Slept
             }
         };
@@ -146,34 +204,44 @@ pub fn run_chat(
             Ending::Lost { .. } | Ending::Slept => ReconnectReason::Lost,
         });
         let now = Instant::now();
-        let next_attempt = reconnects.next_attempt(ending, started, now, rng.random());
-        let wait = next_attempt.saturating_duration_since(now);
+        let at = self
+            .reconnects
+            .next_attempt(ending, started, now, self.rng.random());
         if let Some(reason) = lost {
             warn!(
                 "{login}: chat connection lost ({reason}); reconnecting in {:.1} s",
-                wait.as_secs_f64()
+                at.saturating_duration_since(now).as_secs_f64()
             );
-            report_reconnecting(&user, reason);
+            report_reconnecting(user, reason);
         }
-        match refused_generation {
-            // Backing off after a refusal: a token newer than the refused one (a new login,
-            // a pasted token) is worth trying at once. Closing the cell at shutdown wakes it.
-            Some(generation) if wait > settings.backoff.min_gap => {
-                debug!("{login}: next chat login in {:.1} s", wait.as_secs_f64());
-                if user.token.wait_replaced(generation, wait).is_some()
-                    && stop.wait_until(started + settings.backoff.min_gap)
-                {
-                    break;
-                }
-            }
-            _ => {
-                if stop.wait_until(next_attempt) {
-                    break;
-                }
-            }
+        NextAttempt {
+            at,
+            refused_generation,
         }
     }
-    debug!("{login}: chat thread stopped");
+
+    /// Waits for the next attempt; true when the daemon stopped meanwhile.
+    fn wait(&self, next: &NextAttempt, started: Instant) -> bool {
+        let wait = next.at.saturating_duration_since(Instant::now());
+        let min_gap = self.settings.backoff.min_gap;
+        match next.refused_generation {
+            // Backing off after a refusal: a token newer than the refused one (a new login,
+            // a pasted token) is worth trying at once. Closing the cell at shutdown wakes it.
+            Some(generation) if wait > min_gap => {
+                debug!(
+                    "{}: next chat login in {:.1} s",
+                    self.user.login,
+                    wait.as_secs_f64()
+                );
+                if self.user.token.wait_replaced(generation, wait).is_some() {
+                    return self.stop.wait_until(started + min_gap);
+                }
+                // The wait ran out, or the cell was closed because the user stops.
+                self.stop.is_stopped()
+            }
+            _ => self.stop.wait_until(next.at),
+        }
+    }
 }
 
 /// Carries out what `Reconnects::refused` decided about a refused login: the first refusal
