@@ -2,7 +2,7 @@
 # twitch-colorchanger in a FROM scratch image: one static binary, a CA bundle, nothing else.
 #
 #   docker build -t twitch-colorchanger .                       # builds the binary here
-#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7 -t NAME .
+#   docker buildx build --platform linux/amd64,linux/arm64,linux/arm/v7,linux/arm/v6 -t NAME .
 #   docker build --build-arg BINARIES=prebuilt -t twitch-colorchanger .
 #       takes dist/<platform>/twitch-colorchanger and dist/ca-certificates.crt from
 #       packaging/build-static.sh instead of compiling (no base image needed; that is how
@@ -30,6 +30,7 @@ RUN set -eu; \
         linux/amd64) target=x86_64-unknown-linux-musl ;; \
         linux/arm64) target=aarch64-unknown-linux-musl ;; \
         linux/arm/v7) target=armv7-unknown-linux-musleabihf ;; \
+        linux/arm/v6) target=arm-unknown-linux-musleabihf ;; \
         *) echo "no musl target for $TARGETPLATFORM" >&2; exit 1 ;; \
     esac; \
     bash packaging/build-static.sh "$target"; \

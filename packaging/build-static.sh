@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Builds fully static musl binaries of twitch-colorchanger (OpenSSL vendored and linked in)
-# for the machines our users run it on: x86_64 PCs and NAS devices, 64-bit ARM (aarch64) and
-# 32-bit ARM (armv7, hard float). Installs what it needs itself: rustup targets, zig from
-# the Python registry (as the cross C compiler and linker, in a venv), cargo-zigbuild, and,
-# where rustup serves no prebuilt std for armv7 musl, nightly with rust-src to build std.
+# for the machines our users run it on: x86_64 PCs and NAS devices, 64-bit ARM (aarch64),
+# 32-bit ARMv7 (hard float) and ARMv6 (hard float: Raspberry Pi Zero and 1, and every
+# Raspberry Pi OS armhf system, since Raspberry Pi OS builds armhf for ARMv6). Installs what
+# it needs itself: rustup targets, zig from the Python registry (as the cross C compiler and
+# linker, in a venv), cargo-zigbuild, and, where rustup serves no prebuilt std for 32-bit ARM
+# musl, nightly with rust-src to build std.
 #
-# Usage: packaging/build-static.sh [TARGET...]      (default: all three targets)
+# Usage: packaging/build-static.sh [TARGET...]      (default: all four targets)
 #
 # Output, in dist/ at the repository root:
-#   dist/<target>/twitch-colorchanger                      one binary per target
-#   dist/linux/{amd64,arm64,arm/v7}/twitch-colorchanger    the same, by Docker platform
-#   dist/ca-certificates.crt                               CA bundle for the scratch image
-#   dist/image-root/config/                                empty /config for the image
+#   dist/<target>/twitch-colorchanger                           one binary per target
+#   dist/linux/{amd64,arm64,arm/v7,arm/v6}/twitch-colorchanger  the same, by Docker platform
+#   dist/ca-certificates.crt                                    CA bundle for the scratch image
+#   dist/image-root/config/                                     empty /config for the image
 #
 # Cargo builds into $CARGO_TARGET_DIR (default: target). Set it elsewhere (for example
 # CARGO_TARGET_DIR=/work/target-pkg) to keep these builds out of the way of test builds.
@@ -24,7 +26,8 @@ repo_root=$(pwd)
 ZIGLANG_VERSION=${ZIGLANG_VERSION:-0.15.2}
 CARGO_ZIGBUILD_VERSION=${CARGO_ZIGBUILD_VERSION:-0.24.1}
 
-all_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf)
+all_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+    arm-unknown-linux-musleabihf)
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
@@ -66,6 +69,7 @@ docker_platform_for() {
         x86_64-unknown-linux-musl) echo linux/amd64 ;;
         aarch64-unknown-linux-musl) echo linux/arm64 ;;
         armv7-unknown-linux-musleabihf) echo linux/arm/v7 ;;
+        arm-unknown-linux-musleabihf) echo linux/arm/v6 ;;
         *) die "unknown target $1 (known: ${all_targets[*]})" ;;
     esac
 }
@@ -112,7 +116,7 @@ fi
 cp "$ca_bundle" dist/ca-certificates.crt
 
 for target in "${targets[@]}"; do
-    # armv7 musl has no prebuilt std on some rustup mirrors: build std from source with
+    # 32-bit ARM musl has no prebuilt std on some rustup mirrors: build std from source with
     # nightly then, and let zig's musl provide the C runtime (the self-contained one comes
     # only with the prebuilt std).
     toolchain=()
@@ -121,7 +125,10 @@ for target in "${targets[@]}"; do
     if ! rustup target list --installed | grep -qx "$target"; then
         say "rustup target add $target"
         if ! RUST_BACKTRACE=0 rustup target add "$target" >&2; then
-            [ "$target" = armv7-unknown-linux-musleabihf ] || die "rustup has no std for $target"
+            case "$target" in
+                arm*-unknown-linux-musleabihf) ;;
+                *) die "rustup has no std for $target" ;;
+            esac
             say "no prebuilt std for $target: building std from source with nightly"
             # An installed nightly is used as it is: updating it would change the machine's
             # toolchain under other work.

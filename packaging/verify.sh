@@ -4,17 +4,21 @@
 #
 #   1. static musl binaries (packaging/build-static.sh): `file` says statically linked; each
 #      runs `--version` and `check` in an empty root holding only itself and a config (the ARM
-#      ones under qemu-user, copied into that root);
+#      ones under qemu-user, copied into that root; the ARMv6 one on an emulated ARM1176, the
+#      Raspberry Pi Zero's and 1's CPU, where the ARMv7 one must fail);
 #   2. TLS trust of each static binary: inside such a root, with a CA bundle at each usual
 #      place (or none), and with SSL_CERT_FILE / SSL_CERT_DIR, it connects to a local TLS
 #      server whose certificate only that bundle vouches for;
-#   3. .deb (cargo deb) and .rpm (cargo generate-rpm) for each target: file lists, control
-#      data, maintainer scripts and dependencies; the amd64 .deb and the x86_64 .rpm are
+#   3. .deb and .rpm packages (packaging/build-packages.sh): file lists, control data,
+#      maintainer scripts and dependencies, and which binary each carries (armhf .deb: the
+#      ARMv6 one; armv7hl .rpm: the ARMv7 one); the amd64 .deb and the x86_64 .rpm are
 #      installed into throwaway roots (dpkg --root, rpm --root) and run `--version`, and the
 #      .deb purges cleanly;
 #   4. the systemd unit: `systemd-analyze verify`, and `systemd-analyze security` exposure;
 #   5. the FROM scratch image, built with buildah from dist/ (BINARIES=prebuilt): runs
-#      `--version`, runs as UID 10001 (which cannot read a root-only file), owns /config.
+#      `--version`, runs as UID 10001 (which cannot read a root-only file), owns /config; and
+#      the image for each other platform of the release (arm64, arm/v7, arm/v6) carries that
+#      platform's binary and says its architecture.
 #
 # Needs root (apt-get, chroot, buildah) and the package registries; installs the rest itself.
 # Not part of .ci/run: the first run takes a long while (OpenSSL is compiled per target).
@@ -24,15 +28,13 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-CARGO_DEB_VERSION=${CARGO_DEB_VERSION:-3.8.0}
-CARGO_GENERATE_RPM_VERSION=${CARGO_GENERATE_RPM_VERSION:-0.21.1}
-
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 mkdir -p "$CARGO_TARGET_DIR"
 CARGO_TARGET_DIR=$(cd "$CARGO_TARGET_DIR" && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
 
-targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf)
+targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf
+    arm-unknown-linux-musleabihf)
 summary=()
 
 say() { printf '\n==> %s\n' "$*" >&2; }
@@ -80,10 +82,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION" ||
-    cargo install --locked --quiet --version "$CARGO_DEB_VERSION" cargo-deb
-cargo generate-rpm --version 2>/dev/null | grep -q "$CARGO_GENERATE_RPM_VERSION" ||
-    cargo install --locked --quiet --version "$CARGO_GENERATE_RPM_VERSION" cargo-generate-rpm
 pass "tools installed"
 
 say "building the static binaries"
@@ -93,7 +91,15 @@ qemu_for() {
     case "$1" in
         x86_64-*) echo "" ;;
         aarch64-*) command -v qemu-aarch64-static ;;
-        armv7-*) command -v qemu-arm-static ;;
+        arm*) command -v qemu-arm-static ;;
+    esac
+}
+# The CPU qemu-user emulates: for the ARMv6 binary the Pi Zero's and Pi 1's ARM1176 (ARMv6 +
+# VFPv2), which traps any ARMv7 instruction; otherwise qemu's default, the newest it knows.
+qemu_cpu_for() {
+    case "$1" in
+        arm-*) echo arm1176 ;;
+        *) echo "" ;;
     esac
 }
 
@@ -115,24 +121,30 @@ write_config() {
 EOF
 }
 
-# Makes an empty root at $1 holding only the binary of target $2, its qemu (for ARM) and
-# /c.json.
+# Makes an empty root at $1 holding only the binary of target $2 (or, with a third argument,
+# of that target instead), its qemu (for ARM) and /c.json.
 make_root() {
-    local root=$1 target=$2 qemu
+    local root=$1 target=$2 binary_target=${3:-$2} qemu
     rm -rf "$root"
     mkdir -p "$root"
-    cp "dist/$target/twitch-colorchanger" "$root/twitch-colorchanger"
+    cp "dist/$binary_target/twitch-colorchanger" "$root/twitch-colorchanger"
     qemu=$(qemu_for "$target")
     [ -z "$qemu" ] || cp "$qemu" "$root/qemu"
     write_config "$root/c.json"
 }
 
 # Sets root_command to the command that runs the binary inside root $1 (through its qemu for
-# ARM). Callers run it as `env -i [VAR=VALUE...] "${root_command[@]}" ARGS`, so the binary
-# sees a clean environment and, started in the background, is the process $! names.
+# ARM, emulating target $2's CPU). Callers run it as `env -i [VAR=VALUE...]
+# "${root_command[@]}" ARGS`, so the binary sees a clean environment and, started in the
+# background, is the process $! names.
 set_root_command() {
+    local cpu
     root_command=("$(command -v chroot)" "$1")
-    [ ! -e "$1/qemu" ] || root_command+=(/qemu)
+    if [ -e "$1/qemu" ]; then
+        root_command+=(/qemu)
+        cpu=$(qemu_cpu_for "$2")
+        [ -z "$cpu" ] || root_command+=(-cpu "$cpu")
+    fi
     root_command+=(/twitch-colorchanger)
 }
 
@@ -149,13 +161,23 @@ for target in "${targets[@]}"; do
     root="$work/root-$target"
     make_root "$root" "$target"
     contents=$(cd "$root" && find . -mindepth 1 | sort | tr '\n' ' ')
-    set_root_command "$root"
+    set_root_command "$root" "$target"
+    cpu=$(qemu_cpu_for "$target")
     output=$(env -i "${root_command[@]}" --version) || die "$target: --version failed in an empty root"
     [ "$output" = "twitch-colorchanger $version" ] || die "$target: --version printed: $output"
     output=$(env -i "${root_command[@]}" check --config /c.json) || die "$target: check failed in an empty root: $output"
     grep -q "1 user OK" <<<"$output" || die "$target: check printed: $output"
-    pass "$target: --version and check run in an empty root holding only: $contents"
+    pass "$target: --version and check run${cpu:+ on an emulated $cpu} in an empty root holding only: $contents"
 done
+# Control: the emulated ARM1176 really refuses ARMv7 code, so the ARMv6 binary's runs above
+# prove it has none.
+root="$work/root-armv7-on-arm1176"
+make_root "$root" arm-unknown-linux-musleabihf armv7-unknown-linux-musleabihf
+set_root_command "$root" arm-unknown-linux-musleabihf
+if output=$(env -i "${root_command[@]}" check --config /c.json 2>&1); then
+    die "the ARMv7 binary ran on an emulated ARM1176: the ARMv6 check proves nothing ($output)"
+fi
+pass "control: the ARMv7 binary fails on an emulated ARM1176 ($(tail -n 1 <<<"$output"))"
 
 say "checking TLS trust (a local TLS server, the static binary in an empty root)"
 tls="$work/tls"
@@ -225,7 +247,7 @@ trust_case() {
     local port
     port=$(head -n 1 "$out")
     local url="127.0.0.1:$port"
-    set_root_command "$root"
+    set_root_command "$root" "$target"
     env -i "$@" TWITCH_IRC_URL="wss://$url" TWITCH_API_URL="https://$url" \
         TWITCH_AUTH_URL="https://$url" LOG_LEVEL=debug "${root_command[@]}" run --config /c.json >"$log" 2>&1 &
     local daemon_pid=$!
@@ -281,30 +303,25 @@ for target in "${targets[@]}"; do
 done
 
 say "building and checking the .deb and .rpm packages"
-deb_arch_of() {
-    case "$1" in
-        x86_64-*) echo amd64 ;;
-        aarch64-*) echo arm64 ;;
-        armv7-*) echo armhf ;;
-    esac
-}
-rpm_arch_of() {
-    case "$1" in
-        x86_64-*) echo x86_64 ;;
-        aarch64-*) echo aarch64 ;;
-        armv7-*) echo armv7hl ;;
-    esac
-}
+# Which binary each package must carry (packaging/build-packages.sh says why).
+declare -A deb_from=([amd64]=x86_64-unknown-linux-musl [arm64]=aarch64-unknown-linux-musl
+    [armhf]=arm-unknown-linux-musleabihf)
+declare -A rpm_from=([x86_64]=x86_64-unknown-linux-musl [aarch64]=aarch64-unknown-linux-musl
+    [armv7hl]=armv7-unknown-linux-musleabihf)
 expected_files="/usr/bin/twitch-colorchanger
 /usr/lib/systemd/system/twitch-colorchanger.service
 /usr/share/doc/twitch-colorchanger/CHANGELOG.md
 /usr/share/doc/twitch-colorchanger/README.md
 /usr/share/doc/twitch-colorchanger/config.example.json"
-mkdir -p dist/packages
-rm -f dist/packages/*.deb dist/packages/*.rpm
-for target in "${targets[@]}"; do
-    cargo deb --no-build --no-strip --target "$target" --output dist/packages/ >&2
-    deb=$(ls dist/packages/twitch-colorchanger_*_"$(deb_arch_of "$target")".deb)
+rm -rf dist/packages
+bash packaging/build-packages.sh "${targets[@]}"
+n_debs=$(find dist/packages -name '*.deb' | wc -l)
+[ "$n_debs" -eq "${#deb_from[@]}" ] || die "expected ${#deb_from[@]} .deb packages, got $n_debs: $(ls dist/packages)"
+n_rpms=$(find dist/packages -name '*.rpm' | wc -l)
+[ "$n_rpms" -eq "${#rpm_from[@]}" ] || die "expected ${#rpm_from[@]} .rpm packages, got $n_rpms: $(ls dist/packages)"
+for arch in "${!deb_from[@]}"; do
+    deb=$(ls dist/packages/twitch-colorchanger_*_"$arch".deb) || die "no $arch .deb"
+    [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || die "$deb: Architecture is not $arch"
     # A usrmerged system and cargo-deb's older layout both put units under lib/systemd.
     deb_files=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print substr($6, 2)}' | sed 's,^/lib/systemd,/usr/lib/systemd,' | sort)
     [ "$deb_files" = "$(printf '%s\n/usr/share/doc/twitch-colorchanger/copyright' "$expected_files" | sort)" ] ||
@@ -314,7 +331,7 @@ for target in "${targets[@]}"; do
     if dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q conffiles; then
         die "$deb has conffiles: the config must live in the state directory, not in /etc"
     fi
-    scripts="$work/deb-control-$target"
+    scripts="$work/deb-control-$arch"
     dpkg-deb -e "$deb" "$scripts"
     for script in postinst prerm postrm; do
         [ -f "$scripts/$script" ] || die "$deb has no $script (systemd handling is missing)"
@@ -322,17 +339,27 @@ for target in "${targets[@]}"; do
     done
     grep -q "try-restart twitch-colorchanger.service" "$scripts/postinst" ||
         die "$deb: postinst does not restart the service after an upgrade"
-    pass "$(basename "$deb"): files, Depends: ca-certificates, no conffiles, systemd maintainer scripts"
-
-    cargo generate-rpm --target "$target" --arch "$(rpm_arch_of "$target")" --output dist/packages/ >&2
-    rpm_file=$(ls dist/packages/twitch-colorchanger-*."$(rpm_arch_of "$target")".rpm)
+    unpacked="$work/deb-files-$arch"
+    dpkg-deb -x "$deb" "$unpacked"
+    cmp -s "$unpacked/usr/bin/twitch-colorchanger" "dist/${deb_from[$arch]}/twitch-colorchanger" ||
+        die "$deb does not carry the ${deb_from[$arch]} binary"
+    pass "$(basename "$deb"): the ${deb_from[$arch]} binary, files, Depends: ca-certificates, no conffiles, systemd maintainer scripts"
+done
+for arch in "${!rpm_from[@]}"; do
+    rpm_file=$(ls dist/packages/twitch-colorchanger-*."$arch".rpm) || die "no $arch .rpm"
+    [ "$(rpm -qp --queryformat '%{ARCH}' "$rpm_file" 2>/dev/null)" = "$arch" ] || die "$rpm_file: ARCH is not $arch"
     rpm_files=$(rpm -qlp "$rpm_file" 2>/dev/null | sort)
     [ "$rpm_files" = "$(sort <<<"$expected_files")" ] || die "$rpm_file holds unexpected files: $rpm_files"
     requires=$(rpm -qp --requires "$rpm_file" 2>/dev/null)
     if grep -qE 'lib(ssl|crypto|c)\.so' <<<"$requires"; then
         die "$rpm_file requires shared libraries: $requires"
     fi
-    pass "$(basename "$rpm_file"): files, no shared-library requirements"
+    unpacked="$work/rpm-files-$arch"
+    mkdir -p "$unpacked"
+    (cd "$unpacked" && rpm2cpio "$OLDPWD/$rpm_file" | cpio -idm --quiet)
+    cmp -s "$unpacked/usr/bin/twitch-colorchanger" "dist/${rpm_from[$arch]}/twitch-colorchanger" ||
+        die "$rpm_file does not carry the ${rpm_from[$arch]} binary"
+    pass "$(basename "$rpm_file"): the ${rpm_from[$arch]} binary, files, no shared-library requirements"
 done
 
 # Real installs into throwaway roots. dpkg runs the maintainer scripts outside the root with
@@ -428,6 +455,22 @@ for field in Healthcheck StopSignal Volumes Entrypoint Cmd Env; do
     summary+=("      image $field: $value")
 done
 image_size=$(buildah "${buildah_storage[@]}" images --format '{{.Size}}' "$image")
+# The release's other platforms (the workflow pushes all four as one multi-arch image): the
+# same Dockerfile, each with its platform's binary and its platform in the image config.
+for platform in linux/arm64 linux/arm/v7 linux/arm/v6; do
+    platform_image="localhost/twitch-colorchanger:verify-${platform//\//-}"
+    buildah "${buildah_storage[@]}" bud --isolation chroot --format docker --quiet --platform "$platform" \
+        --build-arg BINARIES=prebuilt --build-arg TARGETPLATFORM="$platform" -t "$platform_image" . >&2
+    said=$(buildah "${buildah_storage[@]}" inspect --type image \
+        --format '{{.Docker.OS}}/{{.Docker.Architecture}}{{if .Docker.Variant}}/{{.Docker.Variant}}{{end}}' "$platform_image")
+    [ "$said" = "$platform" ] || die "the $platform image says it is for $said"
+    platform_container=$(buildah "${buildah_storage[@]}" from "$platform_image")
+    mount=$(buildah "${buildah_storage[@]}" mount "$platform_container")
+    cmp -s "$mount/twitch-colorchanger" "dist/$platform/twitch-colorchanger" ||
+        die "the $platform image does not carry dist/$platform/twitch-colorchanger"
+    buildah "${buildah_storage[@]}" umount "$platform_container" >/dev/null
+    pass "$platform image: its platform's binary ($(file -b "dist/$platform/twitch-colorchanger" | cut -d, -f2 | sed 's/^ //'))"
+done
 
 say "summary"
 printf '%s\n' "${summary[@]}"
