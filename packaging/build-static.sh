@@ -105,6 +105,40 @@ if ! cargo-zigbuild --version 2>/dev/null | grep -qw "$CARGO_ZIGBUILD_VERSION"; 
     cargo install --locked --quiet --version "$CARGO_ZIGBUILD_VERSION" cargo-zigbuild
 fi
 
+# OpenSSL, compiled from source by the `vendored-openssl` feature, is most of each binary.
+# openssl-src configures it without SSLv3, engines, the legacy provider, compression,
+# Camellia, IDEA and SEED; these options leave out the rest of what a TLS 1.2/1.3 client of
+# Twitch never uses. Kept: TLS 1.2 and 1.3, ECDHE over X25519 and P-256/384/521 (and the
+# X25519MLKEM768 hybrid), finite-field DH, RSA, RSA-PSS and ECDSA certificates, AES-GCM/CBC,
+# ChaCha20-Poly1305, SHA-1/SHA-2/SHA-3, HKDF, X.509 and PEM CA bundles and hashed
+# directories, and the error strings our logs show.
+openssl_options=(
+    # Protocols and services: TLS 1.0/1.1, DTLS and QUIC, SRP, SRTP, NPN (ALPN stays),
+    # OCSP and its HTTP client, Certificate Transparency, CMS, CMP, time stamps.
+    no-tls1 no-tls1_1 no-dtls no-quic no-srp no-srtp no-nextprotoneg
+    no-http no-ocsp no-ct no-cms no-cmp no-ts
+    # Algorithms in no TLS 1.2/1.3 cipher suite, group or signature scheme.
+    no-des no-rc2 no-rc4 no-bf no-cast no-aria no-sm2 no-sm3 no-sm4 no-gost
+    no-md4 no-mdc2 no-rmd160 no-whirlpool no-blake2 no-siphash no-scrypt
+    no-ocb no-siv no-ec2m no-dsa no-ml-dsa no-slh-dsa no-lms
+    # OpenSSL's own flags ask for -O3; the Rust code is optimised for size ("s") too.
+    -Os
+)
+# openssl-src runs `perl ./Configure …`; OPENSSL_SRC_PERL points it at this wrapper, which
+# adds the options. The options are not part of cargo's fingerprint, so a change to them
+# rebuilds openssl-sys explicitly (see the stamp below).
+openssl_perl="$CARGO_TARGET_DIR/openssl-configure-perl"
+{
+    echo '#!/bin/sh'
+    echo '# Written by packaging/build-static.sh; openssl-src runs it as perl (OPENSSL_SRC_PERL).'
+    printf 'exec perl "$@"'
+    printf ' %q' "${openssl_options[@]}"
+    echo
+} >"$openssl_perl.new"
+chmod 755 "$openssl_perl.new"
+mv "$openssl_perl.new" "$openssl_perl"
+export OPENSSL_SRC_PERL="$openssl_perl"
+
 rm -rf dist/image-root
 mkdir -p dist/image-root/config
 chmod 0700 dist/image-root/config
@@ -144,12 +178,22 @@ for target in "${targets[@]}"; do
             rustflags="$rustflags -C link-self-contained=no -A linker_messages"
         fi
     fi
+    stamp="$CARGO_TARGET_DIR/$target/openssl-options"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "${openssl_options[*]}" ]; then
+        say "OpenSSL options changed for $target: rebuilding OpenSSL"
+        cargo clean --quiet --release --target "$target" --package openssl-sys
+    fi
     say "building $target"
     RUSTFLAGS="$rustflags" cargo "${toolchain[@]}" zigbuild --release --locked \
         --package twitch-colorchanger --bin twitch-colorchanger \
         --features vendored-openssl --target "$target" "${extra[@]}"
     binary="$CARGO_TARGET_DIR/$target/release/twitch-colorchanger"
     [ -x "$binary" ] || die "cargo built no $binary"
+    # The options reached Configure only if OpenSSL's configuration says so.
+    openssl_conf=$(ls -t "$CARGO_TARGET_DIR/$target"/release/build/openssl-sys-*/out/openssl-build/install/include/openssl/configuration.h | head -n 1)
+    grep -q '^# *define OPENSSL_NO_QUIC$' "$openssl_conf" ||
+        die "OpenSSL for $target was configured without our options (see $openssl_conf)"
+    printf '%s\n' "${openssl_options[*]}" >"$stamp"
     mkdir -p "dist/$target" "dist/$(docker_platform_for "$target")"
     cp "$binary" "dist/$target/twitch-colorchanger"
     cp "$binary" "dist/$(docker_platform_for "$target")/twitch-colorchanger"
