@@ -85,6 +85,16 @@ impl StopSignal {
         self.is_stopped()
     }
 
+    /// Shuts every registered socket down without firing the signal: their blocked readers
+    /// wake with an error and carry on (a chat thread reconnects). For checking connections
+    /// after the machine slept.
+    pub fn shut_sockets(&self) {
+        for socket in lock(&self.inner.sockets).values() {
+            // The peer may already be gone; a failed shutdown changes nothing.
+            let _ = socket.shutdown(Shutdown::Both);
+        }
+    }
+
     /// Registers a socket to be shut down when the signal fires (at once if it already has).
     /// The registration ends when the returned guard is dropped.
     pub fn register(&self, socket: &TcpStream) -> std::io::Result<SocketRegistration> {
@@ -154,6 +164,20 @@ mod tests {
         signal.stop();
         let read = reader.join().unwrap();
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+
+    #[test]
+    fn shutting_the_sockets_wakes_a_reader_without_stopping() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server_side, _) = listener.accept().unwrap();
+        let signal = StopSignal::new();
+        let _registration = signal.register(&client).unwrap();
+        signal.shut_sockets();
+        let mut buffer = [0u8; 16];
+        assert!(matches!(client.read(&mut buffer), Ok(0) | Err(_)));
+        assert!(!signal.is_stopped());
+        assert!(!signal.wait_timeout(Duration::from_millis(1)));
     }
 
     #[test]

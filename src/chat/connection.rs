@@ -149,6 +149,7 @@ impl ChatThread {
             user: &self.user,
             queue: &self.queue,
             watch: &settings.watch,
+            stop: &self.stop,
             socket,
             watched: None,
         };
@@ -281,6 +282,8 @@ struct Connection<'a> {
     user: &'a Arc<User>,
     queue: &'a ChangeQueue,
     watch: &'a ChatWatch,
+    /// The user's stop signal, with which the socket is registered.
+    stop: &'a StopSignal,
     socket: FrameSocket,
     /// Set once logged in; dropping it tells the watch the connection ended.
     watched: Option<WatchedLink>,
@@ -345,10 +348,7 @@ impl Connection<'_> {
                     self.user.report_state(UserState::Connected {
                         since_unix: unix_now(),
                     });
-                    match self.socket.try_clone_tcp() {
-                        Ok(tcp) => self.watched = Some(self.watch.logged_in(self.user, tcp)),
-                        Err(error) => return Err(self.lost(format!("socket setup: {error}"))),
-                    }
+                    self.watched = Some(self.watch.logged_in(self.user, self.stop));
                 }
                 Step::Joined { channel } => info!("{login}: joined #{channel}"),
                 Step::JoinsWaiting { n_waiting } => {

@@ -138,11 +138,6 @@ impl FrameSocket {
             })
     }
 
-    /// A second handle on the TCP socket, for shutting it down from another thread.
-    pub fn try_clone_tcp(&self) -> io::Result<TcpStream> {
-        self.tcp().try_clone()
-    }
-
     fn tcp(&self) -> &TcpStream {
         match self.socket.get_ref() {
             MaybeTlsStream::NativeTls(tls) => tls.get_ref(),

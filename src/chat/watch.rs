@@ -8,7 +8,6 @@
 //! (the monotonic clock it counts on stops while the machine sleeps).
 
 use std::collections::HashMap;
-use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -35,7 +34,7 @@ enum Command {
     LoggedIn {
         key: u64,
         user: Arc<User>,
-        socket: TcpStream,
+        sockets: StopSignal,
         slept: Arc<AtomicBool>,
     },
     Ended {
@@ -110,16 +109,17 @@ impl ChatWatch {
         ))
     }
 
-    /// Tells the watch that `user` logged in on `socket` (a clone of the chat socket, only
-    /// ever shut down). Its color timer starts now.
-    pub fn logged_in(&self, user: &Arc<User>, socket: TcpStream) -> WatchedLink {
+    /// Tells the watch that `user` logged in on a socket registered with `sockets` (the
+    /// user's stop signal; the watch only ever shuts its sockets down, it never fires it).
+    /// Its color timer starts now.
+    pub fn logged_in(&self, user: &Arc<User>, sockets: &StopSignal) -> WatchedLink {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let slept = Arc::new(AtomicBool::new(false));
         // A stopped watch leaves the link unwatched; the daemon is stopping then.
         let _ = self.commands.send(Command::LoggedIn {
             key,
             user: Arc::clone(user),
-            socket,
+            sockets: sockets.clone(),
             slept: Arc::clone(&slept),
         });
         WatchedLink {
@@ -139,7 +139,7 @@ impl ChatWatch {
 
 struct Link {
     user: Arc<User>,
-    socket: TcpStream,
+    sockets: StopSignal,
     slept: Arc<AtomicBool>,
 }
 
@@ -185,9 +185,9 @@ fn run_watch(
         select! {
             recv(stop.receiver()) -> _ => break,
             recv(commands) -> command => match command {
-                Ok(Command::LoggedIn { key, user, socket, slept }) => {
+                Ok(Command::LoggedIn { key, user, sockets, slept }) => {
                     timers.arm(key, user.color_settings().change_every, Instant::now());
-                    links.insert(key, Link { user, socket, slept });
+                    links.insert(key, Link { user, sockets, slept });
                 }
                 Ok(Command::Ended { key }) => {
                     timers.remove(key);
@@ -213,8 +213,7 @@ fn run_watch(
                 );
                 for link in links.values() {
                     link.slept.store(true, Ordering::SeqCst);
-                    // The peer may already be gone; a failed shutdown changes nothing.
-                    let _ = link.socket.shutdown(Shutdown::Both);
+                    link.sockets.shut_sockets();
                 }
             }
         }
