@@ -16,14 +16,17 @@ use crate::base::counters;
 use crate::base::ids::Login;
 use crate::base::metrics::ReconnectReason;
 use crate::base::stop::StopSignal;
+use crate::chat::eventsub::{choose_transport, Transport};
+use crate::chat::eventsub_connection::{run_eventsub, ChannelIds, EventSubExit};
 use crate::chat::irc;
 use crate::chat::link::{Link, LinkEnd, LinkTiming, Step};
 use crate::chat::reconnect::{Ending, Reconnects, Refusal};
 use crate::chat::session::{decide_own_message, JoinBudget, OwnMessageDecision};
 use crate::chat::socket::{FrameSocket, Incoming};
 use crate::chat::watch::{ChatWatch, WatchedLink};
-use crate::config::SavedField;
+use crate::config::{ChatTransport, SavedField};
 use crate::status::UserState;
+use crate::twitch::helix::Helix;
 use crate::user::queue::ChangeQueue;
 use crate::user::User;
 
@@ -35,6 +38,12 @@ const TOKEN_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
 #[derive(Clone)]
 pub struct ChatSettings {
     pub irc_url: String,
+    /// Chat over EventSub (`wss://eventsub.wss.twitch.tv/ws`).
+    pub eventsub_url: String,
+    /// Helix, for EventSub's subscriptions, channel ids and the current color.
+    pub helix: Arc<Helix>,
+    /// Channel ids resolved so far, shared by every user of the process.
+    pub channel_ids: ChannelIds,
     /// The one TLS context every `wss://` connection uses. Building one parses the whole CA
     /// bundle (about 0.9 MiB and 30 ms each, measured), so it is built once per process;
     /// `None` for `ws://`.
@@ -57,14 +66,37 @@ enum Ended {
     Slept,
 }
 
-/// Runs the chat side of one user until `stop` fires, reconnecting after every loss.
+/// How long `auto` waits for the token thread's first validation to learn the token's
+/// scopes; after that it chooses IRC.
+const SCOPES_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs the chat side of one user until `stop` fires, reconnecting after every loss. This is
+/// the transport seam: `transport` (with the token's scopes, for `auto`) decides whether the
+/// user's chat is read over EventSub (`chat::eventsub_connection`) or over IRC (the loop
+/// below); a missing scope under `auto` falls back from EventSub to IRC.
 pub fn run_chat(
     user: Arc<User>,
     channels: Vec<Login>,
     settings: ChatSettings,
     queue: ChangeQueue,
     stop: StopSignal,
+    transport: ChatTransport,
 ) {
+    let login = user.login.clone();
+    if choose(&user, transport, &stop) == Transport::EventSub {
+        let fall_back_allowed = transport == ChatTransport::Auto;
+        match run_eventsub(
+            &user,
+            &channels,
+            &settings,
+            &queue,
+            &stop,
+            fall_back_allowed,
+        ) {
+            EventSubExit::Stopped => return,
+            EventSubExit::FallBackToIrc => info!("{login}: chat over IRC from now on"),
+        }
+    }
     user.report_chat("IRC", &channels);
     let reconnects = Reconnects::new(settings.backoff);
     ChatThread {
@@ -270,7 +302,31 @@ fn on_refused(user: &User, refusal: Refusal, text: &str, generation: u64) -> End
     Ending::Refused { retry_now }
 }
 
-fn report_reconnecting(user: &User, reason: String) {
+/// Chooses the transport and says which at start. Under `auto` this waits for a token and
+/// for the token thread to validate it, since its scopes decide.
+fn choose(user: &User, configured: ChatTransport, stop: &StopSignal) -> Transport {
+    let login = &user.login;
+    let scopes = if configured == ChatTransport::Auto {
+        loop {
+            let (token, generation) = user.token.current();
+            if stop.is_stopped() || !token.is_empty() {
+                break;
+            }
+            let _ = user.token.wait_newer(generation, TOKEN_RECHECK_INTERVAL);
+        }
+        user.token.wait_scopes(SCOPES_WAIT)
+    } else {
+        None
+    };
+    let (transport, why) = choose_transport(configured, scopes.as_deref());
+    match transport {
+        Transport::EventSub => info!("{login}: chat over EventSub ({why})"),
+        Transport::Irc => info!("{login}: chat over IRC ({why})"),
+    }
+    transport
+}
+
+pub(crate) fn report_reconnecting(user: &User, reason: String) {
     user.report_state(UserState::Reconnecting {
         since_unix: unix_now(),
         reason,
@@ -365,23 +421,27 @@ impl Connection<'_> {
         Ok(())
     }
 
-    /// Obeys a command or asks for a color change, as `decide_own_message` says.
     fn on_own_message(&self, text: &str) {
-        let user = self.user;
-        let login = &user.login;
-        match decide_own_message(text, user.is_enabled(), user.is_prime_or_turbo()) {
-            OwnMessageDecision::Change(request) => self.queue.request(user, request),
-            OwnMessageDecision::SetEnabled(enabled) => {
-                user.set_enabled(enabled);
-                user.save(SavedField::Enabled(enabled));
-                if enabled {
-                    info!("{login}: automatic color changes on (cce)");
-                } else {
-                    info!("{login}: automatic color changes off (ccd); cce turns them on again");
-                }
+        act_on_own_message(self.user, self.queue, text);
+    }
+}
+
+/// Obeys a command or asks for a color change, as `decide_own_message` says; the same for
+/// every chat transport.
+pub(crate) fn act_on_own_message(user: &Arc<User>, queue: &ChangeQueue, text: &str) {
+    let login = &user.login;
+    match decide_own_message(text, user.is_enabled(), user.is_prime_or_turbo()) {
+        OwnMessageDecision::Change(request) => queue.request(user, request),
+        OwnMessageDecision::SetEnabled(enabled) => {
+            user.set_enabled(enabled);
+            user.save(SavedField::Enabled(enabled));
+            if enabled {
+                info!("{login}: automatic color changes on (cce)");
+            } else {
+                info!("{login}: automatic color changes off (ccd); cce turns them on again");
             }
-            OwnMessageDecision::Refuse(reason) => info!("{login}: {reason}"),
-            OwnMessageDecision::Ignore => {}
         }
+        OwnMessageDecision::Refuse(reason) => info!("{login}: {reason}"),
+        OwnMessageDecision::Ignore => {}
     }
 }

@@ -1,8 +1,8 @@
 //! Chat over EventSub (`channel.chat.message` on a WebSocket session) as a pure state
 //! machine: the messages Twitch sends, read by `metadata.message_type`, and what each asks of
 //! the connection, with the silence deadline (the welcome's keepalive window plus a grace),
-//! duplicate suppression by message id, a `session_reconnect` hand-over and the color timer.
-//! Also the names of EventSub's close codes. Pure: frames and `now` in, `EventSubStep`s out;
+//! duplicate suppression by message id and a `session_reconnect` hand-over (the color timer
+//! is `chat::watch`'s, as for IRC). Also the names of EventSub's close codes. Pure: frames and `now` in, `EventSubStep`s out;
 //! `chat::eventsub_connection` reads the sockets, calls Helix and carries the steps out.
 
 use std::collections::{HashSet, VecDeque};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::base::ids::UserId;
+use crate::config::ChatTransport;
 
 /// The subscription type that carries chat messages, and its version.
 pub const CHAT_MESSAGE_TYPE: &str = "channel.chat.message";
@@ -64,6 +65,36 @@ pub fn close_code_name(code: u16) -> Option<&'static str> {
         _ => return None,
     };
     Some(name)
+}
+
+/// The transport a chat thread uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Irc,
+    EventSub,
+}
+
+/// Which transport to use for `configured`, given the scopes validation reported for the
+/// token (`None`: not known); with the reason, for the log line that says which.
+pub fn choose_transport(
+    configured: ChatTransport,
+    scopes: Option<&[String]>,
+) -> (Transport, &'static str) {
+    match (configured, scopes) {
+        (ChatTransport::Irc, _) => (Transport::Irc, "chat_transport is irc"),
+        (ChatTransport::EventSub, _) => (Transport::EventSub, "chat_transport is eventsub"),
+        (ChatTransport::Auto, Some(scopes)) if scopes.iter().any(|s| s == READ_CHAT_SCOPE) => {
+            (Transport::EventSub, "the token has user:read:chat")
+        }
+        (ChatTransport::Auto, Some(_)) => (
+            Transport::Irc,
+            "the token lacks user:read:chat; run `twitch-colorchanger auth` again to move to EventSub",
+        ),
+        (ChatTransport::Auto, None) => (
+            Transport::Irc,
+            "the token's scopes could not be checked yet",
+        ),
+    }
 }
 
 /// One chat message from a `channel.chat.message` notification.
@@ -246,8 +277,6 @@ pub enum EventSubStep {
     },
     /// A frame that is no EventSub message, for a debug line.
     Unreadable(ParseError),
-    /// The color timer fired.
-    TimerChange,
     /// The connection is over.
     End(EventSubEnd),
 }
@@ -297,23 +326,20 @@ enum Phase {
     },
 }
 
-/// One EventSub connection's session, deadlines and memory of what it acted on. A
+/// One EventSub connection's session, deadline and memory of what it acted on. A
 /// `session_reconnect` keeps the same machine: it waits for the new connection's welcome and
-/// keeps the ids seen and the timer.
+/// keeps the ids seen.
 #[derive(Debug)]
 pub struct EventSubLink {
     own_user_id: Option<UserId>,
     phase: Phase,
     last_traffic: Instant,
     seen: SeenIds,
-    timer_every: Option<Duration>,
-    /// When the timer last fired or was armed (after subscribing); `None` before.
-    timer_since: Option<Instant>,
 }
 
 impl EventSubLink {
     /// A connection opened at `now`; `own_user_id` when already known (validation).
-    pub fn new(own_user_id: Option<UserId>, timer_every: Option<Duration>, now: Instant) -> Self {
+    pub fn new(own_user_id: Option<UserId>, now: Instant) -> Self {
         EventSubLink {
             own_user_id,
             phase: Phase::AwaitingWelcome {
@@ -322,8 +348,6 @@ impl EventSubLink {
             },
             last_traffic: now,
             seen: SeenIds::default(),
-            timer_every,
-            timer_since: None,
         }
     }
 
@@ -340,16 +364,6 @@ impl EventSubLink {
         }
     }
 
-    /// The subscriptions are in place at `now`: the color timer starts.
-    pub fn subscribed(&mut self, now: Instant) {
-        self.timer_since = Some(now);
-    }
-
-    /// The color timer's interval changed (a config edit).
-    pub fn set_timer_every(&mut self, every: Option<Duration>) {
-        self.timer_every = every;
-    }
-
     /// A new connection to the reconnect URL is open at `now`: wait for its welcome.
     pub fn reconnecting(&mut self, now: Instant) {
         self.phase = Phase::AwaitingWelcome {
@@ -359,24 +373,15 @@ impl EventSubLink {
         self.last_traffic = now;
     }
 
-    fn timer_at(&self) -> Option<Instant> {
-        Some(self.timer_since? + self.timer_every?)
-    }
-
-    fn silence_deadline(&self) -> Instant {
+    /// The earliest moment `due` has something to do: the welcome's or the keepalive's
+    /// deadline.
+    pub fn next_deadline(&self) -> Instant {
         match &self.phase {
             Phase::AwaitingWelcome { since, .. } => *since + WELCOME_TIMEOUT,
             Phase::Welcomed { keepalive, .. } => {
                 self.last_traffic + *keepalive + silence_grace(*keepalive)
             }
         }
-    }
-
-    /// The earliest moment `due` has something to do.
-    pub fn next_deadline(&self) -> Instant {
-        self.timer_at()
-            .into_iter()
-            .fold(self.silence_deadline(), Instant::min)
     }
 
     /// Any frame, pings and keepalives included, shows the link is alive.
@@ -455,7 +460,7 @@ impl EventSubLink {
 
     /// What the deadlines that have passed by `now` ask for.
     pub fn due(&mut self, now: Instant) -> Vec<EventSubStep> {
-        if now >= self.silence_deadline() {
+        if now >= self.next_deadline() {
             let end = match &self.phase {
                 Phase::AwaitingWelcome { .. } => EventSubEnd::NoWelcome(WELCOME_TIMEOUT),
                 Phase::Welcomed { .. } => {
@@ -463,10 +468,6 @@ impl EventSubLink {
                 }
             };
             return vec![EventSubStep::End(end)];
-        }
-        if self.timer_at().is_some_and(|at| at <= now) {
-            self.timer_since = Some(now);
-            return vec![EventSubStep::TimerChange];
         }
         Vec::new()
     }
@@ -635,7 +636,7 @@ mod tests {
             "{\"metadata\":{\"message_type\":\"revocation\"},\"payload\":{\"subscription\":{}}}",
         ];
         for frame in frames {
-            let mut link = EventSubLink::new(None, None, Instant::now());
+            let mut link = EventSubLink::new(None, Instant::now());
             let _ = link.on_frame(Instant::now(), frame);
         }
     }
@@ -644,7 +645,7 @@ mod tests {
     fn a_session_goes_from_welcome_to_own_messages_once_each() {
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
-        let mut link = EventSubLink::new(Some(UserId::new("1001")), None, start);
+        let mut link = EventSubLink::new(Some(UserId::new("1001")), start);
         let own = |text: &str| EventSubStep::OwnMessage {
             channel: "somechannel".into(),
             text: text.into(),
@@ -697,7 +698,7 @@ mod tests {
     #[test]
     fn without_a_known_id_no_message_is_own() {
         let start = Instant::now();
-        let mut link = EventSubLink::new(None, None, start);
+        let mut link = EventSubLink::new(None, start);
         link.on_frame(start, &welcome("s1", 10));
         assert_eq!(
             link.on_frame(start, &notification("n1", "1001", "hi")),
@@ -727,7 +728,7 @@ mod tests {
     fn silence_past_the_window_and_grace_ends_the_link() {
         let start = Instant::now();
         let secs = |seconds: u64| start + Duration::from_secs(seconds);
-        let mut link = EventSubLink::new(None, None, start);
+        let mut link = EventSubLink::new(None, start);
         assert_eq!(link.next_deadline(), start + WELCOME_TIMEOUT);
         assert_eq!(link.due(secs(9)), vec![]);
         link.on_frame(secs(1), &welcome("s1", 20));
@@ -757,7 +758,7 @@ mod tests {
     #[test]
     fn no_welcome_in_time_ends_the_link() {
         let start = Instant::now();
-        let mut link = EventSubLink::new(None, None, start);
+        let mut link = EventSubLink::new(None, start);
         assert_eq!(
             link.due(start + WELCOME_TIMEOUT),
             vec![EventSubStep::End(EventSubEnd::NoWelcome(WELCOME_TIMEOUT))]
@@ -767,7 +768,7 @@ mod tests {
     #[test]
     fn a_reconnect_waits_for_the_new_welcome_and_keeps_what_was_seen() {
         let start = Instant::now();
-        let mut link = EventSubLink::new(Some(UserId::new("1001")), None, start);
+        let mut link = EventSubLink::new(Some(UserId::new("1001")), start);
         link.on_frame(start, &welcome("s1", 10));
         link.on_frame(start, &notification("n1", "1001", "hi"));
         assert_eq!(
@@ -793,23 +794,6 @@ mod tests {
     }
 
     #[test]
-    fn the_timer_starts_once_subscribed_and_follows_edits() {
-        let start = Instant::now();
-        let secs = |seconds: u64| start + Duration::from_secs(seconds);
-        let mut link = EventSubLink::new(None, Some(Duration::from_secs(60)), start);
-        link.on_frame(start, &welcome("s1", 600));
-        assert_eq!(link.due(secs(100)), vec![], "not armed before subscribing");
-        link.subscribed(secs(100));
-        assert_eq!(link.next_deadline(), secs(160));
-        assert_eq!(link.due(secs(160)), vec![EventSubStep::TimerChange]);
-        link.on_traffic(secs(160));
-        link.set_timer_every(Some(Duration::from_secs(30)));
-        assert_eq!(link.next_deadline(), secs(190));
-        link.set_timer_every(None);
-        assert_eq!(link.due(secs(500)), vec![]);
-    }
-
-    #[test]
     fn revocations_say_what_to_do() {
         let cases = [
             ("authorization_revoked", RevocationVerdict::LoginProblem),
@@ -823,6 +807,28 @@ mod tests {
         ];
         for (status, expected) in cases {
             assert_eq!(revocation_verdict(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn auto_follows_the_scope() {
+        let scopes = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let with = scopes(&["chat:read", "user:read:chat", "user:manage:chat_color"]);
+        let without = scopes(&["chat:read", "user:manage:chat_color"]);
+        let cases: Vec<(ChatTransport, Option<&[String]>, Transport)> = vec![
+            (ChatTransport::Auto, Some(&with), Transport::EventSub),
+            (ChatTransport::Auto, Some(&without), Transport::Irc),
+            (ChatTransport::Auto, None, Transport::Irc),
+            (ChatTransport::Irc, Some(&with), Transport::Irc),
+            (ChatTransport::EventSub, Some(&without), Transport::EventSub),
+            (ChatTransport::EventSub, None, Transport::EventSub),
+        ];
+        for (configured, scopes, expected) in cases {
+            assert_eq!(
+                choose_transport(configured, scopes).0,
+                expected,
+                "{configured:?} {scopes:?}"
+            );
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod command;
 pub mod connection;
 pub mod eventsub;
+pub mod eventsub_connection;
 pub mod irc;
 pub mod link;
 pub mod reconnect;

@@ -38,6 +38,8 @@ pub enum Incoming {
 pub struct FrameSocket {
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
     _registration: SocketRegistration,
+    /// The code of the server's close frame, once one arrived.
+    close_code: Option<u16>,
 }
 
 /// Builds the TLS context chat connections share, when `url` is `wss://`.
@@ -98,6 +100,7 @@ impl FrameSocket {
         Ok(FrameSocket {
             socket,
             _registration: registration,
+            close_code: None,
         })
     }
 
@@ -111,7 +114,10 @@ impl FrameSocket {
             .map_err(|error| format!("socket setup: {error}"))?;
         match self.socket.read() {
             Ok(Message::Text(frame)) => Ok(Incoming::Text(frame.as_str().to_string())),
-            Ok(Message::Close(_)) => Err("closed by the server".into()),
+            Ok(Message::Close(frame)) => {
+                self.close_code = frame.map(|frame| u16::from(frame.code));
+                Err("closed by the server".into())
+            }
             Ok(_) => Ok(Incoming::Traffic),
             Err(tungstenite::Error::Io(error))
                 if matches!(
@@ -136,6 +142,17 @@ impl FrameSocket {
                 tungstenite::Error::Io(io) => format!("write failed: {io}"),
                 other => other.to_string(),
             })
+    }
+
+    /// The code of the close frame the server sent, if it sent one.
+    pub fn close_code(&self) -> Option<u16> {
+        self.close_code
+    }
+
+    /// Sends a normal close frame (best effort: the socket is dropped right after).
+    pub fn close(&mut self) {
+        let _ = self.socket.close(None);
+        let _ = self.socket.flush();
     }
 
     fn tcp(&self) -> &TcpStream {

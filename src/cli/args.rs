@@ -83,7 +83,9 @@ Environment:
   TWITCH_CLIENT_SECRET_N, TWITCH_CHANNELS_N, USE_RANDOM_COLORS_N
                                    users for container setups (N = 1, 2, …)
   LOG_LEVEL=debug|info|warn|error  log level (DEBUG=true is the same as LOG_LEVEL=debug)
-  TWITCH_IRC_URL, TWITCH_API_URL, TWITCH_AUTH_URL
+  TWITCH_CHAT_TRANSPORT_N          chat over irc, eventsub or auto (default: eventsub when
+                                   the token has user:read:chat, else irc)
+  TWITCH_IRC_URL, TWITCH_EVENTSUB_URL, TWITCH_API_URL, TWITCH_AUTH_URL
                                    Twitch endpoints (for local testing)
   TWITCH_KEEPALIVE_SECS            silence allowed before a chat connection is checked (360)
   TWITCH_HTTP_TIMEOUT_SECS         time allowed for one call to Twitch's HTTP APIs (10)
@@ -222,10 +224,11 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
     settings.reload_interval = seconds(env, "TWITCH_RELOAD_SECS", settings.reload_interval)?;
     for (name, url) in [
         ("TWITCH_IRC_URL", &settings.endpoints.irc_url),
+        ("TWITCH_EVENTSUB_URL", &settings.endpoints.eventsub_url),
         ("TWITCH_API_URL", &settings.endpoints.api_url),
         ("TWITCH_AUTH_URL", &settings.endpoints.auth_url),
     ] {
-        let allowed: &[&str] = if name == "TWITCH_IRC_URL" {
+        let allowed: &[&str] = if name == "TWITCH_IRC_URL" || name == "TWITCH_EVENTSUB_URL" {
             &["wss://", "ws://"]
         } else {
             &["https://", "http://"]
@@ -298,6 +301,7 @@ fn from_env(env: &HashMap<String, String>) -> Settings {
             .unwrap_or(defaults.config_path),
         endpoints: Endpoints {
             irc_url: endpoint("TWITCH_IRC_URL", &defaults.endpoints.irc_url),
+            eventsub_url: endpoint("TWITCH_EVENTSUB_URL", &defaults.endpoints.eventsub_url),
             api_url: endpoint("TWITCH_API_URL", &defaults.endpoints.api_url),
             auth_url: endpoint("TWITCH_AUTH_URL", &defaults.endpoints.auth_url),
         },
@@ -427,6 +431,11 @@ mod tests {
                 "TWITCH_KEEPALIVE_SECS",
             ),
             (&[], &[("TWITCH_IRC_URL", "http://x")], "TWITCH_IRC_URL"),
+            (
+                &[],
+                &[("TWITCH_EVENTSUB_URL", "https://x")],
+                "TWITCH_EVENTSUB_URL",
+            ),
             (&[], &[("TWITCH_API_URL", "ftp://x")], "TWITCH_API_URL"),
         ];
         for (argv, vars, expected) in cases {

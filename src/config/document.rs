@@ -10,7 +10,7 @@ use crate::base::secret::Secret;
 use crate::color::{ColorMode, PaletteOrder, DEFAULT_RAINBOW_STEP_DEGREES};
 
 use super::fields::{palette_order_name, ColorModeName};
-use super::model::{Field, SavedField, UserConfig};
+use super::model::{ChatTransport, Field, SavedField, UserConfig};
 
 /// The file's JSON tree, kept so that writes preserve unknown fields and key order.
 ///
@@ -60,6 +60,12 @@ impl Document {
                 );
                 object.insert(Field::Enabled.key().into(), user.enabled.into());
                 insert_color_fields(&mut object, user);
+                if user.chat_transport != ChatTransport::default() {
+                    object.insert(
+                        Field::ChatTransport.key().into(),
+                        user.chat_transport.name().into(),
+                    );
+                }
                 Value::Object(object)
             })
             .collect();

@@ -9,7 +9,7 @@ use crate::color::{
     self, Color, ColorMode, NamedColor, PaletteOrder, DEFAULT_RAINBOW_STEP_DEGREES,
 };
 
-use super::model::Field;
+use super::model::{ChatTransport, Field};
 
 /// The placeholder values of config.example.json. A value equal to one of them (ignoring
 /// case, a leading `#` and an `oauth:` prefix) means the user copied the example and did not
@@ -272,6 +272,23 @@ pub(super) fn check_palette_order(value: &str) -> Result<PaletteOrder, Problem> 
                 "use \"cycle\" (in the listed order) or \"random\" (shuffled)",
             )
         })
+}
+
+pub(super) fn check_chat_transport(value: &str) -> Result<ChatTransport, Problem> {
+    let wanted = value.trim();
+    [
+        ChatTransport::Auto,
+        ChatTransport::Irc,
+        ChatTransport::EventSub,
+    ]
+    .into_iter()
+    .find(|transport| transport.name().eq_ignore_ascii_case(wanted))
+    .ok_or_else(|| {
+        Problem::new(
+            format!("\"{wanted}\" is not a chat transport"),
+            "use \"auto\" (EventSub when the token has user:read:chat, else IRC), \"irc\" or \"eventsub\"",
+        )
+    })
 }
 
 pub(super) fn check_rainbow_step(step_degrees: f64) -> Result<f64, Problem> {

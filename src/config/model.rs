@@ -35,6 +35,31 @@ pub struct UserConfig {
     /// `None` (the default) changes colors only when the user chats. When set, it lies
     /// within [`CHANGE_EVERY_SECONDS_RANGE`].
     pub change_every: Option<Duration>,
+    /// How the user's chat is read: IRC, EventSub, or whichever the token allows.
+    pub chat_transport: ChatTransport,
+}
+
+/// How a user's chat is read (`chat_transport`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChatTransport {
+    /// IRC over WebSocket; needs only `chat:read`.
+    Irc,
+    /// EventSub `channel.chat.message` over a WebSocket; needs `user:read:chat`.
+    EventSub,
+    /// EventSub when the token has `user:read:chat`, else IRC.
+    #[default]
+    Auto,
+}
+
+impl ChatTransport {
+    /// The name the config file and the environment use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ChatTransport::Irc => "irc",
+            ChatTransport::EventSub => "eventsub",
+            ChatTransport::Auto => "auto",
+        }
+    }
 }
 
 /// The validated configuration. An empty `users` list is valid; the caller decides what
@@ -157,6 +182,7 @@ pub enum Field {
     Palette,
     PaletteOrder,
     ChangeEverySeconds,
+    ChatTransport,
 }
 
 impl Field {
@@ -177,6 +203,7 @@ impl Field {
             Field::Palette => "palette",
             Field::PaletteOrder => "palette_order",
             Field::ChangeEverySeconds => "change_every_seconds",
+            Field::ChatTransport => "chat_transport",
         }
     }
 
@@ -196,6 +223,7 @@ impl Field {
             Field::Palette => Some("TWITCH_PALETTE"),
             Field::PaletteOrder => Some("TWITCH_PALETTE_ORDER"),
             Field::ChangeEverySeconds => Some("TWITCH_CHANGE_EVERY_SECONDS"),
+            Field::ChatTransport => Some("TWITCH_CHAT_TRANSPORT"),
             Field::Enabled | Field::TokenExpiresAt => None,
         }
     }

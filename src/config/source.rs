@@ -13,13 +13,13 @@ use crate::base::secret::Secret;
 use crate::color::PaletteOrder;
 
 use super::fields::{
-    build_color_mode, channels_fix, check_change_every_seconds, check_client_id,
-    check_color_mode_name, check_not_placeholder, check_palette_color, check_palette_order,
-    check_rainbow_step, check_username, color_mode_choices, normalise_channels, secret_fix,
-    ColorModeName, Problem, CLIENT_ID_FIX,
+    build_color_mode, channels_fix, check_change_every_seconds, check_chat_transport,
+    check_client_id, check_color_mode_name, check_not_placeholder, check_palette_color,
+    check_palette_order, check_rainbow_step, check_username, color_mode_choices,
+    normalise_channels, secret_fix, ColorModeName, Problem, CLIENT_ID_FIX,
 };
 use super::locate::Step;
-use super::model::{ConfigError, Field, UserConfig};
+use super::model::{ChatTransport, ConfigError, Field, UserConfig};
 use super::parse::FileContext;
 
 /// Where one user's fields are read from. Each lookup either gives the value, `None` when
@@ -202,6 +202,18 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
             .map_err(|problem| source.error(Field::ChangeEverySeconds, problem))?,
     };
 
+    let transport_fix = format!(
+        "write {}, {} or {}",
+        source.example_text(Field::ChatTransport, "auto"),
+        source.example_text(Field::ChatTransport, "irc"),
+        source.example_text(Field::ChatTransport, "eventsub")
+    );
+    let chat_transport = match source.text(Field::ChatTransport, &transport_fix)? {
+        None => ChatTransport::default(),
+        Some(value) => check_chat_transport(value)
+            .map_err(|problem| source.error(Field::ChatTransport, problem))?,
+    };
+
     Ok(UserConfig {
         username,
         client_id,
@@ -213,6 +225,7 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
         enabled,
         color_mode: build_color_mode(mode_name, rainbow_step, palette, palette_order),
         change_every,
+        chat_transport,
     })
 }
 

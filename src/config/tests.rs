@@ -10,7 +10,7 @@ use super::document::Document;
 use super::env::users_from_env;
 use super::fields::shown_number;
 use super::locate::{line_and_column, locate, Step};
-use super::model::{Config, ConfigError, Field, UserConfig};
+use super::model::{ChatTransport, Config, ConfigError, Field, UserConfig};
 use super::parse::parse;
 use crate::base::ids::Login;
 use crate::base::secret::Secret;
@@ -77,6 +77,7 @@ fn minimal_user_gets_defaults() {
             enabled: true,
             color_mode: ColorMode::Random,
             change_every: None,
+            chat_transport: ChatTransport::Auto,
         }]
     );
 }
@@ -805,6 +806,7 @@ fn document_from_users_round_trips() {
             enabled: true,
             color_mode: ColorMode::Random,
             change_every: None,
+            chat_transport: ChatTransport::Auto,
         },
         UserConfig {
             username: Login::new("bob"),
@@ -817,6 +819,7 @@ fn document_from_users_round_trips() {
             enabled: false,
             color_mode: ColorMode::Random,
             change_every: None,
+            chat_transport: ChatTransport::Auto,
         },
     ];
     let document = Document::from_users(&users);
@@ -841,6 +844,7 @@ fn document_from_users_writes_only_color_fields_that_differ_from_defaults() {
         enabled: true,
         color_mode,
         change_every,
+        chat_transport: ChatTransport::default(),
     };
     let cases: Vec<(UserConfig, Value)> = vec![
         (user(ColorMode::Random, None), json!({})),
@@ -957,6 +961,7 @@ fn env_users_are_read_until_the_first_gap() {
                 enabled: true,
                 color_mode: ColorMode::Random,
                 change_every: None,
+                chat_transport: ChatTransport::Auto,
             },
             UserConfig {
                 username: Login::new("dave"),
@@ -969,6 +974,7 @@ fn env_users_are_read_until_the_first_gap() {
                 enabled: true,
                 color_mode: ColorMode::Random,
                 change_every: None,
+                chat_transport: ChatTransport::Auto,
             },
         ]
     );
@@ -1285,4 +1291,55 @@ fn shown_numbers_stay_short() {
     for (value, expected) in cases {
         assert_eq!(shown_number(value), expected);
     }
+}
+
+#[test]
+fn chat_transport_is_read_from_file_and_environment() {
+    // (file value, expected)
+    let file_cases = [
+        (Value::Null, ChatTransport::Auto),
+        (json!("irc"), ChatTransport::Irc),
+        (json!("EventSub"), ChatTransport::EventSub),
+        (json!(" auto "), ChatTransport::Auto),
+    ];
+    for (value, expected) in file_cases {
+        let config = parse_ok(&one_user(json!({ "chat_transport": value })));
+        assert_eq!(config.users[0].chat_transport, expected, "{value}");
+    }
+    let error = parse_error(&one_user(json!({"chat_transport": "smoke"})));
+    assert!(
+        error.contains("field \"chat_transport\"")
+            && error.contains("\"smoke\" is not a chat transport")
+            && error.contains("\"eventsub\""),
+        "{error}"
+    );
+    let error = parse_error(&one_user(json!({"chat_transport": 1})));
+    assert!(error.contains("must be a string"), "{error}");
+
+    let env_cases = [
+        (None, ChatTransport::Auto),
+        (Some("irc"), ChatTransport::Irc),
+        (Some("eventsub"), ChatTransport::EventSub),
+    ];
+    for (value, expected) in env_cases {
+        let mut vars = env(&[("TWITCH_USERNAME_1", "alice"), ("TWITCH_CLIENT_ID_1", "c")]);
+        if let Some(value) = value {
+            vars.extend(env(&[("TWITCH_CHAT_TRANSPORT_1", value)]));
+        }
+        let users = users_from_env(&vars).unwrap();
+        assert_eq!(users[0].chat_transport, expected, "{value:?}");
+        // Env users written to a new file read back the same.
+        let text = Document::from_users(&users).to_json_string();
+        assert_eq!(parse_ok(&text).users, users, "{value:?}");
+    }
+    let vars = env(&[
+        ("TWITCH_USERNAME_1", "alice"),
+        ("TWITCH_CLIENT_ID_1", "c"),
+        ("TWITCH_CHAT_TRANSPORT_1", "pigeon"),
+    ]);
+    let error = users_from_env(&vars).unwrap_err().to_string();
+    assert!(
+        error.contains("TWITCH_CHAT_TRANSPORT_1") && error.contains("not a chat transport"),
+        "{error}"
+    );
 }

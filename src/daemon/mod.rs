@@ -18,6 +18,7 @@ use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
 use crate::base::supervisor::supervise;
 use crate::chat::connection::{run_chat, ChatSettings};
+use crate::chat::eventsub_connection::ChannelIds;
 use crate::chat::socket::tls_for;
 use crate::chat::watch::{ChatWatch, WatchSettings};
 use crate::config::writer::{ConfigWriter, Edit, Unsaved, UnsavedSink, Watch};
@@ -49,7 +50,8 @@ pub const VALIDATION_STAGGER: Duration = Duration::from_millis(20);
 pub enum ReloadAction {
     /// New user: start it.
     Start,
-    /// Credentials or channels changed: stop the user's threads and start new ones.
+    /// Credentials, channels or the chat transport changed: stop the user's threads and
+    /// start new ones.
     Restart,
     /// Only settings the running threads read live changed: update them in place.
     Update,
@@ -73,6 +75,7 @@ pub fn reload_action(
         || running.client_id != edited.client_id
         || running.client_secret != edited.client_secret
         || running.channels != edited.channels
+        || running.chat_transport != edited.chat_transport
     {
         ReloadAction::Restart
     } else if running.enabled != edited.enabled
@@ -90,6 +93,17 @@ fn color_settings(config: &UserConfig) -> ColorSettings {
     ColorSettings {
         mode: config.color_mode.clone(),
         change_every: config.change_every,
+    }
+}
+
+/// The one TLS context chat connections share: built when either chat endpoint is
+/// `wss://` (both are, against Twitch).
+fn chat_tls(
+    endpoints: &crate::daemon::settings::Endpoints,
+) -> Result<Option<native_tls::TlsConnector>, native_tls::Error> {
+    match tls_for(&endpoints.irc_url)? {
+        Some(tls) => Ok(Some(tls)),
+        None => tls_for(&endpoints.eventsub_url),
     }
 }
 
@@ -229,7 +243,10 @@ impl Daemon {
             shared: Shared {
                 chat_settings: ChatSettings {
                     irc_url: settings.endpoints.irc_url.clone(),
-                    tls: tls_for(&settings.endpoints.irc_url).map_err(|error| {
+                    eventsub_url: settings.endpoints.eventsub_url.clone(),
+                    helix: Arc::clone(&helix),
+                    channel_ids: ChannelIds::default(),
+                    tls: chat_tls(&settings.endpoints).map_err(|error| {
                         std::io::Error::other(format!("cannot set up TLS for chat: {error}"))
                     })?,
                     keepalive: settings.keepalive,
@@ -297,6 +314,7 @@ impl Daemon {
             },
         );
 
+        let transport = config.chat_transport;
         let chat_user = Arc::clone(&user);
         let channels = config.channels.clone();
         let settings = shared.chat_settings.clone();
@@ -317,6 +335,7 @@ impl Daemon {
                             settings.clone(),
                             queue.clone(),
                             chat_stop.clone(),
+                            transport,
                         )
                     });
                     drop(chat_done);
@@ -345,7 +364,8 @@ impl Daemon {
     }
 
     /// Applies an edited config: starts added users, stops removed ones, restarts users
-    /// whose credentials or channels changed, updates the rest in place.
+    /// whose tokens, credentials, channels or chat transport changed, updates the rest in
+    /// place.
     pub fn apply(&mut self, edit: &Edit) {
         let edited = &edit.config;
         let kept: Vec<&Login> = edited.users.iter().map(|user| &user.username).collect();
@@ -386,7 +406,7 @@ impl Daemon {
                 }
                 ReloadAction::Start | ReloadAction::Restart => {
                     if let Some(running) = self.users.remove(login) {
-                        info!("{login}: tokens, credentials or channels changed; reconnecting");
+                        info!("{login}: tokens, credentials, channels or chat transport changed; reconnecting");
                         running.stop(&self.shared.tokens, &mut self.other_threads);
                     } else {
                         info!("{login}: added to the config; starting");
@@ -537,6 +557,19 @@ mod tests {
                 false,
                 user(r#", "client_id": "other""#),
                 ReloadAction::Restart,
+            ),
+            // Another chat transport means another connection: that user reconnects.
+            (
+                Some(&base),
+                false,
+                user(r#", "chat_transport": "eventsub""#),
+                ReloadAction::Restart,
+            ),
+            (
+                Some(&base),
+                false,
+                user(r#", "chat_transport": "auto""#),
+                ReloadAction::Keep,
             ),
             // Tokens the daemon refreshed itself, or an editor's stale copy that the config
             // writer already swapped for the newer ones: nothing to restart for.

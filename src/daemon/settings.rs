@@ -11,6 +11,7 @@ use crate::base::wall_clock::WallClock;
 use crate::status::model::default_status_path;
 
 pub const DEFAULT_IRC_URL: &str = "wss://irc-ws.chat.twitch.tv:443";
+pub const DEFAULT_EVENTSUB_URL: &str = "wss://eventsub.wss.twitch.tv/ws";
 pub const DEFAULT_API_URL: &str = "https://api.twitch.tv/helix";
 pub const DEFAULT_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
 pub const DEFAULT_CONFIG_PATH: &str = "twitch_colorchanger.conf";
@@ -27,6 +28,8 @@ pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(3);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoints {
     pub irc_url: String,
+    /// Chat over EventSub; the keepalive window is added as a query unless it names one.
+    pub eventsub_url: String,
     pub api_url: String,
     pub auth_url: String,
 }
@@ -71,6 +74,7 @@ impl Default for Settings {
             config_path: PathBuf::from(DEFAULT_CONFIG_PATH),
             endpoints: Endpoints {
                 irc_url: DEFAULT_IRC_URL.to_string(),
+                eventsub_url: DEFAULT_EVENTSUB_URL.to_string(),
                 api_url: DEFAULT_API_URL.to_string(),
                 auth_url: DEFAULT_AUTH_URL.to_string(),
             },

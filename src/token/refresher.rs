@@ -558,6 +558,13 @@ impl Refresher {
                 if slot.entry.user.user_id().is_none() && validation.login == login {
                     slot.entry.user.set_user_id(validation.user_id.clone());
                 }
+                if validation.login == login {
+                    // Only this thread replaces tokens, and one call per user is under way:
+                    // the current token is the one validated. Chat chooses its transport by
+                    // these scopes (user:read:chat).
+                    let token = &slot.entry.user.token;
+                    token.set_scopes(token.current().1, validation.scopes.clone());
+                }
                 debug!(
                     "{login}: token valid for another {} minutes",
                     validation.expires_in.as_secs() / 60
@@ -642,6 +649,10 @@ impl Refresher {
                         info!("{login}: logged in with the device code");
                         remember_consumed(slot);
                         install(slot, &grant, now);
+                        if let Some(scopes) = &scopes {
+                            let token = &slot.entry.user.token;
+                            token.set_scopes(token.current().1, scopes.clone());
+                        }
                         slot.device_code = None;
                         slot.shown = None;
                         slot.entry.user.report_state(UserState::Starting {

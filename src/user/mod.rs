@@ -69,6 +69,8 @@ pub struct TokenCell {
 struct TokenState {
     token: Secret,
     generation: u64,
+    /// The scopes validation reported for this token; `None` until it was validated.
+    scopes: Option<Vec<String>>,
     /// Set at shutdown so that waiters stop waiting.
     closed: bool,
     /// A generation that was refused yet validates (or lacks a scope): no new token will
@@ -83,6 +85,7 @@ impl TokenCell {
             state: Mutex::new(TokenState {
                 token,
                 generation: 0,
+                scopes: None,
                 closed: false,
                 settled: None,
             }),
@@ -132,7 +135,33 @@ impl TokenCell {
         let mut state = lock(&self.state);
         state.token = token;
         state.generation += 1;
+        state.scopes = None;
         self.changed.notify_all();
+    }
+
+    /// Records the scopes validation reported for the token of `generation` (ignored when a
+    /// newer token has replaced it meanwhile).
+    pub fn set_scopes(&self, generation: u64, scopes: Vec<String>) {
+        let mut state = lock(&self.state);
+        if state.generation == generation {
+            state.scopes = Some(scopes);
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits until the current token's scopes are known; `None` on timeout or shutdown.
+    pub fn wait_scopes(&self, timeout: Duration) -> Option<Vec<String>> {
+        let state = lock(&self.state);
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, timeout, |state| {
+                state.scopes.is_none() && !state.closed
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        if state.closed {
+            return None;
+        }
+        state.scopes.clone()
     }
 
     /// Waits until the token is newer than `generation`; `None` on timeout, on shutdown, or
@@ -572,6 +601,29 @@ mod tests {
         assert_eq!((token.expose(), generation), ("pasted", 1));
         cell.close();
         assert!(cell.wait_replaced(1, Duration::from_secs(60)).is_none());
+    }
+
+    #[test]
+    fn scopes_belong_to_the_token_they_were_validated_for() {
+        let cell = TokenCell::new(Secret::new("old"), None);
+        let (_, generation) = cell.current();
+        assert_eq!(cell.wait_scopes(Duration::from_millis(1)), None);
+        cell.set_scopes(generation, vec!["chat:read".into()]);
+        assert_eq!(
+            cell.wait_scopes(Duration::from_secs(5)),
+            Some(vec!["chat:read".to_string()])
+        );
+        cell.replace(Secret::new("new"));
+        assert_eq!(
+            cell.wait_scopes(Duration::from_millis(1)),
+            None,
+            "a new token"
+        );
+        // A validation of the old token that finishes late does not count for the new one.
+        cell.set_scopes(generation, vec!["stale".into()]);
+        assert_eq!(cell.wait_scopes(Duration::from_millis(1)), None);
+        cell.close();
+        assert_eq!(cell.wait_scopes(Duration::from_secs(60)), None);
     }
 
     #[test]

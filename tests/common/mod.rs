@@ -33,6 +33,7 @@ pub fn users_from_json(users: Vec<serde_json::Value>) -> Vec<UserConfig> {
 pub fn fake_env(twitch: &FakeTwitch) -> HashMap<String, String> {
     HashMap::from([
         ("TWITCH_IRC_URL".to_string(), twitch.irc_url()),
+        ("TWITCH_EVENTSUB_URL".to_string(), twitch.eventsub_url()),
         ("TWITCH_API_URL".to_string(), twitch.api_url()),
         ("TWITCH_AUTH_URL".to_string(), twitch.auth_url()),
     ])

@@ -1,0 +1,541 @@
+//! A user's chat over EventSub: the same chat thread, on the other side of the transport
+//! seam. Connects to the EventSub WebSocket, subscribes the channels on the welcomed session
+//! through Helix, turns the user's own messages into color-change requests, follows
+//! `session_reconnect` to the new URL, and reconnects with the IRC backoff after every loss.
+//! Does I/O; every decision is made by `chat::eventsub` and `chat::reconnect`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use rand::RngExt;
+
+use crate::base::clock::unix_now;
+use crate::base::counters;
+use crate::base::ids::{Login, UserId};
+use crate::base::metrics::ReconnectReason;
+use crate::base::stop::StopSignal;
+use crate::base::sync::lock;
+use crate::chat::connection::{act_on_own_message, report_reconnecting, ChatSettings};
+use crate::chat::eventsub::{
+    close_code_name, keepalive_seconds_for, url_with_keepalive, EventSubEnd, EventSubLink,
+    EventSubStep, RevocationVerdict, READ_CHAT_SCOPE,
+};
+use crate::chat::reconnect::{Ending, Reconnects, Refusal};
+use crate::chat::socket::{FrameSocket, Incoming};
+use crate::chat::watch::WatchedLink;
+use crate::status::UserState;
+use crate::twitch::helix::bucket_wait;
+use crate::twitch::helix_chat::HelixCallError;
+use crate::user::queue::ChangeQueue;
+use crate::user::User;
+
+/// How long the chat thread waits for the token thread to deliver a token.
+const TOKEN_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
+/// Attempts of one subscription that Twitch answers with 429, the first included.
+const MAX_SUBSCRIBE_ATTEMPTS: u32 = 3;
+/// How long draining the old connection after a reconnect may wait for each frame it
+/// already has.
+const DRAIN_WAIT: Duration = Duration::from_millis(1);
+
+/// Channel logins resolved to ids, for the whole process: every user watching a channel
+/// and every reconnect reuses them.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelIds(Arc<Mutex<HashMap<Login, UserId>>>);
+
+impl ChannelIds {
+    fn get(&self, login: &Login) -> Option<UserId> {
+        lock(&self.0).get(login).cloned()
+    }
+
+    fn insert(&self, login: Login, id: UserId) {
+        lock(&self.0).insert(login, id);
+    }
+}
+
+/// Why the EventSub side of a chat thread returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSubExit {
+    /// The user or the daemon is stopping.
+    Stopped,
+    /// Twitch refused the subscription for want of `user:read:chat` and the transport was
+    /// chosen automatically: go on over IRC.
+    FallBackToIrc,
+}
+
+/// How one connection ended.
+#[derive(Debug)]
+enum Ended {
+    /// Helix refused the token of this generation (401), or the user revoked the app's
+    /// authorization: the token path.
+    TokenRefused(String, u64),
+    /// 403 on subscribing: the token lacks `user:read:chat`.
+    Forbidden(String),
+    /// Anything else: refused connect, TLS error, drop, close, silence, a failed call.
+    /// `subscribed` when the connection had its subscriptions.
+    Lost { reason: String, subscribed: bool },
+    /// The chat watch closed it because the machine slept.
+    Slept,
+}
+
+fn lost(reason: String) -> Ended {
+    Ended::Lost {
+        reason,
+        subscribed: false,
+    }
+}
+
+/// Runs chat over EventSub until `stop` fires, or until a missing scope sends an
+/// automatically chosen transport back to IRC (`fall_back_allowed`).
+pub fn run_eventsub(
+    user: &Arc<User>,
+    channels: &[Login],
+    settings: &ChatSettings,
+    queue: &ChangeQueue,
+    stop: &StopSignal,
+    fall_back_allowed: bool,
+) -> EventSubExit {
+    let login = user.login.clone();
+    let mut rng = rand::rng();
+    let mut reconnects = Reconnects::new(settings.backoff);
+    user.report_chat("EventSub", channels);
+    let url = url_with_keepalive(
+        &settings.eventsub_url,
+        keepalive_seconds_for(settings.keepalive),
+    );
+    while !stop.is_stopped() {
+        let (token, generation) = user.token.current();
+        if token.is_empty() {
+            debug!("{login}: waiting for a token before connecting to EventSub");
+            let _ = user.token.wait_newer(generation, TOKEN_RECHECK_INTERVAL);
+            continue;
+        }
+        let started = Instant::now();
+        let (ended, subscribed) = match FrameSocket::connect(&url, settings.tls.as_ref(), stop) {
+            Ok(socket) => {
+                let link = EventSubLink::new(user.user_id(), Instant::now());
+                let mut connection = Connection {
+                    user,
+                    channels,
+                    settings,
+                    queue,
+                    stop,
+                    socket,
+                    old_socket: None,
+                    watched: None,
+                    generation,
+                };
+                let ended = connection.run(link);
+                (ended, connection.watched.is_some())
+            }
+            Err(reason) => (lost(reason), false),
+        };
+        if stop.is_stopped() {
+            break;
+        }
+        if subscribed {
+            reconnects.logged_in();
+        }
+        let mut lost = None;
+        // The token generation a refusal was about: a newer one ends the wait early.
+        let mut refused_generation = None;
+        let ending = match ended {
+            Ended::Forbidden(message) => {
+                error!(
+                    "{login}: Twitch refused to deliver chat over EventSub ({message}): the token lacks the scope {READ_CHAT_SCOPE}; run `twitch-colorchanger auth --user {login}` to log in again with it{}",
+                    if fall_back_allowed { ", using IRC until then" } else { ", or set chat_transport to irc or auto" }
+                );
+                if fall_back_allowed {
+                    return EventSubExit::FallBackToIrc;
+                }
+                report_reconnecting(user, format!("EventSub needs the scope {READ_CHAT_SCOPE}"));
+                refused_generation = Some(generation);
+                Ending::Refused { retry_now: false }
+            }
+            Ended::TokenRefused(text, generation) => {
+                report_reconnecting(user, format!("EventSub refused the token: {text}"));
+                refused_generation = Some(generation);
+                on_refused(user, reconnects.refused(), &text, generation)
+            }
+            Ended::Lost { reason, subscribed } => {
+                lost = Some(reason);
+                Ending::Lost {
+                    logged_in: subscribed,
+                }
+            }
+            Ended::Slept => {
+                info!("{login}: reconnecting to EventSub after the machine slept");
+                report_reconnecting(user, "the machine slept".into());
+                Ending::Slept
+            }
+        };
+        counters::reconnect(match &ending {
+            Ending::ReconnectRequested => ReconnectReason::Requested,
+            Ending::Refused { .. } => ReconnectReason::LoginRefused,
+            Ending::Lost { .. } | Ending::Slept => ReconnectReason::Lost,
+        });
+        let now = Instant::now();
+        let next_attempt = reconnects.next_attempt(ending, started, now, rng.random());
+        let wait = next_attempt.saturating_duration_since(now);
+        if let Some(reason) = lost {
+            warn!(
+                "{login}: EventSub connection lost ({reason}); reconnecting in {:.1} s",
+                wait.as_secs_f64()
+            );
+            report_reconnecting(user, reason);
+        }
+        match refused_generation {
+            // Backing off after a refusal: a newer token (a new login, a pasted token) is
+            // worth trying at once, as over IRC.
+            Some(generation) if wait > settings.backoff.min_gap => {
+                if user.token.wait_replaced(generation, wait).is_some()
+                    && stop.wait_until(started + settings.backoff.min_gap)
+                {
+                    break;
+                }
+            }
+            _ => {
+                if stop.wait_until(next_attempt) {
+                    break;
+                }
+            }
+        }
+    }
+    debug!("{login}: EventSub chat stopped");
+    EventSubExit::Stopped
+}
+
+/// Carries out what `Reconnects::refused` decided about a refused token, as the IRC side
+/// does: the first refusal of an episode goes to the token owner and its new token is waited
+/// for; later ones back off, said once.
+fn on_refused(user: &User, refusal: Refusal, text: &str, generation: u64) -> Ending {
+    let login = &user.login;
+    let retry_now = match refusal {
+        Refusal::Report if user.token.report_rejected(generation) => {
+            info!(
+                "{login}: Twitch refused the token for EventSub ({text}); asking for a new token"
+            );
+            user.token
+                .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
+                .is_some()
+        }
+        Refusal::Report | Refusal::BackOff { first: true } => false,
+        Refusal::BackOff { first: false } => {
+            debug!("{login}: EventSub refused the token again ({text})");
+            return Ending::Refused { retry_now: false };
+        }
+    };
+    if !retry_now {
+        warn!("{login}: Twitch refused the token for EventSub ({text}) and a new token cannot help now; retrying with a growing delay of up to 10 minutes; if this lasts, log in again with `twitch-colorchanger auth --user {login}`");
+    }
+    Ending::Refused { retry_now }
+}
+
+/// One live EventSub connection (two while a reconnect hands the session over).
+struct Connection<'a> {
+    user: &'a Arc<User>,
+    channels: &'a [Login],
+    settings: &'a ChatSettings,
+    queue: &'a ChangeQueue,
+    stop: &'a StopSignal,
+    socket: FrameSocket,
+    /// The connection a `session_reconnect` moved away from, until the new one is welcomed.
+    old_socket: Option<FrameSocket>,
+    /// Set once subscribed; dropping it tells the watch (color timer, sleep) it ended.
+    watched: Option<WatchedLink>,
+    /// The token generation this connection started with.
+    generation: u64,
+}
+
+impl Connection<'_> {
+    /// Reads and dispatches until the connection ends.
+    fn run(&mut self, mut link: EventSubLink) -> Ended {
+        loop {
+            let timeout = link
+                .next_deadline()
+                .saturating_duration_since(Instant::now());
+            let mut steps = match self.socket.read(timeout) {
+                Ok(Incoming::Text(frame)) => link.on_frame(Instant::now(), &frame),
+                Ok(Incoming::Traffic) => {
+                    link.on_traffic(Instant::now());
+                    Vec::new()
+                }
+                Ok(Incoming::TimedOut) => Vec::new(),
+                Err(reason) => return self.lost(self.describe_end(reason)),
+            };
+            steps.extend(link.due(Instant::now()));
+            if let Err(ended) = self.carry_out(&mut link, steps) {
+                return ended;
+            }
+        }
+    }
+
+    /// How a connection that ended without a decision of the machine ended.
+    fn lost(&self, reason: String) -> Ended {
+        match &self.watched {
+            Some(watched) if watched.closed_after_sleep() => Ended::Slept,
+            watched => Ended::Lost {
+                reason,
+                subscribed: watched.is_some(),
+            },
+        }
+    }
+
+    /// Tells the chat watch this user reads chat now: it runs the color timer and, after a
+    /// sleep, shuts the user's sockets down (every socket here is registered with `stop`).
+    fn watch(&mut self) {
+        if self.watched.is_none() {
+            self.watched = Some(self.settings.watch.logged_in(self.user, self.stop));
+        }
+    }
+
+    /// "closed by the server" with the EventSub close code and its name, when there is one.
+    fn describe_end(&self, reason: String) -> String {
+        match self.socket.close_code() {
+            Some(code) => match close_code_name(code) {
+                Some(name) => format!("Twitch closed the connection: {code} {name}"),
+                None => format!("Twitch closed the connection with code {code}"),
+            },
+            None => reason,
+        }
+    }
+
+    fn carry_out(
+        &mut self,
+        link: &mut EventSubLink,
+        steps: Vec<EventSubStep>,
+    ) -> Result<(), Ended> {
+        let login = &self.user.login;
+        for step in steps {
+            match step {
+                EventSubStep::Subscribe { session_id } => self.subscribe_all(link, &session_id)?,
+                EventSubStep::Reconnect { url } => {
+                    info!(
+                        "{login}: Twitch moves the EventSub session; connecting to the new address"
+                    );
+                    let socket = FrameSocket::connect(&url, self.settings.tls.as_ref(), self.stop)
+                        .map_err(|reason| {
+                            self.lost(format!("reconnect to the new address failed: {reason}"))
+                        })?;
+                    self.old_socket = Some(std::mem::replace(&mut self.socket, socket));
+                    link.reconnecting(Instant::now());
+                }
+                EventSubStep::CarriedOver => {
+                    debug!("{login}: EventSub session carried over; closing the old connection");
+                    self.drain_old(link);
+                }
+                EventSubStep::OwnMessage { channel, text } => {
+                    debug!("{login}: own message in #{channel}");
+                    act_on_own_message(self.user, self.queue, &text);
+                }
+                EventSubStep::Revoked {
+                    broadcaster_user_id,
+                    status,
+                    verdict,
+                } => self.on_revoked(link, broadcaster_user_id, &status, verdict)?,
+                EventSubStep::Unreadable(error) => {
+                    debug!("{login}: ignored an EventSub frame that is not a message: {error:?}");
+                }
+                EventSubStep::End(EventSubEnd::NoWelcome(waited)) => {
+                    return Err(self.lost(format!("no welcome from EventSub within {waited:?}")));
+                }
+                EventSubStep::End(EventSubEnd::Silence(waited)) => {
+                    return Err(self.lost(format!(
+                        "no message or keepalive from EventSub for {:.1} s",
+                        waited.as_secs_f64()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Acts on what the old connection still holds, then closes it.
+    fn drain_old(&mut self, link: &mut EventSubLink) {
+        let Some(mut old) = self.old_socket.take() else {
+            return;
+        };
+        while let Ok(Incoming::Text(frame)) = old.read(DRAIN_WAIT) {
+            for step in link.on_frame(Instant::now(), &frame) {
+                if let EventSubStep::OwnMessage { text, .. } = step {
+                    act_on_own_message(self.user, self.queue, &text);
+                }
+            }
+        }
+        old.close();
+    }
+
+    fn token(&self) -> crate::base::secret::Secret {
+        self.user.token.current().0
+    }
+
+    fn refused(&self, error: &HelixCallError) -> Option<Ended> {
+        match error {
+            HelixCallError::Unauthorized => Some(Ended::TokenRefused(
+                "token rejected by Helix (401)".to_string(),
+                self.generation,
+            )),
+            HelixCallError::Forbidden { message } => Some(Ended::Forbidden(message.clone())),
+            _ => None,
+        }
+    }
+
+    /// Resolves the channels (and the user's own id when not known yet), subscribes every
+    /// channel on `session_id`, reads the current color, and reports the user connected.
+    fn subscribe_all(&mut self, link: &mut EventSubLink, session_id: &str) -> Result<(), Ended> {
+        let login = &self.user.login;
+        let helix = &self.settings.helix;
+        let client_id = &self.user.client_id;
+        let channel_ids = &self.settings.channel_ids;
+        let mut wanted: Vec<Login> = self
+            .channels
+            .iter()
+            .filter(|channel| channel_ids.get(channel).is_none())
+            .cloned()
+            .collect();
+        if self.user.user_id().is_none()
+            && !wanted.contains(login)
+            && channel_ids.get(login).is_none()
+        {
+            wanted.push(login.clone());
+        }
+        if !wanted.is_empty() {
+            let found = helix
+                .users_by_login(client_id, &self.token(), &wanted)
+                .map_err(|error| {
+                    self.refused(&error).unwrap_or_else(|| {
+                        self.lost(format!("looking up channel ids failed: {error}"))
+                    })
+                })?;
+            for (channel, id) in found {
+                channel_ids.insert(channel, id);
+            }
+        }
+        let own_id = match self.user.user_id().or_else(|| channel_ids.get(login)) {
+            Some(id) => id,
+            None => return Err(self.lost(format!("Twitch knows no user {login}"))),
+        };
+        self.user.set_user_id(own_id.clone());
+        link.set_user_id(own_id.clone());
+        let mut n_subscribed = 0;
+        for channel in self.channels {
+            let Some(channel_id) = channel_ids.get(channel) else {
+                warn!("{login}: Twitch knows no channel #{channel}; it is skipped");
+                continue;
+            };
+            self.subscribe_one(session_id, &channel_id, &own_id, channel)?;
+            n_subscribed += 1;
+        }
+        match helix.chat_color(client_id, &self.token(), &own_id) {
+            Ok(color) => self.user.set_current_color(color),
+            Err(error) => debug!("{login}: current color not known ({error})"),
+        }
+        info!("{login}: reading chat over EventSub ({n_subscribed} channels, user id {own_id})");
+        self.user.report_state(UserState::Connected {
+            since_unix: unix_now(),
+        });
+        self.watch();
+        Ok(())
+    }
+
+    /// Subscribes one channel; a 429 waits for the bucket's reset and tries again.
+    fn subscribe_one(
+        &self,
+        session_id: &str,
+        channel_id: &UserId,
+        own_id: &UserId,
+        channel: &Login,
+    ) -> Result<(), Ended> {
+        let login = &self.user.login;
+        for attempt in 1..=MAX_SUBSCRIBE_ATTEMPTS {
+            let result = self.settings.helix.subscribe_chat(
+                &self.user.client_id,
+                &self.token(),
+                session_id,
+                channel_id,
+                own_id,
+            );
+            let error = match result {
+                Ok(outcome) => {
+                    debug!("{login}: subscribed to #{channel} ({outcome:?})");
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            if let Some(ended) = self.refused(&error) {
+                return Err(ended);
+            }
+            match error {
+                HelixCallError::RateLimited { rate_limit } if attempt < MAX_SUBSCRIBE_ATTEMPTS => {
+                    let wait = bucket_wait(rate_limit.reset_at_unix, unix_now())
+                        .unwrap_or(Duration::from_secs(1));
+                    info!(
+                        "{login}: Twitch rate-limits subscriptions; trying #{channel} again in {} s",
+                        wait.as_secs()
+                    );
+                    if self.stop.wait_timeout(wait) {
+                        return Err(lost("stopping".to_string()));
+                    }
+                }
+                other => {
+                    return Err(self.lost(format!("subscribing to #{channel} failed: {other}")));
+                }
+            }
+        }
+        Err(self.lost(format!("subscribing to #{channel} stayed rate-limited")))
+    }
+
+    fn on_revoked(
+        &self,
+        link: &EventSubLink,
+        broadcaster_user_id: Option<String>,
+        status: &str,
+        verdict: RevocationVerdict,
+    ) -> Result<(), Ended> {
+        let login = &self.user.login;
+        let channel = broadcaster_user_id
+            .as_ref()
+            .and_then(|id| {
+                self.channels.iter().find(|channel| {
+                    self.settings
+                        .channel_ids
+                        .get(channel)
+                        .is_some_and(|known| known.as_str() == id)
+                })
+            })
+            .map_or_else(|| "a channel".to_string(), |channel| format!("#{channel}"));
+        match verdict {
+            RevocationVerdict::LoginProblem => {
+                warn!("{login}: Twitch revoked the chat subscription for {channel} ({status})");
+                Err(Ended::TokenRefused(
+                    format!("subscription revoked: {status}"),
+                    self.generation,
+                ))
+            }
+            RevocationVerdict::ChannelGone => {
+                warn!("{login}: Twitch revoked the chat subscription for {channel} ({status}): the channel or user no longer exists");
+                Ok(())
+            }
+            RevocationVerdict::VersionGone => {
+                error!("{login}: Twitch revoked the chat subscription for {channel} ({status}): this version of twitch-colorchanger uses a subscription version Twitch no longer offers; update it");
+                Ok(())
+            }
+            RevocationVerdict::Resubscribe => {
+                info!("{login}: Twitch revoked the chat subscription for {channel} ({status}); subscribing again");
+                let (Some(session_id), Some(own_id), Some(channel_id)) =
+                    (link.session_id(), self.user.user_id(), broadcaster_user_id)
+                else {
+                    return Ok(());
+                };
+                let channel_login = Login::new(channel.trim_start_matches('#'));
+                self.subscribe_one(
+                    session_id,
+                    &UserId::new(channel_id),
+                    &own_id,
+                    &channel_login,
+                )
+            }
+        }
+    }
+}

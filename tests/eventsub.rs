@@ -1,0 +1,429 @@
+//! Chat over EventSub against the live daemon and the fake Twitch: the transport chosen per
+//! user, subscriptions and their errors, duplicates, reconnects, silence, revocations, the
+//! current color at connect, chat commands, and a config edit that switches transports.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use fake_twitch::{Account, ClientFrame, FakeTwitch, ScriptedResponse, READ_CHAT_SCOPE};
+use serde_json::json;
+use twitch_colorchanger::base::stop::StopSignal;
+
+const SUBSCRIPTIONS: &str = "/helix/eventsub/subscriptions";
+
+/// An account whose tokens carry `user:read:chat`, registered with the fake.
+fn reader(twitch: &FakeTwitch, login: &str, user_id: &str, color: &str) -> Account {
+    let mut account = Account::new(login, user_id);
+    account.color = color.to_string();
+    account.scopes.push(READ_CHAT_SCOPE.to_string());
+    twitch.add_user(account.clone());
+    account
+}
+
+/// A config entry reading `channels` over `transport`.
+fn entry(account: &Account, transport: &str, channels: &[&str]) -> serde_json::Value {
+    let mut entry = user_json(account, true, channels);
+    entry["chat_transport"] = json!(transport);
+    entry
+}
+
+fn is_subscription_post(request: &fake_twitch::HttpRequest) -> bool {
+    request.method == "POST" && request.path == SUBSCRIPTIONS
+}
+
+fn subscription_posts(twitch: &FakeTwitch) -> Vec<fake_twitch::HttpRequest> {
+    twitch
+        .requests()
+        .into_iter()
+        .filter(is_subscription_post)
+        .collect()
+}
+
+/// Waits for a color PUT for `user_id` and returns its color.
+fn next_change_of(twitch: &FakeTwitch, user_id: &str) -> String {
+    let put = twitch
+        .wait_request(
+            |request| is_color_put(request) && request.query_param("user_id") == Some(user_id),
+            WAIT,
+        )
+        .unwrap_or_else(|| panic!("a color change for user {user_id}"));
+    put.query_param("color").unwrap_or_default().to_string()
+}
+
+#[test]
+fn auto_reads_chat_over_eventsub_with_the_scope_and_over_irc_without_it() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let bob = account(&twitch, "bob", "1002", "", true);
+    let daemon = start_daemon(
+        &twitch,
+        vec![
+            user_json(&alice, true, &["somechannel"]),
+            user_json(&bob, true, &["somechannel"]),
+        ],
+    );
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    assert!(twitch.wait_joined("bob", "somechannel", WAIT));
+
+    // Each message reaches both: alice's subscription and bob's IRC connection.
+    assert_eq!(twitch.say("alice", "somechannel", "hello"), 2);
+    next_change_of(&twitch, "1001");
+    assert_eq!(twitch.say("bob", "somechannel", "hi"), 2);
+    next_change_of(&twitch, "1002");
+
+    assert_eq!(twitch.n_logins("alice"), 0, "alice never used IRC");
+    let subscriptions = twitch.eventsub_subscriptions();
+    assert_eq!(subscriptions.len(), 1, "{subscriptions:?}");
+    assert_eq!(subscriptions[0].login, "alice");
+    assert_eq!(subscriptions[0].user_id, "1001");
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn session_reconnect_keeps_changes_flowing_without_a_second_subscription() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+
+    assert_eq!(twitch.eventsub_reconnect("alice"), 1);
+    assert!(twitch.wait_n_eventsub_connections(2, WAIT));
+    // The daemon closes the old connection itself once the new one is welcomed.
+    assert!(twitch
+        .wait_eventsub_client_frame(|frame| matches!(frame, ClientFrame::Close(_)), WAIT)
+        .is_some());
+    assert!(twitch.wait_live_eventsub_connections(1, WAIT));
+
+    assert_eq!(twitch.say("alice", "somechannel", "still here"), 1);
+    next_change_of(&twitch, "1001");
+    assert_eq!(
+        subscription_posts(&twitch).len(),
+        1,
+        "no second subscription"
+    );
+    assert_eq!(twitch.eventsub_subscriptions().len(), 1);
+    let frames = twitch.eventsub_client_frames();
+    assert!(
+        frames
+            .iter()
+            .all(|(_, frame)| matches!(frame, ClientFrame::Pong | ClientFrame::Close(_))),
+        "the client sends nothing but pongs and close frames: {frames:?}"
+    );
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn silence_past_the_keepalive_window_reconnects_and_subscribes_again() {
+    let twitch = FakeTwitch::start();
+    twitch.set_eventsub_keepalive_seconds(Some(1));
+    let alice = reader(&twitch, "alice", "1001", "");
+    let daemon = start_daemon(&twitch, vec![entry(&alice, "auto", &["somechannel"])]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+
+    twitch.set_eventsub_silent("alice", true);
+    assert!(twitch.wait_n_eventsub_connections(2, WAIT), "a reconnect");
+    assert!(twitch.wait_n_eventsub_subscriptions("alice", 2, WAIT));
+    twitch.set_eventsub_silent("alice", false);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    assert_eq!(twitch.say("alice", "somechannel", "back"), 1);
+    next_change_of(&twitch, "1001");
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn a_409_counts_as_subscribed_and_a_429_waits_for_the_reset() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    twitch.push_response(
+        "POST",
+        SUBSCRIPTIONS,
+        ScriptedResponse::json(
+            409,
+            r#"{"status":409,"message":"subscription already exists"}"#,
+        ),
+    );
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    twitch.push_response(
+        "POST",
+        SUBSCRIPTIONS,
+        ScriptedResponse::json(429, r#"{"status":429,"message":"Too Many Requests"}"#)
+            .with_header("Ratelimit-Remaining", "0")
+            .with_header("Ratelimit-Reset", &reset.to_string()),
+    );
+    let daemon = start_daemon(
+        &twitch,
+        vec![entry(&alice, "eventsub", &["first", "second"])],
+    );
+    assert!(twitch.wait_eventsub_subscribed("alice", "second", WAIT));
+
+    let posts = subscription_posts(&twitch);
+    assert_eq!(posts.len(), 3, "409, 429, then the retry");
+    assert!(
+        posts[2].at.duration_since(posts[1].at) >= Duration::from_millis(900),
+        "the retry waited for Ratelimit-Reset"
+    );
+    assert_eq!(twitch.say("alice", "second", "hi"), 1);
+    next_change_of(&twitch, "1001");
+    assert_eq!(twitch.n_eventsub_connections(), 1, "no reconnect");
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn a_401_on_subscribing_refreshes_the_token_and_subscribes_with_the_new_one() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+
+    // The token dies at Twitch; the next connection's subscription is refused with 401.
+    twitch.expire_access_token("alice");
+    assert_eq!(twitch.eventsub_drop("alice"), 1);
+    assert!(twitch.wait_n_eventsub_subscriptions("alice", 2, WAIT));
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    let refreshes = twitch
+        .requests()
+        .into_iter()
+        .filter(|request| request.path == "/oauth2/token")
+        .count();
+    assert_eq!(refreshes, 1, "refreshed once");
+    let posts = subscription_posts(&twitch);
+    let authorizations: Vec<Option<&str>> = posts
+        .iter()
+        .map(|post| post.header("Authorization"))
+        .collect();
+    let new_token = format!("Bearer {}", twitch.access_token("alice"));
+    assert_eq!(authorizations.last(), Some(&Some(new_token.as_str())));
+    assert_eq!(twitch.say("alice", "somechannel", "hi"), 1);
+    next_change_of(&twitch, "1001");
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn revocations_resubscribe_or_take_the_token_path() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+
+    // A reason that allows it: the same connection subscribes again.
+    assert_eq!(
+        twitch.eventsub_revoke("alice", "notification_failures_exceeded"),
+        1
+    );
+    assert!(twitch.wait_n_eventsub_subscriptions("alice", 2, WAIT));
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    assert_eq!(twitch.n_eventsub_connections(), 1);
+
+    // The user withdrew the authorization (which also ends the token): the token path
+    // refreshes it and chat starts over.
+    let first_token = twitch.access_token("alice");
+    twitch.expire_access_token("alice");
+    assert_eq!(twitch.eventsub_revoke("alice", "authorization_revoked"), 1);
+    assert!(twitch.wait_n_eventsub_subscriptions("alice", 3, WAIT));
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    assert_ne!(twitch.access_token("alice"), first_token, "refreshed");
+    assert_eq!(twitch.say("alice", "somechannel", "hi"), 1);
+    next_change_of(&twitch, "1001");
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn the_current_color_at_connect_comes_from_helix() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "red");
+    let mut alice_entry = entry(&alice, "eventsub", &["somechannel"]);
+    alice_entry["color_mode"] = json!("preset");
+    let daemon = start_daemon(&twitch, vec![alice_entry]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    let get = twitch
+        .wait_request(
+            |request| request.method == "GET" && request.path == "/helix/chat/color",
+            WAIT,
+        )
+        .expect("the current color is asked for at connect");
+    assert_eq!(get.query_param("user_id"), Some("1001"));
+    assert_eq!(twitch.say("alice", "somechannel", "hi"), 1);
+    let color = next_change_of(&twitch, "1001");
+    assert_ne!(color, "red", "never the color the user already has");
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn chat_commands_work_over_eventsub() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [entry(&alice, "eventsub", &["somechannel"])]});
+    let running = start_daemon_on_file(&twitch, dir.path(), &config, &[]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+
+    twitch.say("alice", "somechannel", "ccc hot_pink");
+    assert_eq!(next_change_of(&twitch, "1001"), "hot_pink");
+    twitch.say("alice", "somechannel", "ccd");
+    twitch.say("alice", "somechannel", "ccc #00FF00");
+    assert_eq!(next_change_of(&twitch, "1001"), "#00FF00");
+    assert_eq!(
+        user_entry(&running.saved_config(), "alice")["enabled"],
+        false
+    );
+    assert!(running.daemon.shutdown(WAIT));
+}
+
+#[test]
+fn switching_chat_transport_by_a_config_edit_reconnects_that_user_only() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let bob = reader(&twitch, "bob", "1002", "");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [
+        entry(&alice, "irc", &["somechannel"]),
+        entry(&bob, "irc", &["somechannel"]),
+    ]});
+    let file_daemon =
+        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]);
+    let path = file_daemon.path.clone();
+    let stop: StopSignal = file_daemon.daemon.stop_signal();
+    let daemon = file_daemon.daemon;
+    let main_loop = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
+    assert!(twitch.wait_joined("alice", "somechannel", WAIT));
+    assert!(twitch.wait_joined("bob", "somechannel", WAIT));
+    assert_eq!(twitch.n_eventsub_connections(), 0, "irc as configured");
+
+    let mut edited: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edited["users"][0]["chat_transport"] = json!("eventsub");
+    std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    assert!(
+        twitch.wait_live_connections("alice", 0, WAIT),
+        "alice left IRC"
+    );
+    assert_eq!(twitch.n_logins("bob"), 1, "bob was not touched");
+    assert_eq!(twitch.n_live_connections("bob"), 1);
+    // To alice over EventSub and to bob's IRC connection in the same channel.
+    assert_eq!(twitch.say("alice", "somechannel", "over eventsub"), 2);
+    next_change_of(&twitch, "1001");
+    stop.stop();
+    assert!(main_loop.join().unwrap());
+}
+
+/// Runs the binary with `config` and debug logs.
+fn spawn_binary(twitch: &FakeTwitch, dir: &std::path::Path, config: &serde_json::Value) -> Process {
+    std::fs::write(
+        dir.join("twitch_colorchanger.conf"),
+        serde_json::to_string_pretty(config).unwrap(),
+    )
+    .unwrap();
+    let mut command = binary_for(dir, twitch);
+    command.env("DEBUG", "true");
+    Process::spawn(command)
+}
+
+#[test]
+fn binary_says_which_transport_acts_once_per_message_and_names_close_codes() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [user_json(&alice, true, &["somechannel"])]});
+    let process = spawn_binary(&twitch, dir.path(), &config);
+    assert!(process
+        .wait_line(
+            |line| line.contains("alice: chat over EventSub (the token has user:read:chat)"),
+            WAIT
+        )
+        .is_some());
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+
+    // Delivered twice, acted on once: the marker after it is the second own message.
+    let own = |line: &str| line.contains("alice: own message in #somechannel");
+    twitch.say("alice", "somechannel", "once");
+    assert!(process.wait_line(own, WAIT).is_some());
+    assert_eq!(twitch.redeliver_last("alice"), 1);
+    twitch.say("alice", "somechannel", "ccc red");
+    assert!(process.wait_line(own, WAIT).is_some());
+    assert!(twitch
+        .wait_request(
+            |request| is_color_put(request) && request.query_param("color") == Some("red"),
+            WAIT
+        )
+        .is_some());
+
+    assert_eq!(
+        twitch.eventsub_close("alice", 4000, "internal server error"),
+        1
+    );
+    assert!(process
+        .wait_line(|line| line.contains("4000 internal server error"), WAIT)
+        .is_some());
+    assert!(
+        twitch.wait_n_eventsub_subscriptions("alice", 2, WAIT),
+        "back after the close"
+    );
+
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert_eq!(
+        output.lines().filter(|line| own(line)).count(),
+        2,
+        "the duplicate was not acted on: {output}"
+    );
+}
+
+#[test]
+fn binary_falls_back_to_irc_with_one_clear_error_when_the_subscription_is_refused() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    twitch.push_response(
+        "POST",
+        SUBSCRIPTIONS,
+        ScriptedResponse::json(
+            403,
+            r#"{"error":"Forbidden","status":403,"message":"subscription missing proper authorization"}"#,
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [user_json(&alice, true, &["somechannel"])]});
+    let process = spawn_binary(&twitch, dir.path(), &config);
+    assert!(
+        twitch.wait_joined("alice", "somechannel", WAIT),
+        "IRC instead"
+    );
+    twitch.send_line("alice", &own_message(&alice, "somechannel", "hi"));
+    next_change_of(&twitch, "1001");
+
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let errors: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains(READ_CHAT_SCOPE) && line.contains("using IRC until then"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one clear error: {output}");
+    assert!(
+        errors[0].contains("twitch-colorchanger auth"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(subscription_posts(&twitch).len(), 1);
+}
+
+#[test]
+fn the_color_timer_runs_over_eventsub_too() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let mut alice_entry = entry(&alice, "eventsub", &["somechannel"]);
+    alice_entry["change_every_seconds"] = json!(10);
+    let daemon = start_daemon(&twitch, vec![alice_entry]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    let put = twitch
+        .wait_request(is_color_put, Duration::from_secs(30))
+        .expect("a timer change without any message");
+    assert!(is_hex_color(put.query_param("color").unwrap()));
+    assert!(daemon.shutdown(WAIT));
+}
