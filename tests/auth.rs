@@ -138,8 +138,9 @@ fn auth_creates_the_config_and_adds_accounts_then_check_and_run_work() {
     let mut run = binary_for(dir.path(), &twitch);
     run.args(["--config", "new.conf"]);
     let daemon = Process::spawn(run);
-    assert!(twitch.wait_joined("alice", "alice", WAIT));
-    assert!(twitch.wait_joined("bob", "bob", WAIT));
+    // Logins made by auth carry user:read:chat, so chat_transport auto reads over EventSub.
+    assert!(twitch.wait_eventsub_subscribed("alice", "alice", WAIT));
+    assert!(twitch.wait_eventsub_subscribed("bob", "bob", WAIT));
     let (status, _, output) = daemon.terminate();
     assert_eq!(status.code(), Some(0), "{output}");
 }

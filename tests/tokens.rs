@@ -216,9 +216,13 @@ fn a_revoked_refresh_token_starts_a_login_without_a_terminal_and_changes_resume(
     assert_eq!(put.query_param("user_id"), Some("1002"));
 
     // The person approves; alice joins and changes colors in the same process.
+    // The new login carries user:read:chat, so chat_transport auto reads over EventSub.
     twitch.approve_device(&user_code, "alice");
-    assert!(twitch.wait_joined("alice", "alice", WAIT), "alice joins");
-    twitch.send_line("alice", &own_message(&alice, "alice", "back"));
+    assert!(
+        twitch.wait_eventsub_subscribed("alice", "alice", WAIT),
+        "alice reads chat"
+    );
+    twitch.say("alice", "alice", "back");
     let put = twitch
         .wait_request(is_color_put, WAIT)
         .expect("alice's PUT");
@@ -411,8 +415,9 @@ fn a_user_without_tokens_logs_in_with_a_device_code_and_starts_chat() {
     );
     twitch.approve_device(&user_code, "alice");
 
+    // The new login carries user:read:chat, so chat_transport auto reads over EventSub.
     assert!(
-        twitch.wait_joined("alice", "alice", WAIT),
+        twitch.wait_eventsub_subscribed("alice", "alice", WAIT),
         "chat starts without a restart"
     );
     let saved = running.saved_config();
