@@ -300,7 +300,9 @@ fn switching_chat_transport_by_a_config_edit_reconnects_that_user_only() {
     edited["users"][0]["chat_transport"] = json!("eventsub");
     std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
 
-    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    // Noticing the edit, stopping alice's threads and starting new ones takes several
+    // hand-overs between threads: a generous wait, only reached when the test fails.
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", 3 * WAIT));
     assert!(
         twitch.wait_live_connections("alice", 0, WAIT),
         "alice left IRC"
