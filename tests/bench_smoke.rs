@@ -14,7 +14,7 @@ mod measure;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use measure::{Options, Transport};
+use measure::{Chat, Options, Transport};
 
 #[test]
 fn a_tiny_benchmark_completes_over_plain_and_tls() {
@@ -48,4 +48,26 @@ fn a_tiny_benchmark_completes_over_plain_and_tls() {
         );
         assert_eq!(report.n_log_errors, 0, "{transport:?}");
     }
+}
+
+#[test]
+fn a_tiny_benchmark_completes_over_eventsub() {
+    let options = Options {
+        user_counts: vec![3],
+        n_messages: 20,
+        transports: vec![Transport::Tls],
+        chat: Chat::EventSub,
+        idle: Duration::from_secs(1),
+        n_after_idle: 2,
+        binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_twitch-colorchanger"))),
+        ..Options::default()
+    };
+    let reports = harness::run_all(&options).expect("the benchmark runs");
+    assert_eq!(reports.len(), 1);
+    let report = &reports[0];
+    assert_eq!(report.chat, Chat::EventSub);
+    assert_eq!(report.latencies.len(), 20, "every message got its PUT");
+    assert_eq!(report.after_idle.len(), 2);
+    assert_eq!(report.exit_code, Some(0), "clean exit on SIGTERM");
+    assert_eq!(report.n_log_errors, 0);
 }

@@ -15,11 +15,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
-use fake_twitch::{Account, FakeTwitch, HttpRequest};
+use fake_twitch::{Account, FakeTwitch, HttpRequest, READ_CHAT_SCOPE};
 
 use crate::measure::{
     detail_text, markdown_table, min_gap_per_user, parse_context_switches, parse_cpu_ticks,
-    parse_options, parse_status, Options, ProcStatus, Roots, RunReport, Transport, USAGE,
+    parse_options, parse_status, Chat, Options, ProcStatus, Roots, RunReport, Transport, USAGE,
 };
 
 /// The daemon's binary name, as Cargo builds it.
@@ -172,13 +172,20 @@ fn bench_users(n_users: usize) -> Vec<BenchUser> {
         .collect()
 }
 
-/// The config a user would write for these accounts: each watches its own channel.
-fn config_json(twitch: &FakeTwitch, users: &[BenchUser]) -> String {
+/// The config a user would write for these accounts: each watches its own channel, over
+/// the chat transport asked for.
+fn config_json(twitch: &FakeTwitch, users: &[BenchUser], chat: Chat) -> String {
     let users: Vec<serde_json::Value> = users
         .iter()
         .map(|user| {
             let account = twitch.account(&user.login);
-            account.config_entry(true, &[account.login.as_str()])
+            let mut entry = account.config_entry(true, &[account.login.as_str()]);
+            entry["chat_transport"] = match chat {
+                Chat::Irc => "irc",
+                Chat::EventSub => "eventsub",
+            }
+            .into();
+            entry
         })
         .collect();
     serde_json::to_string_pretty(&serde_json::json!({ "users": users })).expect("json")
@@ -327,11 +334,15 @@ fn run_once(
     };
     let users = bench_users(n_users);
     for user in &users {
-        twitch.add_user(Account::new(&user.login, &user.user_id));
+        let mut account = Account::new(&user.login, &user.user_id);
+        if options.chat == Chat::EventSub {
+            account.scopes.push(READ_CHAT_SCOPE.to_string());
+        }
+        twitch.add_user(account);
     }
     let dir = tempfile::tempdir().map_err(|error| format!("temp dir: {error}"))?;
     let config_path = dir.path().join("twitch_colorchanger.conf");
-    fs::write(&config_path, config_json(&twitch, &users))
+    fs::write(&config_path, config_json(&twitch, &users, options.chat))
         .map_err(|error| format!("{}: {error}", config_path.display()))?;
     let log_path = dir.path().join("daemon.log");
     let log = fs::File::create(&log_path).map_err(|error| format!("daemon log: {error}"))?;
@@ -346,6 +357,7 @@ fn run_once(
         .arg("--config")
         .arg(&config_path)
         .env("TWITCH_IRC_URL", twitch.irc_url())
+        .env("TWITCH_EVENTSUB_URL", twitch.eventsub_url())
         .env("TWITCH_API_URL", twitch.api_url())
         .env("TWITCH_AUTH_URL", twitch.auth_url())
         .stdin(Stdio::null())
@@ -373,7 +385,7 @@ fn run_once(
         .map_err(|error| format!("start {}: {error}", binary.display()))?;
     let mut daemon = RunningDaemon::watch(child);
 
-    let join_time = wait_all_joined(&twitch, &users, started, &mut daemon)
+    let join_time = wait_all_joined(&twitch, &users, options.chat, started, &mut daemon)
         .map_err(|error| format!("{error}\n{}", log_tail(&log_path)))?;
     thread::sleep(SETTLE);
     let after_join = daemon.status()?;
@@ -386,7 +398,7 @@ fn run_once(
             crate::measure::format_ms(gap)
         );
     }
-    let mut driver = MessageDriver::new(&twitch);
+    let mut driver = MessageDriver::new(&twitch, options.chat);
     let latencies = driver.drive(&users, options.n_messages, options.in_flight, gap);
     let n_sent = options.n_messages;
     let after_messages = daemon.status()?;
@@ -429,6 +441,7 @@ fn run_once(
     }
     Ok(RunReport {
         transport: Some(transport),
+        chat: options.chat,
         n_users,
         join_time,
         after_join,
@@ -447,11 +460,13 @@ fn run_once(
     })
 }
 
-/// Waits until every user joined its channel; returns the time from `started` to the last
-/// JOIN the fake received.
+/// Waits until every user joined its channel (over EventSub: subscribed to it); returns the
+/// time from `started` to the last JOIN the fake received (over EventSub: to when the last
+/// subscription was seen).
 fn wait_all_joined(
     twitch: &FakeTwitch,
     users: &[BenchUser],
+    chat: Chat,
     started: Instant,
     daemon: &mut RunningDaemon,
 ) -> Result<Duration, String> {
@@ -469,13 +484,20 @@ fn wait_all_joined(
                 ));
             }
             let slice = (deadline - now).min(Duration::from_secs(1));
-            if twitch.wait_joined(&user.login, &user.login, slice) {
+            let ready = match chat {
+                Chat::Irc => twitch.wait_joined(&user.login, &user.login, slice),
+                Chat::EventSub => twitch.wait_eventsub_subscribed(&user.login, &user.login, slice),
+            };
+            if ready {
                 break;
             }
             if daemon.has_exited() {
                 return Err("the daemon exited before every user joined".to_string());
             }
         }
+    }
+    if chat == Chat::EventSub {
+        return Ok(started.elapsed());
     }
     let last_join = users
         .iter()
@@ -498,14 +520,16 @@ fn is_color_put(request: &HttpRequest) -> bool {
 /// Sends own messages and pairs each with the daemon's PUT.
 struct MessageDriver<'a> {
     twitch: &'a FakeTwitch,
+    chat: Chat,
     /// Numbers every message of a run, so that each one's frame can be told apart.
     n_sent_total: usize,
 }
 
 impl<'a> MessageDriver<'a> {
-    fn new(twitch: &'a FakeTwitch) -> MessageDriver<'a> {
+    fn new(twitch: &'a FakeTwitch, chat: Chat) -> MessageDriver<'a> {
         MessageDriver {
             twitch,
+            chat,
             n_sent_total: 0,
         }
     }
@@ -542,16 +566,22 @@ impl<'a> MessageDriver<'a> {
                 let user = &users[index];
                 self.n_sent_total += 1;
                 let text = format!("bench m{}", self.n_sent_total);
-                let line = FakeTwitch::privmsg_line(
-                    &user.login,
-                    &user.user_id,
-                    &user.login,
-                    &user.login,
-                    &text,
-                );
                 n_sent += 1;
                 last_sent[index] = Some(Instant::now());
-                if self.twitch.send_line(&user.login, &line) == 0 {
+                let n_delivered = match self.chat {
+                    Chat::Irc => {
+                        let line = FakeTwitch::privmsg_line(
+                            &user.login,
+                            &user.user_id,
+                            &user.login,
+                            &user.login,
+                            &text,
+                        );
+                        self.twitch.send_line(&user.login, &line)
+                    }
+                    Chat::EventSub => self.twitch.say(&user.login, &user.login, &text),
+                };
+                if n_delivered == 0 {
                     eprintln!("bench: {} has no live connection; message lost", user.login);
                     continue;
                 }
@@ -559,7 +589,10 @@ impl<'a> MessageDriver<'a> {
                     user.user_id.clone(),
                     Outstanding {
                         login: user.login.clone(),
-                        marker: format!(":{text}\r\n"),
+                        marker: match self.chat {
+                            Chat::Irc => format!(":{text}\r\n"),
+                            Chat::EventSub => format!("\"text\":\"{text}\""),
+                        },
                     },
                 );
             }
@@ -583,7 +616,7 @@ impl<'a> MessageDriver<'a> {
             let marker = message.marker;
             let sent_at = self.twitch.wait_frame_sent(
                 &message.login,
-                |frame| frame.ends_with(&marker),
+                |frame| frame.contains(&marker),
                 PUT_WAIT,
             );
             if let Some(sent_at) = sent_at {

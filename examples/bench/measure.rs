@@ -15,6 +15,9 @@ Options:
   --messages N        own messages per run for the latency figures (default 1000)
   --tls | --plain | --both
                       wss:// + https://, ws:// + http://, or one run of each (default both)
+  --transport irc|eventsub
+                      how the users read chat: IRC, or EventSub with tokens that carry
+                      user:read:chat (default irc)
   --idle-secs S       length of the idle window for the CPU figure (default 30)
   --after-idle N      messages sent after the idle window, to distinct users (default 5)
   --in-flight K       messages in flight at once, to distinct users (default 1)
@@ -55,6 +58,23 @@ impl Transport {
     }
 }
 
+/// How the benchmark's users read chat (their `chat_transport`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Chat {
+    #[default]
+    Irc,
+    EventSub,
+}
+
+impl Chat {
+    pub fn label(self) -> &'static str {
+        match self {
+            Chat::Irc => "IRC",
+            Chat::EventSub => "EventSub",
+        }
+    }
+}
+
 /// Which certificates the daemon trusts in TLS runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Roots {
@@ -70,6 +90,7 @@ pub struct Options {
     pub user_counts: Vec<usize>,
     pub n_messages: usize,
     pub transports: Vec<Transport>,
+    pub chat: Chat,
     pub idle: Duration,
     pub n_after_idle: usize,
     pub in_flight: usize,
@@ -85,6 +106,7 @@ impl Default for Options {
             user_counts: vec![100],
             n_messages: 1000,
             transports: vec![Transport::Tls, Transport::Plain],
+            chat: Chat::Irc,
             idle: Duration::from_secs(30),
             n_after_idle: 5,
             in_flight: 1,
@@ -154,6 +176,13 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             "--tls" => options.transports = vec![Transport::Tls],
             "--plain" => options.transports = vec![Transport::Plain],
             "--both" => options.transports = vec![Transport::Tls, Transport::Plain],
+            "--transport" => {
+                options.chat = match value()?.as_str() {
+                    "irc" => Chat::Irc,
+                    "eventsub" => Chat::EventSub,
+                    other => return Err(format!("--transport is irc or eventsub, got {other:?}")),
+                }
+            }
             "--roots" => {
                 options.roots = match value()?.as_str() {
                     "system" => Roots::SystemAndFake,
@@ -277,6 +306,7 @@ pub fn parse_cpu_ticks(text: &str) -> Option<u64> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunReport {
     pub transport: Option<Transport>,
+    pub chat: Chat,
     pub n_users: usize,
     pub join_time: Duration,
     pub after_join: ProcStatus,
@@ -334,7 +364,8 @@ pub fn detail_text(report: &RunReport) -> String {
     let transport = report.transport.map_or("?", Transport::label);
     let _ = writeln!(
         text,
-        "== {transport}, {} user{} ==",
+        "== {transport}, {}, {} user{} ==",
+        report.chat.label(),
         report.n_users,
         if report.n_users == 1 { "" } else { "s" }
     );
@@ -431,15 +462,16 @@ pub fn detail_text(report: &RunReport) -> String {
 pub fn markdown_table(reports: &[RunReport]) -> String {
     let mut text = String::new();
     text.push_str(
-        "| transport | users | all joined | p50 | p99 | max | 1st after idle | VmRSS joined | VmHWM | VmRSS after msgs | threads | idle CPU s/min | shutdown | exit |\n",
+        "| transport | chat | users | all joined | p50 | p99 | max | 1st after idle | VmRSS joined | VmHWM | VmRSS after msgs | threads | idle CPU s/min | shutdown | exit |\n",
     );
-    text.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    text.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for report in reports {
         let latency = report.latency();
         let _ = writeln!(
             text,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} |",
             report.transport.map_or("?", Transport::short_label),
+            report.chat.label(),
             report.n_users,
             format_ms(report.join_time),
             format_optional_ms(latency.map(|l| l.p50)),
@@ -484,10 +516,12 @@ mod tests {
                 },
             ),
             (
-                "--users=3 --tls --roots fake --in-flight 4 --after-idle 0 --binary /x/d",
+                "--users=3 --tls --roots fake --in-flight 4 --after-idle 0 --binary /x/d \
+                 --transport eventsub",
                 Options {
                     user_counts: vec![3],
                     transports: vec![Transport::Tls],
+                    chat: Chat::EventSub,
                     roots: Roots::FakeOnly,
                     in_flight: 4,
                     n_after_idle: 0,
@@ -521,6 +555,7 @@ mod tests {
             ("--idle-secs -1", "--idle-secs"),
             ("--in-flight 0", "--in-flight"),
             ("--roots mine", "--roots"),
+            ("--transport smoke", "--transport is irc or eventsub"),
             ("--env NOVALUE", "--env"),
             ("--frobnicate", "--frobnicate"),
         ];
@@ -617,7 +652,7 @@ mod tests {
         let table = markdown_table(std::slice::from_ref(&report));
         assert_eq!(table.lines().count(), 3);
         assert!(
-            table.contains("| TLS | 100 | 250.0 ms | 0.30 ms | 0.50 ms | 0.50 ms |"),
+            table.contains("| TLS | IRC | 100 | 250.0 ms | 0.30 ms | 0.50 ms | 0.50 ms |"),
             "{table}"
         );
         assert!(table.contains("| 0.020 | 12.0 ms | 0 |"), "{table}");
