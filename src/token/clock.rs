@@ -340,10 +340,12 @@ impl TokenClock {
     }
 
     /// The wall clock jumped (a suspend or a clock set by hand): what is known of the
-    /// token's remaining life is unreliable, so validate at once.
-    pub fn on_clock_jump(&mut self) {
+    /// token's remaining life is unreliable, so validate as soon as `not_before` (which
+    /// spreads many users' validations a little).
+    pub fn on_clock_jump(&mut self, not_before: WallTime) {
         if self.phase == Phase::Tokens {
             self.validation_wanted = true;
+            self.not_before = self.not_before.max(not_before);
         }
     }
 
@@ -1164,8 +1166,12 @@ mod tests {
     #[test]
     fn a_clock_jump_asks_for_validation_at_once() {
         let mut clock = fresh();
-        clock.on_clock_jump();
-        assert_eq!(clock.next_step(at(MINUTE)), TokenStep::Validate);
+        clock.on_clock_jump(at(MINUTE + secs(1)));
+        assert_eq!(
+            clock.next_step(at(MINUTE)),
+            TokenStep::WaitUntil(at(MINUTE + secs(1)))
+        );
+        assert_eq!(clock.next_step(at(MINUTE + secs(1))), TokenStep::Validate);
         let cases = [
             // (monotonic elapsed, wall elapsed, jumped)
             (secs(300), Some(secs(300)), false),

@@ -49,6 +49,10 @@ const STACK_SIZE: usize = 256 * 1024;
 /// ceiling.
 pub const MAX_SUSPEND_CHECK: Duration = Duration::from_secs(5 * 60);
 
+/// After a jump of the wall clock, users validate this far apart, so that a thousand users
+/// do not call Twitch in the same instant (as at start, see `daemon::VALIDATION_STAGGER`).
+const JUMP_STAGGER: Duration = Duration::from_millis(20);
+
 /// Room beyond the HTTP timeout for an answer in flight at shutdown to arrive.
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(2);
 
@@ -311,9 +315,9 @@ impl Refresher {
         if clock_jumped(mono_now - last_mono, wall.checked_sub(last_wall)) {
             info!("the wall clock jumped (a suspend or a clock change); validating every token");
             let keys: Vec<u64> = self.slots.keys().copied().collect();
-            for key in keys {
+            for (index, key) in keys.into_iter().enumerate() {
                 if let Some(slot) = self.slots.get_mut(&key) {
-                    slot.clock.on_clock_jump();
+                    slot.clock.on_clock_jump(wall + JUMP_STAGGER * index as u32);
                 }
                 self.plan(key, wall);
             }
