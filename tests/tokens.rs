@@ -1,7 +1,8 @@
 //! Tokens that never lapse, against the live daemon and the fake Twitch: validation,
 //! refresh (ahead of time, on 401, on a refused chat login), persistence to the config
 //! file, a refused refresh token and the headless device-code login it starts, a refresh in
-//! flight at SIGTERM, a token without a needed scope, and a removed user's late answer.
+//! flight at SIGTERM, a token without a needed scope, a removed user's late answer, a restart
+//! mid-refresh, a suspend, and one user's slow refresh beside another's.
 
 mod common;
 
@@ -584,5 +585,36 @@ fn after_a_suspend_the_token_is_validated_at_once() {
     twitch
         .wait_request(|request| request.path == "/oauth2/validate", WAIT)
         .expect("a validation right after the suspend");
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn one_users_slow_refresh_does_not_hold_up_anothers() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let bob = account(&twitch, "bob", "1002", "", true);
+    twitch.expire_access_token("alice");
+    twitch.expire_access_token("bob");
+    // The first refresh to arrive (either user's) is answered 6 s late.
+    twitch.delay_next("POST", "/oauth2/token", std::time::Duration::from_secs(6));
+    let daemon = start_daemon(
+        &twitch,
+        vec![user_json(&alice, true, &[]), user_json(&bob, true, &[])],
+    );
+    let first = twitch
+        .wait_request(|request| request.path == "/oauth2/token", WAIT)
+        .expect("a refresh");
+    let (slow, fast) = if first.form_param("refresh_token") == Some("rt-alice") {
+        ("alice", "bob")
+    } else {
+        ("bob", "alice")
+    };
+    // The other user's refresh goes to another caller: it joins while the slow one waits.
+    assert!(twitch.wait_joined(fast, fast, WAIT), "{fast} joined");
+    assert!(
+        !twitch.wait_joined(slow, slow, std::time::Duration::ZERO),
+        "{slow} joined before its refresh was answered"
+    );
+    assert!(twitch.wait_joined(slow, slow, WAIT), "{slow} joined later");
     assert!(daemon.shutdown(WAIT));
 }
