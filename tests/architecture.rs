@@ -43,6 +43,7 @@ const PURE: &[&str] = &[
     "config/mod.rs",
     "config/model.rs",
     "config/parse.rs",
+    "config/upstream.rs",
     "config/source.rs",
     "config/tokens.rs",
     "daemon/settings.rs",

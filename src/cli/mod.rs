@@ -157,6 +157,11 @@ fn check(settings: &Settings, env: &HashMap<String, String>) -> i32 {
     for user in &loaded.users {
         println!("{}", summary(user));
     }
+    if let Some(conversion) = loaded.document.upstream_conversion() {
+        println!(
+            "  written in upstream twitch_colorchanger's format ({conversion}): `run` or `auth` converts the file"
+        );
+    }
     EXIT_OK
 }
 
@@ -333,6 +338,12 @@ fn auth_new_account(
         Ok(document) => document,
         Err(code) => return code,
     };
+    if let Some(conversion) = document.upstream_conversion() {
+        info!(
+            "{}: converted from upstream twitch_colorchanger's format ({conversion}) to this one's",
+            path.display()
+        );
+    }
     let added = document.put_logged_in_user(&login, client_id, client_secret, &tokens);
     let text = document.to_json_string();
     // What is written must pass `check`; a config that fails validation is never written.
@@ -466,6 +477,8 @@ fn start_writer(
 ) -> Result<(ConfigWriter, std::thread::JoinHandle<()>), i32> {
     if loaded.write_first {
         write_env_users(&settings.config_path, &loaded.document);
+    } else if let Some(conversion) = loaded.document.upstream_conversion() {
+        write_converted(&settings.config_path, &loaded.document, conversion);
     }
     ConfigWriter::spawn(
         settings.config_path.clone(),
@@ -498,6 +511,22 @@ fn recover_interrupted_write(path: &Path) {
         ),
         Err(error) => warn!(
             "{}: cannot complete an interrupted write ({error}); starting from the file as it is",
+            path.display()
+        ),
+    }
+}
+
+/// Writes a config read in one of upstream twitch_colorchanger's shapes back in this
+/// project's, with one log line. Not being able to write is no reason to stop: the file
+/// is read the same way next time.
+fn write_converted(path: &Path, document: &Document, conversion: &str) {
+    match config_file::write_atomic(path, document.to_json_string().as_bytes()) {
+        Ok(_) => info!(
+            "{}: converted from upstream twitch_colorchanger's format ({conversion}) to this one's; nothing else changed",
+            path.display()
+        ),
+        Err(error) => warn!(
+            "{}: read in upstream twitch_colorchanger's format ({conversion}) but could not write it back converted: {error}",
             path.display()
         ),
     }

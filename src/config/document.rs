@@ -18,6 +18,9 @@ use super::model::{ChatTransport, Field, SavedField, UserConfig};
 #[derive(Clone, PartialEq)]
 pub struct Document {
     pub(super) root: Value,
+    /// What was converted from upstream twitch_colorchanger's shapes when the file was
+    /// read; the file should be written back in this project's shape.
+    pub(super) upstream: Option<String>,
 }
 
 impl fmt::Debug for Document {
@@ -73,6 +76,7 @@ impl Document {
         root.insert("users".into(), Value::Array(users_json));
         Document {
             root: Value::Object(root),
+            upstream: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl Document {
         root.insert("users".into(), Value::Array(Vec::new()));
         Document {
             root: Value::Object(root),
+            upstream: None,
         }
     }
 
@@ -138,6 +143,13 @@ impl Document {
             }
         }
         true
+    }
+
+    /// What was converted from upstream's shapes when the file was read (a bare list of
+    /// users, a single user, `token_expiry` dates), if anything: then the file should be
+    /// written back as [`Document::to_json_string`] gives it.
+    pub fn upstream_conversion(&self) -> Option<&str> {
+        self.upstream.as_deref()
     }
 
     /// A string field of the user whose `username` matches, if there is one.

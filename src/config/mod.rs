@@ -13,6 +13,7 @@ mod parse;
 mod source;
 pub mod spill;
 pub mod tokens;
+mod upstream;
 mod watch;
 pub mod writer;
 

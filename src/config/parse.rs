@@ -11,12 +11,17 @@ use super::document::Document;
 use super::locate::{line_and_column, locate, Step};
 use super::model::{Config, ConfigError, Field, InvalidConfig, UserConfig};
 use super::source::{read_user, FileSource};
+use super::upstream::{conversion_note, convert_expiries, Shape, UPSTREAM_EXPIRY};
 
 /// Parses and validates a config file's text. `path` is only used in error messages.
 pub fn parse(text: &str, path: &Path) -> Result<(Config, Document), ConfigError> {
     // Editors on Windows like to start UTF-8 files with a byte order mark; JSON has none.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let file = FileContext { path, text };
+    let mut file = FileContext {
+        path,
+        text,
+        shape: Shape::Users,
+    };
     if text.trim().is_empty() {
         return Err(file.invalid(
             None,
@@ -27,6 +32,27 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Document), ConfigError>
         ));
     }
     let root: Value = serde_json::from_str(text).map_err(|error| syntax_error(&error, &file))?;
+    // Upstream's other shapes are read as this one; errors still point into the file as
+    // written.
+    file.shape = Shape::of(&root);
+    let mut root = file.shape.wrap(root);
+    let n_expiries = convert_expiries(&mut root).map_err(|index| {
+        let username = root["users"][index]
+            .get(Field::Username.key())
+            .and_then(Value::as_str)
+            .map(Login::new);
+        file.invalid(
+            Some(&file.user_label(index, username.as_ref())),
+            Some(UPSTREAM_EXPIRY),
+            &[
+                Step::Key("users"),
+                Step::Index(index),
+                Step::Key(UPSTREAM_EXPIRY),
+            ],
+            "is not a date and time",
+            "write it as 2025-01-31T12:00:00, or remove it (the daemon checks the token at start)",
+        )
+    })?;
     let Some(root_object) = root.as_object() else {
         return Err(file.invalid(
             None,
@@ -74,13 +100,16 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Document), ConfigError>
         }
         users.push(user);
     }
-    Ok((Config { users }, Document { root }))
+    let upstream = conversion_note(file.shape, n_expiries);
+    Ok((Config { users }, Document { root, upstream }))
 }
 
 /// The file being parsed, for building errors that say where the problem is.
 pub(super) struct FileContext<'a> {
     pub(super) path: &'a Path,
     pub(super) text: &'a str,
+    /// How the file's top level is laid out, to find positions in its text.
+    pub(super) shape: Shape,
 }
 
 impl FileContext<'_> {
@@ -92,10 +121,11 @@ impl FileContext<'_> {
         message: &str,
         fix: &str,
     ) -> ConfigError {
+        let steps = self.shape.original_steps(steps);
         let position = if steps.is_empty() {
             None
         } else {
-            locate(self.text, steps).map(|offset| line_and_column(self.text, offset))
+            locate(self.text, &steps).map(|offset| line_and_column(self.text, offset))
         };
         ConfigError::Invalid(Box::new(InvalidConfig {
             path: self.path.to_path_buf(),

@@ -210,7 +210,7 @@ fn semantic_errors_name_file_user_field_and_fix() {
     let cases: Vec<(String, &str)> =
         vec![
         ("".into(), "config.json: the file is empty — "),
-        ("[]".into(), "config.json: the top level must be an object — "),
+        ("\"users\"".into(), "config.json: the top level must be an object — "),
         (r#"{"user": []}"#.into(), "config.json: there is no \"users\" list — "),
         (
             r#"{"users": {}}"#.into(),
