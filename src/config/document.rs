@@ -122,9 +122,6 @@ impl Document {
         for (field, value) in fields {
             object.insert(field.key().into(), value);
         }
-        if !object.contains_key(Field::ClientSecret.key()) {
-            object.insert(Field::ClientSecret.key().into(), "".into());
-        }
         object.insert(Field::Channels.key().into(), Value::Array(Vec::new()));
         object.insert(Field::IsPrimeOrTurbo.key().into(), true.into());
         object.insert(Field::Enabled.key().into(), true.into());
@@ -241,5 +238,93 @@ pub(super) fn number_value(value: f64) -> Value {
         Value::from(value as i64)
     } else {
         Value::from(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tokens(n: u64) -> SavedField {
+        SavedField::Tokens {
+            access_token: Secret::new(format!("at{n}")),
+            refresh_token: Secret::new(format!("rt{n}")),
+            expires_at_unix: Some(n),
+        }
+    }
+
+    fn document(root: Value) -> Document {
+        Document {
+            root,
+            upstream: None,
+        }
+    }
+
+    #[test]
+    fn a_logged_in_user_is_added_or_updated_in_place() {
+        let alice = Login::new("alice");
+        // (file before, client id, secret given, expected user entry after, added)
+        let cases = [
+            (
+                json!({"users": []}),
+                "cid",
+                Some("cs"),
+                json!({"username": "alice", "client_id": "cid", "client_secret": "cs",
+                       "access_token": "at1", "refresh_token": "rt1", "token_expires_at": 1,
+                       "channels": [], "is_prime_or_turbo": true, "enabled": true}),
+                true,
+            ),
+            (
+                json!({"users": []}),
+                "cid",
+                None,
+                json!({"username": "alice", "client_id": "cid", "client_secret": "",
+                       "access_token": "at1", "refresh_token": "rt1", "token_expires_at": 1,
+                       "channels": [], "is_prime_or_turbo": true, "enabled": true}),
+                true,
+            ),
+            // Same client, no secret given: the secret stays, and so does everything else.
+            (
+                json!({"users": [{"username": "Alice", "_note": "x", "client_id": "cid",
+                                  "client_secret": "old", "access_token": "a0",
+                                  "channels": ["friend"]}]}),
+                "cid",
+                None,
+                json!({"username": "Alice", "_note": "x", "client_id": "cid",
+                       "client_secret": "old", "access_token": "at1", "channels": ["friend"],
+                       "refresh_token": "rt1", "token_expires_at": 1}),
+                false,
+            ),
+            // Another client: the old secret belongs to the old app.
+            (
+                json!({"users": [{"username": "alice", "client_id": "old-cid",
+                                  "client_secret": "old"}]}),
+                "cid",
+                None,
+                json!({"username": "alice", "client_id": "cid", "client_secret": "",
+                       "access_token": "at1", "refresh_token": "rt1", "token_expires_at": 1}),
+                false,
+            ),
+        ];
+        for (before, client_id, secret, after, added) in cases {
+            let mut document = document(before.clone());
+            let secret = secret.map(Secret::new);
+            assert_eq!(
+                document.put_logged_in_user(&alice, client_id, secret.as_ref(), &tokens(1)),
+                added,
+                "{before}"
+            );
+            let users = document.users().unwrap();
+            assert_eq!(users.len(), 1, "{before}");
+            assert_eq!(users[0], after, "{before}");
+            let keys: Vec<&String> = users[0].as_object().unwrap().keys().collect();
+            let expected: Vec<&String> = after.as_object().unwrap().keys().collect();
+            assert_eq!(keys, expected, "key order kept: {before}");
+        }
+        // A second account goes after the first.
+        let mut document = document(json!({"users": [{"username": "alice"}]}));
+        assert!(document.put_logged_in_user(&Login::new("Bob"), "c", None, &tokens(2)));
+        assert_eq!(document.users().unwrap()[1]["username"], "bob");
     }
 }
