@@ -17,7 +17,7 @@ use crate::base::ids::Login;
 use crate::base::metrics::ReconnectReason;
 use crate::base::stop::StopSignal;
 use crate::chat::eventsub::{choose_transport, Transport};
-use crate::chat::eventsub_connection::{run_eventsub, ChannelIds, EventSubExit};
+use crate::chat::eventsub_connection::{run_eventsub, EventSubExit, EventSubShared};
 use crate::chat::irc;
 use crate::chat::link::{Link, LinkEnd, LinkTiming, Step};
 use crate::chat::reconnect::{Ending, Reconnects, Refusal};
@@ -42,8 +42,9 @@ pub struct ChatSettings {
     pub eventsub_url: String,
     /// Helix, for EventSub's subscriptions, channel ids and the current color.
     pub helix: Arc<Helix>,
-    /// Channel ids resolved so far, shared by every user of the process.
-    pub channel_ids: ChannelIds,
+    /// Channel ids resolved so far and the permits that keep EventSub's Helix setup calls
+    /// a few at a time, shared by every user of the process.
+    pub eventsub: EventSubShared,
     /// The one TLS context every `wss://` connection uses. Building one parses the whole CA
     /// bundle (about 0.9 MiB and 30 ms each, measured), so it is built once per process;
     /// `None` for `ws://`.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{select, Receiver, Sender};
 use log::{debug, error, info, warn};
 use rand::RngExt;
 
@@ -39,10 +40,56 @@ const MAX_SUBSCRIBE_ATTEMPTS: u32 = 3;
 /// already has.
 const DRAIN_WAIT: Duration = Duration::from_millis(1);
 
+/// Chat threads setting EventSub up with Helix at the same time. Many users starting
+/// together would otherwise open as many HTTPS connections at once (measured with
+/// examples/bench, 100 users: connect timeouts and 3x the memory); a few at a time reuse the
+/// agent's warm connections (it keeps four per host).
+pub const MAX_CONCURRENT_SETUPS: usize = 4;
+
+/// What every user's EventSub side shares in the process: channel ids resolved so far, and
+/// the permits that keep Helix setup calls a few at a time.
+#[derive(Clone, Debug)]
+pub struct EventSubShared {
+    ids: ChannelIds,
+    permits: (Sender<()>, Receiver<()>),
+}
+
+impl Default for EventSubShared {
+    fn default() -> EventSubShared {
+        let (sender, receiver) = crossbeam_channel::bounded(MAX_CONCURRENT_SETUPS);
+        for _ in 0..MAX_CONCURRENT_SETUPS {
+            let _ = sender.send(());
+        }
+        EventSubShared {
+            ids: ChannelIds::default(),
+            permits: (sender, receiver),
+        }
+    }
+}
+
+/// A setup permit; given back when dropped.
+struct Permit<'a>(&'a Sender<()>);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+impl EventSubShared {
+    /// Waits for a setup permit; `None` when `stop` fires first.
+    fn permit(&self, stop: &StopSignal) -> Option<Permit<'_>> {
+        select! {
+            recv(self.permits.1) -> permit => permit.ok().map(|()| Permit(&self.permits.0)),
+            recv(stop.receiver()) -> _ => None,
+        }
+    }
+}
+
 /// Channel logins resolved to ids, for the whole process: every user watching a channel
 /// and every reconnect reuses them.
 #[derive(Clone, Debug, Default)]
-pub struct ChannelIds(Arc<Mutex<HashMap<Login, UserId>>>);
+struct ChannelIds(Arc<Mutex<HashMap<Login, UserId>>>);
 
 impl ChannelIds {
     fn get(&self, login: &Login) -> Option<UserId> {
@@ -384,10 +431,22 @@ impl Connection<'_> {
     /// Resolves the channels (and the user's own id when not known yet), subscribes every
     /// channel on `session_id`, reads the current color, and reports the user connected.
     fn subscribe_all(&mut self, link: &mut EventSubLink, session_id: &str) -> Result<(), Ended> {
+        let Some(_permit) = self.settings.eventsub.permit(self.stop) else {
+            return Err(lost("stopping".to_string()));
+        };
+        let own_id = self.set_up(session_id)?;
+        link.set_user_id(own_id);
+        self.watch();
+        Ok(())
+    }
+
+    /// Resolves the channels (and the user's own id when not known yet), subscribes every
+    /// channel on `session_id`, reads the current color, and reports the user connected.
+    fn set_up(&self, session_id: &str) -> Result<UserId, Ended> {
         let login = &self.user.login;
         let helix = &self.settings.helix;
         let client_id = &self.user.client_id;
-        let channel_ids = &self.settings.channel_ids;
+        let channel_ids = &self.settings.eventsub.ids;
         let mut wanted: Vec<Login> = self
             .channels
             .iter()
@@ -417,7 +476,6 @@ impl Connection<'_> {
             None => return Err(self.lost(format!("Twitch knows no user {login}"))),
         };
         self.user.set_user_id(own_id.clone());
-        link.set_user_id(own_id.clone());
         let mut n_subscribed = 0;
         for channel in self.channels {
             let Some(channel_id) = channel_ids.get(channel) else {
@@ -435,8 +493,7 @@ impl Connection<'_> {
         self.user.report_state(UserState::Connected {
             since_unix: unix_now(),
         });
-        self.watch();
-        Ok(())
+        Ok(own_id)
     }
 
     /// Subscribes one channel; a 429 waits for the bucket's reset and tries again.
@@ -499,7 +556,8 @@ impl Connection<'_> {
             .and_then(|id| {
                 self.channels.iter().find(|channel| {
                     self.settings
-                        .channel_ids
+                        .eventsub
+                        .ids
                         .get(channel)
                         .is_some_and(|known| known.as_str() == id)
                 })

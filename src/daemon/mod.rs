@@ -18,7 +18,7 @@ use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
 use crate::base::supervisor::supervise;
 use crate::chat::connection::{run_chat, ChatSettings};
-use crate::chat::eventsub_connection::ChannelIds;
+use crate::chat::eventsub_connection::EventSubShared;
 use crate::chat::socket::tls_for;
 use crate::chat::watch::{ChatWatch, WatchSettings};
 use crate::config::writer::{ConfigWriter, Edit, Unsaved, UnsavedSink, Watch};
@@ -245,7 +245,7 @@ impl Daemon {
                     irc_url: settings.endpoints.irc_url.clone(),
                     eventsub_url: settings.endpoints.eventsub_url.clone(),
                     helix: Arc::clone(&helix),
-                    channel_ids: ChannelIds::default(),
+                    eventsub: EventSubShared::default(),
                     tls: chat_tls(&settings.endpoints).map_err(|error| {
                         std::io::Error::other(format!("cannot set up TLS for chat: {error}"))
                     })?,
