@@ -171,6 +171,26 @@ fn auth_never_touches_a_broken_config_and_checks_the_account_asked_for() {
         "no login was started"
     );
 
+    // A config in a directory that does not exist is refused before the login, too.
+    let mut command = binary_for(dir.path(), &twitch);
+    command.args([
+        "auth",
+        "--client-id",
+        &alice.client_id,
+        "--config",
+        "nowhere/new.conf",
+    ]);
+    let (status, _, output) = Process::spawn(command).wait_exit();
+    assert_eq!(status.code(), Some(2), "{output}");
+    assert!(
+        output.contains("the directory nowhere does not exist"),
+        "{output}"
+    );
+    assert!(
+        twitch.device_user_codes().is_empty(),
+        "no login was started"
+    );
+
     // --user names the account expected: logging in as another is refused, nothing written.
     fs::remove_file(&path).unwrap();
     let mut command = binary_for(dir.path(), &twitch);

@@ -378,7 +378,26 @@ fn auth_new_account(
 fn read_for_auth(path: &Path) -> Result<Document, i32> {
     match config_file::load(path) {
         Ok((_config, document)) => Ok(document),
-        Err(ConfigError::NotFound { .. }) => Ok(Document::empty()),
+        Err(ConfigError::NotFound { .. }) => {
+            // Found out now rather than after the person went through the login.
+            let directory = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            if directory.is_dir() {
+                Ok(Document::empty())
+            } else {
+                Err(fail(
+                    EXIT_USAGE,
+                    format!(
+                        "{}: the directory {} does not exist; create it first (mkdir -p {})",
+                        path.display(),
+                        directory.display(),
+                        directory.display()
+                    ),
+                ))
+            }
+        }
         Err(error) => Err(fail(EXIT_USAGE, error)),
     }
 }
