@@ -554,11 +554,18 @@ fn write_converted(path: &Path, document: &Document, conversion: &str) {
 /// Saves users that came from the environment so that tokens refreshed later survive a
 /// restart. Not being able to write is no reason to stop: the users still run.
 fn write_env_users(path: &Path, document: &Document) {
-    match config_file::write_atomic(path, document.to_json_string().as_bytes()) {
-        Ok(WriteOutcome::Renamed) => {
+    let current = std::fs::read(path).ok();
+    let text = document.to_json_string();
+    match config_file::replace_config(
+        path,
+        text.as_bytes(),
+        current.as_deref(),
+        &config_file::RealDisk,
+    ) {
+        Ok(replaced) if replaced.outcome == WriteOutcome::Renamed => {
             info!("wrote the users from the environment to {}", path.display())
         }
-        Ok(WriteOutcome::WroteInPlace) => warn!(
+        Ok(_) => warn!(
             "wrote {} in place: it could not be replaced atomically (a single bind-mounted file?)",
             path.display()
         ),

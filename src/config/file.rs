@@ -107,16 +107,14 @@ pub fn write_atomic_with_rename(
         }
         Err(error) if is_rename_refused(&error) => {
             // Docker refuses to rename over a bind-mounted single file (EBUSY), and renames
-            // across filesystems fail with EXDEV. Overwriting in place is the only way left.
-            //
-            // Trade-off: this is not atomic. We write the whole new content over the old
-            // from offset 0 and only then cut the file to the new length, rather than
-            // truncating first, so there is never a moment where the file is empty; a crash
-            // in between can still leave a mix of new and old bytes. Until the target is
-            // fsynced, the temp file holds the complete new content, so a crash at any point
-            // leaves one complete copy on disk. On an error (not a crash) the temp file is
-            // removed like on every other error path and the caller still has the content.
-            overwrite_in_place(&target, contents, mode)?;
+            // across filesystems fail with EXDEV. Overwriting in place is the only way left:
+            // the whole new content from offset 0, then the cut to the new length, so the
+            // file is never empty; on failure the previous content is written back. The
+            // config itself goes through [`replace_config`], which also keeps a complete
+            // copy on disk during the overwrite.
+            let previous = fs::read(&target).ok();
+            overwrite_keeping_a_copy(&target, contents, previous.as_deref(), mode, &RealDisk)
+                .map_err(|(error, _)| error)?;
             drop(temp);
             Ok(WriteOutcome::WroteInPlace)
         }
@@ -132,7 +130,8 @@ pub trait Disk: Send + Sync {
         fs::rename(from, to)
     }
 
-    fn write_all(&self, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    /// Writes `bytes` to `file`, which is `path` (the config or a temp file beside it).
+    fn write_all(&self, _path: &Path, file: &mut File, bytes: &[u8]) -> io::Result<()> {
         file.write_all(bytes)
     }
 
@@ -154,6 +153,10 @@ pub enum ReplaceError {
     Changed,
     /// The write failed; the file holds its previous content (see [`replace_config`]).
     Io(io::Error),
+    /// An in-place write failed and not even the previous content could be written back
+    /// (a full copy-on-write volume): the file is damaged, even if it happens to parse,
+    /// until the next write. The complete new content is in `.<config>.in-place`.
+    Damaged(io::Error),
 }
 
 impl fmt::Display for ReplaceError {
@@ -161,6 +164,11 @@ impl fmt::Display for ReplaceError {
         match self {
             ReplaceError::Changed => f.write_str("the file was changed by someone else"),
             ReplaceError::Io(error) => error.fmt(f),
+            ReplaceError::Damaged(error) => write!(
+                f,
+                "{error}; the file is damaged until the next write, and a complete copy is kept \
+                 beside it"
+            ),
         }
     }
 }
@@ -224,7 +232,7 @@ pub fn replace_config(
     let temp_path = directory.join(temp_file_name(file_name));
     let mut file = create_new_with_mode(&temp_path, mode)?;
     let temp = TempFile { path: &temp_path };
-    disk.write_all(&mut file, contents)?;
+    disk.write_all(&temp_path, &mut file, contents)?;
     file.sync_all()?;
     drop(file);
 
@@ -265,12 +273,11 @@ pub fn replace_config(
                         backup_error,
                     })
                 }
-                Err((error, restored)) => {
-                    if restored {
-                        let _ = fs::remove_file(&copy);
-                    }
+                Err((error, true)) => {
+                    let _ = fs::remove_file(&copy);
                     Err(error.into())
                 }
+                Err((error, false)) => Err(ReplaceError::Damaged(error)),
             }
         }
         Err(error) => Err(error.into()),
@@ -292,7 +299,7 @@ fn overwrite_keeping_a_copy(
     let mut file = options.open(target).map_err(|error| (error, true))?;
     let overwrite = |file: &mut File, bytes: &[u8]| -> io::Result<()> {
         file.seek(SeekFrom::Start(0))?;
-        disk.write_all(file, bytes)?;
+        disk.write_all(target, file, bytes)?;
         file.set_len(bytes.len() as u64)?;
         file.sync_all()
     };
@@ -352,6 +359,10 @@ fn sync_directory(directory: &Path) {
     let _ = File::open(directory).and_then(|dir| dir.sync_all());
 }
 
+/// A config modified this long after the copy of an interrupted in-place write counts as
+/// a person's later edit, which recovery keeps.
+const EDITED_AFTER_INTERRUPTION: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What [`recover_interrupted_write`] did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Recovery {
@@ -363,9 +374,11 @@ pub enum Recovery {
     CopyDropped,
 }
 
-/// Finishes an in-place write that was cut off (a crash or power cut while the config was
-/// overwritten in place): when `.<config>.in-place` exists and the config does not parse,
-/// or is older than the copy, the copy becomes the config. Run before loading.
+/// Finishes an in-place write that was cut off (a crash, a power cut, or a disk too full to
+/// write the previous content back): when `.<config>.in-place` exists, it becomes the
+/// config, unless the config already holds it or was edited by a person well after it
+/// (then the copy is dropped). The replaced content is kept as `.bak.1`. Run before
+/// loading.
 pub fn recover_interrupted_write(path: &Path) -> io::Result<Recovery> {
     let target = resolve_symlinks(path)?;
     let copy_path = in_place_copy_path(&target);
@@ -378,10 +391,20 @@ pub fn recover_interrupted_write(path: &Path) -> io::Result<Recovery> {
         std::str::from_utf8(bytes).is_ok_and(|text| config::parse(text, path).is_ok())
     };
     let current = fs::read(&target).ok();
+    let previous = fs::read(backup_path(&target, 1)).ok();
     let modified = |path: &Path| fs::metadata(path).and_then(|m| m.modified()).ok();
-    let current_is_newer = modified(&target) > modified(&copy_path);
+    // A config changed well after the copy was made was edited by a person since; one
+    // changed with it is the interrupted write itself, damaged even if it parses.
+    let edited_since = match (modified(&target), modified(&copy_path)) {
+        (Some(config), Some(copy)) => config
+            .duration_since(copy)
+            .is_ok_and(|later| later >= EDITED_AFTER_INTERRUPTION),
+        _ => false,
+    };
     let keep_current = match &current {
-        Some(current) => *current == copy || (parses(current) && current_is_newer),
+        Some(current) if *current == copy => true,
+        Some(current) if previous.as_ref() == Some(current) => false,
+        Some(current) => parses(current) && edited_since,
         None => false,
     };
     if keep_current || !parses(&copy) {
@@ -394,7 +417,7 @@ pub fn recover_interrupted_write(path: &Path) -> io::Result<Recovery> {
             Ok(Recovery::Completed)
         }
         Err(ReplaceError::Changed) => Err(io::Error::other("the config changed while recovering")),
-        Err(ReplaceError::Io(error)) => Err(error),
+        Err(ReplaceError::Io(error) | ReplaceError::Damaged(error)) => Err(error),
     }
 }
 
@@ -433,16 +456,6 @@ fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(path.to_path_buf()),
         Err(error) => Err(error),
     }
-}
-
-fn overwrite_in_place(target: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(false);
-    set_open_mode(&mut options, mode);
-    let mut file = options.open(target)?;
-    file.write_all(contents)?;
-    file.set_len(contents.len() as u64)?;
-    file.sync_all()
 }
 
 /// EBUSY and EXDEV have these numbers on Linux, the BSDs and macOS. We compare raw numbers
@@ -500,10 +513,89 @@ fn set_exact_mode(_file: &File, _mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// A disk for tests: a config that is a single bind-mounted file (renames over it are
+/// refused with EBUSY) on a disk that fills up (writes to it stop after `limit` bytes with
+/// ENOSPC), and a hook that acts just before a replace.
+#[cfg(test)]
+pub(crate) mod test_disk {
+    use std::fs::{self, File};
+    use std::io::{self, Seek, Write};
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    pub(crate) const EBUSY: i32 = 16;
+    pub(crate) const ENOSPC: i32 = 28;
+
+    pub(crate) type Hook = Box<dyn Fn(&Path) + Send + Sync>;
+
+    pub(crate) struct BindMountedFullDisk {
+        pub(crate) config: PathBuf,
+        /// How many bytes the config may hold; `usize::MAX` once space returns.
+        pub(crate) limit: AtomicUsize,
+        /// Like btrfs or ZFS: every byte written takes new space, even over old content, so
+        /// `limit` is a budget that writes use up.
+        pub(crate) copy_on_write: bool,
+        pub(crate) before_replace: Mutex<Option<Hook>>,
+    }
+
+    impl BindMountedFullDisk {
+        pub(crate) fn new(config: &Path, limit: usize) -> BindMountedFullDisk {
+            BindMountedFullDisk {
+                config: fs::canonicalize(config).unwrap_or_else(|_| config.to_path_buf()),
+                limit: AtomicUsize::new(limit),
+                copy_on_write: false,
+                before_replace: Mutex::new(None),
+            }
+        }
+
+        pub(crate) fn set_limit(&self, limit: usize) {
+            self.limit.store(limit, Ordering::SeqCst);
+        }
+    }
+
+    impl super::Disk for BindMountedFullDisk {
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            if to == self.config {
+                return Err(io::Error::from_raw_os_error(EBUSY));
+            }
+            fs::rename(from, to)
+        }
+
+        fn write_all(&self, path: &Path, file: &mut File, bytes: &[u8]) -> io::Result<()> {
+            if path != self.config {
+                return file.write_all(bytes);
+            }
+            let limit = self.limit.load(Ordering::SeqCst);
+            let room = if self.copy_on_write {
+                limit
+            } else {
+                limit.saturating_sub(file.stream_position()? as usize)
+            };
+            let n = room.min(bytes.len());
+            file.write_all(&bytes[..n])?;
+            if self.copy_on_write && limit != usize::MAX {
+                self.limit.store(limit - n, Ordering::SeqCst);
+            }
+            if n < bytes.len() {
+                return Err(io::Error::from_raw_os_error(ENOSPC));
+            }
+            Ok(())
+        }
+
+        fn before_replace(&self, target: &Path) {
+            if let Some(hook) = self.before_replace.lock().unwrap().take() {
+                hook(target);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::time::Duration;
 
     fn files_in(directory: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(directory)
@@ -715,5 +807,152 @@ mod tests {
         assert!(fs::read_to_string(&path)
             .unwrap()
             .contains("\"_comment\": \"keep me\""));
+    }
+
+    fn valid(n: usize) -> Vec<u8> {
+        let padding = "x".repeat(n);
+        format!("{{\"users\": [], \"note\": \"version {n} {padding}\"}}\n").into_bytes()
+    }
+
+    fn parses(path: &Path) -> bool {
+        load(path).is_ok()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn backups_keep_the_last_three_versions_with_the_config_mode() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("config.json");
+        fs::write(&path, valid(0)).unwrap();
+        set_mode(&path, 0o640);
+        for n in 1..=5 {
+            let previous = fs::read(&path).unwrap();
+            let replaced = replace_config(&path, &valid(n), Some(&previous), &RealDisk).unwrap();
+            assert_eq!(replaced.outcome, WriteOutcome::Renamed);
+            assert!(replaced.backup_error.is_none());
+        }
+        assert_eq!(fs::read(&path).unwrap(), valid(5));
+        for (n, version) in [(1, 4), (2, 3), (3, 2)] {
+            let backup = backup_path(&path, n);
+            assert_eq!(fs::read(&backup).unwrap(), valid(version), "bak.{n}");
+            assert_eq!(mode_of(&backup), 0o640, "bak.{n}");
+        }
+        assert_eq!(
+            files_in(directory.path()),
+            [
+                "config.json",
+                "config.json.bak.1",
+                "config.json.bak.2",
+                "config.json.bak.3"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_changed_since_it_was_read_is_not_replaced() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("config.json");
+        fs::write(&path, valid(1)).unwrap();
+        let result = replace_config(&path, &valid(2), Some(&valid(0)), &RealDisk);
+        assert!(matches!(result, Err(ReplaceError::Changed)), "{result:?}");
+        assert_eq!(fs::read(&path).unwrap(), valid(1));
+        assert_eq!(files_in(directory.path()), ["config.json"]);
+        let result = replace_config(&path, &valid(2), None, &RealDisk);
+        assert!(matches!(result, Err(ReplaceError::Changed)), "{result:?}");
+    }
+
+    #[test]
+    fn a_full_disk_during_an_in_place_write_leaves_the_previous_content() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("config.json");
+        fs::write(&path, valid(1)).unwrap();
+        let old_len = valid(1).len();
+        let new = valid(200);
+        // Room for the old content and a little more: the longer new content does not fit.
+        let disk = test_disk::BindMountedFullDisk::new(&path, old_len + 10);
+        let result = replace_config(&path, &new, Some(&valid(1)), &disk);
+        match result {
+            Err(ReplaceError::Io(error)) => {
+                assert_eq!(error.raw_os_error(), Some(test_disk::ENOSPC))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fs::read(&path).unwrap(), valid(1), "previous content back");
+        assert!(parses(&path));
+        // The backup of the previous version stays; the copy of the new one is gone.
+        assert_eq!(
+            files_in(directory.path()),
+            ["config.json", "config.json.bak.1"]
+        );
+
+        disk.set_limit(usize::MAX);
+        let replaced = replace_config(&path, &new, Some(&valid(1)), &disk).unwrap();
+        assert_eq!(replaced.outcome, WriteOutcome::WroteInPlace);
+        assert_eq!(fs::read(&path).unwrap(), new);
+        assert_eq!(
+            files_in(directory.path()),
+            ["config.json", "config.json.bak.1"]
+        );
+    }
+
+    #[test]
+    fn an_in_place_write_cut_off_for_good_is_completed_at_the_next_start() {
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("config.json");
+        fs::write(&path, valid(1)).unwrap();
+        let new = valid(200);
+        // On a copy-on-write volume the last 40 free bytes go to the new content, and then
+        // not even the previous content can be written back: a crash would look the same.
+        let mut disk = test_disk::BindMountedFullDisk::new(&path, 40);
+        disk.copy_on_write = true;
+        assert!(replace_config(&path, &new, Some(&valid(1)), &disk).is_err());
+        assert!(!parses(&path), "cut off after 40 bytes");
+        assert_eq!(fs::read(in_place_copy_path(&path)).unwrap(), new);
+
+        assert_eq!(
+            recover_interrupted_write(&path).unwrap(),
+            Recovery::Completed
+        );
+        assert_eq!(fs::read(&path).unwrap(), new);
+        assert!(!in_place_copy_path(&path).exists());
+        assert_eq!(recover_interrupted_write(&path).unwrap(), Recovery::Nothing);
+    }
+
+    #[test]
+    fn recovery_keeps_a_later_hand_edit_and_replaces_a_damaged_file() {
+        // (how long after the copy the config was last changed, expected recovery)
+        let cases = [
+            (Duration::from_secs(600), Recovery::CopyDropped),
+            // Changed together with the copy: the interrupted write itself, which may
+            // parse and still be wrong.
+            (Duration::ZERO, Recovery::Completed),
+        ];
+        for (later, expected) in cases {
+            let directory = tempfile::tempdir().unwrap();
+            let path = directory.path().join("config.json");
+            let copy = in_place_copy_path(&path);
+            fs::write(&copy, valid(1)).unwrap();
+            fs::write(&path, valid(2)).unwrap();
+            let now = std::time::SystemTime::now();
+            let set_modified = |path: &Path, at| {
+                let file = File::options().write(true).open(path).unwrap();
+                file.set_modified(at).unwrap();
+            };
+            set_modified(&copy, now - Duration::from_secs(900));
+            set_modified(&path, now - Duration::from_secs(900) + later);
+            assert_eq!(
+                recover_interrupted_write(&path).unwrap(),
+                expected,
+                "{later:?}"
+            );
+            assert!(!copy.exists());
+            match expected {
+                Recovery::CopyDropped => assert_eq!(fs::read(&path).unwrap(), valid(2)),
+                _ => {
+                    assert_eq!(fs::read(&path).unwrap(), valid(1));
+                    assert_eq!(fs::read(backup_path(&path, 1)).unwrap(), valid(2));
+                }
+            }
+        }
     }
 }

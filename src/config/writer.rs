@@ -252,6 +252,8 @@ struct WriterState {
     known_bytes: Option<Vec<u8>>,
     /// The last content found invalid, so it is reported once.
     rejected_bytes: Option<Vec<u8>>,
+    /// What a failed in-place write left in the file: ours, damaged, never an edit.
+    damaged_bytes: Option<Vec<u8>>,
     /// Changes not yet on disk, one per user and kind, the newest winning.
     pending: Vec<PendingChange>,
     /// Flushes waiting for `pending` to be written.
@@ -296,6 +298,7 @@ impl WriterState {
             document,
             known_bytes,
             rejected_bytes: None,
+            damaged_bytes: None,
             pending: Vec::new(),
             flush_waiters: Vec::new(),
             ledger,
@@ -413,7 +416,8 @@ impl WriterState {
         let Some(bytes) = file_watch.changed_content() else {
             return;
         };
-        if self.known_bytes.as_ref() != Some(&bytes) {
+        if self.known_bytes.as_ref() != Some(&bytes) && self.damaged_bytes.as_ref() != Some(&bytes)
+        {
             self.take_in(bytes);
         }
     }
@@ -518,7 +522,9 @@ impl WriterState {
                 }
             };
             if let Some(bytes) = &on_disk {
-                if self.known_bytes.as_ref() != Some(bytes) && !self.take_in(bytes.clone()) {
+                let ours = self.known_bytes.as_ref() == Some(bytes)
+                    || self.damaged_bytes.as_ref() == Some(bytes);
+                if !ours && !self.take_in(bytes.clone()) {
                     return self.blocked(format!(
                         "{} was changed and is not valid now, so it is left alone until it is \
                          fixed",
@@ -577,11 +583,15 @@ impl WriterState {
                     debug!("saved {} to {}", self.pending_names(), self.path.display());
                     self.document = document;
                     self.known_bytes = Some(text.into_bytes());
+                    self.damaged_bytes = None;
                     self.pending.clear();
                 }
                 Err(ReplaceError::Changed) => continue,
-                Err(ReplaceError::Io(error)) => {
+                Err(error @ (ReplaceError::Io(_) | ReplaceError::Damaged(_))) => {
                     counters::config_write(Outcome::Failed);
+                    if let ReplaceError::Damaged(_) = error {
+                        self.damaged_bytes = std::fs::read(&self.path).ok();
+                    }
                     return self.blocked(format!("cannot write {}: {error}", self.path.display()));
                 }
             }
@@ -750,6 +760,7 @@ fn parse_document(path: &std::path::Path, bytes: &[u8]) -> Result<(Config, Docum
 mod tests {
     use super::*;
     use crate::base::secret::Secret;
+    use crate::config::file;
     use serde_json::{json, Value};
     use std::fs;
     use std::path::Path;
@@ -1056,5 +1067,256 @@ mod tests {
         let shown = format!("{request:?}");
         assert!(shown.contains("access_token"), "{shown}");
         assert!(!shown.contains("access-alice-1"), "{shown}");
+    }
+
+    /// Starts watching with a long interval (checks then only come before writes and at
+    /// the end) and returns where edits and the unsaved state arrive.
+    fn watch_with_long_interval(
+        writer: &ConfigWriter,
+    ) -> (Receiver<Edit>, Receiver<Option<Unsaved>>) {
+        let (edit_sender, edits) = crossbeam_channel::unbounded();
+        let (unsaved_sender, unsaved) = crossbeam_channel::unbounded();
+        writer.watch(Watch {
+            interval: Duration::from_secs(3600),
+            edits: edit_sender,
+            unsaved: Some(Box::new(move |state: Option<&Unsaved>| {
+                let _ = unsaved_sender.send(state.cloned());
+            })),
+        });
+        (edits, unsaved)
+    }
+
+    #[test]
+    fn disk_full_on_the_in_place_path_keeps_the_file_valid_and_the_newest_tokens() {
+        let (directory, path, document) = setup(&initial_json());
+        let mut disk = file::test_disk::BindMountedFullDisk::new(&path, 0);
+        // A copy-on-write volume with 100 bytes left: each attempt uses them up part-way.
+        disk.copy_on_write = true;
+        disk.set_limit(100);
+        let disk = Arc::new(disk);
+        let (observer, attempts) = crossbeam_channel::unbounded();
+        let options = WriterOptions {
+            retry_delay: Duration::from_millis(10),
+            disk: disk.clone(),
+            observer: Some(observer),
+        };
+        let original = fs::read(&path).unwrap();
+        let (writer, handle) = spawn_with(&path, document, options);
+        let (edits, unsaved) = watch_with_long_interval(&writer);
+        assert_eq!(unsaved.recv_timeout(TIMEOUT), Ok(None));
+        let mut n_blocked = 0;
+        for n in 1..=5 {
+            writer.save(&Login::new("bob"), tokens("bob", n));
+            // Every attempt, failed or not, leaves a file that loads, with tokens Twitch
+            // accepted at some point.
+            loop {
+                let attempt = attempts.recv_timeout(TIMEOUT).expect("an attempt");
+                // Either the file is what it was, or a complete copy of the new content
+                // waits beside it (and the writer knows the file is damaged).
+                let copy = file::in_place_copy_path(&path);
+                let intact = fs::read(&path).unwrap() == original;
+                assert!(
+                    intact || config_file::load(&copy).is_ok(),
+                    "after attempt {n}"
+                );
+                if attempt == Attempt::Blocked {
+                    n_blocked += 1;
+                    break;
+                }
+            }
+            // Retries back off: refill the budget so that each attempt cuts off part-way.
+            disk.set_limit(100);
+        }
+        assert!(n_blocked >= 5);
+        let waiting = unsaved.recv_timeout(TIMEOUT).unwrap().expect("reported");
+        assert!(waiting.problem.contains("cannot write"), "{waiting:?}");
+        // The newest tokens are on disk beside the config all the while.
+        let spilled = spill::read(&path).unwrap();
+        assert_eq!(spilled.len(), 1);
+        assert_eq!(spilled[0].tokens.refresh_token.expose(), "refresh-bob-5");
+        assert!(spilled[0]
+            .replaced
+            .iter()
+            .any(|token| token.expose() == "refresh-bob"));
+
+        disk.set_limit(usize::MAX);
+        assert!(writer.flush(TIMEOUT), "written once space returns");
+        let saved = read_json(&path);
+        assert_eq!(user_in(&saved, "bob")["refresh_token"], "refresh-bob-5");
+        assert_eq!(saved["zz_unknown"], json!({"nested": [1, 2, 3]}));
+        assert!(!spill::spill_path(&path).exists(), "spill removed");
+        assert!(!file::in_place_copy_path(&path).exists(), "copy removed");
+        // The state was reported as it changed: blocked (maybe more than once as the
+        // problem is rephrased), then saved.
+        let last = unsaved.try_iter().last();
+        assert_eq!(last, Some(None));
+        // A damaged file was never mistaken for a hand edit.
+        assert!(edits.try_recv().is_err());
+        drop(writer);
+        join_within(handle, TIMEOUT);
+        drop(directory);
+    }
+
+    #[test]
+    fn tokens_that_could_not_be_saved_are_kept_at_shutdown_and_taken_over_at_the_next_start() {
+        let (_directory, path, document) = setup(&initial_json());
+        let disk = Arc::new(file::test_disk::BindMountedFullDisk::new(&path, 0));
+        let options = WriterOptions {
+            retry_delay: Duration::from_millis(10),
+            disk,
+            observer: None,
+        };
+        let (writer, handle) = spawn_with(&path, document, options);
+        writer.save(&Login::new("carol"), tokens("carol", 1));
+        writer.save(&Login::new("carol"), tokens("carol", 2));
+        assert!(!writer.flush(Duration::from_millis(100)));
+        drop(writer);
+        join_within(handle, TIMEOUT);
+        assert_eq!(
+            user_in(&read_json(&path), "carol")["refresh_token"],
+            "refresh-carol"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let metadata = fs::metadata(spill::spill_path(&path)).unwrap();
+            assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
+        }
+
+        // The next start: the config still holds the tokens the last run replaced.
+        let (loaded, document) = config_file::load(&path).unwrap();
+        let mut users = loaded.users;
+        let (writer, handle) = ConfigWriter::spawn(path.clone(), document, &mut users).unwrap();
+        let carol = users
+            .iter()
+            .find(|u| u.username.as_str() == "carol")
+            .unwrap();
+        assert_eq!(carol.refresh_token.expose(), "refresh-carol-2");
+        assert!(writer.flush(TIMEOUT));
+        let saved = read_json(&path);
+        assert_eq!(user_in(&saved, "carol")["refresh_token"], "refresh-carol-2");
+        assert_eq!(user_in(&saved, "carol")["token_expires_at"], 2);
+        assert!(!spill::spill_path(&path).exists());
+        drop(writer);
+        join_within(handle, TIMEOUT);
+    }
+
+    #[test]
+    fn tokens_pasted_into_the_config_win_over_the_unsaved_tokens_file() {
+        let (_directory, path, _document) = setup(&initial_json());
+        spill::write(
+            &path,
+            &[SpilledUser {
+                username: Login::new("alice"),
+                tokens: TokenPair {
+                    access_token: Secret::new("access-alice-9"),
+                    refresh_token: Secret::new("refresh-alice-9"),
+                    expires_at_unix: None,
+                },
+                replaced: vec![Secret::new("refresh-alice-8")],
+            }],
+        )
+        .unwrap();
+        let (loaded, document) = config_file::load(&path).unwrap();
+        let mut users = loaded.users;
+        let (writer, handle) = ConfigWriter::spawn(path.clone(), document, &mut users).unwrap();
+        assert!(writer.flush(TIMEOUT));
+        assert_eq!(users[0].refresh_token.expose(), "refresh-alice");
+        assert_eq!(
+            user_in(&read_json(&path), "alice")["refresh_token"],
+            "refresh-alice"
+        );
+        assert!(!spill::spill_path(&path).exists());
+        drop(writer);
+        join_within(handle, TIMEOUT);
+    }
+
+    #[test]
+    fn a_hand_edit_made_while_the_daemon_saves_is_applied() {
+        let (_directory, path, document) = setup(&initial_json());
+        let disk = Arc::new(file::test_disk::BindMountedFullDisk::new(
+            &path.with_file_name("not-the-config"),
+            usize::MAX,
+        ));
+        // The person saves between the writer's read and its replace.
+        let edited_path = path.clone();
+        *disk.before_replace.lock().unwrap() = Some(Box::new(move |_| {
+            let mut edited = read_json(&edited_path);
+            edited["users"][1]["channels"] = json!(["bob", "edited_while_saving"]);
+            fs::write(&edited_path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+        }));
+        let options = WriterOptions {
+            disk,
+            ..WriterOptions::default()
+        };
+        let (writer, handle) = spawn_with(&path, document, options);
+        let (edits, _unsaved) = watch_with_long_interval(&writer);
+        writer.save(&Login::new("alice"), tokens("alice", 1));
+        assert!(writer.flush(TIMEOUT));
+        let saved = read_json(&path);
+        assert_eq!(
+            user_in(&saved, "bob")["channels"],
+            json!(["bob", "edited_while_saving"])
+        );
+        assert_eq!(user_in(&saved, "alice")["refresh_token"], "refresh-alice-1");
+        let edit = edits
+            .recv_timeout(TIMEOUT)
+            .expect("the edit goes to the daemon");
+        let bob = &edit.config.users[1];
+        assert_eq!(bob.channels[1].as_str(), "edited_while_saving");
+        assert!(edit.pasted.is_empty());
+        // Exactly once: the writer's own write that follows is no edit.
+        drop(writer);
+        join_within(handle, TIMEOUT);
+        assert!(edits.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_stale_editor_copy_gets_the_newer_tokens_back_and_pasted_tokens_are_adopted() {
+        let (_directory, path, document) = setup(&initial_json());
+        let stale_copy = fs::read(&path).unwrap();
+        let (writer, handle) = spawn(&path, document);
+        let (edits, _unsaved) = watch_with_long_interval(&writer);
+        writer.save(&Login::new("alice"), tokens("alice", 1));
+        writer.save(&Login::new("alice"), tokens("alice", 2));
+        assert!(writer.flush(TIMEOUT));
+
+        // An editor saves its old buffer with one change: carol's channels.
+        let mut stale: Value = serde_json::from_slice(&stale_copy).unwrap();
+        stale["users"][2]["channels"] = json!(["carol", "new_channel"]);
+        fs::write(&path, serde_json::to_string_pretty(&stale).unwrap()).unwrap();
+        // The next save finds the edit first.
+        writer.save(&Login::new("bob"), tokens("bob", 1));
+        assert!(writer.flush(TIMEOUT));
+        let edit = edits.recv_timeout(TIMEOUT).expect("edit");
+        assert!(edit.pasted.is_empty(), "a stale copy is no paste");
+        let alice = &edit.config.users[0];
+        assert_eq!(alice.refresh_token.expose(), "refresh-alice-2");
+        let saved = read_json(&path);
+        assert_eq!(user_in(&saved, "alice")["refresh_token"], "refresh-alice-2");
+        assert_eq!(user_in(&saved, "bob")["refresh_token"], "refresh-bob-1");
+        assert_eq!(
+            user_in(&saved, "carol")["channels"],
+            json!(["carol", "new_channel"])
+        );
+
+        // A person pastes tokens the daemon never had.
+        let mut pasted = saved.clone();
+        pasted["users"][0]["access_token"] = json!("pasted-access");
+        pasted["users"][0]["refresh_token"] = json!("pasted-refresh");
+        fs::write(&path, serde_json::to_string_pretty(&pasted).unwrap()).unwrap();
+        writer.save(&Login::new("bob"), tokens("bob", 2));
+        assert!(writer.flush(TIMEOUT));
+        let edit = edits.recv_timeout(TIMEOUT).expect("edit");
+        assert_eq!(edit.pasted, [Login::new("alice")]);
+        assert_eq!(
+            edit.config.users[0].refresh_token.expose(),
+            "pasted-refresh"
+        );
+        let saved = read_json(&path);
+        assert_eq!(user_in(&saved, "alice")["refresh_token"], "pasted-refresh");
+        assert_eq!(user_in(&saved, "bob")["refresh_token"], "refresh-bob-2");
+        drop(writer);
+        join_within(handle, TIMEOUT);
     }
 }

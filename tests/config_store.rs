@@ -1,0 +1,114 @@
+//! The config file as the one store of the tokens, against the live daemon and the fake
+//! Twitch (which accepts only the newest refresh token): an editor's stale copy saved after
+//! a refresh, and a start after an in-place write that was cut off.
+
+mod common;
+
+use common::*;
+use fake_twitch::FakeTwitch;
+use serde_json::json;
+use twitch_colorchanger::config::file as config_file;
+use twitch_colorchanger::config::writer::ConfigWriter;
+use twitch_colorchanger::daemon::Daemon;
+
+/// Starts the daemon on the config already at `path`, as the binary does.
+fn start_on_existing_file(twitch: &FakeTwitch, path: &std::path::Path) -> (Daemon, ConfigWriter) {
+    let (mut loaded, document) = config_file::load(path).expect("valid config");
+    let (writer, _thread) =
+        ConfigWriter::spawn(path.to_path_buf(), document, &mut loaded.users).unwrap();
+    let mut settings = settings_with(twitch, &[("TWITCH_RELOAD_SECS", "1")]);
+    settings.config_path = path.to_path_buf();
+    let daemon = Daemon::start(&loaded.users, &settings, Some(writer.clone())).unwrap();
+    (daemon, writer)
+}
+
+fn saved_refresh_token(path: &std::path::Path) -> String {
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    user_entry(&saved, "alice")["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_stale_editor_save_after_a_refresh_keeps_the_newest_refresh_token_across_a_restart() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    twitch.expire_access_token("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [user_json(&alice, true, &[])]});
+    // A person opens the config in an editor now, before the daemon refreshes.
+    let file_daemon =
+        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]);
+    let path = file_daemon.path.clone();
+    let editor_buffer = std::fs::read_to_string(&path).unwrap();
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+    let newest = twitch.refresh_token("alice");
+    assert_ne!(newest, alice.refresh_token, "Twitch rotated the token");
+    assert_eq!(
+        user_entry(&file_daemon.saved_config(), "alice")["refresh_token"],
+        newest.as_str()
+    );
+
+    let writer = file_daemon.writer.clone();
+    let stop = file_daemon.daemon.stop_signal();
+    let daemon = file_daemon.daemon;
+    let main_loop = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
+
+    // The editor saves its old buffer with one change: another channel.
+    let mut stale: serde_json::Value = serde_json::from_str(&editor_buffer).unwrap();
+    stale["users"][0]["channels"] = json!(["alice", "somewhere"]);
+    std::fs::write(&path, serde_json::to_string_pretty(&stale).unwrap()).unwrap();
+
+    // The edit is applied, with the newest tokens: the channel is joined, and the file
+    // gets the newest refresh token back.
+    assert!(twitch.wait_joined("alice", "somewhere", WAIT));
+    assert!(writer.flush(WAIT));
+    assert_eq!(saved_refresh_token(&path), newest);
+    stop.stop();
+    assert!(main_loop.join().unwrap(), "every thread ended");
+    drop(writer);
+
+    // The next start refreshes with what the file holds, and Twitch accepts it: with the
+    // access token expired, chat can only log in again after a refresh.
+    twitch.expire_access_token("alice");
+    let n_logins = twitch.n_logins("alice");
+    let (daemon, writer) = start_on_existing_file(&twitch, &path);
+    assert!(
+        twitch.wait_n_logins("alice", n_logins + 1, WAIT),
+        "logged in again"
+    );
+    let after_restart = twitch.refresh_token("alice");
+    assert_ne!(after_restart, newest, "refreshed with the newest token");
+    assert!(writer.flush(WAIT));
+    assert_eq!(saved_refresh_token(&path), after_restart);
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn the_binary_completes_an_in_place_write_that_was_cut_off_instead_of_exiting_2() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twitch_colorchanger.conf");
+    let complete =
+        serde_json::to_string_pretty(&json!({"users": [user_json(&alice, true, &[])]})).unwrap();
+    // What a cut-off in-place write leaves: half a file, and the complete copy beside it.
+    std::fs::write(config_file::in_place_copy_path(&path), &complete).unwrap();
+    std::fs::write(&path, &complete[..complete.len() / 2]).unwrap();
+
+    let process = Process::spawn(binary_for(dir.path(), &twitch));
+    let line = process
+        .wait_line(|line| line.contains("completed it from the copy"), WAIT)
+        .expect("the recovery is logged");
+    assert!(line.contains("twitch_colorchanger.conf"), "{line}");
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(config_file::load(&path).is_ok());
+    assert!(!config_file::in_place_copy_path(&path).exists());
+    // The half file is kept as the newest backup, not thrown away.
+    let backup = std::fs::read_to_string(config_file::backup_path(&path, 1)).unwrap();
+    assert_eq!(backup, complete[..complete.len() / 2]);
+}
