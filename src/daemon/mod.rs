@@ -1,6 +1,6 @@
-//! Starts and stops the daemon's threads — per user a token thread and a chat thread, the
-//! worker pool that talks to Helix, the config watcher — and applies config edits while
-//! running. Owns every `JoinHandle`; the reload decision (`reload_action`) is pure.
+//! Starts and stops the daemon's threads — per user a chat thread, the token refresher, the
+//! worker pool that talks to Helix — and applies the config edits the config writer hands
+//! over while running. Owns every `JoinHandle`; the reload decision (`reload_action`) is pure.
 
 pub mod settings;
 pub mod worker;
