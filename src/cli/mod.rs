@@ -350,7 +350,7 @@ fn auth_new_account(
     if let Err(error) = config::parse(&text, path) {
         return fail(EXIT_RUNTIME, format!("not saved: {error}"));
     }
-    match config_file::write_atomic(path, text.as_bytes()) {
+    match config_file::replace_config_now(path, text.as_bytes()) {
         Ok(outcome) => {
             if outcome == WriteOutcome::WroteInPlace {
                 warn!(
@@ -539,7 +539,7 @@ fn recover_interrupted_write(path: &Path) {
 /// project's, with one log line. Not being able to write is no reason to stop: the file
 /// is read the same way next time.
 fn write_converted(path: &Path, document: &Document, conversion: &str) {
-    match config_file::write_atomic(path, document.to_json_string().as_bytes()) {
+    match config_file::replace_config_now(path, document.to_json_string().as_bytes()) {
         Ok(_) => info!(
             "{}: converted from upstream twitch_colorchanger's format ({conversion}) to this one's; nothing else changed",
             path.display()
@@ -554,18 +554,11 @@ fn write_converted(path: &Path, document: &Document, conversion: &str) {
 /// Saves users that came from the environment so that tokens refreshed later survive a
 /// restart. Not being able to write is no reason to stop: the users still run.
 fn write_env_users(path: &Path, document: &Document) {
-    let current = std::fs::read(path).ok();
-    let text = document.to_json_string();
-    match config_file::replace_config(
-        path,
-        text.as_bytes(),
-        current.as_deref(),
-        &config_file::RealDisk,
-    ) {
-        Ok(replaced) if replaced.outcome == WriteOutcome::Renamed => {
+    match config_file::replace_config_now(path, document.to_json_string().as_bytes()) {
+        Ok(WriteOutcome::Renamed) => {
             info!("wrote the users from the environment to {}", path.display())
         }
-        Ok(_) => warn!(
+        Ok(WriteOutcome::WroteInPlace) => warn!(
             "wrote {} in place: it could not be replaced atomically (a single bind-mounted file?)",
             path.display()
         ),

@@ -284,6 +284,25 @@ pub fn replace_config(
     }
 }
 
+/// [`replace_config`] of whatever the file holds now, for one-off writes outside the config
+/// writer (`auth`, a converted or first-written config): the same backups and the same
+/// complete copy during an in-place write.
+pub fn replace_config_now(path: &Path, contents: &[u8]) -> io::Result<WriteOutcome> {
+    let current = match fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+        Err(error) => return Err(error),
+    };
+    match replace_config(path, contents, current.as_deref(), &RealDisk) {
+        Ok(replaced) => Ok(replaced.outcome),
+        Err(ReplaceError::Changed) => Err(io::Error::other(
+            "the file changed while it was being written; try again",
+        )),
+        Err(ReplaceError::Io(error)) => Err(error),
+        Err(damaged @ ReplaceError::Damaged(_)) => Err(io::Error::other(damaged.to_string())),
+    }
+}
+
 /// Overwrites `target` in place with `contents`. On failure, writes `previous` back; the
 /// flag says whether that worked.
 fn overwrite_keeping_a_copy(
