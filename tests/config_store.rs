@@ -112,3 +112,29 @@ fn the_binary_completes_an_in_place_write_that_was_cut_off_instead_of_exiting_2(
     let backup = std::fs::read_to_string(config_file::backup_path(&path, 1)).unwrap();
     assert_eq!(backup, complete[..complete.len() / 2]);
 }
+
+#[test]
+fn a_config_broken_by_hand_exits_2_and_names_the_backup() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twitch_colorchanger.conf");
+    let good =
+        serde_json::to_string_pretty(&json!({"users": [user_json(&alice, true, &[])]})).unwrap();
+    std::fs::write(config_file::backup_path(&path, 1), &good).unwrap();
+    let broken = "{\"users\": [\n";
+    std::fs::write(&path, broken).unwrap();
+    let output = binary_for(dir.path(), &twitch)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("twitch_colorchanger.conf:2:"), "{stderr}");
+    assert!(
+        stderr.contains("kept in") && stderr.contains("twitch_colorchanger.conf.bak.1"),
+        "{stderr}"
+    );
+    // Without a copy of an interrupted write, a broken file is a person's: left alone.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
+}

@@ -84,6 +84,24 @@ fn fail(code: i32, error: impl std::fmt::Display) -> i32 {
     code
 }
 
+/// Reports a config that cannot be used and returns the usage exit code. When the daemon
+/// kept a backup of the file, the message says where: the file may have been broken by an
+/// edit after the daemon last saved it.
+fn fail_config(path: &Path, error: ConfigError) -> i32 {
+    let backup = config_file::backup_path(path, 1);
+    let broken = matches!(error, ConfigError::Syntax { .. } | ConfigError::Invalid(_));
+    if broken && backup.exists() {
+        return fail(
+            EXIT_USAGE,
+            format!(
+                "{error} (the version the daemon last replaced is kept in {})",
+                backup.display()
+            ),
+        );
+    }
+    fail(EXIT_USAGE, error)
+}
+
 /// The users to run and, when the environment brought new ones, the document to write.
 #[derive(Debug)]
 pub struct LoadedUsers {
@@ -146,7 +164,7 @@ pub fn load_users(path: &Path, env: &HashMap<String, String>) -> Result<LoadedUs
 fn check(settings: &Settings, env: &HashMap<String, String>) -> i32 {
     let loaded = match load_users(&settings.config_path, env) {
         Ok(loaded) => loaded,
-        Err(error) => return fail(EXIT_USAGE, error),
+        Err(error) => return fail_config(&settings.config_path, error),
     };
     println!(
         "{}: {} user{} OK",
@@ -202,7 +220,7 @@ fn run(settings: &Settings, env: &HashMap<String, String>) -> i32 {
     recover_interrupted_write(&settings.config_path);
     let mut loaded = match load_users(&settings.config_path, env) {
         Ok(loaded) => loaded,
-        Err(error) => return fail(EXIT_USAGE, error),
+        Err(error) => return fail_config(&settings.config_path, error),
     };
     info!(
         "twitch-colorchanger {} starting with {} user(s) from {}",
@@ -408,7 +426,7 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
     recover_interrupted_write(&settings.config_path);
     let mut loaded = match load_users(&settings.config_path, env) {
         Ok(loaded) => loaded,
-        Err(error) => return fail(EXIT_USAGE, error),
+        Err(error) => return fail_config(&settings.config_path, error),
     };
     let (writer, writer_thread) = match start_writer(settings, &mut loaded) {
         Ok(started) => started,
