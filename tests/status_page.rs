@@ -220,3 +220,87 @@ fn a_port_in_use_fails_the_start_with_its_address() {
     );
     assert_eq!(twitch.n_logins("statusdave"), 0, "nothing started");
 }
+
+#[test]
+fn rate_limit_waits_and_failed_changes_show_in_metrics_and_on_the_page() {
+    use fake_twitch::ScriptedResponse;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let twitch = FakeTwitch::start();
+    let erin = account(&twitch, "statuserin", "5105", "", true);
+    let daemon = start_daemon_with(
+        &twitch,
+        vec![user_json(&erin, true, &[])],
+        &[("TWITCH_HTTP_LISTEN", "127.0.0.1:0")],
+    );
+    let address = daemon.status_address().unwrap();
+    assert!(twitch.wait_joined("statuserin", "statuserin", WAIT));
+    let reset = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    twitch.push_response(
+        "PUT",
+        "/helix/chat/color",
+        ScriptedResponse::json(429, r#"{"error":"Too Many Requests","status":429}"#)
+            .with_header("Ratelimit-Limit", "800")
+            .with_header("Ratelimit-Remaining", "0")
+            .with_header("Ratelimit-Reset", &reset.to_string()),
+    );
+    // Then Twitch refuses the hex color, and the named one tried instead: a failed change.
+    for _ in 0..2 {
+        twitch.push_response(
+            "PUT",
+            "/helix/chat/color",
+            ScriptedResponse::json(
+                400,
+                r#"{"error":"Bad Request","status":400,"message":"nope"}"#,
+            ),
+        );
+    }
+    twitch.send_line("statuserin", &own_message(&erin, "statuserin", "one"));
+    let limited = twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("the limited PUT");
+    let refused = twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("the retried PUT");
+    assert_eq!(limited.query_param("color"), refused.query_param("color"));
+    let named = twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("the named PUT");
+    // The next change starts only once the refused one is recorded.
+    twitch.send_line("statuserin", &own_message(&erin, "statuserin", "two"));
+    assert!(twitch.wait_request(is_color_put, WAIT).is_some());
+
+    let (_, metrics) = get(address, "/metrics");
+    let value = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("{prefix} missing: {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        value("twitch_colorchanger_rate_limit_waits_total ") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        value("twitch_colorchanger_rate_limit_wait_seconds_total ") > 0.0,
+        "{metrics}"
+    );
+    for result in ["hex_refused", "failed"] {
+        let line = format!(
+            "twitch_colorchanger_color_changes_total{{user=\"statuserin\",result=\"{result}\"}} "
+        );
+        assert_eq!(value(&line), 1.0, "{metrics}");
+    }
+    let (_, page) = get(address, "/");
+    let color = named.query_param("color").unwrap();
+    assert!(
+        page.contains(&format!("color change to {color} failed")),
+        "the last error: {page}"
+    );
+    assert!(daemon.shutdown(WAIT));
+}

@@ -161,6 +161,9 @@ fn change_color<R: rand::Rng + ?Sized>(
         match retry_delay(&error, attempt, unix_now(), rng.random()) {
             Some(delay) => {
                 debug!("{login}: change to {color} failed ({error}), retrying in {delay:?}");
+                if matches!(error, ColorChangeError::RateLimited { .. }) {
+                    counters::rate_limit_wait(delay);
+                }
                 if stop.wait_timeout(delay) {
                     return Err(stopped());
                 }
