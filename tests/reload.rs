@@ -134,3 +134,77 @@ fn a_broken_edit_is_reported_with_its_position_ignored_and_left_alone() {
         "never overwritten"
     );
 }
+
+/// Issue 12, item 1: users added by an edit used to share a worker pool sized for the users
+/// at start, so one user waiting on Helix held up everybody else's changes.
+#[test]
+fn a_user_waiting_on_helix_never_holds_up_users_added_later() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let bob = account(&twitch, "bob", "1002", "", true);
+    let carol = account(&twitch, "carol", "1003", "", true);
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [user_json(&alice, true, &[])]});
+    // Calls may take two minutes, so that a stalled answer really holds a worker.
+    let file_daemon = start_daemon_on_file(
+        &twitch,
+        dir.path(),
+        &config,
+        &[
+            ("TWITCH_RELOAD_SECS", "1"),
+            ("TWITCH_HTTP_TIMEOUT_SECS", "120"),
+        ],
+    );
+    let path = file_daemon.path.clone();
+    let running = run(file_daemon);
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+    let all = json!({"users": [
+        user_json(&alice, true, &[]),
+        user_json(&bob, true, &[]),
+        user_json(&carol, true, &[]),
+    ]});
+    edit(&path, &all);
+    assert!(twitch.wait_joined("bob", "bob", WAIT));
+    assert!(twitch.wait_joined("carol", "carol", WAIT));
+
+    // Alice's rate-limit bucket is empty for a minute: her change waits for the reset.
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    twitch.push_response(
+        "PUT",
+        "/helix/chat/color",
+        fake_twitch::ScriptedResponse::json(429, r#"{"status":429,"message":"rate limited"}"#)
+            .with_header("Ratelimit-Limit", "800")
+            .with_header("Ratelimit-Remaining", "0")
+            .with_header("Ratelimit-Reset", &reset.to_string()),
+    );
+    twitch.send_line("alice", &own_message(&alice, "alice", "hi"));
+    let refused = twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("alice's PUT");
+    assert_eq!(refused.query_param("user_id"), Some("1001"));
+
+    // Bob's answer stalls for two minutes.
+    twitch.push_response(
+        "PUT",
+        "/helix/chat/color",
+        fake_twitch::ScriptedResponse::status(204).delayed(std::time::Duration::from_secs(120)),
+    );
+    twitch.send_line("bob", &own_message(&bob, "bob", "hi"));
+    let stalled = twitch.wait_request(is_color_put, WAIT).expect("bob's PUT");
+    assert_eq!(stalled.query_param("user_id"), Some("1002"));
+
+    // Carol's change goes out while both wait.
+    twitch.send_line("carol", &own_message(&carol, "carol", "hi"));
+    let put = twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("carol's change is not held up by alice's and bob's waits");
+    assert_eq!(put.query_param("user_id"), Some("1003"));
+
+    // Ending the fake ends Bob's stalled call; the stop ends Alice's wait.
+    drop(twitch);
+    running.stop();
+}

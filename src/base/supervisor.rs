@@ -1,14 +1,48 @@
 //! Restarts a thread's work after a panic, with backoff, so that one user's failure never
-//! takes the others down. Waits on the stop signal; no I/O of its own.
+//! takes the others down; `spawn_supervised` starts a named thread doing so. Waits on the
+//! stop signal; no I/O of its own.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::thread::{self, JoinHandle, ThreadId};
 use std::time::Instant;
 
+use crossbeam_channel::Sender;
 use log::{error, info};
 use rand::RngExt;
 
 use crate::base::backoff::BackoffPolicy;
 use crate::base::stop::StopSignal;
+
+/// How a supervised thread is started.
+#[derive(Clone, Debug)]
+pub struct ThreadSpec {
+    /// The thread's name (`chat-alice`), shown by `top -H` and in panic messages.
+    pub name: String,
+    /// What the work is called in log lines (`alice: chat`).
+    pub what: String,
+    pub stack_size: usize,
+    /// The delay before a restart after a panic.
+    pub policy: BackoffPolicy,
+}
+
+/// Starts a named thread that runs `work` under [`supervise`] until it returns or `stop`
+/// fires. Its last act is to send its id on `ended`, so that its owner joins it at once
+/// instead of keeping a finished thread's stack until shutdown.
+pub fn spawn_supervised(
+    spec: ThreadSpec,
+    stop: StopSignal,
+    ended: Sender<ThreadId>,
+    mut work: impl FnMut() + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name(spec.name)
+        .stack_size(spec.stack_size)
+        .spawn(move || {
+            supervise(&spec.what, &stop, &spec.policy, &mut work);
+            // The owner may be gone already (shutdown); then nobody needs to know.
+            let _ = ended.send(thread::current().id());
+        })
+}
 
 /// Runs `work` until it returns normally or `stop` fires; after a panic, logs it and runs
 /// `work` again after a backoff delay. `what` names the work in log lines (`alice: chat`).
@@ -97,6 +131,29 @@ mod tests {
             panic!("boom");
         });
         assert_eq!((n_panics, n_runs), (1, 1));
+    }
+
+    #[test]
+    fn a_supervised_thread_reports_its_end_with_its_id() {
+        let (ended_sender, ended) = crossbeam_channel::unbounded();
+        let spec = ThreadSpec {
+            name: "test-supervised".to_string(),
+            what: "test: supervised".to_string(),
+            stack_size: 64 * 1024,
+            policy: quick_policy(),
+        };
+        let mut n_runs = 0;
+        let handle = spawn_supervised(spec, StopSignal::new(), ended_sender, move || {
+            n_runs += 1;
+            if n_runs == 1 {
+                panic!("first run fails");
+            }
+        })
+        .unwrap();
+        let id = ended.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(id, handle.thread().id());
+        assert_eq!(handle.thread().name(), Some("test-supervised"));
+        handle.join().unwrap();
     }
 
     #[test]

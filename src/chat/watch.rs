@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
@@ -20,7 +20,7 @@ use crate::base::backoff::BackoffPolicy;
 use crate::base::clock::wall_time;
 use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
-use crate::base::supervisor::supervise;
+use crate::base::supervisor::{spawn_supervised, ThreadSpec};
 use crate::base::wall_clock::WallClock;
 use crate::chat::schedule::{ColorTimers, SleepDetector};
 use crate::color::ChangeRequest;
@@ -81,25 +81,26 @@ pub struct WatchSettings {
 }
 
 impl ChatWatch {
-    /// Starts the watch thread. It ends when `stop` fires; `done` is dropped then.
+    /// Starts the watch thread. It ends when `stop` fires and sends its id on `ended` then.
     pub fn start(
         settings: WatchSettings,
         queue: ChangeQueue,
         stop: StopSignal,
-        done: Sender<()>,
+        ended: Sender<ThreadId>,
     ) -> std::io::Result<(ChatWatch, JoinHandle<()>)> {
         let (sender, commands) = crossbeam_channel::unbounded();
-        let handle = thread::Builder::new()
-            .name("chat-watch".into())
-            .stack_size(WATCH_STACK_SIZE)
-            .spawn(move || {
-                // The state outlives a panic: the restarted loop still knows every link.
-                let mut state = WatchState::new(&settings);
-                supervise("chat watch", &stop, &BackoffPolicy::default(), || {
-                    run_watch(&settings, &commands, &queue, &stop, &mut state);
-                });
-                drop(done);
-            })?;
+        let spec = ThreadSpec {
+            name: "chat-watch".into(),
+            what: "chat watch".into(),
+            stack_size: WATCH_STACK_SIZE,
+            policy: BackoffPolicy::default(),
+        };
+        // The state outlives a panic: the restarted loop still knows every link.
+        let mut state = WatchState::new(&settings);
+        let watch_stop = stop.clone();
+        let handle = spawn_supervised(spec, stop, ended, move || {
+            run_watch(&settings, &commands, &queue, &watch_stop, &mut state);
+        })?;
         Ok((
             ChatWatch {
                 commands: sender,

@@ -1,13 +1,14 @@
 //! Starts and stops the daemon's threads — per user a chat thread, the token refresher, the
 //! worker pool that talks to Helix — and applies the config edits the config writer hands
-//! over while running. Owns every `JoinHandle`; the reload decision (`reload_action`) is pure.
+//! over while running. Owns every `JoinHandle` and joins each user's thread as soon as it
+//! ends; the reload decision (`reload_action`) is pure.
 
 pub mod settings;
 pub mod worker;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
@@ -16,7 +17,7 @@ use log::{error, info, warn};
 use crate::base::backoff::BackoffPolicy;
 use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
-use crate::base::supervisor::supervise;
+use crate::base::supervisor::{spawn_supervised, ThreadSpec};
 use crate::chat::connection::{run_chat, ChatSettings};
 use crate::chat::eventsub_connection::EventSubShared;
 use crate::chat::socket::tls_for;
@@ -24,7 +25,7 @@ use crate::chat::watch::{ChatWatch, WatchSettings};
 use crate::config::writer::{ConfigWriter, Edit, Unsaved, UnsavedSink, Watch};
 use crate::config::UserConfig;
 use crate::daemon::settings::Settings;
-use crate::daemon::worker::run_worker;
+use crate::daemon::worker::{run_dispatcher, WORKER_STACK_SIZE};
 use crate::status::{self, ConfigUnsaved, StatusBoard, StatusServer, StatusWriter, WriterSettings};
 use crate::token::refresher::{TokenEntry, TokenService};
 use crate::twitch::helix::Helix;
@@ -36,10 +37,6 @@ use crate::user::{ColorSettings, TokenCell, User, UserSinks};
 /// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
 /// and a thousand users stay within a few hundred MiB of address space (little of it touched).
 pub const CHAT_STACK_SIZE: usize = 256 * 1024;
-/// Stack size of workers: one blocking HTTPS call at a time.
-pub const WORKER_STACK_SIZE: usize = 256 * 1024;
-/// Workers carrying out color changes; each change is one short HTTP call.
-pub const MAX_WORKERS: usize = 4;
 /// Users started together make their first token check this far apart, so
 /// that hundreds of users do not all call Twitch's OAuth server in the same instant (which
 /// also made HTTPS setup race; measured with examples/bench). Chat does not wait for it.
@@ -114,8 +111,9 @@ struct Shared {
     tokens: TokenService,
     writer: Option<ConfigWriter>,
     status: Option<StatusBoard>,
-    /// Every thread holds a clone; the channel disconnects when all have ended.
-    done_sender: Option<Sender<()>>,
+    /// Every thread holds a clone (a user's chat thread sends its id on it when it ends);
+    /// the channel disconnects when all have ended.
+    done_sender: Option<Sender<ThreadId>>,
 }
 
 /// One running user.
@@ -129,8 +127,8 @@ struct RunningUser {
 }
 
 impl RunningUser {
-    /// Tells the user's threads to end; they are joined at shutdown. Its status is no
-    /// longer written from here on; a token call in flight still finishes and is saved.
+    /// Tells the user's threads to end; they are joined as they report their end. Its status
+    /// is no longer written from here on; a token call in flight still finishes and is saved.
     fn stop(self, tokens: &TokenService, retired: &mut Vec<JoinHandle<()>>) {
         self.user.retire();
         tokens.remove(self.token_key);
@@ -145,10 +143,12 @@ pub struct Daemon {
     stop: StopSignal,
     shared: Shared,
     users: BTreeMap<Login, RunningUser>,
-    /// Threads of users that were removed or restarted, and the workers and watcher.
-    other_threads: Vec<JoinHandle<()>>,
+    /// The worker pool's dispatcher, the token refresher and its callers, the chat watch.
+    service_threads: Vec<JoinHandle<()>>,
+    /// Threads of users that were removed or restarted, until they end.
+    retired: Vec<JoinHandle<()>>,
     edits: Receiver<Edit>,
-    done: Receiver<()>,
+    done: Receiver<ThreadId>,
     status_writer: Option<StatusWriter>,
     /// The "http" thread, when `--listen` asked for one.
     status_server: Option<StatusServer>,
@@ -163,28 +163,25 @@ impl Daemon {
         writer: Option<ConfigWriter>,
     ) -> std::io::Result<Daemon> {
         let stop = StopSignal::new();
-        let (done_sender, done) = crossbeam_channel::unbounded::<()>();
+        let (done_sender, done) = crossbeam_channel::unbounded::<ThreadId>();
         let (queue, jobs) = ChangeQueue::new();
         let agent = http::new_agent(settings.http_timeout);
         let helix = Arc::new(Helix::new(agent.clone(), &settings.endpoints.api_url));
-        let mut other_threads = Vec::new();
-        for index in 0..users.len().clamp(1, MAX_WORKERS) {
-            let jobs = jobs.clone();
-            let helix = Arc::clone(&helix);
-            let stop = stop.clone();
-            let done_sender = done_sender.clone();
-            let handle = thread::Builder::new()
-                .name(format!("worker-{index}"))
-                .stack_size(WORKER_STACK_SIZE)
-                .spawn(move || {
-                    let what = format!("worker-{index}");
-                    supervise(&what, &stop.clone(), &BackoffPolicy::default(), || {
-                        run_worker(jobs.clone(), Arc::clone(&helix), stop.clone())
-                    });
-                    drop(done_sender);
-                })?;
-            other_threads.push(handle);
-        }
+        let mut service_threads = Vec::new();
+        let pool = ThreadSpec {
+            name: "worker-pool".to_string(),
+            what: "worker pool".to_string(),
+            stack_size: WORKER_STACK_SIZE,
+            policy: BackoffPolicy::default(),
+        };
+        let pool_stop = stop.clone();
+        let pool_helix = Arc::clone(&helix);
+        service_threads.push(spawn_supervised(
+            pool,
+            stop.clone(),
+            done_sender.clone(),
+            move || run_dispatcher(jobs.clone(), Arc::clone(&pool_helix), pool_stop.clone()),
+        )?);
         let (status, status_writer) = match &settings.status_file {
             Some(path) => {
                 let (board, writer) =
@@ -205,7 +202,7 @@ impl Daemon {
             stop.clone(),
             done_sender.clone(),
         )?;
-        other_threads.push(watch_thread);
+        service_threads.push(watch_thread);
         let oauth = Arc::new(OAuth::new(agent, &settings.endpoints.auth_url));
         let (tokens, token_threads) = TokenService::start(
             oauth,
@@ -214,7 +211,7 @@ impl Daemon {
             (settings.wall_clock.clone(), settings.reload_interval),
             &done_sender,
         )?;
-        other_threads.extend(token_threads);
+        service_threads.extend(token_threads);
         // The config writer checks the file for hand edits (it owns the file, so it tells
         // a person's edit from its own writes) and reports when it cannot write.
         let edits = match &writer {
@@ -260,7 +257,8 @@ impl Daemon {
                 done_sender: Some(done_sender),
             },
             users: BTreeMap::new(),
-            other_threads,
+            service_threads,
+            retired: Vec::new(),
             edits,
             done,
             status_writer,
@@ -320,27 +318,27 @@ impl Daemon {
         let settings = shared.chat_settings.clone();
         let queue = queue.clone();
         let chat_stop = user_stop.clone();
-        let chat_done = done_sender.clone();
-        threads.push(
-            thread::Builder::new()
-                .name(format!("chat-{login}"))
-                .stack_size(CHAT_STACK_SIZE)
-                .spawn(move || {
-                    let what = format!("{}: chat", chat_user.login);
-                    let policy = settings.backoff;
-                    supervise(&what, &chat_stop.clone(), &policy, || {
-                        run_chat(
-                            Arc::clone(&chat_user),
-                            channels.clone(),
-                            settings.clone(),
-                            queue.clone(),
-                            chat_stop.clone(),
-                            transport,
-                        )
-                    });
-                    drop(chat_done);
-                })?,
-        );
+        let chat_spec = ThreadSpec {
+            name: format!("chat-{login}"),
+            what: format!("{login}: chat"),
+            stack_size: CHAT_STACK_SIZE,
+            policy: settings.backoff,
+        };
+        threads.push(spawn_supervised(
+            chat_spec,
+            user_stop.clone(),
+            done_sender.clone(),
+            move || {
+                run_chat(
+                    Arc::clone(&chat_user),
+                    channels.clone(),
+                    settings.clone(),
+                    queue.clone(),
+                    chat_stop.clone(),
+                    transport,
+                )
+            },
+        )?);
         info!(
             "{login}: watching {}",
             config
@@ -378,7 +376,7 @@ impl Daemon {
         for login in removed {
             info!("{login}: removed from the config; stopping");
             if let Some(running) = self.users.remove(&login) {
-                running.stop(&self.shared.tokens, &mut self.other_threads);
+                running.stop(&self.shared.tokens, &mut self.retired);
             }
             if let Some(status) = &self.shared.status {
                 status.remove_user(&login);
@@ -407,7 +405,7 @@ impl Daemon {
                 ReloadAction::Start | ReloadAction::Restart => {
                     if let Some(running) = self.users.remove(login) {
                         info!("{login}: tokens, credentials, channels or chat transport changed; reconnecting");
-                        running.stop(&self.shared.tokens, &mut self.other_threads);
+                        running.stop(&self.shared.tokens, &mut self.retired);
                     } else {
                         info!("{login}: added to the config; starting");
                     }
@@ -439,9 +437,32 @@ impl Daemon {
                     Ok(edited) => self.apply(&edited),
                     Err(_) => self.edits = crossbeam_channel::never(),
                 },
+                recv(self.done) -> ended => {
+                    if let Ok(id) = ended {
+                        self.join_ended(id);
+                    }
+                },
             }
         }
         self.shutdown(grace)
+    }
+
+    /// Joins the thread `id`, which reported its end: a removed or restarted user's, or one
+    /// of a user that stopped for want of a token. Until joined, a finished thread keeps its
+    /// stack mapped.
+    fn join_ended(&mut self, id: ThreadId) {
+        let is_it = |handle: &JoinHandle<()>| handle.thread().id() == id;
+        let handle = if let Some(index) = self.retired.iter().position(is_it) {
+            Some(self.retired.swap_remove(index))
+        } else {
+            self.users.values_mut().find_map(|running| {
+                let index = running.threads.iter().position(is_it)?;
+                Some(running.threads.swap_remove(index))
+            })
+        };
+        if let Some(handle) = handle {
+            join_thread(handle);
+        }
     }
 
     /// Stops every thread and waits up to `grace` for them — longer while a token call is
@@ -457,7 +478,8 @@ impl Daemon {
         if let Some(server) = self.status_server.take() {
             server.stop();
         }
-        let mut threads = std::mem::take(&mut self.other_threads);
+        let mut threads = std::mem::take(&mut self.service_threads);
+        threads.append(&mut self.retired);
         for (_, running) in std::mem::take(&mut self.users) {
             running.stop(&self.shared.tokens, &mut threads);
         }
@@ -468,7 +490,7 @@ impl Daemon {
         self.shared.status.take();
         loop {
             match self.done.recv_deadline(deadline) {
-                Ok(()) => continue,
+                Ok(_) => continue,
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                     let running: Vec<String> = threads
@@ -485,16 +507,21 @@ impl Daemon {
             }
         }
         for handle in threads {
-            let name = handle.thread().name().unwrap_or("?").to_string();
-            if handle.join().is_err() {
-                error!("thread {name} had panicked");
-            }
+            join_thread(handle);
         }
         // The status writer removes its file once stopped; a health check then fails.
         if let Some(status_writer) = self.status_writer.take() {
             let _ = status_writer.join();
         }
         tokens_saved
+    }
+}
+
+/// Joins a thread that has ended or is about to.
+fn join_thread(handle: JoinHandle<()>) {
+    let name = handle.thread().name().unwrap_or("?").to_string();
+    if handle.join().is_err() {
+        error!("thread {name} had panicked");
     }
 }
 

@@ -8,7 +8,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
@@ -95,7 +95,7 @@ impl TokenService {
         stop: StopSignal,
         http_timeout: Duration,
         (wall_clock, suspend_check): (WallClock, Duration),
-        done: &Sender<()>,
+        done: &Sender<ThreadId>,
     ) -> std::io::Result<(TokenService, Vec<JoinHandle<()>>)> {
         let (control, control_receiver) = crossbeam_channel::unbounded();
         let (rejections, rejection_receiver) = crossbeam_channel::unbounded();

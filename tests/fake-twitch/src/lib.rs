@@ -657,6 +657,20 @@ impl FakeTwitch {
             .is_some()
     }
 
+    /// Forgets what was recorded so far — HTTP requests, lines received, JOINs and frames
+    /// sent — keeping counts (logins, connections) and live state, so that a long test
+    /// measuring memory does not see the fake's records grow.
+    pub fn forget_history(&self) {
+        let mut state = self.shared.lock_state();
+        state.http_requests = Vec::new();
+        state.n_http_requests_consumed = 0;
+        for record in state.irc_users.values_mut() {
+            record.lines = Vec::new();
+            record.joins = Vec::new();
+            record.frames_sent = Vec::new();
+        }
+    }
+
     /// Successful IRC logins of `login` so far.
     pub fn n_logins(&self, login: &str) -> usize {
         let state = self.shared.lock_state();
