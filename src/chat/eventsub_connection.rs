@@ -16,6 +16,7 @@ use crate::base::clock::unix_now;
 use crate::base::counters;
 use crate::base::ids::{Login, UserId};
 use crate::base::metrics::ReconnectReason;
+use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
 use crate::base::sync::lock;
 use crate::chat::connection::{act_on_own_message, report_reconnecting, ChatSettings};
@@ -27,7 +28,7 @@ use crate::chat::reconnect::{Ending, Reconnects, Refusal};
 use crate::chat::socket::{FrameSocket, Incoming};
 use crate::chat::watch::WatchedLink;
 use crate::status::UserState;
-use crate::twitch::helix::bucket_wait;
+use crate::twitch::helix::{bucket_wait, Helix};
 use crate::twitch::helix_chat::HelixCallError;
 use crate::user::queue::ChangeQueue;
 use crate::user::User;
@@ -40,48 +41,57 @@ const MAX_SUBSCRIBE_ATTEMPTS: u32 = 3;
 /// already has.
 const DRAIN_WAIT: Duration = Duration::from_millis(1);
 
-/// Chat threads setting EventSub up with Helix at the same time. Many users starting
-/// together would otherwise open as many HTTPS connections at once (measured with
-/// examples/bench, 100 users: connect timeouts and 3x the memory); a few at a time reuse the
-/// agent's warm connections (it keeps four per host).
-pub const MAX_CONCURRENT_SETUPS: usize = 4;
+/// Threads that make EventSub's Helix setup calls for every user. The calls do not run on
+/// the chat threads: a hundred users starting together would open a hundred HTTPS
+/// connections at once (measured with examples/bench, 100 users: connect timeouts), and each
+/// chat thread that made an HTTPS call kept the memory of it in its own malloc arena (about
+/// 60 KiB per user). A few long-lived threads reuse the agent's warm connections.
+pub const SETUP_THREADS: usize = 2;
+
+/// One user's setup, handed to a setup thread, with where its answer goes.
+struct SetupJob {
+    setup: Setup,
+    reply: Sender<Result<UserId, Ended>>,
+}
 
 /// What every user's EventSub side shares in the process: channel ids resolved so far, and
-/// the permits that keep Helix setup calls a few at a time.
-#[derive(Clone, Debug)]
+/// the queue of the setup threads.
+#[derive(Clone)]
 pub struct EventSubShared {
     ids: ChannelIds,
-    permits: (Sender<()>, Receiver<()>),
+    jobs: Sender<SetupJob>,
 }
 
-impl Default for EventSubShared {
-    fn default() -> EventSubShared {
-        let (sender, receiver) = crossbeam_channel::bounded(MAX_CONCURRENT_SETUPS);
-        for _ in 0..MAX_CONCURRENT_SETUPS {
-            let _ = sender.send(());
-        }
-        EventSubShared {
-            ids: ChannelIds::default(),
-            permits: (sender, receiver),
-        }
-    }
-}
-
-/// A setup permit; given back when dropped.
-struct Permit<'a>(&'a Sender<()>);
-
-impl Drop for Permit<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.send(());
-    }
-}
+/// The setup threads' end of the queue.
+#[derive(Clone)]
+pub struct SetupJobs(Receiver<SetupJob>);
 
 impl EventSubShared {
-    /// Waits for a setup permit; `None` when `stop` fires first.
-    fn permit(&self, stop: &StopSignal) -> Option<Permit<'_>> {
+    /// The shared state and the queue the setup threads serve (`run_setup_thread`).
+    pub fn new() -> (EventSubShared, SetupJobs) {
+        let (jobs, receiver) = crossbeam_channel::unbounded();
+        (
+            EventSubShared {
+                ids: ChannelIds::default(),
+                jobs,
+            },
+            SetupJobs(receiver),
+        )
+    }
+}
+
+/// A setup thread: carries out setups until `stop` fires.
+pub fn run_setup_thread(jobs: &SetupJobs, stop: &StopSignal) {
+    loop {
         select! {
-            recv(self.permits.1) -> permit => permit.ok().map(|()| Permit(&self.permits.0)),
-            recv(stop.receiver()) -> _ => None,
+            recv(jobs.0) -> job => match job {
+                Ok(job) => {
+                    // A chat thread that stopped waiting no longer listens; that is fine.
+                    let _ = job.reply.send(job.setup.run());
+                }
+                Err(_) => return,
+            },
+            recv(stop.receiver()) -> _ => return,
         }
     }
 }
@@ -413,134 +423,39 @@ impl Connection<'_> {
         old.close();
     }
 
-    fn token(&self) -> crate::base::secret::Secret {
-        self.user.token.current().0
-    }
-
-    fn refused(&self, error: &HelixCallError) -> Option<Ended> {
-        match error {
-            HelixCallError::Unauthorized => Some(Ended::TokenRefused(
-                "token rejected by Helix (401)".to_string(),
-                self.generation,
-            )),
-            HelixCallError::Forbidden { message } => Some(Ended::Forbidden(message.clone())),
-            _ => None,
+    /// What a setup of this connection's session needs, owned (it runs on a setup thread).
+    fn setup(&self, session_id: &str) -> Setup {
+        Setup {
+            user: Arc::clone(self.user),
+            channels: self.channels.to_vec(),
+            helix: Arc::clone(&self.settings.helix),
+            ids: self.settings.eventsub.ids.clone(),
+            stop: self.stop.clone(),
+            session_id: session_id.to_string(),
+            generation: self.generation,
         }
     }
 
-    /// Resolves the channels (and the user's own id when not known yet), subscribes every
-    /// channel on `session_id`, reads the current color, and reports the user connected.
+    /// Has a setup thread resolve the channels, subscribe them on `session_id` and read the
+    /// current color; then the chat watch takes the user on.
     fn subscribe_all(&mut self, link: &mut EventSubLink, session_id: &str) -> Result<(), Ended> {
-        let Some(_permit) = self.settings.eventsub.permit(self.stop) else {
-            return Err(lost("stopping".to_string()));
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let job = SetupJob {
+            setup: self.setup(session_id),
+            reply,
         };
-        let own_id = self.set_up(session_id)?;
+        if self.settings.eventsub.jobs.send(job).is_err() {
+            return Err(lost("no setup thread runs".to_string()));
+        }
+        let own_id = select! {
+            recv(answer) -> result => {
+                result.unwrap_or_else(|_| Err(lost("the setup thread ended".to_string())))?
+            }
+            recv(self.stop.receiver()) -> _ => return Err(lost("stopping".to_string())),
+        };
         link.set_user_id(own_id);
         self.watch();
         Ok(())
-    }
-
-    /// Resolves the channels (and the user's own id when not known yet), subscribes every
-    /// channel on `session_id`, reads the current color, and reports the user connected.
-    fn set_up(&self, session_id: &str) -> Result<UserId, Ended> {
-        let login = &self.user.login;
-        let helix = &self.settings.helix;
-        let client_id = &self.user.client_id;
-        let channel_ids = &self.settings.eventsub.ids;
-        let mut wanted: Vec<Login> = self
-            .channels
-            .iter()
-            .filter(|channel| channel_ids.get(channel).is_none())
-            .cloned()
-            .collect();
-        if self.user.user_id().is_none()
-            && !wanted.contains(login)
-            && channel_ids.get(login).is_none()
-        {
-            wanted.push(login.clone());
-        }
-        if !wanted.is_empty() {
-            let found = helix
-                .users_by_login(client_id, &self.token(), &wanted)
-                .map_err(|error| {
-                    self.refused(&error).unwrap_or_else(|| {
-                        self.lost(format!("looking up channel ids failed: {error}"))
-                    })
-                })?;
-            for (channel, id) in found {
-                channel_ids.insert(channel, id);
-            }
-        }
-        let own_id = match self.user.user_id().or_else(|| channel_ids.get(login)) {
-            Some(id) => id,
-            None => return Err(self.lost(format!("Twitch knows no user {login}"))),
-        };
-        self.user.set_user_id(own_id.clone());
-        let mut n_subscribed = 0;
-        for channel in self.channels {
-            let Some(channel_id) = channel_ids.get(channel) else {
-                warn!("{login}: Twitch knows no channel #{channel}; it is skipped");
-                continue;
-            };
-            self.subscribe_one(session_id, &channel_id, &own_id, channel)?;
-            n_subscribed += 1;
-        }
-        match helix.chat_color(client_id, &self.token(), &own_id) {
-            Ok(color) => self.user.set_current_color(color),
-            Err(error) => debug!("{login}: current color not known ({error})"),
-        }
-        info!("{login}: reading chat over EventSub ({n_subscribed} channels, user id {own_id})");
-        self.user.report_state(UserState::Connected {
-            since_unix: unix_now(),
-        });
-        Ok(own_id)
-    }
-
-    /// Subscribes one channel; a 429 waits for the bucket's reset and tries again.
-    fn subscribe_one(
-        &self,
-        session_id: &str,
-        channel_id: &UserId,
-        own_id: &UserId,
-        channel: &Login,
-    ) -> Result<(), Ended> {
-        let login = &self.user.login;
-        for attempt in 1..=MAX_SUBSCRIBE_ATTEMPTS {
-            let result = self.settings.helix.subscribe_chat(
-                &self.user.client_id,
-                &self.token(),
-                session_id,
-                channel_id,
-                own_id,
-            );
-            let error = match result {
-                Ok(outcome) => {
-                    debug!("{login}: subscribed to #{channel} ({outcome:?})");
-                    return Ok(());
-                }
-                Err(error) => error,
-            };
-            if let Some(ended) = self.refused(&error) {
-                return Err(ended);
-            }
-            match error {
-                HelixCallError::RateLimited { rate_limit } if attempt < MAX_SUBSCRIBE_ATTEMPTS => {
-                    let wait = bucket_wait(rate_limit.reset_at_unix, unix_now())
-                        .unwrap_or(Duration::from_secs(1));
-                    info!(
-                        "{login}: Twitch rate-limits subscriptions; trying #{channel} again in {} s",
-                        wait.as_secs()
-                    );
-                    if self.stop.wait_timeout(wait) {
-                        return Err(lost("stopping".to_string()));
-                    }
-                }
-                other => {
-                    return Err(self.lost(format!("subscribing to #{channel} failed: {other}")));
-                }
-            }
-        }
-        Err(self.lost(format!("subscribing to #{channel} stayed rate-limited")))
     }
 
     fn on_revoked(
@@ -586,14 +501,146 @@ impl Connection<'_> {
                 else {
                     return Ok(());
                 };
+                // One call, rare: made here rather than queued for a setup thread.
                 let channel_login = Login::new(channel.trim_start_matches('#'));
-                self.subscribe_one(
-                    session_id,
+                self.setup(session_id).subscribe_one(
                     &UserId::new(channel_id),
                     &own_id,
                     &channel_login,
                 )
             }
         }
+    }
+}
+
+/// One session's setup through Helix, owned so that a setup thread can carry it out.
+struct Setup {
+    user: Arc<User>,
+    channels: Vec<Login>,
+    helix: Arc<Helix>,
+    ids: ChannelIds,
+    stop: StopSignal,
+    session_id: String,
+    /// The token generation the connection started with.
+    generation: u64,
+}
+
+impl Setup {
+    fn token(&self) -> Secret {
+        self.user.token.current().0
+    }
+
+    fn refused(&self, error: &HelixCallError) -> Option<Ended> {
+        match error {
+            HelixCallError::Unauthorized => Some(Ended::TokenRefused(
+                "token rejected by Helix (401)".to_string(),
+                self.generation,
+            )),
+            HelixCallError::Forbidden { message } => Some(Ended::Forbidden(message.clone())),
+            _ => None,
+        }
+    }
+
+    /// Resolves the channels (and the user's own id when not known yet), subscribes every
+    /// channel on the session, reads the current color, and reports the user connected.
+    fn run(&self) -> Result<UserId, Ended> {
+        let login = &self.user.login;
+        let client_id = &self.user.client_id;
+        let channel_ids = &self.ids;
+        let mut wanted: Vec<Login> = self
+            .channels
+            .iter()
+            .filter(|channel| channel_ids.get(channel).is_none())
+            .cloned()
+            .collect();
+        if self.user.user_id().is_none()
+            && !wanted.contains(login)
+            && channel_ids.get(login).is_none()
+        {
+            wanted.push(login.clone());
+        }
+        if !wanted.is_empty() {
+            let found = self
+                .helix
+                .users_by_login(client_id, &self.token(), &wanted)
+                .map_err(|error| {
+                    self.refused(&error)
+                        .unwrap_or_else(|| lost(format!("looking up channel ids failed: {error}")))
+                })?;
+            for (channel, id) in found {
+                channel_ids.insert(channel, id);
+            }
+        }
+        let own_id = match self.user.user_id().or_else(|| channel_ids.get(login)) {
+            Some(id) => id,
+            None => return Err(lost(format!("Twitch knows no user {login}"))),
+        };
+        self.user.set_user_id(own_id.clone());
+        let mut n_subscribed = 0;
+        for channel in &self.channels {
+            let Some(channel_id) = channel_ids.get(channel) else {
+                warn!("{login}: Twitch knows no channel #{channel}; it is skipped");
+                continue;
+            };
+            self.subscribe_one(&channel_id, &own_id, channel)?;
+            n_subscribed += 1;
+        }
+        match self.helix.chat_color(client_id, &self.token(), &own_id) {
+            Ok(color) => self.user.set_current_color(color),
+            Err(error) => debug!("{login}: current color not known ({error})"),
+        }
+        info!("{login}: reading chat over EventSub ({n_subscribed} channels, user id {own_id})");
+        self.user.report_state(UserState::Connected {
+            since_unix: unix_now(),
+        });
+        Ok(own_id)
+    }
+
+    /// Subscribes one channel; a 429 waits for the bucket's reset and tries again.
+    fn subscribe_one(
+        &self,
+        channel_id: &UserId,
+        own_id: &UserId,
+        channel: &Login,
+    ) -> Result<(), Ended> {
+        let login = &self.user.login;
+        for attempt in 1..=MAX_SUBSCRIBE_ATTEMPTS {
+            let result = self.helix.subscribe_chat(
+                &self.user.client_id,
+                &self.token(),
+                &self.session_id,
+                channel_id,
+                own_id,
+            );
+            let error = match result {
+                Ok(outcome) => {
+                    debug!("{login}: subscribed to #{channel} ({outcome:?})");
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            if let Some(ended) = self.refused(&error) {
+                return Err(ended);
+            }
+            match error {
+                HelixCallError::RateLimited { rate_limit } if attempt < MAX_SUBSCRIBE_ATTEMPTS => {
+                    let wait = bucket_wait(rate_limit.reset_at_unix, unix_now())
+                        .unwrap_or(Duration::from_secs(1));
+                    info!(
+                        "{login}: Twitch rate-limits subscriptions; trying #{channel} again in {} s",
+                        wait.as_secs()
+                    );
+                    if self.stop.wait_timeout(wait) {
+                        return Err(lost("stopping".to_string()));
+                    }
+                }
+                other => {
+                    return Err(lost(format!("subscribing to #{channel} failed: {other}")));
+                }
+            }
+        }
+        Err(lost(format!(
+            "subscribing to #{channel} stayed rate-limited"
+        )))
     }
 }

@@ -19,7 +19,7 @@ use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
 use crate::base::supervisor::{spawn_supervised, ThreadSpec};
 use crate::chat::connection::{run_chat, ChatSettings};
-use crate::chat::eventsub_connection::EventSubShared;
+use crate::chat::eventsub_connection::{run_setup_thread, EventSubShared, SETUP_THREADS};
 use crate::chat::socket::tls_for;
 use crate::chat::watch::{ChatWatch, WatchSettings};
 use crate::config::writer::{ConfigWriter, Edit, Unsaved, UnsavedSink, Watch};
@@ -182,6 +182,23 @@ impl Daemon {
             done_sender.clone(),
             move || run_dispatcher(jobs.clone(), Arc::clone(&pool_helix), pool_stop.clone()),
         )?);
+        let (eventsub, setup_jobs) = EventSubShared::new();
+        for index in 0..SETUP_THREADS {
+            let spec = ThreadSpec {
+                name: format!("eventsub-setup-{index}"),
+                what: format!("eventsub setup {index}"),
+                stack_size: WORKER_STACK_SIZE,
+                policy: BackoffPolicy::default(),
+            };
+            let setup_jobs = setup_jobs.clone();
+            let setup_stop = stop.clone();
+            service_threads.push(spawn_supervised(
+                spec,
+                stop.clone(),
+                done_sender.clone(),
+                move || run_setup_thread(&setup_jobs, &setup_stop),
+            )?);
+        }
         let (status, status_writer) = match &settings.status_file {
             Some(path) => {
                 let (board, writer) =
@@ -242,7 +259,7 @@ impl Daemon {
                     irc_url: settings.endpoints.irc_url.clone(),
                     eventsub_url: settings.endpoints.eventsub_url.clone(),
                     helix: Arc::clone(&helix),
-                    eventsub: EventSubShared::default(),
+                    eventsub,
                     tls: chat_tls(&settings.endpoints).map_err(|error| {
                         std::io::Error::other(format!("cannot set up TLS for chat: {error}"))
                     })?,
