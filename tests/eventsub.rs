@@ -288,6 +288,7 @@ fn switching_chat_transport_by_a_config_edit_reconnects_that_user_only() {
     let file_daemon =
         start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]);
     let path = file_daemon.path.clone();
+    let writer = file_daemon.writer.clone();
     let stop: StopSignal = file_daemon.daemon.stop_signal();
     let daemon = file_daemon.daemon;
     let main_loop = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
@@ -295,9 +296,12 @@ fn switching_chat_transport_by_a_config_edit_reconnects_that_user_only() {
     assert!(twitch.wait_joined("bob", "somechannel", WAIT));
     assert_eq!(twitch.n_eventsub_connections(), 0, "irc as configured");
 
-    let mut edited: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    edited["users"][0]["chat_transport"] = json!("eventsub");
+    // Everything the daemon had to save is on disk, so the edit below is the only change.
+    assert!(writer.flush(WAIT));
+    let edited = json!({"users": [
+        entry(&alice, "eventsub", &["somechannel"]),
+        entry(&bob, "irc", &["somechannel"]),
+    ]});
     std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
 
     // Noticing the edit, stopping alice's threads and starting new ones takes several
