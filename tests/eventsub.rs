@@ -346,6 +346,20 @@ fn binary_says_which_transport_acts_once_per_message_and_names_close_codes() {
         )
         .is_some());
     assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    // Health reads the same status file for both transports.
+    assert!(process
+        .wait_line(
+            |line| line.contains("status file written: alice connected"),
+            WAIT
+        )
+        .is_some());
+    let mut health = binary_for(dir.path(), &twitch);
+    health.arg("health");
+    let output = health.output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("1 user connected"), "{text}");
 
     // Delivered twice, acted on once: the marker after it is the second own message.
     let own = |line: &str| line.contains("alice: own message in #somechannel");
