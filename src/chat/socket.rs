@@ -42,15 +42,6 @@ pub struct FrameSocket {
     close_code: Option<u16>,
 }
 
-/// Builds the TLS context chat connections share, when `url` is `wss://`.
-pub fn tls_for(url: &str) -> Result<Option<native_tls::TlsConnector>, native_tls::Error> {
-    if url.starts_with("wss://") {
-        native_tls::TlsConnector::new().map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
 impl FrameSocket {
     /// Opens the TCP, TLS (for `wss://`) and WebSocket layers. The error says what failed,
     /// for the log.

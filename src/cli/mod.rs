@@ -326,7 +326,7 @@ fn auth_new_account(
     let handler_stop = stop.clone();
     let _ = ctrlc::set_handler(move || handler_stop.stop());
     let oauth = OAuth::new(
-        http::new_agent(settings.http_timeout),
+        http::new_agent(settings.http_timeout, &http::SharedTls::default()),
         &settings.endpoints.auth_url,
     );
     let expected = expected.map(Login::new);
@@ -455,7 +455,7 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
     let stop = StopSignal::new();
     let handler_stop = stop.clone();
     let _ = ctrlc::set_handler(move || handler_stop.stop());
-    let agent = http::new_agent(settings.http_timeout);
+    let agent = http::new_agent(settings.http_timeout, &http::SharedTls::default());
     let oauth = OAuth::new(agent, &settings.endpoints.auth_url);
     let mut n_failed = 0;
     for user in users {

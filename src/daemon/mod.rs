@@ -20,7 +20,6 @@ use crate::base::stop::StopSignal;
 use crate::base::supervisor::{spawn_supervised, ThreadSpec};
 use crate::chat::connection::{run_chat, ChatSettings};
 use crate::chat::eventsub_connection::{run_setup_thread, EventSubShared, SETUP_THREADS};
-use crate::chat::socket::tls_for;
 use crate::chat::watch::{ChatWatch, WatchSettings};
 use crate::config::writer::{ConfigWriter, Edit, Unsaved, UnsavedSink, Watch};
 use crate::config::UserConfig;
@@ -93,14 +92,17 @@ fn color_settings(config: &UserConfig) -> ColorSettings {
     }
 }
 
-/// The one TLS context chat connections share: built when either chat endpoint is
-/// `wss://` (both are, against Twitch).
+/// The TLS context for chat connections, the one HTTPS uses too: wanted when either chat
+/// endpoint is `wss://` (both are, against Twitch).
 fn chat_tls(
     endpoints: &crate::daemon::settings::Endpoints,
+    tls: &http::SharedTls,
 ) -> Result<Option<native_tls::TlsConnector>, native_tls::Error> {
-    match tls_for(&endpoints.irc_url)? {
-        Some(tls) => Ok(Some(tls)),
-        None => tls_for(&endpoints.eventsub_url),
+    let secure = |url: &str| url.starts_with("wss://");
+    if secure(&endpoints.irc_url) || secure(&endpoints.eventsub_url) {
+        tls.get().map(Some)
+    } else {
+        Ok(None)
     }
 }
 
@@ -165,7 +167,9 @@ impl Daemon {
         let stop = StopSignal::new();
         let (done_sender, done) = crossbeam_channel::unbounded::<ThreadId>();
         let (queue, jobs) = ChangeQueue::new();
-        let agent = http::new_agent(settings.http_timeout);
+        // One TLS context for chat and HTTPS, built when the first connection needs it.
+        let tls = http::SharedTls::default();
+        let agent = http::new_agent(settings.http_timeout, &tls);
         let helix = Arc::new(Helix::new(agent.clone(), &settings.endpoints.api_url));
         let mut service_threads = Vec::new();
         let pool = ThreadSpec {
@@ -260,7 +264,7 @@ impl Daemon {
                     eventsub_url: settings.endpoints.eventsub_url.clone(),
                     helix: Arc::clone(&helix),
                     eventsub,
-                    tls: chat_tls(&settings.endpoints).map_err(|error| {
+                    tls: chat_tls(&settings.endpoints, &tls).map_err(|error| {
                         std::io::Error::other(format!("cannot set up TLS for chat: {error}"))
                     })?,
                     keepalive: settings.keepalive,

@@ -1,16 +1,21 @@
 //! The one blocking HTTP agent the process shares for Twitch's APIs (Helix and OAuth):
-//! TLS, timeouts, pooled connections, a resolver cache; and how a failed call is described
-//! without echoing what it sent. Does I/O (DNS, sockets).
+//! TLS through the process's one TLS context (`SharedTls`, also used by chat), timeouts,
+//! pooled connections, a resolver cache; and how a failed call is described without echoing
+//! what it sent. Does I/O (DNS, sockets).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use native_tls::{HandshakeError, TlsConnector, TlsStream};
 use ureq::config::Config;
 use ureq::http::Uri;
-use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{
+    Buffers, ConnectProxyConnector, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout,
+    TcpConnector, Transport, TransportAdapter,
+};
 use ureq::Agent;
 
 use crate::base::sync::lock;
@@ -29,18 +34,34 @@ pub const IDLE_CONNECTIONS_PER_HOST: usize = 4;
 /// (ureq's default is 128 KiB).
 pub const HTTP_BUFFER_SIZE: usize = 16 * 1024;
 
-/// Builds the one HTTP agent the process shares: native-tls with the system's trust store
-/// (OpenSSL honours `SSL_CERT_FILE` and `SSL_CERT_DIR`), explicit timeouts, pooled
-/// connections kept warm, a resolver cache, and status codes returned as responses rather
-/// than errors so that each call can interpret them. `call_timeout` bounds a whole call,
-/// connect included.
-pub fn new_agent(call_timeout: Duration) -> Agent {
-    let tls = TlsConfig::builder()
-        .provider(TlsProvider::NativeTls)
-        .root_certs(RootCerts::PlatformVerifier)
-        .build();
+/// The process's one TLS context (native-tls with the system's trust store; OpenSSL honours
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR`), built on first use and shared by chat and HTTPS.
+/// Building one parses the whole CA bundle: about 0.9 MiB held and 30 ms (measured), and
+/// the allocator keeps the garbage of the parse. Cloning shares it.
+#[derive(Clone, Default)]
+pub struct SharedTls {
+    context: Arc<OnceLock<TlsConnector>>,
+}
+
+impl SharedTls {
+    /// The context, built now if this is the first use. A failure is not kept: the next
+    /// use tries again.
+    pub fn get(&self) -> Result<TlsConnector, native_tls::Error> {
+        if let Some(context) = self.context.get() {
+            return Ok(context.clone());
+        }
+        let built = TlsConnector::new()?;
+        Ok(self.context.get_or_init(|| built).clone())
+    }
+}
+
+/// Builds the one HTTP agent the process shares: TLS through `tls`, explicit timeouts,
+/// pooled connections kept warm, a resolver cache, and status codes returned as responses
+/// rather than errors so that each call can interpret them. `call_timeout` bounds a whole
+/// call, connect included. Proxies from the environment (`HTTPS_PROXY` …) work as ureq's
+/// default connector does them.
+pub fn new_agent(call_timeout: Duration, tls: &SharedTls) -> Agent {
     let config = Agent::config_builder()
-        .tls_config(tls)
         .http_status_as_error(false)
         .timeout_connect(Some(HTTP_CONNECT_TIMEOUT.min(call_timeout)))
         .timeout_global(Some(call_timeout))
@@ -50,7 +71,106 @@ pub fn new_agent(call_timeout: Duration) -> Agent {
         .output_buffer_size(HTTP_BUFFER_SIZE)
         .user_agent(concat!("twitch-colorchanger/", env!("CARGO_PKG_VERSION")))
         .build();
-    Agent::with_parts(config, DefaultConnector::new(), CachingResolver::default())
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(TcpConnector::default())
+            .chain(SharedTlsConnector { tls: tls.clone() });
+    Agent::with_parts(config, connector, CachingResolver::default())
+}
+
+/// Wraps `https` connections in TLS with the shared context (ureq's own native-tls
+/// connector would build and keep a second one).
+#[derive(Debug)]
+struct SharedTlsConnector {
+    tls: SharedTls,
+}
+
+impl std::fmt::Debug for SharedTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedTls").finish_non_exhaustive()
+    }
+}
+
+impl<In: Transport> Connector<In> for SharedTlsConnector {
+    type Out = Either<In, TlsTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        let Some(transport) = chained else {
+            return Ok(None);
+        };
+        if !details.needs_tls() || transport.is_tls() {
+            return Ok(Some(Either::A(transport)));
+        }
+        let host = details
+            .uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let mut adapter = TransportAdapter::new(transport.boxed(), details.current_time.clone());
+        adapter.set_timeout(details.timeout);
+        let stream = match self.tls.get()?.connect(&host, adapter) {
+            Ok(stream) => stream,
+            Err(HandshakeError::Failure(error)) => return Err(error.into()),
+            // The transport blocks, so the handshake never stops half way.
+            Err(HandshakeError::WouldBlock(_)) => {
+                return Err(ureq::Error::Io(std::io::Error::other(
+                    "TLS handshake interrupted",
+                )))
+            }
+        };
+        let buffers = LazyBuffers::new(
+            details.config.input_buffer_size(),
+            details.config.output_buffer_size(),
+        );
+        Ok(Some(Either::B(TlsTransport { buffers, stream })))
+    }
+}
+
+/// An HTTPS connection: TLS over the chained transport.
+struct TlsTransport {
+    buffers: LazyBuffers,
+    stream: TlsStream<TransportAdapter>,
+}
+
+impl std::fmt::Debug for TlsTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsTransport").finish_non_exhaustive()
+    }
+}
+
+impl Transport for TlsTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let output = &self.buffers.output()[..amount];
+        self.stream.write_all(output)?;
+        Ok(())
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        self.stream.get_mut().set_timeout(timeout);
+        let input = self.buffers.input_append_buf();
+        let amount = self.stream.read(input)?;
+        self.buffers.input_appended(amount);
+        Ok(amount > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.stream.get_mut().get_mut().is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        true
+    }
 }
 
 /// Remembers resolved addresses per host and port for [`RESOLVE_CACHE_TTL`].

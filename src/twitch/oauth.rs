@@ -879,7 +879,8 @@ mod tests {
     }
 
     fn test_agent() -> Agent {
-        crate::twitch::http::new_agent(Duration::from_secs(10))
+        let tls = crate::twitch::http::SharedTls::default();
+        crate::twitch::http::new_agent(Duration::from_secs(10), &tls)
     }
 
     fn recorded(requests: &crossbeam_channel::Receiver<RecordedRequest>) -> RecordedRequest {
