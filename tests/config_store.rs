@@ -138,3 +138,84 @@ fn a_config_broken_by_hand_exits_2_and_names_the_backup() {
     // Without a copy of an interrupted write, a broken file is a person's: left alone.
     assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
 }
+
+/// Sets the file-size limit of process `pid` (0: this one) in bytes; writes past it fail
+/// with EFBIG, as a full disk fails them with ENOSPC.
+#[cfg(target_os = "linux")]
+fn set_file_size_limit(pid: libc::pid_t, bytes: libc::rlim_t) -> std::io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit only reads `limit`; a null old-limit pointer is allowed.
+    let result = unsafe { libc::prlimit(pid, libc::RLIMIT_FSIZE, &limit, std::ptr::null_mut()) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_binary_on_a_full_disk_keeps_the_newest_tokens_and_saves_them_once_there_is_room() {
+    use std::os::unix::process::CommandExt;
+
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    twitch.expire_access_token("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twitch_colorchanger.conf");
+    // A config larger than the room left; the status and unsaved-tokens files fit.
+    let mut user = user_json(&alice, true, &[]);
+    user["_notes"] = json!("n".repeat(3000));
+    let original = serde_json::to_string_pretty(&json!({"users": [user]})).unwrap();
+    std::fs::write(&path, &original).unwrap();
+
+    let mut command = binary_for(dir.path(), &twitch);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            // A full disk fails writes with an error; the size limit would also send
+            // SIGXFSZ, which must not end the daemon.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            set_file_size_limit(0, 2000)
+        });
+    }
+    let process = Process::spawn(command);
+    // The expired token is refreshed; saving it fails.
+    let blocked = process
+        .wait_line(
+            |line| line.contains("cannot write") && line.contains("tokens are kept"),
+            WAIT,
+        )
+        .expect("the failed save is logged, with where the tokens are");
+    assert!(
+        blocked.contains("twitch_colorchanger.conf.tokens"),
+        "{blocked}"
+    );
+    let newest = twitch.refresh_token("alice");
+    assert_ne!(newest, alice.refresh_token);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        original,
+        "untouched"
+    );
+    let spilled = std::fs::read_to_string(dir.path().join("twitch_colorchanger.conf.tokens"))
+        .expect("the tokens are kept beside the config");
+    assert!(spilled.contains(&newest));
+
+    // Space returns: the next retry saves the tokens in the config.
+    set_file_size_limit(process.pid() as libc::pid_t, libc::RLIM_INFINITY).unwrap();
+    process
+        .wait_line(
+            |line| line.contains("the waiting changes are saved now"),
+            WAIT,
+        )
+        .expect("saved once there is room");
+    assert_eq!(saved_refresh_token(&path), newest);
+    assert!(!dir.path().join("twitch_colorchanger.conf.tokens").exists());
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(!output.contains(&newest), "no token in the log");
+}

@@ -500,7 +500,8 @@ impl WriterState {
                     let _ = done.send(());
                 }
             }
-            Attempt::Blocked => self.spill(),
+            // The tokens were kept in the unsaved-tokens file by `blocked`.
+            Attempt::Blocked => {}
         }
         if let Some(observer) = &self.observer {
             let _ = observer.send(attempt);
@@ -628,6 +629,7 @@ impl WriterState {
 
     fn blocked(&mut self, problem: String) -> Attempt {
         self.n_failures = self.n_failures.saturating_add(1);
+        self.spill();
         if self.last_problem.as_ref() != Some(&problem) {
             warn!(
                 "{problem} ({} waiting{}; retried with backoff)",
