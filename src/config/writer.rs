@@ -609,12 +609,8 @@ impl WriterState {
 
     fn done(&mut self) -> Attempt {
         self.n_failures = 0;
-        if self.last_problem.take().is_some() {
-            info!("{}: the waiting changes are saved now", self.path.display());
-        }
-        if self.unsaved.take().is_some() {
-            self.report_unsaved();
-        }
+        // The config holds the tokens now: the unsaved-tokens file goes before the line
+        // saying so.
         if self.spilled.take().is_some() {
             match spill::remove(&self.path) {
                 Ok(()) => debug!("removed {}", spill::spill_path(&self.path).display()),
@@ -623,6 +619,12 @@ impl WriterState {
                     spill::spill_path(&self.path).display()
                 ),
             }
+        }
+        if self.last_problem.take().is_some() {
+            info!("{}: the waiting changes are saved now", self.path.display());
+        }
+        if self.unsaved.take().is_some() {
+            self.report_unsaved();
         }
         Attempt::Done
     }
