@@ -153,15 +153,6 @@ impl Color {
         }
     }
 
-    /// The value for Helix's `color=` query parameter: `blue_violet`, or `%23AABBCC` with the
-    /// `#` percent-encoded as Helix requires.
-    pub fn query_value(&self) -> String {
-        match self {
-            Color::Named(named) => named.api_name().to_string(),
-            Color::Hex(rgb) => format!("%23{:02X}{:02X}{:02X}", rgb.r, rgb.g, rgb.b),
-        }
-    }
-
     pub fn is_hex(&self) -> bool {
         matches!(self, Color::Hex(_))
     }
@@ -775,7 +766,6 @@ mod tests {
             assert_eq!(named.api_name(), api_name);
             assert_eq!(named.rgb().to_string(), hex_text);
             assert_eq!(Color::Named(named).to_string(), api_name);
-            assert_eq!(Color::Named(named).query_value(), api_name);
         }
     }
 
@@ -837,7 +827,6 @@ mod tests {
             let color = parse_user_color(text).unwrap_or_else(|error| panic!("{text:?}: {error}"));
             assert_eq!(color, Color::Hex(hex(expected)), "{text:?}");
             assert_eq!(color.to_string(), expected);
-            assert_eq!(color.query_value(), expected.replace('#', "%23"));
         }
     }
 

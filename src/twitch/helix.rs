@@ -128,15 +128,12 @@ impl Helix {
         token: &Secret,
         color: &Color,
     ) -> Result<RateLimit, ColorChangeError> {
-        let url = format!(
-            "{}/chat/color?user_id={}&color={}",
-            self.api_url,
-            percent_encode(user_id.as_str()),
-            color.query_value()
-        );
+        // `color` is `blue_violet` or `#AABBCC`; ureq percent-encodes the `#`.
         let mut response = self
             .agent
-            .put(&url)
+            .put(format!("{}/chat/color", self.api_url))
+            .query("user_id", user_id.as_str())
+            .query("color", color.to_string())
             .header("Authorization", format!("Bearer {}", token.expose()))
             .header("Client-Id", client_id)
             .send_empty()
@@ -192,19 +189,6 @@ pub fn parse_rate_limit(remaining: Option<&str>, reset: Option<&str>) -> RateLim
         remaining: remaining.and_then(|value| value.trim().parse().ok()),
         reset_at_unix: reset.and_then(|value| value.trim().parse().ok()),
     }
-}
-
-/// Percent-encodes a query value: everything but unreserved characters.
-pub fn percent_encode(value: &str) -> String {
-    let mut encoded = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 #[cfg(test)]
@@ -360,18 +344,6 @@ mod tests {
             let parsed = parse_rate_limit(remaining, reset);
             assert_eq!(parsed.remaining, expected_remaining);
             assert_eq!(parsed.reset_at_unix, expected_reset);
-        }
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        let cases = [
-            ("12345", "12345"),
-            ("#AABBCC", "%23AABBCC"),
-            ("a b&c", "a%20b%26c"),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(percent_encode(input), expected);
         }
     }
 }

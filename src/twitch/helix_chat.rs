@@ -6,7 +6,7 @@
 use crate::base::ids::{Login, UserId};
 use crate::base::secret::Secret;
 use crate::color::{parse_rgb, Rgb};
-use crate::twitch::helix::{parse_rate_limit, percent_encode, Helix, RateLimit};
+use crate::twitch::helix::{parse_rate_limit, Helix, RateLimit};
 use crate::twitch::http::{describe_transport_error, error_message};
 
 /// Helix takes at most this many `login` parameters in one `GET /users`.
@@ -190,11 +190,11 @@ impl Helix {
     fn authorised(
         &self,
         method: &str,
-        path_and_query: &str,
+        path: &str,
         client_id: &str,
         token: &Secret,
     ) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
-        let url = format!("{}{path_and_query}", self.api_url());
+        let url = format!("{}{path}", self.api_url());
         let builder = match method {
             "POST" => self.agent().post(&url),
             // GET with an empty body: ureq sends no body and no Content-Length for it.
@@ -215,12 +215,11 @@ impl Helix {
     ) -> Result<Vec<(Login, UserId)>, HelixCallError> {
         let mut found = Vec::new();
         for chunk in logins.chunks(MAX_LOGINS_PER_CALL) {
-            let query: Vec<String> = chunk
-                .iter()
-                .map(|login| format!("login={}", percent_encode(login.as_str())))
-                .collect();
-            let path = format!("/users?{}", query.join("&"));
-            let answer = self.call(self.authorised("GET", &path, client_id, token), None)?;
+            let request = chunk.iter().fold(
+                self.authorised("GET", "/users", client_id, token),
+                |request, login| request.query("login", login.as_str()),
+            );
+            let answer = self.call(request, None)?;
             found.extend(interpret_users(answer.status, &answer.body)?);
         }
         Ok(found)
@@ -249,8 +248,10 @@ impl Helix {
         token: &Secret,
         user_id: &UserId,
     ) -> Result<Option<Rgb>, HelixCallError> {
-        let path = format!("/chat/color?user_id={}", percent_encode(user_id.as_str()));
-        let answer = self.call(self.authorised("GET", &path, client_id, token), None)?;
+        let request = self
+            .authorised("GET", "/chat/color", client_id, token)
+            .query("user_id", user_id.as_str());
+        let answer = self.call(request, None)?;
         interpret_chat_color(answer.status, &answer.body)
     }
 }
