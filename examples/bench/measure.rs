@@ -462,14 +462,16 @@ pub fn detail_text(report: &RunReport) -> String {
 pub fn markdown_table(reports: &[RunReport]) -> String {
     let mut text = String::new();
     text.push_str(
-        "| transport | chat | users | all joined | p50 | p99 | max | 1st after idle | VmRSS joined | VmHWM | VmRSS after msgs | threads | idle CPU s/min | shutdown | exit |\n",
+        "| transport | chat | users | all joined | p50 | p99 | max | 1st after idle | VmRSS joined | RssAnon joined | VmHWM | VmRSS after msgs | RssAnon after msgs | threads | idle CPU s/min | shutdown | exit |\n",
     );
-    text.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    text.push_str(
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
     for report in reports {
         let latency = report.latency();
         let _ = writeln!(
             text,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.3} | {} | {} |",
             report.transport.map_or("?", Transport::short_label),
             report.chat.label(),
             report.n_users,
@@ -479,8 +481,10 @@ pub fn markdown_table(reports: &[RunReport]) -> String {
             format_optional_ms(latency.map(|l| l.max)),
             format_optional_ms(report.after_idle.first().copied()),
             format_mib(report.after_join.vm_rss_kib),
+            format_mib(report.after_join.rss_anon_kib),
             format_mib(report.after_messages.vm_hwm_kib),
             format_mib(report.after_messages.vm_rss_kib),
+            format_mib(report.after_messages.rss_anon_kib),
             report.after_join.threads,
             report.idle_cpu_per_minute(),
             format_optional_ms(report.shutdown_time),
