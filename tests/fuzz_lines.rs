@@ -1,6 +1,6 @@
 //! Robustness test for everything that reads chat input: arbitrary strings, byte soups and
 //! mutated real Twitch lines go through `irc::split_frame`, `irc::parse`,
-//! `irc::Event::from_message`, `chat::Session::on_line` and `command::parse_command`, which
+//! `irc::Event::from_message`, `chat::Session::on_line` and `command::parse_chat_command`, which
 //! must never panic and must keep a few simple invariants. No I/O: the real lines are
 //! compiled in, and only `FUZZ_CASES` and `FUZZ_SEED` are read from the environment.
 //!
@@ -15,7 +15,7 @@ use std::panic::{self, AssertUnwindSafe};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use twitch_colorchanger::base::ids::{Login, UserId};
-use twitch_colorchanger::chat::command::{parse_command, ChatCommand, CommandParse};
+use twitch_colorchanger::chat::command::{parse_chat_command, ChatCommand, ChatCommandParse};
 use twitch_colorchanger::chat::irc::{self, Event, ParseError};
 use twitch_colorchanger::chat::session::{Action, Session};
 
@@ -85,7 +85,7 @@ const FRAGMENTS: [&str; 48] = [
     "ccc",
 ];
 
-/// Pieces of chat commands and colors, for texts aimed at `parse_command`.
+/// Pieces of chat commands and colors, for texts aimed at `parse_chat_command`.
 const COMMAND_FRAGMENTS: [&str; 24] = [
     "ccc",
     "CCC",
@@ -212,7 +212,7 @@ fn arbitrary_frame(rng: &mut Xoshiro256PlusPlus, real: &[&str]) -> String {
     frame
 }
 
-/// What one case feeds the checks: a frame and a text for `parse_command`.
+/// What one case feeds the checks: a frame and a text for `parse_chat_command`.
 #[derive(Debug)]
 struct Case {
     frame: String,
@@ -498,21 +498,21 @@ fn check_session_line(session: &mut Session, line: &str, from_frame: bool) -> Ac
     action
 }
 
-/// `parse_command` on one text: a command only when its word is in the text, and spaces
+/// `parse_chat_command` on one text: a command only when its word is in the text, and spaces
 /// around the text change nothing.
 fn check_command(text: &str) {
-    let parsed = parse_command(text);
+    let parsed = parse_chat_command(text);
     let lowercase = text.to_ascii_lowercase();
     match &parsed {
-        CommandParse::NotACommand => {}
-        CommandParse::Command(ChatCommand::Disable) => assert!(lowercase.contains("ccd")),
-        CommandParse::Command(ChatCommand::Enable) => assert!(lowercase.contains("cce")),
-        CommandParse::Command(ChatCommand::SetColor(_)) | CommandParse::Invalid { .. } => {
+        ChatCommandParse::NotACommand => {}
+        ChatCommandParse::Command(ChatCommand::Disable) => assert!(lowercase.contains("ccd")),
+        ChatCommandParse::Command(ChatCommand::Enable) => assert!(lowercase.contains("cce")),
+        ChatCommandParse::Command(ChatCommand::SetColor(_)) | ChatCommandParse::Invalid { .. } => {
             assert!(lowercase.contains("ccc"), "{parsed:?} from {text:?}");
         }
     }
     assert_eq!(
-        parse_command(&format!("  {text} ")),
+        parse_chat_command(&format!("  {text} ")),
         parsed,
         "text {text:?}"
     );

@@ -17,7 +17,7 @@ pub enum ChatCommand {
 
 /// The reading of one chat message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CommandParse {
+pub enum ChatCommandParse {
     /// An ordinary message (including `cccool` or `ccd please`).
     NotACommand,
     Command(ChatCommand),
@@ -49,7 +49,7 @@ fn is_invisible_filler(character: char) -> bool {
 /// Reads a whole chat message as a command. The message must be exactly the command:
 /// case-insensitive, surrounding spaces ignored, and for `ccc` the rest of the message is
 /// the color (see [`parse_user_color`]).
-pub fn parse_command(text: &str) -> CommandParse {
+pub fn parse_chat_command(text: &str) -> ChatCommandParse {
     let text = text.trim_matches(is_invisible_filler);
     let (word, rest) = match text.split_once(char::is_whitespace) {
         Some((word, rest)) => (word, rest.trim_matches(is_invisible_filler)),
@@ -57,26 +57,26 @@ pub fn parse_command(text: &str) -> CommandParse {
     };
     if word.eq_ignore_ascii_case("ccd") || word.eq_ignore_ascii_case("cce") {
         if !rest.is_empty() {
-            return CommandParse::NotACommand;
+            return ChatCommandParse::NotACommand;
         }
         let command = if word.eq_ignore_ascii_case("ccd") {
             ChatCommand::Disable
         } else {
             ChatCommand::Enable
         };
-        return CommandParse::Command(command);
+        return ChatCommandParse::Command(command);
     }
     if !word.eq_ignore_ascii_case("ccc") {
-        return CommandParse::NotACommand;
+        return ChatCommandParse::NotACommand;
     }
     if rest.is_empty() {
-        return CommandParse::Invalid {
+        return ChatCommandParse::Invalid {
             reason: "ccc needs a color, such as ccc sea_green or ccc #A1B2C3".to_string(),
         };
     }
     match parse_user_color(rest) {
-        Ok(color) => CommandParse::Command(ChatCommand::SetColor(color)),
-        Err(error) => CommandParse::Invalid {
+        Ok(color) => ChatCommandParse::Command(ChatCommand::SetColor(color)),
+        Err(error) => ChatCommandParse::Invalid {
             reason: error.to_string(),
         },
     }
@@ -87,20 +87,23 @@ mod tests {
     use super::*;
     use crate::color::{NamedColor, Rgb};
 
-    fn set(color: Color) -> CommandParse {
-        CommandParse::Command(ChatCommand::SetColor(color))
+    fn set(color: Color) -> ChatCommandParse {
+        ChatCommandParse::Command(ChatCommand::SetColor(color))
     }
 
     #[test]
     fn command_table() {
         let cases = [
-            ("ccd", CommandParse::Command(ChatCommand::Disable)),
-            ("CCD", CommandParse::Command(ChatCommand::Disable)),
-            ("  ccd  ", CommandParse::Command(ChatCommand::Disable)),
-            ("ccd \u{E0000}", CommandParse::Command(ChatCommand::Disable)),
-            ("cce", CommandParse::Command(ChatCommand::Enable)),
-            ("Cce", CommandParse::Command(ChatCommand::Enable)),
-            ("\tcce\r\n", CommandParse::Command(ChatCommand::Enable)),
+            ("ccd", ChatCommandParse::Command(ChatCommand::Disable)),
+            ("CCD", ChatCommandParse::Command(ChatCommand::Disable)),
+            ("  ccd  ", ChatCommandParse::Command(ChatCommand::Disable)),
+            (
+                "ccd \u{E0000}",
+                ChatCommandParse::Command(ChatCommand::Disable),
+            ),
+            ("cce", ChatCommandParse::Command(ChatCommand::Enable)),
+            ("Cce", ChatCommandParse::Command(ChatCommand::Enable)),
+            ("\tcce\r\n", ChatCommandParse::Command(ChatCommand::Enable)),
             ("ccc red", set(Color::Named(NamedColor::Red))),
             ("CCC RED", set(Color::Named(NamedColor::Red))),
             ("ccc Sea_Green", set(Color::Named(NamedColor::SeaGreen))),
@@ -112,20 +115,20 @@ mod tests {
             ("ccc #abc", set(Color::Hex(Rgb::new(0xAA, 0xBB, 0xCC)))),
             ("ccc ccc", set(Color::Hex(Rgb::new(0xCC, 0xCC, 0xCC)))),
             ("ccc red \u{E0000}", set(Color::Named(NamedColor::Red))),
-            ("", CommandParse::NotACommand),
-            ("   ", CommandParse::NotACommand),
-            ("cccool", CommandParse::NotACommand),
-            ("ccdd", CommandParse::NotACommand),
-            ("ccd please", CommandParse::NotACommand),
-            ("cce now", CommandParse::NotACommand),
-            ("please ccd", CommandParse::NotACommand),
-            ("hello world", CommandParse::NotACommand),
-            ("@ccd", CommandParse::NotACommand),
-            ("ссd", CommandParse::NotACommand), // Cyrillic "сс".
-            ("ccc一", CommandParse::NotACommand),
+            ("", ChatCommandParse::NotACommand),
+            ("   ", ChatCommandParse::NotACommand),
+            ("cccool", ChatCommandParse::NotACommand),
+            ("ccdd", ChatCommandParse::NotACommand),
+            ("ccd please", ChatCommandParse::NotACommand),
+            ("cce now", ChatCommandParse::NotACommand),
+            ("please ccd", ChatCommandParse::NotACommand),
+            ("hello world", ChatCommandParse::NotACommand),
+            ("@ccd", ChatCommandParse::NotACommand),
+            ("ссd", ChatCommandParse::NotACommand), // Cyrillic "сс".
+            ("ccc一", ChatCommandParse::NotACommand),
         ];
         for (text, expected) in cases {
-            assert_eq!(parse_command(text), expected, "text {text:?}");
+            assert_eq!(parse_chat_command(text), expected, "text {text:?}");
         }
     }
 
@@ -159,8 +162,8 @@ mod tests {
         ];
         for (text, reason) in cases {
             assert_eq!(
-                parse_command(text),
-                CommandParse::Invalid {
+                parse_chat_command(text),
+                ChatCommandParse::Invalid {
                     reason: reason.to_string()
                 },
                 "text {text:?}"

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::base::ids::{Login, UserId};
-use crate::chat::command::{parse_command, ChatCommand, CommandParse};
+use crate::chat::command::{parse_chat_command, ChatCommand, ChatCommandParse};
 use crate::chat::irc::{self, Event};
 use crate::color::ChangeRequest;
 use crate::color::{parse_rgb, Rgb};
@@ -167,22 +167,22 @@ pub enum OwnMessageDecision {
 /// Decides what an own message asks for. Commands are obeyed even while automatic changes
 /// are off, and a command never also triggers an automatic change.
 pub fn decide_own_message(text: &str, enabled: bool, prime_or_turbo: bool) -> OwnMessageDecision {
-    match parse_command(text) {
-        CommandParse::NotACommand if enabled => OwnMessageDecision::Change(ChangeRequest::Auto),
-        CommandParse::NotACommand => OwnMessageDecision::Ignore,
-        CommandParse::Command(ChatCommand::Disable) => OwnMessageDecision::SetEnabled(false),
-        CommandParse::Command(ChatCommand::Enable) => OwnMessageDecision::SetEnabled(true),
-        CommandParse::Command(ChatCommand::SetColor(color))
+    match parse_chat_command(text) {
+        ChatCommandParse::NotACommand if enabled => OwnMessageDecision::Change(ChangeRequest::Auto),
+        ChatCommandParse::NotACommand => OwnMessageDecision::Ignore,
+        ChatCommandParse::Command(ChatCommand::Disable) => OwnMessageDecision::SetEnabled(false),
+        ChatCommandParse::Command(ChatCommand::Enable) => OwnMessageDecision::SetEnabled(true),
+        ChatCommandParse::Command(ChatCommand::SetColor(color))
             if color.is_hex() && !prime_or_turbo =>
         {
             OwnMessageDecision::Refuse(format!(
                 "ccc {color} refused: hex colors need Turbo or Prime; use one of the named colors"
             ))
         }
-        CommandParse::Command(ChatCommand::SetColor(color)) => {
+        ChatCommandParse::Command(ChatCommand::SetColor(color)) => {
             OwnMessageDecision::Change(ChangeRequest::Set(color))
         }
-        CommandParse::Invalid { reason } => OwnMessageDecision::Refuse(reason),
+        ChatCommandParse::Invalid { reason } => OwnMessageDecision::Refuse(reason),
     }
 }
 

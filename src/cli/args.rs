@@ -9,9 +9,10 @@ use std::time::Duration;
 use crate::base::secret::Secret;
 use crate::daemon::settings::{Endpoints, Settings};
 
-/// What the user asked the binary to do.
+/// What the user asked the binary to do: its subcommand (`run`, `check`, `auth`, `health`) or
+/// `--help` / `--version`. Named apart from `chat::command::ChatCommand`, a chat command.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
+pub enum Subcommand {
     Run,
     Check,
     /// Device-code login, then exit: with `client_id`, for a new account (or one to log in
@@ -32,7 +33,7 @@ pub enum Command {
 /// What the command line asks for: a command and the settings to run it with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Invocation {
-    pub command: Command,
+    pub command: Subcommand,
     pub settings: Settings,
 }
 
@@ -96,7 +97,7 @@ Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or config error.
 
 /// Reads the command line (without the program name) and the environment.
 pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocation, UsageError> {
-    let mut command: Option<Command> = None;
+    let mut command: Option<Subcommand> = None;
     let mut config_path: Option<PathBuf> = None;
     let mut user: Option<String> = None;
     let mut status_file: Option<PathBuf> = None;
@@ -105,7 +106,7 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
     let mut client_secret: Option<Secret> = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut set_command = |new: Command| match command {
+        let mut set_command = |new: Subcommand| match command {
             Some(_) => Err(UsageError(format!(
                 "unexpected argument {arg:?}; see --help"
             ))),
@@ -115,9 +116,9 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
             }
         };
         match arg.as_str() {
-            "run" => set_command(Command::Run)?,
-            "check" => set_command(Command::Check)?,
-            "auth" => set_command(Command::Auth {
+            "run" => set_command(Subcommand::Run)?,
+            "check" => set_command(Subcommand::Check)?,
+            "auth" => set_command(Subcommand::Auth {
                 user: None,
                 client_id: None,
                 client_secret: None,
@@ -134,7 +135,7 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
                     client_secret = Some(Secret::new(value.trim()));
                 }
             }
-            "health" => set_command(Command::Health)?,
+            "health" => set_command(Subcommand::Health)?,
             "--status-file" => {
                 let value = args.next().ok_or_else(|| {
                     UsageError(format!(
@@ -158,8 +159,8 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
                 })?;
                 user = Some(value.clone());
             }
-            "-h" | "--help" | "help" => return Ok(invocation(Command::Help, env)),
-            "-V" | "--version" => return Ok(invocation(Command::Version, env)),
+            "-h" | "--help" | "help" => return Ok(invocation(Subcommand::Help, env)),
+            "-V" | "--version" => return Ok(invocation(Subcommand::Version, env)),
             "-c" | "--config" => {
                 let value = args.next().ok_or_else(|| {
                     UsageError(format!(
@@ -178,14 +179,14 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
             }
         }
     }
-    let command = match (command.unwrap_or(Command::Run), user) {
-        (Command::Auth { .. }, user) => {
+    let command = match (command.unwrap_or(Subcommand::Run), user) {
+        (Subcommand::Auth { .. }, user) => {
             if client_secret.is_some() && client_id.is_none() {
                 return Err(UsageError(
                     "--client-secret goes with --client-id, e.g. `auth --client-id ID --client-secret SECRET`".to_string(),
                 ));
             }
-            Command::Auth {
+            Subcommand::Auth {
                 user,
                 client_id,
                 client_secret,
@@ -279,7 +280,7 @@ fn seconds(
     }
 }
 
-fn invocation(command: Command, env: &HashMap<String, String>) -> Invocation {
+fn invocation(command: Subcommand, env: &HashMap<String, String>) -> Invocation {
     Invocation {
         command,
         settings: from_env(env),
@@ -358,35 +359,43 @@ mod tests {
 
     #[test]
     fn commands_and_config_paths() {
-        let cases: Vec<Case<(Command, &str)>> = vec![
-            (&[], &[], (Command::Run, "twitch_colorchanger.conf")),
-            (&["run"], &[], (Command::Run, "twitch_colorchanger.conf")),
+        let cases: Vec<Case<(Subcommand, &str)>> = vec![
+            (&[], &[], (Subcommand::Run, "twitch_colorchanger.conf")),
+            (&["run"], &[], (Subcommand::Run, "twitch_colorchanger.conf")),
             (
                 &["check"],
                 &[],
-                (Command::Check, "twitch_colorchanger.conf"),
+                (Subcommand::Check, "twitch_colorchanger.conf"),
             ),
             (
                 &["--help"],
                 &[],
-                (Command::Help, "twitch_colorchanger.conf"),
+                (Subcommand::Help, "twitch_colorchanger.conf"),
             ),
-            (&["-V"], &[], (Command::Version, "twitch_colorchanger.conf")),
+            (
+                &["-V"],
+                &[],
+                (Subcommand::Version, "twitch_colorchanger.conf"),
+            ),
             (
                 &[],
                 &[("TWITCH_CONF_FILE", "/config/c.json")],
-                (Command::Run, "/config/c.json"),
+                (Subcommand::Run, "/config/c.json"),
             ),
             (
                 &["check", "--config", "a.json"],
                 &[("TWITCH_CONF_FILE", "/config/c.json")],
-                (Command::Check, "a.json"),
+                (Subcommand::Check, "a.json"),
             ),
-            (&["--config=b.json", "run"], &[], (Command::Run, "b.json")),
+            (
+                &["--config=b.json", "run"],
+                &[],
+                (Subcommand::Run, "b.json"),
+            ),
             (
                 &["-c", "c.json"],
                 &[("TWITCH_CONF_FILE", " ")],
-                (Command::Run, "c.json"),
+                (Subcommand::Run, "c.json"),
             ),
         ];
         for (argv, vars, (command, path)) in cases {
@@ -479,7 +488,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             invocation.command,
-            Command::Auth {
+            Subcommand::Auth {
                 user: None,
                 client_id: Some("cid".into()),
                 client_secret: Some(Secret::new("cs")),
@@ -493,7 +502,7 @@ mod tests {
         let invocation = parse(&args(&["auth", "--user", "bob"]), &env(&[])).unwrap();
         assert_eq!(
             invocation.command,
-            Command::Auth {
+            Subcommand::Auth {
                 user: Some("bob".into()),
                 client_id: None,
                 client_secret: None,

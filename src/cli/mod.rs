@@ -15,7 +15,7 @@ use crate::base::ids::Login;
 use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
 use crate::base::sync::lock;
-use crate::cli::args::{Command, Invocation, USAGE};
+use crate::cli::args::{Invocation, Subcommand, USAGE};
 use crate::color::ColorMode;
 use crate::config::file::{self as config_file, WriteOutcome};
 use crate::config::writer::ConfigWriter;
@@ -52,16 +52,16 @@ pub fn main() -> i32 {
         }
     };
     match command {
-        Command::Help => {
+        Subcommand::Help => {
             print!("{USAGE}");
             EXIT_OK
         }
-        Command::Version => {
+        Subcommand::Version => {
             println!("twitch-colorchanger {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK
         }
-        Command::Check => check(&settings, &env),
-        Command::Auth {
+        Subcommand::Check => check(&settings, &env),
+        Subcommand::Auth {
             user,
             client_id: Some(client_id),
             client_secret,
@@ -71,9 +71,9 @@ pub fn main() -> i32 {
             client_secret.as_ref(),
             user.as_deref(),
         ),
-        Command::Auth { user, .. } => auth(&settings, &env, user.as_deref()),
-        Command::Health => health(&settings),
-        Command::Run => run(&settings, &env),
+        Subcommand::Auth { user, .. } => auth(&settings, &env, user.as_deref()),
+        Subcommand::Health => health(&settings),
+        Subcommand::Run => run(&settings, &env),
     }
 }
 
