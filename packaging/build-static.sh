@@ -181,7 +181,10 @@ for target in "${targets[@]}"; do
     stamp="$CARGO_TARGET_DIR/$target/openssl-options"
     if [ "$(cat "$stamp" 2>/dev/null)" != "${openssl_options[*]}" ]; then
         say "OpenSSL options changed for $target: rebuilding OpenSSL"
-        cargo clean --quiet --release --target "$target" --package openssl-sys
+        # This target's openssl-sys only: `cargo clean --package` would also remove the
+        # build script that every target shares, and so rebuild OpenSSL for all of them.
+        rm -rf "$CARGO_TARGET_DIR/$target"/release/build/openssl-sys-* \
+            "$CARGO_TARGET_DIR/$target"/release/.fingerprint/openssl-sys-*
     fi
     say "building $target"
     RUSTFLAGS="$rustflags" cargo "${toolchain[@]}" zigbuild --release --locked \
