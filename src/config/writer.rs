@@ -104,7 +104,7 @@ pub struct ConfigWriter {
 pub struct WriterOptions {
     pub retry_delay: Duration,
     pub disk: Arc<dyn Disk>,
-    /// Hears the outcome of every write attempt (tests wait on it).
+    /// Hears the outcome of every attempt to write a pending change (tests wait on it).
     pub observer: Option<Sender<Attempt>>,
 }
 
@@ -492,6 +492,9 @@ impl WriterState {
     /// Writes the pending changes if there are any; answers the flushes once nothing is
     /// pending.
     fn write_pending(&mut self) -> Attempt {
+        // Only attempts at real changes are observed: the writer's first look at start,
+        // with nothing asked yet, would otherwise race a test's first request.
+        let attempted = !self.pending.is_empty();
         let attempt = self.try_write();
         match attempt {
             Attempt::Done => {
@@ -503,7 +506,7 @@ impl WriterState {
             // The tokens were kept in the unsaved-tokens file by `blocked`.
             Attempt::Blocked => {}
         }
-        if let Some(observer) = &self.observer {
+        if let Some(observer) = self.observer.as_ref().filter(|_| attempted) {
             let _ = observer.send(attempt);
         }
         attempt
