@@ -216,7 +216,14 @@ impl ChatThread {
             Ended::Session(LinkEnd::AuthRefused(text), generation) => {
                 report_reconnecting(user, format!("chat login refused: {text}"));
                 refused_generation = Some(generation);
-                on_refused(user, self.reconnects.refused(), &text, generation)
+                on_refused(
+                    user,
+                    self.reconnects.refused(),
+                    &text,
+                    generation,
+                    "the chat login",
+                    "chat:read and user:manage:chat_color",
+                )
             }
             Ended::Session(LinkEnd::PingUnanswered(grace), _) => {
                 lost = Some(format!("no answer to PING within {grace:?}"));
@@ -278,27 +285,35 @@ impl ChatThread {
     }
 }
 
-/// Carries out what `Reconnects::refused` decided about a refused login: the first refusal
-/// of an episode is reported to the token owner, whose new token is then waited for; when
-/// none comes (the token validates, so the refusal is not about it) or a later refusal
-/// comes, chat backs off, saying once what Twitch answered.
-fn on_refused(user: &User, refusal: Refusal, text: &str, generation: u64) -> Ending {
+/// Carries out what `Reconnects::refused` decided about a refused login, for either
+/// transport: the first refusal of an episode is reported to the token owner, whose new
+/// token is then waited for; when none comes (the token validates, so the refusal is not
+/// about it) or a later refusal comes, chat backs off, saying once what Twitch answered.
+/// `refused` names what was refused ("the chat login"), `scopes` the scopes it needs.
+pub(super) fn on_refused(
+    user: &User,
+    refusal: Refusal,
+    text: &str,
+    generation: u64,
+    refused: &str,
+    scopes: &str,
+) -> Ending {
     let login = &user.login;
     let retry_now = match refusal {
         Refusal::Report if user.token.report_rejected(generation) => {
-            info!("{login}: Twitch refused the chat login ({text}); asking for a new token");
+            info!("{login}: Twitch refused {refused} ({text}); asking for a new token");
             user.token
                 .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
                 .is_some()
         }
         Refusal::Report | Refusal::BackOff { first: true } => false,
         Refusal::BackOff { first: false } => {
-            debug!("{login}: chat login refused again ({text})");
+            debug!("{login}: Twitch refused {refused} again ({text})");
             return Ending::Refused { retry_now: false };
         }
     };
     if !retry_now {
-        warn!("{login}: Twitch refused the chat login ({text}) and a new token cannot help now; retrying with a growing delay of up to 10 minutes; if this lasts, log in again with `twitch-colorchanger auth --user {login}` (scopes chat:read and user:manage:chat_color)");
+        warn!("{login}: Twitch refused {refused} ({text}) and a new token cannot help now; retrying with a growing delay of up to 10 minutes; if this lasts, log in again with `twitch-colorchanger auth --user {login}` (scopes {scopes})");
     }
     Ending::Refused { retry_now }
 }

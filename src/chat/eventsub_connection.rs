@@ -19,12 +19,12 @@ use crate::base::metrics::ReconnectReason;
 use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
 use crate::base::sync::lock;
-use crate::chat::connection::{act_on_own_message, report_reconnecting, ChatSettings};
+use crate::chat::connection::{act_on_own_message, on_refused, report_reconnecting, ChatSettings};
 use crate::chat::eventsub::{
     close_code_name, keepalive_seconds_for, url_with_keepalive, EventSubEnd, EventSubLink,
     EventSubStep, RevocationVerdict, READ_CHAT_SCOPE,
 };
-use crate::chat::reconnect::{Ending, Reconnects, Refusal};
+use crate::chat::reconnect::{Ending, Reconnects};
 use crate::chat::socket::{FrameSocket, Incoming};
 use crate::chat::watch::WatchedLink;
 use crate::status::UserState;
@@ -213,7 +213,14 @@ pub fn run_eventsub(
             Ended::TokenRefused(text, generation) => {
                 report_reconnecting(user, format!("EventSub refused the token: {text}"));
                 refused_generation = Some(generation);
-                on_refused(user, reconnects.refused(), &text, generation)
+                on_refused(
+                    user,
+                    reconnects.refused(),
+                    &text,
+                    generation,
+                    "the token for EventSub",
+                    "user:read:chat and user:manage:chat_color",
+                )
             }
             Ended::Lost { reason, subscribed } => {
                 lost = Some(reason);
@@ -261,32 +268,6 @@ pub fn run_eventsub(
     }
     debug!("{login}: EventSub chat stopped");
     EventSubExit::Stopped
-}
-
-/// Carries out what `Reconnects::refused` decided about a refused token, as the IRC side
-/// does: the first refusal of an episode goes to the token owner and its new token is waited
-/// for; later ones back off, said once.
-fn on_refused(user: &User, refusal: Refusal, text: &str, generation: u64) -> Ending {
-    let login = &user.login;
-    let retry_now = match refusal {
-        Refusal::Report if user.token.report_rejected(generation) => {
-            info!(
-                "{login}: Twitch refused the token for EventSub ({text}); asking for a new token"
-            );
-            user.token
-                .wait_newer(generation, TOKEN_RECHECK_INTERVAL)
-                .is_some()
-        }
-        Refusal::Report | Refusal::BackOff { first: true } => false,
-        Refusal::BackOff { first: false } => {
-            debug!("{login}: EventSub refused the token again ({text})");
-            return Ending::Refused { retry_now: false };
-        }
-    };
-    if !retry_now {
-        warn!("{login}: Twitch refused the token for EventSub ({text}) and a new token cannot help now; retrying with a growing delay of up to 10 minutes; if this lasts, log in again with `twitch-colorchanger auth --user {login}`");
-    }
-    Ending::Refused { retry_now }
 }
 
 /// One live EventSub connection (two while a reconnect hands the session over).

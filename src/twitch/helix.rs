@@ -129,7 +129,7 @@ impl Helix {
         color: &Color,
     ) -> Result<RateLimit, ColorChangeError> {
         // `color` is `blue_violet` or `#AABBCC`; ureq percent-encodes the `#`.
-        let mut response = self
+        let response = self
             .agent
             .put(format!("{}/chat/color", self.api_url))
             .query("user_id", user_id.as_str())
@@ -140,26 +140,44 @@ impl Helix {
             .map_err(|error| ColorChangeError::Transport {
                 message: describe_transport_error(&error),
             })?;
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string)
-        };
-        let rate_limit = parse_rate_limit(
-            header("ratelimit-remaining").as_deref(),
-            header("ratelimit-reset").as_deref(),
-        );
-        // Reading the body to its end lets the agent reuse the connection.
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024)
-            .read_to_string()
-            .unwrap_or_default();
-        interpret_color_response(status, &body, rate_limit)
+        let answer = read_answer(response, 64 * 1024);
+        interpret_color_response(answer.status, &answer.body, answer.rate_limit)
+    }
+}
+
+/// A Helix answer as the pure interpreters see it: status, body and the rate-limit
+/// headers Helix sends with every response.
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub rate_limit: RateLimit,
+}
+
+/// Reads `response` to its end, at most `limit` bytes of body (reading it whole lets the
+/// agent reuse the connection).
+pub fn read_answer(mut response: ureq::http::Response<ureq::Body>, limit: u64) -> Answer {
+    let status = response.status().as_u16();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    let rate_limit = parse_rate_limit(
+        header("ratelimit-remaining").as_deref(),
+        header("ratelimit-reset").as_deref(),
+    );
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_string()
+        .unwrap_or_default();
+    Answer {
+        status,
+        body,
+        rate_limit,
     }
 }
 

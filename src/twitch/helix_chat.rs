@@ -6,7 +6,7 @@
 use crate::base::ids::{Login, UserId};
 use crate::base::secret::Secret;
 use crate::color::{parse_rgb, Rgb};
-use crate::twitch::helix::{parse_rate_limit, Helix, RateLimit};
+use crate::twitch::helix::{read_answer, Answer, Helix, RateLimit};
 use crate::twitch::http::{describe_transport_error, error_message};
 
 /// Helix takes at most this many `login` parameters in one `GET /users`.
@@ -46,13 +46,6 @@ pub enum Subscribed {
     Created,
     /// 409: the same subscription already exists on this session.
     AlreadyExists,
-}
-
-/// An answer as the pure interpreters see it.
-struct Answer {
-    status: u16,
-    body: String,
-    rate_limit: RateLimit,
 }
 
 fn error_for(answer: &Answer) -> HelixCallError {
@@ -159,32 +152,10 @@ impl Helix {
                 .send(body),
             None => request.send_empty(),
         };
-        let mut response = sent.map_err(|error| HelixCallError::Transport {
+        let response = sent.map_err(|error| HelixCallError::Transport {
             message: describe_transport_error(&error),
         })?;
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string)
-        };
-        let rate_limit = parse_rate_limit(
-            header("ratelimit-remaining").as_deref(),
-            header("ratelimit-reset").as_deref(),
-        );
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024)
-            .read_to_string()
-            .unwrap_or_default();
-        Ok(Answer {
-            status,
-            body,
-            rate_limit,
-        })
+        Ok(read_answer(response, 256 * 1024))
     }
 
     fn authorised(
