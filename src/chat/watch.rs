@@ -78,6 +78,9 @@ pub struct WatchSettings {
     /// How often the clocks are compared; the only periodic wake-up of the watch.
     pub check_interval: Duration,
     pub wall_clock: WallClock,
+    /// Told when the machine slept, so that the token refresher (whose deadlines run on the
+    /// wall clock) looks at its clocks at once instead of comparing them on its own timer.
+    pub slept: Option<Sender<()>>,
 }
 
 impl ChatWatch {
@@ -215,6 +218,10 @@ fn run_watch(
                 for link in links.values() {
                     link.slept.store(true, Ordering::SeqCst);
                     link.sockets.shut_sockets();
+                }
+                if let Some(slept) = &settings.slept {
+                    // One notice pending is enough: the refresher reads both clocks itself.
+                    let _ = slept.try_send(());
                 }
             }
         }

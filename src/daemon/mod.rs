@@ -214,10 +214,13 @@ impl Daemon {
         };
         // Bound before anything else starts, so a port in use fails the start at once.
         let status_listener = settings.listen.map(status::server::bind).transpose()?;
+        // One place compares the clocks: the chat watch tells the token refresher.
+        let (slept, slept_notices) = crossbeam_channel::bounded(1);
         let (watch, watch_thread) = ChatWatch::start(
             WatchSettings {
                 check_interval: settings.reload_interval,
                 wall_clock: settings.wall_clock.clone(),
+                slept: Some(slept),
             },
             queue.clone(),
             stop.clone(),
@@ -229,7 +232,7 @@ impl Daemon {
             oauth,
             stop.clone(),
             settings.http_timeout,
-            (settings.wall_clock.clone(), settings.reload_interval),
+            (settings.wall_clock.clone(), slept_notices),
             &done_sender,
         )?;
         service_threads.extend(token_threads);

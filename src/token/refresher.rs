@@ -42,11 +42,10 @@ pub const TOKEN_CALLERS: usize = 4;
 /// Stack size of the refresher and its callers: one blocking HTTPS call at a time.
 const STACK_SIZE: usize = 256 * 1024;
 
-/// The refresher wakes at least this often, even with nothing due, to notice that the
-/// machine was suspended: `Instant`-based timeouts stop during a suspend, the wall clock
-/// does not. One wake-up per process, not per user. The daemon passes its reload interval
-/// (a few seconds, the pace at which the chat watch compares the clocks too); this is the
-/// ceiling.
+/// The refresher wakes at least this often, even with nothing due. `Instant`-based
+/// timeouts stop during a suspend while the wall clock does not; the chat watch, which
+/// compares the two, wakes the refresher at once after a suspend. This bound only matters
+/// when no chat watch runs.
 pub const MAX_SUSPEND_CHECK: Duration = Duration::from_secs(5 * 60);
 
 /// After a jump of the wall clock, users validate this far apart, so that a thousand users
@@ -94,7 +93,7 @@ impl TokenService {
         oauth: Arc<OAuth>,
         stop: StopSignal,
         http_timeout: Duration,
-        (wall_clock, suspend_check): (WallClock, Duration),
+        (wall_clock, slept): (WallClock, Receiver<()>),
         done: &Sender<ThreadId>,
     ) -> std::io::Result<(TokenService, Vec<JoinHandle<()>>)> {
         let (control, control_receiver) = crossbeam_channel::unbounded();
@@ -131,7 +130,7 @@ impl TokenService {
             http_timeout,
             last_reading: (Instant::now(), wall_time(&wall_clock)),
             wall_clock,
-            suspend_check: suspend_check.min(MAX_SUSPEND_CHECK),
+            slept,
             handovers: HashMap::new(),
         };
         let done = done.clone();
@@ -226,7 +225,9 @@ struct Refresher {
     /// Where the time of day comes from (the system clock, or a test's).
     wall_clock: WallClock,
     /// The longest wait: how soon a suspend is noticed.
-    suspend_check: Duration,
+    /// Notices from the chat watch that the machine slept; they only wake the refresher,
+    /// which then reads both clocks itself.
+    slept: Receiver<()>,
     /// The newest tokens of users taken off, for a restarted user of the same login.
     handovers: HashMap<Login, Handover>,
 }
@@ -255,8 +256,8 @@ impl Refresher {
             self.run_due(now);
             let timeout = self
                 .earliest()
-                .map_or(self.suspend_check, |at| at.saturating_sub(now))
-                .min(self.suspend_check);
+                .map_or(MAX_SUSPEND_CHECK, |at| at.saturating_sub(now))
+                .min(MAX_SUSPEND_CHECK);
             select! {
                 recv(self.control) -> message => match message {
                     Ok(Control::Add(key, entry)) => self.add(key, entry),
@@ -271,6 +272,12 @@ impl Refresher {
                 recv(self.replies) -> done => {
                     if let Ok(done) = done {
                         self.on_done(done);
+                    }
+                }
+                recv(self.slept) -> notice => {
+                    if notice.is_err() {
+                        // The watch has ended (shutdown): stop listening to it.
+                        self.slept = crossbeam_channel::never();
                     }
                 }
                 recv(self.stop.receiver()) -> _ => return,
