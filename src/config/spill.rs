@@ -1,7 +1,10 @@
-//! The unsaved-tokens file, `<config>.tokens` beside the config (mode 0600): while the
-//! config cannot be written (a full disk, a read-only file, a hand edit that does not
-//! parse), the newest tokens are kept there, so that they are never only in memory. The
-//! next start takes them over where the config holds older ones. Does file I/O.
+//! The tokens file, `<config>.tokens` beside the config (mode 0600): the newest tokens of
+//! every user whose tokens the daemon replaced, with the replaced ones. While the config
+//! cannot be written (a full disk, a read-only file, a hand edit that does not parse) it is
+//! where the newest tokens are, so that they are never only in memory; at all times it is
+//! the record by which the next start tells a stale copy of the config (saved from an old
+//! editor buffer while the daemon was stopped) from tokens a person pasted. The next start
+//! takes the newest tokens over where the config holds replaced ones. Does file I/O.
 
 use std::fs;
 use std::io;
@@ -45,8 +48,9 @@ pub fn write(config_path: &Path, users: &[SpilledUser]) -> io::Result<()> {
         })
         .collect();
     let document = json!({
-        "_comment": "Tokens twitch-colorchanger could not save to the config; the next start \
-                     takes them over. Do not edit.",
+        "_comment": "twitch-colorchanger's newest tokens and the ones they replaced; the \
+                     next start takes them over where the config holds replaced ones. Do not \
+                     edit or delete.",
         "users": entries,
     });
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();

@@ -129,6 +129,19 @@ impl TokenLedger {
             .unwrap_or_default()
     }
 
+    /// The users whose tokens the daemon has replaced (or learned replaced ones of), in
+    /// order: the ones a stale copy of the config could set back.
+    pub fn users_with_history(&self) -> Vec<Login> {
+        let mut logins: Vec<Login> = self
+            .users
+            .iter()
+            .filter(|(_, history)| !history.replaced.is_empty())
+            .map(|(login, _)| login.clone())
+            .collect();
+        logins.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        logins
+    }
+
     /// Judges the tokens an edited config holds for `login`.
     pub fn judge(&self, login: &Login, edited: &TokenPair) -> TokenVerdict {
         let Some(history) = self.users.get(login) else {

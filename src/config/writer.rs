@@ -347,9 +347,9 @@ impl WriterState {
                 TokenVerdict::Current => {}
                 TokenVerdict::StaleCopy => {
                     info!(
-                        "{login}: took the newer tokens from {} (kept there when {} could not be written)",
-                        spill_path.display(),
-                        self.path.display()
+                        "{login}: {} holds tokens the daemon had already replaced (an old copy saved over it, or a write that could not be made); took the newer tokens from {}",
+                        self.path.display(),
+                        spill_path.display()
                     );
                     user.access_token = entry.tokens.access_token.clone();
                     user.refresh_token = entry.tokens.refresh_token.clone();
@@ -612,17 +612,10 @@ impl WriterState {
 
     fn done(&mut self) -> Attempt {
         self.n_failures = 0;
-        // The config holds the tokens now: the unsaved-tokens file goes before the line
-        // saying so.
-        if self.spilled.take().is_some() {
-            match spill::remove(&self.path) {
-                Ok(()) => debug!("removed {}", spill::spill_path(&self.path).display()),
-                Err(error) => warn!(
-                    "cannot remove {} ({error}); the config holds newer tokens",
-                    spill::spill_path(&self.path).display()
-                ),
-            }
-        }
+        // The config holds the tokens now; the tokens file keeps the record of which ones
+        // were replaced, so that a stale copy of the config saved while the daemon is
+        // stopped (or just before a crash) is still recognised at the next start.
+        self.spill();
         if self.last_problem.take().is_some() {
             info!("{}: the waiting changes are saved now", self.path.display());
         }
@@ -671,22 +664,37 @@ impl WriterState {
         }
     }
 
-    /// Keeps the tokens waiting to be written in the unsaved-tokens file.
+    /// Keeps the newest tokens of every user whose tokens the daemon replaced, with the
+    /// replaced ones, in the tokens file beside the config: the tokens waiting to be
+    /// written while the config cannot be, and at all times the record that tells a stale
+    /// copy of the config from a paste at the next start.
     fn spill(&mut self) {
         let users: Vec<SpilledUser> = self
-            .pending
-            .iter()
-            .filter(|pending| matches!(pending.change, SavedField::Tokens { .. }))
-            .filter_map(|pending| {
-                let tokens = self.ledger.current(&pending.username)?.clone();
+            .ledger
+            .users_with_history()
+            .into_iter()
+            .filter_map(|username| {
+                let tokens = self.ledger.current(&username)?.clone();
+                let replaced = self.ledger.replaced(&username);
                 Some(SpilledUser {
-                    username: pending.username.clone(),
+                    username,
                     tokens,
-                    replaced: self.ledger.replaced(&pending.username),
+                    replaced,
                 })
             })
             .collect();
-        if users.is_empty() || self.spilled.as_ref() == Some(&users) {
+        if self.spilled.as_ref() == Some(&users) {
+            return;
+        }
+        if users.is_empty() {
+            if self.spilled.take().is_some() {
+                if let Err(error) = spill::remove(&self.path) {
+                    warn!(
+                        "cannot remove {} ({error})",
+                        spill::spill_path(&self.path).display()
+                    );
+                }
+            }
             return;
         }
         match spill::write(&self.path, &users) {
@@ -1151,7 +1159,7 @@ mod tests {
         let saved = read_json(&path);
         assert_eq!(user_in(&saved, "bob")["refresh_token"], "refresh-bob-5");
         assert_eq!(saved["zz_unknown"], json!({"nested": [1, 2, 3]}));
-        assert!(!spill::spill_path(&path).exists(), "spill removed");
+        assert_eq!(kept_refresh_token(&path, "bob"), "refresh-bob-5");
         assert!(!file::in_place_copy_path(&path).exists(), "copy removed");
         // The state was reported as it changed: blocked (maybe more than once as the
         // problem is rephrased), then saved.
@@ -1203,7 +1211,50 @@ mod tests {
         let saved = read_json(&path);
         assert_eq!(user_in(&saved, "carol")["refresh_token"], "refresh-carol-2");
         assert_eq!(user_in(&saved, "carol")["token_expires_at"], 2);
-        assert!(!spill::spill_path(&path).exists());
+        assert_eq!(kept_refresh_token(&path, "carol"), "refresh-carol-2");
+        drop(writer);
+        join_within(handle, TIMEOUT);
+    }
+
+    /// The refresh token the tokens file beside the config keeps as current for `login`.
+    fn kept_refresh_token(path: &Path, login: &str) -> String {
+        spill::read(path)
+            .unwrap()
+            .into_iter()
+            .find(|user| user.username.as_str() == login)
+            .map(|user| user.tokens.refresh_token.expose().to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_stale_copy_saved_while_the_daemon_is_stopped_loses_no_token() {
+        // A run refreshes alice's tokens and saves them; the config and the tokens file
+        // both hold the newest.
+        let (_directory, path, _document) = setup(&initial_json());
+        let stale = fs::read(&path).unwrap();
+        let (loaded, document) = config_file::load(&path).unwrap();
+        let mut users = loaded.users;
+        let (writer, handle) = ConfigWriter::spawn(path.clone(), document, &mut users).unwrap();
+        writer.save(&Login::new("alice"), tokens("alice", 2));
+        assert!(writer.flush(TIMEOUT));
+        drop(writer);
+        join_within(handle, TIMEOUT);
+        // The daemon is stopped; an editor saves its old buffer over the config.
+        fs::write(&path, &stale).unwrap();
+        // The next start takes the newest tokens back and writes them.
+        let (loaded, document) = config_file::load(&path).unwrap();
+        let mut users = loaded.users;
+        let (writer, handle) = ConfigWriter::spawn(path.clone(), document, &mut users).unwrap();
+        let alice = users
+            .iter()
+            .find(|u| u.username.as_str() == "alice")
+            .unwrap();
+        assert_eq!(alice.refresh_token.expose(), "refresh-alice-2");
+        assert!(writer.flush(TIMEOUT));
+        assert_eq!(
+            user_in(&read_json(&path), "alice")["refresh_token"],
+            "refresh-alice-2"
+        );
         drop(writer);
         join_within(handle, TIMEOUT);
     }
@@ -1233,7 +1284,7 @@ mod tests {
             user_in(&read_json(&path), "alice")["refresh_token"],
             "refresh-alice"
         );
-        assert!(!spill::spill_path(&path).exists());
+        assert_eq!(kept_refresh_token(&path, "alice"), "refresh-alice");
         drop(writer);
         join_within(handle, TIMEOUT);
     }
