@@ -14,7 +14,6 @@ use crate::base::backoff::BackoffPolicy;
 use crate::base::clock::unix_now;
 use crate::base::counters;
 use crate::base::ids::Login;
-use crate::base::metrics::ReconnectReason;
 use crate::base::stop::StopSignal;
 use crate::chat::eventsub::{choose_transport, Transport};
 use crate::chat::eventsub_connection::{run_eventsub, EventSubExit, EventSubShared};
@@ -239,11 +238,7 @@ impl ChatThread {
                 Ending::Slept
             }
         };
-        counters::reconnect(match &ending {
-            Ending::ReconnectRequested => ReconnectReason::Requested,
-            Ending::Refused { .. } => ReconnectReason::LoginRefused,
-            Ending::Lost { .. } | Ending::Slept => ReconnectReason::Lost,
-        });
+        counters::reconnect(ending.metric_reason());
         let now = Instant::now();
         let at = self
             .reconnects
@@ -263,25 +258,42 @@ impl ChatThread {
 
     /// Waits for the next attempt; true when the daemon stopped meanwhile.
     fn wait(&self, next: &NextAttempt, started: Instant) -> bool {
-        let wait = next.at.saturating_duration_since(Instant::now());
-        let min_gap = self.settings.backoff.min_gap;
-        match next.refused_generation {
-            // Backing off after a refusal: a token newer than the refused one (a new login,
-            // a pasted token) is worth trying at once. Closing the cell at shutdown wakes it.
-            Some(generation) if wait > min_gap => {
-                debug!(
-                    "{}: next chat login in {:.1} s",
-                    self.user.login,
-                    wait.as_secs_f64()
-                );
-                if self.user.token.wait_replaced(generation, wait).is_some() {
-                    return self.stop.wait_until(started + min_gap);
-                }
-                // The wait ran out, or the cell was closed because the user stops.
-                self.stop.is_stopped()
+        wait_for_attempt(
+            &self.user,
+            &self.stop,
+            self.settings.backoff.min_gap,
+            (next.at, next.refused_generation),
+            started,
+        )
+    }
+}
+
+/// Waits until `at`, the next connection attempt of either transport; true when the daemon
+/// stopped meanwhile. Backing off after a refusal of token `refused_generation`, a newer
+/// token (a new login, a pasted token) is worth trying at once, `min_gap` after `started`;
+/// closing the cell at shutdown wakes the wait too.
+pub(super) fn wait_for_attempt(
+    user: &User,
+    stop: &StopSignal,
+    min_gap: Duration,
+    (at, refused_generation): (Instant, Option<u64>),
+    started: Instant,
+) -> bool {
+    let wait = at.saturating_duration_since(Instant::now());
+    match refused_generation {
+        Some(generation) if wait > min_gap => {
+            debug!(
+                "{}: next chat login in {:.1} s",
+                user.login,
+                wait.as_secs_f64()
+            );
+            if user.token.wait_replaced(generation, wait).is_some() {
+                return stop.wait_until(started + min_gap);
             }
-            _ => self.stop.wait_until(next.at),
+            // The wait ran out, or the cell was closed because the user stops.
+            stop.is_stopped()
         }
+        _ => stop.wait_until(at),
     }
 }
 

@@ -15,11 +15,12 @@ use rand::RngExt;
 use crate::base::clock::unix_now;
 use crate::base::counters;
 use crate::base::ids::{Login, UserId};
-use crate::base::metrics::ReconnectReason;
 use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
 use crate::base::sync::lock;
-use crate::chat::connection::{act_on_own_message, on_refused, report_reconnecting, ChatSettings};
+use crate::chat::connection::{
+    act_on_own_message, on_refused, report_reconnecting, wait_for_attempt, ChatSettings,
+};
 use crate::chat::eventsub::{
     close_code_name, keepalive_seconds_for, url_with_keepalive, EventSubEnd, EventSubLink,
     EventSubStep, RevocationVerdict, READ_CHAT_SCOPE,
@@ -234,11 +235,7 @@ pub fn run_eventsub(
                 Ending::Slept
             }
         };
-        counters::reconnect(match &ending {
-            Ending::ReconnectRequested => ReconnectReason::Requested,
-            Ending::Refused { .. } => ReconnectReason::LoginRefused,
-            Ending::Lost { .. } | Ending::Slept => ReconnectReason::Lost,
-        });
+        counters::reconnect(ending.metric_reason());
         let now = Instant::now();
         let next_attempt = reconnects.next_attempt(ending, started, now, rng.random());
         let wait = next_attempt.saturating_duration_since(now);
@@ -249,21 +246,14 @@ pub fn run_eventsub(
             );
             report_reconnecting(user, reason);
         }
-        match refused_generation {
-            // Backing off after a refusal: a newer token (a new login, a pasted token) is
-            // worth trying at once, as over IRC.
-            Some(generation) if wait > settings.backoff.min_gap => {
-                if user.token.wait_replaced(generation, wait).is_some()
-                    && stop.wait_until(started + settings.backoff.min_gap)
-                {
-                    break;
-                }
-            }
-            _ => {
-                if stop.wait_until(next_attempt) {
-                    break;
-                }
-            }
+        if wait_for_attempt(
+            user,
+            stop,
+            settings.backoff.min_gap,
+            (next_attempt, refused_generation),
+            started,
+        ) {
+            break;
         }
     }
     debug!("{login}: EventSub chat stopped");

@@ -17,6 +17,7 @@
 use std::time::Instant;
 
 use crate::base::backoff::{exponential_ceiling, upper_half_jitter, BackoffPolicy};
+use crate::base::metrics::ReconnectReason;
 
 /// How a connection ended, as far as the reconnect timing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,17 @@ pub enum Ending {
     Lost { logged_in: bool },
     /// The machine slept (suspend, VM pause): the link was closed to check it at once.
     Slept,
+}
+
+impl Ending {
+    /// The reason `/metrics` counts this reconnect under.
+    pub fn metric_reason(self) -> ReconnectReason {
+        match self {
+            Ending::ReconnectRequested => ReconnectReason::Requested,
+            Ending::Refused { .. } => ReconnectReason::LoginRefused,
+            Ending::Lost { .. } | Ending::Slept => ReconnectReason::Lost,
+        }
+    }
 }
 
 /// What to do about a refused login.
