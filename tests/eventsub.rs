@@ -164,6 +164,10 @@ fn a_409_counts_as_subscribed_and_a_429_waits_for_the_reset() {
 
     let posts = subscription_posts(&twitch);
     assert_eq!(posts.len(), 3, "409, 429, then the retry");
+    assert_eq!(
+        posts[1].body, posts[2].body,
+        "the rate-limited subscription was retried"
+    );
     assert!(
         posts[2].at.duration_since(posts[1].at) >= Duration::from_millis(900),
         "the retry waited for Ratelimit-Reset"
@@ -172,6 +176,102 @@ fn a_409_counts_as_subscribed_and_a_429_waits_for_the_reset() {
     next_change_of(&twitch, "1001");
     assert_eq!(twitch.n_eventsub_connections(), 1, "no reconnect");
     assert!(daemon.shutdown(WAIT));
+}
+
+/// A 429 for the subscriptions of the user with `user_id`, with a reset an hour away.
+fn rate_limit_for(twitch: &FakeTwitch, user_id: &str) {
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    twitch.push_response(
+        "POST",
+        SUBSCRIPTIONS,
+        ScriptedResponse::json(429, r#"{"status":429,"message":"Too Many Requests"}"#)
+            .with_header("Ratelimit-Remaining", "0")
+            .with_header("Ratelimit-Reset", &reset.to_string())
+            .when_body_contains(&format!(r#""user_id":"{user_id}""#)),
+    );
+}
+
+fn subscription_posts_of(twitch: &FakeTwitch, user_id: &str) -> usize {
+    let condition = format!(r#""user_id":"{user_id}""#);
+    subscription_posts(twitch)
+        .iter()
+        .filter(|post| post.body.contains(&condition))
+        .count()
+}
+
+#[test]
+fn rate_limited_users_wait_on_their_own_threads_and_others_set_up_meanwhile() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let bob = reader(&twitch, "bob", "1002", "");
+    let carol = reader(&twitch, "carol", "1003", "");
+    // More rate-limited users than setup threads: were their waits held on those threads,
+    // bob's setup would wait behind them for a minute.
+    rate_limit_for(&twitch, "1001");
+    rate_limit_for(&twitch, "1003");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [
+        entry(&alice, "eventsub", &["somechannel"]),
+        entry(&carol, "eventsub", &["somechannel"]),
+    ]});
+    // A 10 s keepalive window: a new session waits that long for its first subscription,
+    // far less than the rate limit (at most a minute is waited).
+    let extra = [("TWITCH_RELOAD_SECS", "1"), ("TWITCH_KEEPALIVE_SECS", "10")];
+    let file_daemon = start_daemon_on_file(&twitch, dir.path(), &config, &extra);
+    let path = file_daemon.path.clone();
+    let writer = file_daemon.writer.clone();
+    let stop: StopSignal = file_daemon.daemon.stop_signal();
+    let daemon = file_daemon.daemon;
+    let main_loop = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
+    let rate_limited_post = |request: &fake_twitch::HttpRequest| {
+        is_subscription_post(request)
+            && ["1001", "1003"]
+                .iter()
+                .any(|id| request.body.contains(&format!(r#""user_id":"{id}""#)))
+    };
+    let first = twitch
+        .wait_request(rate_limited_post, WAIT)
+        .expect("a post");
+    let second = twitch
+        .wait_request(rate_limited_post, WAIT)
+        .expect("another");
+    assert_ne!(
+        first.body, second.body,
+        "alice and carol asked to subscribe"
+    );
+    // The rate-limited sessions cannot live until the reset: the daemon closes them itself.
+    assert!(twitch
+        .wait_eventsub_client_frame(|frame| matches!(frame, ClientFrame::Close(_)), WAIT)
+        .is_some());
+
+    assert!(writer.flush(WAIT));
+    let edited = json!({"users": [
+        entry(&alice, "eventsub", &["somechannel"]),
+        entry(&carol, "eventsub", &["somechannel"]),
+        entry(&bob, "eventsub", &["somechannel"]),
+    ]});
+    std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    assert!(twitch.wait_eventsub_subscribed("bob", "somechannel", 3 * WAIT));
+    assert_eq!(twitch.say("bob", "somechannel", "hi"), 1);
+    next_change_of(&twitch, "1002");
+
+    assert_eq!(
+        subscription_posts_of(&twitch, "1001"),
+        1,
+        "no retry before the reset"
+    );
+    assert_eq!(
+        subscription_posts_of(&twitch, "1003"),
+        1,
+        "no retry before the reset"
+    );
+    // Stopping does not wait for the reset either.
+    stop.stop();
+    assert!(main_loop.join().unwrap());
 }
 
 #[test]

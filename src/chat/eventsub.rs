@@ -26,6 +26,11 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(10);
 pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
 /// Message ids remembered to drop re-sent deliveries; Twitch re-sends within seconds.
 pub const REMEMBERED_MESSAGE_IDS: usize = 512;
+/// Attempts of one subscription that Twitch answers with 429, the first included.
+pub const MAX_SUBSCRIBE_ATTEMPTS: u32 = 3;
+/// Time kept free for the subscription call itself before a session without subscriptions
+/// closes as unused (the welcome's keepalive window after the welcome).
+pub const SUBSCRIBE_CALL_ALLOWANCE: Duration = Duration::from_secs(2);
 
 /// Silence allowed past the keepalive window before the link counts as dead: half the
 /// window, at least a second (keepalives travel too) and at most ten.
@@ -263,6 +268,9 @@ pub fn revocation_verdict(status: &str) -> RevocationVerdict {
 pub enum EventSubStep {
     /// A new session was welcomed: subscribe the channels on it.
     Subscribe { session_id: String },
+    /// The wait after Twitch rate-limited a subscription is over: subscribe the channels
+    /// still left on the session.
+    SubscribeRest { session_id: String },
     /// The session moved to the new connection: close the old one (subscriptions came along).
     CarriedOver,
     /// Twitch moves the session: connect to `url` and wait there for the welcome.
@@ -288,6 +296,18 @@ pub enum EventSubEnd {
     NoWelcome(Duration),
     /// Nothing arrived for this long, past the keepalive window and its grace.
     Silence(Duration),
+}
+
+/// What to do after Twitch rate-limited a subscription (429) on the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitPlan {
+    /// Keep reading the session; `due` asks for `SubscribeRest` at this moment.
+    RetryAt(Instant),
+    /// The session would close as unused before then: close it and connect again, not
+    /// before this moment.
+    Reconnect { not_before: Instant },
+    /// The same subscription was refused [`MAX_SUBSCRIBE_ATTEMPTS`] times.
+    GiveUp,
 }
 
 /// Ids already acted on, the newest [`REMEMBERED_MESSAGE_IDS`] of them.
@@ -319,10 +339,11 @@ impl SeenIds {
 enum Phase {
     /// Connected, no welcome yet; `carried_over` when the connection follows a reconnect.
     AwaitingWelcome { since: Instant, carried_over: bool },
-    /// Welcomed on this session; keepalives must come within the window.
+    /// Welcomed on this session at `since`; keepalives must come within the window.
     Welcomed {
         session_id: String,
         keepalive: Duration,
+        since: Instant,
     },
 }
 
@@ -335,6 +356,10 @@ pub struct EventSubLink {
     phase: Phase,
     last_traffic: Instant,
     seen: SeenIds,
+    /// When to subscribe the channels a rate limit held back.
+    retry_at: Option<Instant>,
+    /// The channel Twitch last rate-limited, and how many times in a row.
+    rate_limited: Option<(String, u32)>,
 }
 
 impl EventSubLink {
@@ -348,6 +373,8 @@ impl EventSubLink {
             },
             last_traffic: now,
             seen: SeenIds::default(),
+            retry_at: None,
+            rate_limited: None,
         }
     }
 
@@ -373,15 +400,72 @@ impl EventSubLink {
         self.last_traffic = now;
     }
 
-    /// The earliest moment `due` has something to do: the welcome's or the keepalive's
+    /// Twitch rate-limited the subscription of `channel` at `now` until `wait` has passed;
+    /// `has_subscription` when the session holds one already (it cannot close as unused).
+    /// The wait is the chat thread's, reading this session meanwhile, unless the session
+    /// would close as unused first; the same channel refused too often ends the connection.
+    pub fn rate_limited(
+        &mut self,
+        now: Instant,
+        channel: &str,
+        wait: Duration,
+        has_subscription: bool,
+    ) -> RateLimitPlan {
+        let n_refused = match &self.rate_limited {
+            Some((last, n_refused)) if last == channel => n_refused + 1,
+            _ => 1,
+        };
+        self.rate_limited = Some((channel.to_string(), n_refused));
+        self.retry_at = None;
+        let at = now + wait;
+        if n_refused >= MAX_SUBSCRIBE_ATTEMPTS {
+            return RateLimitPlan::GiveUp;
+        }
+        let fits = match &self.phase {
+            Phase::Welcomed {
+                since, keepalive, ..
+            } => has_subscription || at + SUBSCRIBE_CALL_ALLOWANCE <= *since + *keepalive,
+            Phase::AwaitingWelcome { .. } => false,
+        };
+        if fits {
+            self.retry_at = Some(at);
+            RateLimitPlan::RetryAt(at)
+        } else {
+            RateLimitPlan::Reconnect { not_before: at }
+        }
+    }
+
+    /// Every channel is subscribed: no rate limit is pending.
+    pub fn subscribed(&mut self) {
+        self.retry_at = None;
+        self.rate_limited = None;
+    }
+
+    /// When the connection ends unless traffic comes: the welcome's or the keepalive's
     /// deadline.
-    pub fn next_deadline(&self) -> Instant {
+    fn end_deadline(&self) -> Instant {
         match &self.phase {
             Phase::AwaitingWelcome { since, .. } => *since + WELCOME_TIMEOUT,
             Phase::Welcomed { keepalive, .. } => {
                 self.last_traffic + *keepalive + silence_grace(*keepalive)
             }
         }
+    }
+
+    /// When to subscribe the rest: only on a welcomed session (a `session_reconnect` in
+    /// between waits for the new welcome).
+    fn retry_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Welcomed { .. } => self.retry_at,
+            Phase::AwaitingWelcome { .. } => None,
+        }
+    }
+
+    /// The earliest moment `due` has something to do: the welcome's or the keepalive's
+    /// deadline, or the end of a rate limit's wait.
+    pub fn next_deadline(&self) -> Instant {
+        let end = self.end_deadline();
+        self.retry_deadline().map_or(end, |retry| retry.min(end))
     }
 
     /// Any frame, pings and keepalives included, shows the link is alive.
@@ -409,6 +493,7 @@ impl EventSubLink {
                 self.phase = Phase::Welcomed {
                     session_id: session_id.clone(),
                     keepalive,
+                    since: now,
                 };
                 if carried_over {
                     vec![EventSubStep::CarriedOver]
@@ -460,7 +545,7 @@ impl EventSubLink {
 
     /// What the deadlines that have passed by `now` ask for.
     pub fn due(&mut self, now: Instant) -> Vec<EventSubStep> {
-        if now >= self.next_deadline() {
+        if now >= self.end_deadline() {
             let end = match &self.phase {
                 Phase::AwaitingWelcome { .. } => EventSubEnd::NoWelcome(WELCOME_TIMEOUT),
                 Phase::Welcomed { .. } => {
@@ -469,7 +554,15 @@ impl EventSubLink {
             };
             return vec![EventSubStep::End(end)];
         }
-        Vec::new()
+        match (&self.phase, self.retry_deadline()) {
+            (Phase::Welcomed { session_id, .. }, Some(retry)) if now >= retry => {
+                self.retry_at = None;
+                vec![EventSubStep::SubscribeRest {
+                    session_id: session_id.clone(),
+                }]
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -753,6 +846,89 @@ mod tests {
             assert_eq!(link.due(secs(seconds)), expected, "at {seconds} s");
             assert_eq!(link.next_deadline(), secs(next), "at {seconds} s");
         }
+    }
+
+    #[test]
+    fn a_rate_limit_waits_on_the_session_unless_it_would_close_unused_first() {
+        let start = Instant::now();
+        let secs = |seconds: u64| start + Duration::from_secs(seconds);
+        // (keepalive window, the session holds a subscription, wait asked at 1 s, plan)
+        let cases = vec![
+            (30, false, 5, RateLimitPlan::RetryAt(secs(6))),
+            (30, false, 27, RateLimitPlan::RetryAt(secs(28))),
+            (
+                30,
+                false,
+                28,
+                RateLimitPlan::Reconnect {
+                    not_before: secs(29),
+                },
+            ),
+            (10, true, 60, RateLimitPlan::RetryAt(secs(61))),
+        ];
+        for (keepalive, has_subscription, wait, expected) in cases {
+            let mut link = EventSubLink::new(None, start);
+            link.on_frame(start, &welcome("s1", keepalive));
+            let plan = link.rate_limited(
+                secs(1),
+                "first",
+                Duration::from_secs(wait),
+                has_subscription,
+            );
+            assert_eq!(plan, expected, "{keepalive} s window, wait {wait} s");
+        }
+        let mut unwelcomed = EventSubLink::new(None, start);
+        assert_eq!(
+            unwelcomed.rate_limited(start, "first", Duration::from_secs(1), true),
+            RateLimitPlan::Reconnect {
+                not_before: secs(1)
+            }
+        );
+    }
+
+    #[test]
+    fn the_rest_is_subscribed_when_the_wait_is_over_and_one_channel_is_retried_few_times() {
+        let start = Instant::now();
+        let secs = |seconds: u64| start + Duration::from_secs(seconds);
+        let mut link = EventSubLink::new(None, start);
+        link.on_frame(start, &welcome("s1", 30));
+        let silence_end = secs(30) + silence_grace(Duration::from_secs(30));
+        let rest = vec![EventSubStep::SubscribeRest {
+            session_id: "s1".into(),
+        }];
+        let plan = link.rate_limited(secs(1), "first", Duration::from_secs(5), false);
+        assert_eq!(plan, RateLimitPlan::RetryAt(secs(6)));
+        assert_eq!(link.next_deadline(), secs(6));
+        assert_eq!(link.due(secs(5)), vec![]);
+        assert_eq!(link.due(secs(6)), rest);
+        assert_eq!(link.next_deadline(), silence_end, "asked for once");
+        assert_eq!(link.due(secs(7)), vec![]);
+
+        // The same channel again, then a third time: given up.
+        let plan = link.rate_limited(secs(7), "first", Duration::from_secs(1), false);
+        assert_eq!(plan, RateLimitPlan::RetryAt(secs(8)));
+        let plan = link.rate_limited(secs(8), "first", Duration::from_secs(1), false);
+        assert_eq!(plan, RateLimitPlan::GiveUp);
+        assert_eq!(link.next_deadline(), silence_end);
+        // Another channel, or after everything was subscribed, counts from one again.
+        let plan = link.rate_limited(secs(8), "second", Duration::from_secs(1), true);
+        assert_eq!(plan, RateLimitPlan::RetryAt(secs(9)));
+        link.rate_limited(secs(8), "second", Duration::from_secs(1), true);
+        link.subscribed();
+        assert_eq!(link.next_deadline(), silence_end);
+        let plan = link.rate_limited(secs(8), "second", Duration::from_secs(1), true);
+        assert_eq!(plan, RateLimitPlan::RetryAt(secs(9)));
+
+        // A session_reconnect in between: the rest waits for the new welcome.
+        link.on_frame(secs(8), &reconnect("ws://new/ws"));
+        link.reconnecting(secs(8));
+        assert_eq!(link.due(secs(9)), vec![]);
+        assert_eq!(
+            link.on_frame(secs(10), &welcome("s1", 30)),
+            vec![EventSubStep::CarriedOver]
+        );
+        assert_eq!(link.next_deadline(), secs(9));
+        assert_eq!(link.due(secs(10)), rest);
     }
 
     #[test]

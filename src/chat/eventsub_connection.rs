@@ -23,7 +23,7 @@ use crate::chat::connection::{
 };
 use crate::chat::eventsub::{
     close_code_name, keepalive_seconds_for, url_with_keepalive, EventSubEnd, EventSubLink,
-    EventSubStep, RevocationVerdict, READ_CHAT_SCOPE,
+    EventSubStep, RateLimitPlan, RevocationVerdict, READ_CHAT_SCOPE,
 };
 use crate::chat::reconnect::{Ending, Reconnects};
 use crate::chat::socket::{FrameSocket, Incoming};
@@ -36,8 +36,6 @@ use crate::user::User;
 
 /// How long the chat thread waits for the token thread to deliver a token.
 const TOKEN_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
-/// Attempts of one subscription that Twitch answers with 429, the first included.
-const MAX_SUBSCRIBE_ATTEMPTS: u32 = 3;
 /// How long draining the old connection after a reconnect may wait for each frame it
 /// already has.
 const DRAIN_WAIT: Duration = Duration::from_millis(1);
@@ -52,7 +50,23 @@ pub const SETUP_THREADS: usize = 2;
 /// One user's setup, handed to a setup thread, with where its answer goes.
 struct SetupJob {
     setup: Setup,
-    reply: Sender<Result<UserId, Ended>>,
+    reply: Sender<Result<SetupAnswer, Ended>>,
+}
+
+/// How far a setup got. A setup never waits out a rate limit: the setup threads serve every
+/// user, so the user's own chat thread waits, reading its session meanwhile.
+#[derive(Debug)]
+enum SetupAnswer {
+    /// Every channel is subscribed.
+    Done { own_id: UserId },
+    /// Twitch rate-limited the subscription of `left[0]`: it and the rest of `left` may be
+    /// tried again after `wait`; `n_subscribed` channels before it were subscribed.
+    RateLimited {
+        own_id: UserId,
+        left: Vec<Login>,
+        n_subscribed: usize,
+        wait: Duration,
+    },
 }
 
 /// What every user's EventSub side shares in the process: channel ids resolved so far, and
@@ -135,6 +149,9 @@ enum Ended {
     Lost { reason: String, subscribed: bool },
     /// The chat watch closed it because the machine slept.
     Slept,
+    /// Twitch rate-limits subscriptions beyond the time the session allows for its first
+    /// one: connect again, not before `until`.
+    RateLimited { until: Instant },
 }
 
 fn lost(reason: String) -> Ended {
@@ -183,6 +200,8 @@ pub fn run_eventsub(
                     old_socket: None,
                     watched: None,
                     generation,
+                    left: Vec::new(),
+                    n_subscribed: 0,
                 };
                 let ended = connection.run(link);
                 (ended, connection.watched.is_some())
@@ -198,6 +217,8 @@ pub fn run_eventsub(
         let mut lost = None;
         // The token generation a refusal was about: a newer one ends the wait early.
         let mut refused_generation = None;
+        // The end of a rate limit: no attempt before it.
+        let mut not_before = None;
         let ending = match ended {
             Ended::Forbidden(message) => {
                 error!(
@@ -234,10 +255,16 @@ pub fn run_eventsub(
                 report_reconnecting(user, "the machine slept".into());
                 Ending::Slept
             }
+            Ended::RateLimited { until } => {
+                lost = Some("Twitch rate-limits subscriptions longer than a new session may wait for its first one".to_string());
+                not_before = Some(until);
+                Ending::Lost { logged_in: false }
+            }
         };
         counters::reconnect(ending.metric_reason());
         let now = Instant::now();
         let next_attempt = reconnects.next_attempt(ending, started, now, rng.random());
+        let next_attempt = not_before.map_or(next_attempt, |until| until.max(next_attempt));
         let wait = next_attempt.saturating_duration_since(now);
         if let Some(reason) = lost {
             warn!(
@@ -274,6 +301,10 @@ struct Connection<'a> {
     watched: Option<WatchedLink>,
     /// The token generation this connection started with.
     generation: u64,
+    /// The channels a rate limit held back, subscribed at the link's `SubscribeRest`.
+    left: Vec<Login>,
+    /// Channels subscribed on this session so far.
+    n_subscribed: usize,
 }
 
 impl Connection<'_> {
@@ -337,7 +368,13 @@ impl Connection<'_> {
         let login = &self.user.login;
         for step in steps {
             match step {
-                EventSubStep::Subscribe { session_id } => self.subscribe_all(link, &session_id)?,
+                EventSubStep::Subscribe { session_id } => {
+                    self.subscribe(link, &session_id, self.channels.to_vec())?;
+                }
+                EventSubStep::SubscribeRest { session_id } => {
+                    let left = std::mem::take(&mut self.left);
+                    self.subscribe(link, &session_id, left)?;
+                }
                 EventSubStep::Reconnect { url } => {
                     info!(
                         "{login}: Twitch moves the EventSub session; connecting to the new address"
@@ -394,61 +431,127 @@ impl Connection<'_> {
         old.close();
     }
 
-    /// What a setup of this connection's session needs, owned (it runs on a setup thread).
-    fn setup(&self, session_id: &str) -> Setup {
+    /// What a setup of `channels` on this connection's session needs, owned (it runs on a
+    /// setup thread).
+    fn setup(&self, session_id: &str, channels: Vec<Login>) -> Setup {
         Setup {
             user: Arc::clone(self.user),
-            channels: self.channels.to_vec(),
+            channels,
+            n_subscribed_before: self.n_subscribed,
             helix: Arc::clone(&self.settings.helix),
             ids: self.settings.eventsub.ids.clone(),
-            stop: self.stop.clone(),
             session_id: session_id.to_string(),
             generation: self.generation,
         }
     }
 
-    /// Has a setup thread resolve the channels, subscribe them on `session_id` and read the
-    /// current color; then the chat watch takes the user on.
-    fn subscribe_all(&mut self, link: &mut EventSubLink, session_id: &str) -> Result<(), Ended> {
+    /// Has a setup thread resolve `channels`, subscribe them on `session_id` and read the
+    /// current color; then the chat watch takes the user on. When Twitch rate-limits a
+    /// subscription, the rest waits as the link decides.
+    fn subscribe(
+        &mut self,
+        link: &mut EventSubLink,
+        session_id: &str,
+        channels: Vec<Login>,
+    ) -> Result<(), Ended> {
         let (reply, answer) = crossbeam_channel::bounded(1);
         let job = SetupJob {
-            setup: self.setup(session_id),
+            setup: self.setup(session_id, channels),
             reply,
         };
         if self.settings.eventsub.jobs.send(job).is_err() {
             return Err(lost("no setup thread runs".to_string()));
         }
-        let own_id = select! {
+        let answer = select! {
             recv(answer) -> result => {
                 result.unwrap_or_else(|_| Err(lost("the setup thread ended".to_string())))?
             }
             recv(self.stop.receiver()) -> _ => return Err(lost("stopping".to_string())),
         };
-        link.set_user_id(own_id);
-        self.watch();
-        Ok(())
+        match answer {
+            SetupAnswer::Done { own_id } => {
+                link.set_user_id(own_id);
+                link.subscribed();
+                self.watch();
+                Ok(())
+            }
+            SetupAnswer::RateLimited {
+                own_id,
+                left,
+                n_subscribed,
+                wait,
+            } => {
+                link.set_user_id(own_id);
+                self.n_subscribed += n_subscribed;
+                self.rate_limited(link, left, wait)
+            }
+        }
+    }
+
+    /// Twitch rate-limited the subscription of `left[0]` for `wait`: wait on this session
+    /// (reading it; the link asks for `SubscribeRest` when the wait is over), or close it
+    /// when it would close as unused before then.
+    fn rate_limited(
+        &mut self,
+        link: &mut EventSubLink,
+        left: Vec<Login>,
+        wait: Duration,
+    ) -> Result<(), Ended> {
+        let login = &self.user.login;
+        let Some(channel) = left.first() else {
+            return Ok(());
+        };
+        let has_subscription = self.n_subscribed > 0 || self.watched.is_some();
+        match link.rate_limited(Instant::now(), channel.as_str(), wait, has_subscription) {
+            RateLimitPlan::RetryAt(_) => {
+                info!(
+                    "{login}: Twitch rate-limits subscriptions; subscribing #{channel}{} again in {} s",
+                    match left.len() {
+                        1 => String::new(),
+                        n => format!(" and {} more", n - 1),
+                    },
+                    wait.as_secs()
+                );
+                if has_subscription {
+                    // The channels subscribed so far deliver messages meanwhile.
+                    self.watch();
+                }
+                self.left = left;
+                Ok(())
+            }
+            RateLimitPlan::Reconnect { not_before } => {
+                info!(
+                    "{login}: Twitch rate-limits subscriptions for {} s, longer than the new session waits for one; connecting again then",
+                    not_before.saturating_duration_since(Instant::now()).as_secs()
+                );
+                self.socket.close();
+                Err(Ended::RateLimited { until: not_before })
+            }
+            RateLimitPlan::GiveUp => Err(lost(format!(
+                "subscribing to #{channel} stayed rate-limited"
+            ))),
+        }
     }
 
     fn on_revoked(
-        &self,
-        link: &EventSubLink,
+        &mut self,
+        link: &mut EventSubLink,
         broadcaster_user_id: Option<String>,
         status: &str,
         verdict: RevocationVerdict,
     ) -> Result<(), Ended> {
         let login = &self.user.login;
-        let channel = broadcaster_user_id
-            .as_ref()
-            .and_then(|id| {
-                self.channels.iter().find(|channel| {
-                    self.settings
-                        .eventsub
-                        .ids
-                        .get(channel)
-                        .is_some_and(|known| known.as_str() == id)
-                })
+        let channel_login = broadcaster_user_id.as_ref().and_then(|id| {
+            self.channels.iter().find(|channel| {
+                self.settings
+                    .eventsub
+                    .ids
+                    .get(channel)
+                    .is_some_and(|known| known.as_str() == id)
             })
-            .map_or_else(|| "a channel".to_string(), |channel| format!("#{channel}"));
+        });
+        let channel =
+            channel_login.map_or_else(|| "a channel".to_string(), |channel| format!("#{channel}"));
         match verdict {
             RevocationVerdict::LoginProblem => {
                 warn!("{login}: Twitch revoked the chat subscription for {channel} ({status})");
@@ -467,30 +570,43 @@ impl Connection<'_> {
             }
             RevocationVerdict::Resubscribe => {
                 info!("{login}: Twitch revoked the chat subscription for {channel} ({status}); subscribing again");
-                let (Some(session_id), Some(own_id), Some(channel_id)) =
-                    (link.session_id(), self.user.user_id(), broadcaster_user_id)
-                else {
+                let (Some(session_id), Some(own_id), Some(channel_id), Some(channel_login)) = (
+                    link.session_id(),
+                    self.user.user_id(),
+                    broadcaster_user_id,
+                    channel_login.cloned(),
+                ) else {
                     return Ok(());
                 };
                 // One call, rare: made here rather than queued for a setup thread.
-                let channel_login = Login::new(channel.trim_start_matches('#'));
-                self.setup(session_id).subscribe_one(
-                    &UserId::new(channel_id),
-                    &own_id,
-                    &channel_login,
-                )
+                let setup = self.setup(session_id, Vec::new());
+                match setup.subscribe_one(&UserId::new(channel_id), &own_id, &channel_login)? {
+                    Subscribed::Yes => Ok(()),
+                    Subscribed::RateLimited(wait) => {
+                        self.rate_limited(link, vec![channel_login], wait)
+                    }
+                }
             }
         }
     }
 }
 
+/// One subscription attempt's outcome.
+enum Subscribed {
+    Yes,
+    /// Twitch answered 429: try again after this long.
+    RateLimited(Duration),
+}
+
 /// One session's setup through Helix, owned so that a setup thread can carry it out.
 struct Setup {
     user: Arc<User>,
+    /// The channels to subscribe.
     channels: Vec<Login>,
+    /// Channels subscribed on the session before (for the log line).
+    n_subscribed_before: usize,
     helix: Arc<Helix>,
     ids: ChannelIds,
-    stop: StopSignal,
     session_id: String,
     /// The token generation the connection started with.
     generation: u64,
@@ -513,8 +629,9 @@ impl Setup {
     }
 
     /// Resolves the channels (and the user's own id when not known yet), subscribes every
-    /// channel on the session, reads the current color, and reports the user connected.
-    fn run(&self) -> Result<UserId, Ended> {
+    /// channel on the session, reads the current color, and reports the user connected; or
+    /// stops at the first subscription Twitch rate-limits and says what is left.
+    fn run(&self) -> Result<SetupAnswer, Ended> {
         let login = &self.user.login;
         let client_id = &self.user.client_id;
         let channel_ids = &self.ids;
@@ -548,14 +665,29 @@ impl Setup {
         };
         self.user.set_user_id(own_id.clone());
         let mut n_subscribed = 0;
-        for channel in &self.channels {
+        for (index, channel) in self.channels.iter().enumerate() {
             let Some(channel_id) = channel_ids.get(channel) else {
                 warn!("{login}: Twitch knows no channel #{channel}; it is skipped");
                 continue;
             };
-            self.subscribe_one(&channel_id, &own_id, channel)?;
+            if let Subscribed::RateLimited(wait) =
+                self.subscribe_one(&channel_id, &own_id, channel)?
+            {
+                let left = self.channels[index..]
+                    .iter()
+                    .filter(|channel| channel_ids.get(channel).is_some())
+                    .cloned()
+                    .collect();
+                return Ok(SetupAnswer::RateLimited {
+                    own_id,
+                    left,
+                    n_subscribed,
+                    wait,
+                });
+            }
             n_subscribed += 1;
         }
+        let n_subscribed = self.n_subscribed_before + n_subscribed;
         match self.helix.chat_color(client_id, &self.token(), &own_id) {
             Ok(color) => self.user.set_current_color(color),
             Err(error) => debug!("{login}: current color not known ({error})"),
@@ -564,54 +696,40 @@ impl Setup {
         self.user.report_state(UserState::Connected {
             since_unix: unix_now(),
         });
-        Ok(own_id)
+        Ok(SetupAnswer::Done { own_id })
     }
 
-    /// Subscribes one channel; a 429 waits for the bucket's reset and tries again.
+    /// Subscribes one channel, once: a 429 says how long to wait, and the waiting is the
+    /// chat thread's.
     fn subscribe_one(
         &self,
         channel_id: &UserId,
         own_id: &UserId,
         channel: &Login,
-    ) -> Result<(), Ended> {
+    ) -> Result<Subscribed, Ended> {
         let login = &self.user.login;
-        for attempt in 1..=MAX_SUBSCRIBE_ATTEMPTS {
-            let result = self.helix.subscribe_chat(
-                &self.user.client_id,
-                &self.token(),
-                &self.session_id,
-                channel_id,
-                own_id,
-            );
-            let error = match result {
-                Ok(outcome) => {
-                    debug!("{login}: subscribed to #{channel} ({outcome:?})");
-                    return Ok(());
-                }
-                Err(error) => error,
-            };
-            if let Some(ended) = self.refused(&error) {
-                return Err(ended);
+        let result = self.helix.subscribe_chat(
+            &self.user.client_id,
+            &self.token(),
+            &self.session_id,
+            channel_id,
+            own_id,
+        );
+        match result {
+            Ok(outcome) => {
+                debug!("{login}: subscribed to #{channel} ({outcome:?})");
+                Ok(Subscribed::Yes)
             }
-            match error {
-                HelixCallError::RateLimited { rate_limit } if attempt < MAX_SUBSCRIBE_ATTEMPTS => {
-                    let wait = bucket_wait(rate_limit.reset_at_unix, unix_now())
-                        .unwrap_or(Duration::from_secs(1));
-                    info!(
-                        "{login}: Twitch rate-limits subscriptions; trying #{channel} again in {} s",
-                        wait.as_secs()
-                    );
-                    if self.stop.wait_timeout(wait) {
-                        return Err(lost("stopping".to_string()));
-                    }
-                }
-                other => {
-                    return Err(lost(format!("subscribing to #{channel} failed: {other}")));
-                }
-            }
+            Err(error) => match self.refused(&error) {
+                Some(ended) => Err(ended),
+                None => match error {
+                    HelixCallError::RateLimited { rate_limit } => Ok(Subscribed::RateLimited(
+                        bucket_wait(rate_limit.reset_at_unix, unix_now())
+                            .unwrap_or(Duration::from_secs(1)),
+                    )),
+                    other => Err(lost(format!("subscribing to #{channel} failed: {other}"))),
+                },
+            },
         }
-        Err(lost(format!(
-            "subscribing to #{channel} stayed rate-limited"
-        )))
     }
 }

@@ -99,10 +99,10 @@ fn serve_requests(connection_id: u64, stream: impl Read + Write, shared: &Shared
         let response = {
             let mut state = shared.lock_state();
             let key = (request.method.to_ascii_uppercase(), request.path.clone());
-            let scripted = state
-                .scripted_responses
-                .get_mut(&key)
-                .and_then(|queue| queue.pop_front());
+            let scripted = state.scripted_responses.get_mut(&key).and_then(|queue| {
+                let index = queue.iter().position(|response| response.fits(&request))?;
+                queue.remove(index)
+            });
             let mut response = match scripted {
                 Some(response) => response,
                 None => routes::default_response(&mut state, &request, unix_now().as_secs()),

@@ -204,6 +204,9 @@ pub struct ScriptedResponse {
     pub body: String,
     /// How long to stall before answering (the stall ends early when the fake is dropped).
     pub delay: Option<Duration>,
+    /// Used only for a request whose body contains this text (one user's subscription, say);
+    /// other requests pass it by in the queue.
+    pub body_contains: Option<String>,
 }
 
 impl ScriptedResponse {
@@ -214,6 +217,7 @@ impl ScriptedResponse {
             headers: Vec::new(),
             body: String::new(),
             delay: None,
+            body_contains: None,
         }
     }
 
@@ -224,6 +228,7 @@ impl ScriptedResponse {
             headers: vec![("Content-Type".to_string(), "application/json".to_string())],
             body: body.to_string(),
             delay: None,
+            body_contains: None,
         }
     }
 
@@ -237,6 +242,19 @@ impl ScriptedResponse {
     pub fn delayed(mut self, delay: Duration) -> Self {
         self.delay = Some(delay);
         self
+    }
+
+    /// Answers only a request whose body contains `text`.
+    pub fn when_body_contains(mut self, text: &str) -> Self {
+        self.body_contains = Some(text.to_string());
+        self
+    }
+
+    /// Whether this answer is meant for `request`.
+    pub(crate) fn fits(&self, request: &HttpRequest) -> bool {
+        self.body_contains
+            .as_deref()
+            .is_none_or(|text| request.body.contains(text))
     }
 }
 
@@ -996,7 +1014,8 @@ impl FakeTwitch {
     }
 
     /// Queues an answer for the next request with this method and path (without query); queued
-    /// answers are used first-in first-out, one per request, before the default behaviour.
+    /// answers are used first-in first-out, one per request, before the default behaviour
+    /// (an answer `when_body_contains` waits for a request it fits).
     pub fn push_response(&self, method: &str, path: &str, response: ScriptedResponse) {
         let key = (method.to_ascii_uppercase(), path.to_string());
         let mut state = self.shared.lock_state();
