@@ -1,6 +1,8 @@
 //! Chat over EventSub against the live daemon and the fake Twitch: the transport chosen per
-//! user, subscriptions and their errors, duplicates, reconnects, silence, revocations, the
-//! current color at connect, chat commands, and a config edit that switches transports.
+//! user, subscriptions and their errors (a rate-limited user holding up no other), duplicates,
+//! reconnects, silence, revocations, the current color at connect, chat commands, and what
+//! must work as over IRC: coalescing, the Turbo/Prime fallback, live reload, the timer,
+//! health, and a config edit that switches transports.
 
 mod common;
 
@@ -546,4 +548,146 @@ fn the_color_timer_runs_over_eventsub_too() {
         .expect("a timer change without any message");
     assert!(is_hex_color(put.query_param("color").unwrap()));
     assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
+fn a_burst_of_own_messages_coalesces_over_eventsub_too() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "#123456");
+    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["alice"])]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "alice", WAIT));
+    // The first change is slow, as a real one can be: the rest of the burst arrives while it
+    // is in flight.
+    twitch.push_response(
+        "PUT",
+        "/helix/chat/color",
+        ScriptedResponse::status(204).delayed(Duration::from_millis(300)),
+    );
+    for n in 0..10 {
+        assert_eq!(twitch.say("alice", "alice", &format!("spam {n}")), 1);
+    }
+    assert!(twitch.sync_eventsub("alice", "after-burst", WAIT));
+    assert!(daemon.shutdown(WAIT));
+    let puts = twitch.color_puts();
+    assert!(
+        (1..=3).contains(&puts.len()),
+        "{} PUTs for a burst of ten",
+        puts.len()
+    );
+    let last = puts.last().unwrap().query_param("color").unwrap();
+    assert_ne!(last.to_ascii_uppercase(), "#123456", "ends on a new color");
+}
+
+#[test]
+fn hex_refused_twice_switches_to_named_colors_over_eventsub_too() {
+    let twitch = FakeTwitch::start();
+    let mut alice = Account::new("alice", "1001");
+    alice.scopes.push(READ_CHAT_SCOPE.to_string());
+    // The config claims Turbo/Prime; the account has neither, so Twitch refuses hex.
+    alice.turbo = false;
+    twitch.add_user(alice.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [entry(&alice, "eventsub", &["alice"])]});
+    let running = start_daemon_on_file(&twitch, dir.path(), &config, &[]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "alice", WAIT));
+
+    for n in 0..2 {
+        twitch.say("alice", "alice", &format!("msg {n}"));
+        let refused = next_change_of(&twitch, "1001");
+        assert!(is_hex_color(&refused), "tries hex first: {refused}");
+        let fallback = next_change_of(&twitch, "1001");
+        assert!(
+            fake_twitch::NAMED_COLORS.contains(&fallback.as_str()),
+            "the same message still changes, to a named color: {fallback}"
+        );
+    }
+    let saved = running.saved_config();
+    assert_eq!(user_entry(&saved, "alice")["is_prime_or_turbo"], false);
+
+    twitch.say("alice", "alice", "msg 3");
+    let third = next_change_of(&twitch, "1001");
+    assert!(
+        fake_twitch::NAMED_COLORS.contains(&third.as_str()),
+        "named from now on: {third}"
+    );
+    assert!(twitch.sync_eventsub("alice", "done", WAIT));
+    assert!(running.daemon.shutdown(WAIT));
+    assert_eq!(twitch.color_puts().len(), 5);
+}
+
+#[test]
+fn edits_start_stop_and_resubscribe_eventsub_users_and_change_settings_in_place() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    let bob = reader(&twitch, "bob", "1002", "");
+    let carol = reader(&twitch, "carol", "1003", "");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [
+        entry(&alice, "eventsub", &["somechannel"]),
+        entry(&bob, "eventsub", &["somechannel"]),
+    ]});
+    let file_daemon =
+        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]);
+    let path = file_daemon.path.clone();
+    let writer = file_daemon.writer.clone();
+    let stop: StopSignal = file_daemon.daemon.stop_signal();
+    let daemon = file_daemon.daemon;
+    let main_loop = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    assert!(twitch.wait_eventsub_subscribed("bob", "somechannel", WAIT));
+
+    // Carol is added, Bob removed, Alice gets another channel.
+    assert!(writer.flush(WAIT));
+    let edited = json!({"users": [
+        entry(&alice, "eventsub", &["somechannel", "elsewhere"]),
+        entry(&carol, "eventsub", &["somechannel"]),
+    ]});
+    std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    assert!(
+        twitch.wait_eventsub_subscribed("carol", "somechannel", 3 * WAIT),
+        "added user started"
+    );
+    assert!(
+        twitch.wait_eventsub_subscribed("alice", "elsewhere", WAIT),
+        "changed user subscribed again"
+    );
+    assert!(
+        twitch.wait_live_eventsub_connections(2, WAIT),
+        "removed user stopped, changed user reconnected"
+    );
+    let n_connections = twitch.n_eventsub_connections();
+    assert_eq!(n_connections, 4, "alice twice, bob and carol once");
+    // To alice and carol; bob no longer reads chat.
+    assert_eq!(twitch.say("carol", "somechannel", "hi"), 2);
+    next_change_of(&twitch, "1003");
+
+    // Disabling Carol changes a setting in place: no reconnect, and no changes any more. The
+    // same edit gives Alice a third channel, which shows when the edit has been applied.
+    let mut carol_disabled = entry(&carol, "eventsub", &["somechannel"]);
+    carol_disabled["enabled"] = json!(false);
+    assert!(writer.flush(WAIT));
+    let disabled = json!({"users": [
+        entry(&alice, "eventsub", &["somechannel", "elsewhere", "third"]),
+        carol_disabled,
+    ]});
+    std::fs::write(&path, serde_json::to_string_pretty(&disabled).unwrap()).unwrap();
+    assert!(twitch.wait_eventsub_subscribed("alice", "third", 3 * WAIT));
+    assert_eq!(twitch.say("carol", "somechannel", "ignored"), 2);
+    assert!(twitch.sync_eventsub("carol", "after-disabled", WAIT));
+    assert_eq!(
+        twitch
+            .color_puts()
+            .iter()
+            .filter(|put| put.query_param("user_id") == Some("1003"))
+            .count(),
+        1,
+        "no change for a disabled user"
+    );
+    stop.stop();
+    assert!(main_loop.join().unwrap());
+    assert_eq!(
+        twitch.n_eventsub_connections(),
+        n_connections + 1,
+        "alice reconnected, carol did not"
+    );
 }

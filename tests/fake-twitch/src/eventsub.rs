@@ -70,6 +70,8 @@ pub(crate) enum EventSubCommand {
     Close { code: u16, reason: String },
     /// Shut the socket down without a close frame.
     Drop,
+    /// Send a WebSocket ping with this payload.
+    Ping(String),
     /// A newer connection took the session over: close with 4004 after the grace period unless
     /// the client closes first.
     Superseded,
@@ -108,6 +110,8 @@ pub(crate) struct EventSubState {
     pub(crate) silent_logins: HashSet<String>,
     /// The last notification frame each session received, for duplicate delivery.
     pub(crate) last_notification: HashMap<String, String>,
+    /// The payloads of the pongs clients sent, in order.
+    pub(crate) pong_payloads: Vec<String>,
     /// How long a superseded connection stays open; `None` for the default.
     pub(crate) reconnect_grace: Option<Duration>,
     /// Set while the listener is up, to build `reconnect_url`s.
@@ -556,6 +560,37 @@ impl FakeTwitch {
     /// Shuts down every live EventSub connection of `login` without a close frame.
     pub fn eventsub_drop(&self, login: &str) -> usize {
         self.order_eventsub(login, || EventSubCommand::Drop)
+    }
+
+    /// Pings `login`'s live EventSub connections and waits for the pong: the client reads
+    /// frames in order, so everything sent to it before has been read (the EventSub
+    /// counterpart of an IRC `PING :tag`). False when no pong came within `timeout`.
+    pub fn sync_eventsub(&self, login: &str, tag: &str, timeout: Duration) -> bool {
+        let login = login.to_lowercase();
+        let state = self.shared.lock_state();
+        let n_pinged = state
+            .eventsub
+            .connections_of(&login)
+            .into_iter()
+            .filter(|connection_id| {
+                state
+                    .eventsub
+                    .send(*connection_id, EventSubCommand::Ping(tag.to_string()))
+            })
+            .count();
+        drop(state);
+        n_pinged > 0
+            && self
+                .shared
+                .wait_until(timeout, |state| {
+                    state
+                        .eventsub
+                        .pong_payloads
+                        .iter()
+                        .any(|payload| payload == tag)
+                        .then_some(())
+                })
+                .is_some()
     }
 
     fn order_eventsub(&self, login: &str, command: impl Fn() -> EventSubCommand) -> usize {

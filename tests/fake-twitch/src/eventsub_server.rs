@@ -228,6 +228,7 @@ fn serve(
                     timers.superseded_close_at = Some(Instant::now() + grace);
                     Flow::Continue
                 }
+                Ok(EventSubCommand::Ping(payload)) => send_ping(&mut websocket, payload),
                 Ok(EventSubCommand::Drop) | Err(_) => Flow::End,
             },
             recv(shutdown_receiver) -> _ => Flow::End,
@@ -324,7 +325,15 @@ impl Connection {
             websocket.get_mut().discard_writes = false;
             let frame = match message {
                 Ok(Message::Ping(_)) => ClientFrame::Ping,
-                Ok(Message::Pong(_)) => ClientFrame::Pong,
+                Ok(Message::Pong(payload)) => {
+                    let payload = String::from_utf8_lossy(&payload).into_owned();
+                    self.shared
+                        .lock_state()
+                        .eventsub
+                        .pong_payloads
+                        .push(payload);
+                    ClientFrame::Pong
+                }
                 Ok(Message::Text(text)) => ClientFrame::Text(text.as_str().to_string()),
                 Ok(Message::Binary(bytes)) => ClientFrame::Binary(bytes.len()),
                 Ok(Message::Close(close_frame)) => {
@@ -418,6 +427,16 @@ fn send_text(websocket: &mut WebSocket<BufferedSocket>, frame: String) -> Flow {
         return Flow::Continue;
     }
     match websocket.send(Message::text(frame)) {
+        Ok(()) => Flow::Continue,
+        Err(_) => Flow::End,
+    }
+}
+
+fn send_ping(websocket: &mut WebSocket<BufferedSocket>, payload: String) -> Flow {
+    if !websocket.can_write() {
+        return Flow::Continue;
+    }
+    match websocket.send(Message::Ping(payload.into_bytes().into())) {
         Ok(()) => Flow::Continue,
         Err(_) => Flow::End,
     }
