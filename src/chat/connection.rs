@@ -15,6 +15,7 @@ use crate::base::clock::unix_now;
 use crate::base::counters;
 use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
+use crate::chat::dialer::Dialer;
 use crate::chat::eventsub::{choose_transport, Transport};
 use crate::chat::eventsub_connection::{run_eventsub, EventSubExit, EventSubShared};
 use crate::chat::irc;
@@ -44,10 +45,8 @@ pub struct ChatSettings {
     /// Channel ids resolved so far and the permits that keep EventSub's Helix setup calls
     /// a few at a time, shared by every user of the process.
     pub eventsub: EventSubShared,
-    /// The one TLS context every `wss://` connection uses. Building one parses the whole CA
-    /// bundle (about 0.9 MiB and 30 ms each, measured), so it is built once per process;
-    /// `None` for `ws://`.
-    pub tls: Option<native_tls::TlsConnector>,
+    /// Opens the connections (TCP, TLS, WebSocket handshake) on the dialer threads.
+    pub dialer: Dialer,
     pub keepalive: Duration,
     pub backoff: BackoffPolicy,
     /// Runs the color timers and notices when the machine slept.
@@ -172,11 +171,10 @@ impl ChatThread {
     /// One connection from connect to its end; also whether it had logged in.
     fn connect_and_serve(&mut self) -> (Ended, bool) {
         let settings = &self.settings;
-        let socket =
-            match FrameSocket::connect(&settings.irc_url, settings.tls.as_ref(), &self.stop) {
-                Ok(socket) => socket,
-                Err(reason) => return (Ended::Lost(reason), false),
-            };
+        let socket = match settings.dialer.dial(&settings.irc_url, &self.stop) {
+            Ok(socket) => socket,
+            Err(reason) => return (Ended::Lost(reason), false),
+        };
         let mut connection = Connection {
             user: &self.user,
             queue: &self.queue,

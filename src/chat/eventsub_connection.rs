@@ -187,7 +187,7 @@ pub fn run_eventsub(
             continue;
         }
         let started = Instant::now();
-        let (ended, subscribed) = match FrameSocket::connect(&url, settings.tls.as_ref(), stop) {
+        let (ended, subscribed) = match settings.dialer.dial(&url, stop) {
             Ok(socket) => {
                 let link = EventSubLink::new(user.user_id(), Instant::now());
                 let mut connection = Connection {
@@ -379,7 +379,10 @@ impl Connection<'_> {
                     info!(
                         "{login}: Twitch moves the EventSub session; connecting to the new address"
                     );
-                    let socket = FrameSocket::connect(&url, self.settings.tls.as_ref(), self.stop)
+                    let socket = self
+                        .settings
+                        .dialer
+                        .dial(&url, self.stop)
                         .map_err(|reason| {
                             self.lost(format!("reconnect to the new address failed: {reason}"))
                         })?;

@@ -7,6 +7,7 @@
 
 pub mod command;
 pub mod connection;
+pub mod dialer;
 pub mod eventsub;
 pub mod eventsub_connection;
 pub mod irc;
