@@ -5,10 +5,15 @@
 //! is `chat::watch`'s, as for IRC). Also the names of EventSub's close codes. Pure: frames and `now` in, `EventSubStep`s out;
 //! `chat::eventsub_connection` reads the sockets, calls Helix and carries the steps out.
 
-use std::collections::{HashSet, VecDeque};
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::marker::PhantomData;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 use crate::base::ids::UserId;
 use crate::config::ChatTransport;
@@ -24,8 +29,9 @@ pub const KEEPALIVE_SECONDS_RANGE: (u64, u64) = (10, 600);
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(10);
 /// How long a new connection may wait for its `session_welcome`.
 pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
-/// Message ids remembered to drop re-sent deliveries; Twitch re-sends within seconds.
-pub const REMEMBERED_MESSAGE_IDS: usize = 512;
+/// Ids of the user's own messages remembered to drop re-sent deliveries and shared-chat
+/// copies; Twitch re-sends within seconds (IRC keeps the last 32 for shared chat).
+pub const REMEMBERED_MESSAGE_IDS: usize = 64;
 /// Attempts of one subscription that Twitch answers with 429, the first included.
 pub const MAX_SUBSCRIBE_ATTEMPTS: u32 = 3;
 /// Time kept free for the subscription call itself before a session without subscriptions
@@ -102,142 +108,264 @@ pub fn choose_transport(
     }
 }
 
-/// One chat message from a `channel.chat.message` notification.
+/// One chat message from a `channel.chat.message` notification, borrowing the frame's text
+/// where it holds no escapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessage {
-    pub broadcaster_user_id: String,
-    pub broadcaster_login: String,
-    pub chatter_user_id: String,
-    pub text: String,
+pub struct ChatMessage<'a> {
+    pub broadcaster_user_id: Cow<'a, str>,
+    pub broadcaster_login: Cow<'a, str>,
+    pub chatter_user_id: Cow<'a, str>,
+    pub text: Cow<'a, str>,
     /// The chat message's own id; in shared chat the source channel's id, so the copy seen
     /// in a second channel is recognised.
-    pub chat_message_id: Option<String>,
+    pub chat_message_id: Option<Cow<'a, str>>,
 }
 
-/// One message from the EventSub server.
+/// One message from the EventSub server, borrowing from the frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
+pub enum Message<'a> {
     Welcome {
-        session_id: String,
+        session_id: Cow<'a, str>,
         keepalive: Duration,
     },
     Keepalive,
     Notification {
-        message_id: String,
+        message_id: Cow<'a, str>,
         /// `None` for a subscription type we did not ask for.
-        chat: Option<ChatMessage>,
+        chat: Option<ChatMessage<'a>>,
     },
     Reconnect {
-        url: String,
+        url: Cow<'a, str>,
     },
     Revocation {
-        broadcaster_user_id: Option<String>,
-        status: String,
+        broadcaster_user_id: Option<Cow<'a, str>>,
+        status: Cow<'a, str>,
     },
     /// A message type this version does not know; ignored.
     Unknown {
-        message_type: String,
+        message_type: Cow<'a, str>,
     },
 }
 
 /// Why a frame is not an EventSub message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
-    NotJson,
+    /// Not JSON, or an object where EventSub has none (or the other way round).
+    Malformed,
     /// A field the message type requires is missing or not text.
     Missing(&'static str),
 }
 
-fn text_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter()
-        .try_fold(value, |value, key| value.get(key))?
-        .as_str()
+/// A JSON value read where EventSub has text: the text (borrowed from the frame unless it
+/// holds escapes), or nothing for a value of another kind, so that a field of the wrong
+/// kind reads as missing rather than failing the frame.
+#[derive(Debug, Default)]
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TextVisitor(PhantomData))
+    }
 }
 
-fn required<'a>(
-    value: &'a Value,
-    path: &[&str],
-    name: &'static str,
-) -> Result<&'a str, ParseError> {
-    text_at(value, path).ok_or(ParseError::Missing(name))
+struct TextVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+    type Value = Text<'a>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Borrowed(text))))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(text.to_string()))))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(text))))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        Text::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Text(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Text(None))
+    }
 }
 
-/// Reads one text frame. Never panics, whatever the frame holds.
-pub fn parse_message(frame: &str) -> Result<Message, ParseError> {
-    let value: Value = serde_json::from_str(frame).map_err(|_| ParseError::NotJson)?;
-    let message_type = required(
-        &value,
-        &["metadata", "message_type"],
-        "metadata.message_type",
-    )?;
-    let payload = value.get("payload").unwrap_or(&Value::Null);
-    let message = match message_type {
-        "session_welcome" => {
-            let session_id = required(payload, &["session", "id"], "payload.session.id")?;
-            let keepalive = payload
-                .get("session")
-                .and_then(|session| session.get("keepalive_timeout_seconds"))
-                .and_then(Value::as_u64)
-                .map_or(DEFAULT_KEEPALIVE, Duration::from_secs);
-            Message::Welcome {
-                session_id: session_id.to_string(),
-                keepalive,
-            }
-        }
+// The parts of a frame that are read, as serde reads them straight from the text: no tree of
+// the whole frame is built (a chat notification is a few dozen objects and strings, on every
+// chat thread for every message in its channels). Everything else is skipped.
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Frame<'a> {
+    #[serde(borrow)]
+    metadata: Metadata<'a>,
+    #[serde(borrow)]
+    payload: Payload<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Metadata<'a> {
+    #[serde(borrow)]
+    message_type: Text<'a>,
+    #[serde(borrow)]
+    message_id: Text<'a>,
+    #[serde(borrow)]
+    subscription_type: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Payload<'a> {
+    #[serde(borrow)]
+    session: Session<'a>,
+    #[serde(borrow)]
+    subscription: Subscription<'a>,
+    #[serde(borrow)]
+    event: Event<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Session<'a> {
+    #[serde(borrow)]
+    id: Text<'a>,
+    keepalive_timeout_seconds: Option<u64>,
+    #[serde(borrow)]
+    reconnect_url: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Subscription<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Text<'a>,
+    #[serde(borrow)]
+    status: Text<'a>,
+    #[serde(borrow)]
+    condition: Condition<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Condition<'a> {
+    #[serde(borrow)]
+    broadcaster_user_id: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Event<'a> {
+    #[serde(borrow)]
+    broadcaster_user_id: Text<'a>,
+    #[serde(borrow)]
+    broadcaster_user_login: Text<'a>,
+    #[serde(borrow)]
+    chatter_user_id: Text<'a>,
+    #[serde(borrow)]
+    message_id: Text<'a>,
+    #[serde(borrow)]
+    source_message_id: Text<'a>,
+    #[serde(borrow)]
+    message: EventMessage<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EventMessage<'a> {
+    #[serde(borrow)]
+    text: Text<'a>,
+}
+
+fn required<'a>(text: Text<'a>, name: &'static str) -> Result<Cow<'a, str>, ParseError> {
+    text.0.ok_or(ParseError::Missing(name))
+}
+
+/// Reads one text frame. Never panics, whatever the frame holds; builds no JSON tree and
+/// copies only text that holds escapes.
+pub fn parse_message(frame: &str) -> Result<Message<'_>, ParseError> {
+    let Frame { metadata, payload } =
+        serde_json::from_str(frame).map_err(|_| ParseError::Malformed)?;
+    let message_type = required(metadata.message_type, "metadata.message_type")?;
+    let message = match message_type.as_ref() {
+        "session_welcome" => Message::Welcome {
+            session_id: required(payload.session.id, "payload.session.id")?,
+            keepalive: payload
+                .session
+                .keepalive_timeout_seconds
+                .map_or(DEFAULT_KEEPALIVE, Duration::from_secs),
+        },
         "session_keepalive" => Message::Keepalive,
         "session_reconnect" => Message::Reconnect {
             url: required(
-                payload,
-                &["session", "reconnect_url"],
+                payload.session.reconnect_url,
                 "payload.session.reconnect_url",
-            )?
-            .to_string(),
+            )?,
         },
         "notification" => {
-            let message_id = required(&value, &["metadata", "message_id"], "metadata.message_id")?;
-            let subscription_type = text_at(&value, &["metadata", "subscription_type"])
-                .or_else(|| text_at(payload, &["subscription", "type"]));
-            let chat = if subscription_type == Some(CHAT_MESSAGE_TYPE) {
-                Some(chat_message(payload.get("event").unwrap_or(&Value::Null))?)
+            let message_id = required(metadata.message_id, "metadata.message_id")?;
+            let subscription_type = metadata.subscription_type.0.or(payload.subscription.kind.0);
+            let chat = if subscription_type.as_deref() == Some(CHAT_MESSAGE_TYPE) {
+                Some(chat_message(payload.event)?)
             } else {
                 None
             };
-            Message::Notification {
-                message_id: message_id.to_string(),
-                chat,
-            }
+            Message::Notification { message_id, chat }
         }
         "revocation" => Message::Revocation {
-            broadcaster_user_id: text_at(
-                payload,
-                &["subscription", "condition", "broadcaster_user_id"],
-            )
-            .map(str::to_string),
-            status: required(
-                payload,
-                &["subscription", "status"],
-                "payload.subscription.status",
-            )?
-            .to_string(),
+            broadcaster_user_id: payload.subscription.condition.broadcaster_user_id.0,
+            status: required(payload.subscription.status, "payload.subscription.status")?,
         },
-        other => Message::Unknown {
-            message_type: other.to_string(),
-        },
+        _ => Message::Unknown { message_type },
     };
     Ok(message)
 }
 
-fn chat_message(event: &Value) -> Result<ChatMessage, ParseError> {
-    let field = |name: &'static str| required(event, &[name], name).map(str::to_string);
-    let chat_message_id = text_at(event, &["source_message_id"])
-        .or_else(|| text_at(event, &["message_id"]))
-        .map(str::to_string);
+fn chat_message(event: Event<'_>) -> Result<ChatMessage<'_>, ParseError> {
     Ok(ChatMessage {
-        broadcaster_user_id: field("broadcaster_user_id")?,
-        broadcaster_login: field("broadcaster_user_login")?,
-        chatter_user_id: field("chatter_user_id")?,
-        text: required(event, &["message", "text"], "message.text")?.to_string(),
-        chat_message_id,
+        broadcaster_user_id: required(event.broadcaster_user_id, "broadcaster_user_id")?,
+        broadcaster_login: required(event.broadcaster_user_login, "broadcaster_user_login")?,
+        chatter_user_id: required(event.chatter_user_id, "chatter_user_id")?,
+        text: required(event.message.text, "message.text")?,
+        chat_message_id: event.source_message_id.0.or(event.message_id.0),
     })
 }
 
@@ -310,26 +438,37 @@ pub enum RateLimitPlan {
     GiveUp,
 }
 
-/// Ids already acted on, the newest [`REMEMBERED_MESSAGE_IDS`] of them.
+/// What an id names: a delivery (`metadata.message_id`) or a chat message (its id, or in
+/// shared chat its source's).
+#[derive(Debug, Clone, Copy, Hash)]
+enum IdKind {
+    Delivery,
+    Chat,
+}
+
+/// Ids of own messages already acted on, the newest [`REMEMBERED_MESSAGE_IDS`] of them, kept
+/// as 64-bit hashes: a few hundred bytes per user however long the daemon runs, where the
+/// ids themselves (UUIDs) in a set would take several KiB. Two ids sharing a hash among 64
+/// is a chance of about 2^-58.
 #[derive(Debug, Default)]
 struct SeenIds {
-    order: VecDeque<String>,
-    set: HashSet<String>,
+    hashes: VecDeque<u64>,
 }
 
 impl SeenIds {
     /// True when `id` is new (and remembers it).
-    fn first_time(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
+    fn first_time(&mut self, kind: IdKind, id: &str) -> bool {
+        // SipHash with fixed keys: the same id always has the same hash.
+        let mut hasher = DefaultHasher::new();
+        (kind, id).hash(&mut hasher);
+        let hash = hasher.finish();
+        if self.hashes.contains(&hash) {
             return false;
         }
-        if self.order.len() >= REMEMBERED_MESSAGE_IDS {
-            if let Some(oldest) = self.order.pop_front() {
-                self.set.remove(&oldest);
-            }
+        if self.hashes.len() >= REMEMBERED_MESSAGE_IDS {
+            self.hashes.pop_front();
         }
-        self.order.push_back(id.to_string());
-        self.set.insert(id.to_string());
+        self.hashes.push_back(hash);
         true
     }
 }
@@ -491,19 +630,23 @@ impl EventSubLink {
                     Phase::Welcomed { .. } => return Vec::new(),
                 };
                 self.phase = Phase::Welcomed {
-                    session_id: session_id.clone(),
+                    session_id: session_id.to_string(),
                     keepalive,
                     since: now,
                 };
                 if carried_over {
                     vec![EventSubStep::CarriedOver]
                 } else {
-                    vec![EventSubStep::Subscribe { session_id }]
+                    vec![EventSubStep::Subscribe {
+                        session_id: session_id.into_owned(),
+                    }]
                 }
             }
             Message::Keepalive | Message::Unknown { .. } => Vec::new(),
             Message::Reconnect { url } => match self.phase {
-                Phase::Welcomed { .. } => vec![EventSubStep::Reconnect { url }],
+                Phase::Welcomed { .. } => vec![EventSubStep::Reconnect {
+                    url: url.into_owned(),
+                }],
                 // Already moving: the first reconnect wins.
                 Phase::AwaitingWelcome { .. } => Vec::new(),
             },
@@ -511,19 +654,23 @@ impl EventSubLink {
                 let Some(chat) = chat else {
                     return Vec::new();
                 };
-                let first_delivery = self.seen.first_time(&message_id);
-                let first_copy = chat
-                    .chat_message_id
-                    .as_deref()
-                    .is_none_or(|id| self.seen.first_time(&format!("chat:{id}")));
+                // Only own messages are acted on, so only their ids are remembered.
                 let own = self
                     .own_user_id
                     .as_ref()
                     .is_some_and(|own| own.as_str() == chat.chatter_user_id);
-                if first_delivery && first_copy && own {
+                if !own {
+                    return Vec::new();
+                }
+                let first_delivery = self.seen.first_time(IdKind::Delivery, &message_id);
+                let first_copy = chat
+                    .chat_message_id
+                    .as_deref()
+                    .is_none_or(|id| self.seen.first_time(IdKind::Chat, id));
+                if first_delivery && first_copy {
                     vec![EventSubStep::OwnMessage {
-                        channel: chat.broadcaster_login,
-                        text: chat.text,
+                        channel: chat.broadcaster_login.into_owned(),
+                        text: chat.text.into_owned(),
                     }]
                 } else {
                     Vec::new()
@@ -535,8 +682,8 @@ impl EventSubLink {
             } => {
                 let verdict = revocation_verdict(&status);
                 vec![EventSubStep::Revoked {
-                    broadcaster_user_id,
-                    status,
+                    broadcaster_user_id: broadcaster_user_id.map(Cow::into_owned),
+                    status: status.into_owned(),
                     verdict,
                 }]
             }
@@ -635,7 +782,7 @@ mod tests {
 
     #[test]
     fn messages_parse_by_their_type() {
-        let chat = |text: &str| ChatMessage {
+        let chat = |text: &'static str| ChatMessage {
             broadcaster_user_id: "77".into(),
             broadcaster_login: "somechannel".into(),
             chatter_user_id: "1001".into(),
@@ -696,7 +843,7 @@ mod tests {
                     message_type: "session_future".into(),
                 }),
             ),
-            ("not json".into(), Err(ParseError::NotJson)),
+            ("not json".into(), Err(ParseError::Malformed)),
             (
                 json!({"payload": {}}).to_string(),
                 Err(ParseError::Missing("metadata.message_type")),
@@ -717,6 +864,48 @@ mod tests {
         ];
         for (frame, expected) in cases {
             assert_eq!(parse_message(&frame), expected, "{frame}");
+        }
+    }
+
+    #[test]
+    fn text_is_borrowed_from_the_frame_unless_it_holds_escapes() {
+        let plain = notification("n1", "1001", "hello");
+        let Ok(Message::Notification {
+            chat: Some(chat), ..
+        }) = parse_message(&plain)
+        else {
+            panic!("a chat notification: {plain}");
+        };
+        assert!(matches!(chat.text, Cow::Borrowed("hello")));
+        assert!(matches!(chat.chatter_user_id, Cow::Borrowed("1001")));
+
+        let escaped = notification("n2", "1001", "say \"hi\" \u{e9}");
+        let Ok(Message::Notification {
+            chat: Some(chat), ..
+        }) = parse_message(&escaped)
+        else {
+            panic!("a chat notification: {escaped}");
+        };
+        assert_eq!(chat.text, "say \"hi\" \u{e9}");
+
+        // Objects where EventSub has text, and text where it has objects.
+        let cases = [
+            (r#"{"metadata":1}"#, ParseError::Malformed),
+            (
+                r#"{"metadata":{"message_type":7}}"#,
+                ParseError::Missing("metadata.message_type"),
+            ),
+            (
+                r#"{"metadata":{"message_type":{"a":[1]}},"payload":{}}"#,
+                ParseError::Missing("metadata.message_type"),
+            ),
+            (
+                r#"{"metadata":{"message_type":"session_welcome"},"payload":{"session":[]}}"#,
+                ParseError::Missing("payload.session.id"),
+            ),
+        ];
+        for (frame, expected) in cases {
+            assert_eq!(parse_message(frame), Err(expected), "{frame}");
         }
     }
 
@@ -779,7 +968,7 @@ mod tests {
             ),
             (
                 "garbage".into(),
-                vec![EventSubStep::Unreadable(ParseError::NotJson)],
+                vec![EventSubStep::Unreadable(ParseError::Malformed)],
             ),
         ];
         for (index, (frame, expected)) in cases.into_iter().enumerate() {
@@ -808,13 +997,21 @@ mod tests {
     #[test]
     fn the_oldest_ids_are_forgotten_first() {
         let mut seen = SeenIds::default();
+        let delivery = IdKind::Delivery;
         for index in 0..REMEMBERED_MESSAGE_IDS {
-            assert!(seen.first_time(&index.to_string()));
+            assert!(seen.first_time(delivery, &index.to_string()));
         }
-        assert!(!seen.first_time("0"));
-        assert!(seen.first_time("new"));
-        assert!(seen.first_time("0"), "the oldest id was forgotten");
-        assert!(!seen.first_time("new"));
+        assert!(!seen.first_time(delivery, "0"));
+        assert!(
+            seen.first_time(IdKind::Chat, "1"),
+            "a chat id is no delivery id"
+        );
+        assert!(
+            seen.first_time(delivery, "0"),
+            "the oldest ids were forgotten"
+        );
+        assert!(!seen.first_time(delivery, "3"));
+        assert!(!seen.first_time(IdKind::Chat, "1"));
     }
 
     #[test]
