@@ -519,7 +519,12 @@ impl Connection<'_> {
                     // The channels subscribed so far deliver messages meanwhile.
                     self.watch();
                 }
-                self.left = left;
+                // A revoked channel refused while others wait joins them.
+                for channel in left {
+                    if !self.left.contains(&channel) {
+                        self.left.push(channel);
+                    }
+                }
                 Ok(())
             }
             RateLimitPlan::Reconnect { not_before } => {
