@@ -277,6 +277,47 @@ fn rate_limited_users_wait_on_their_own_threads_and_others_set_up_meanwhile() {
 }
 
 #[test]
+fn a_rate_limit_longer_than_a_new_session_may_wait_reconnects_once_the_reset_is_due() {
+    let twitch = FakeTwitch::start();
+    // Sessions close as unused one second after the welcome.
+    twitch.set_eventsub_keepalive_seconds(Some(1));
+    let alice = reader(&twitch, "alice", "1001", "");
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 5;
+    twitch.push_response(
+        "POST",
+        SUBSCRIPTIONS,
+        ScriptedResponse::json(429, r#"{"status":429,"message":"Too Many Requests"}"#)
+            .with_header("Ratelimit-Remaining", "0")
+            .with_header("Ratelimit-Reset", &reset.to_string()),
+    );
+    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
+    // The daemon closes the session itself (a close frame without a code, not the echo of
+    // Twitch's 4003 "connection unused").
+    assert_eq!(
+        twitch.wait_eventsub_client_frame(|frame| matches!(frame, ClientFrame::Close(_)), WAIT),
+        Some(ClientFrame::Close(None))
+    );
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", 2 * WAIT));
+    let posts = subscription_posts(&twitch);
+    assert_eq!(posts.len(), 2, "the 429, then one on the new session");
+    // At least four seconds were left until the reset; a reconnect that ignored it would
+    // have come within two (the first retry's backoff).
+    assert!(
+        posts[1].at.duration_since(posts[0].at) >= Duration::from_millis(3500),
+        "waited for the reset: {:?}",
+        posts[1].at.duration_since(posts[0].at)
+    );
+    assert_eq!(twitch.n_eventsub_connections(), 2);
+    assert_eq!(twitch.say("alice", "somechannel", "hi"), 1);
+    next_change_of(&twitch, "1001");
+    assert!(daemon.shutdown(WAIT));
+}
+
+#[test]
 fn a_401_on_subscribing_refreshes_the_token_and_subscribes_with_the_new_one() {
     let twitch = FakeTwitch::start();
     let alice = reader(&twitch, "alice", "1001", "");
