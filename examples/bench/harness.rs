@@ -35,7 +35,9 @@ const JOIN_WAIT_PER_USER: Duration = Duration::from_millis(30);
 const SETTLE: Duration = Duration::from_millis(500);
 /// Time allowed after SIGTERM before the daemon is killed.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
-/// CA bundles OpenSSL-based systems ship, in the order native-tls probes them.
+/// CA bundles OpenSSL-based systems ship, in the order the daemon looks for them.
+/// The system's hashed certificate directory (Debian, Ubuntu, Alpine).
+const SYSTEM_CERT_DIR: &str = "/etc/ssl/certs";
 const SYSTEM_CA_BUNDLES: [&str; 4] = [
     "/etc/ssl/certs/ca-certificates.crt",
     "/etc/pki/tls/certs/ca-bundle.crt",
@@ -191,10 +193,66 @@ fn config_json(twitch: &FakeTwitch, users: &[BenchUser], chat: Chat) -> String {
     serde_json::to_string_pretty(&serde_json::json!({ "users": users })).expect("json")
 }
 
-/// Writes the file `SSL_CERT_FILE` names for a TLS run.
+/// The environment that makes the daemon trust the fake's CA in a TLS run, per `roots`.
+fn trust_env(
+    dir: &Path,
+    twitch: &FakeTwitch,
+    roots: Roots,
+) -> Result<(&'static str, PathBuf), String> {
+    if roots == Roots::SystemAndFake {
+        match hashed_dir_with_fake(dir, twitch)? {
+            Some(certs) => return Ok(("SSL_CERT_DIR", certs)),
+            None => println!(
+                "note: no hashed {SYSTEM_CERT_DIR}; the daemon loads the system bundle instead"
+            ),
+        }
+    }
+    write_ca_file(dir, twitch, roots).map(|file| ("SSL_CERT_FILE", file))
+}
+
+/// A hashed certificate directory holding links to every root of the system's and the
+/// fake's CA under its subject hash; `None` when the system has no hashed directory.
+fn hashed_dir_with_fake(dir: &Path, twitch: &FakeTwitch) -> Result<Option<PathBuf>, String> {
+    let Ok(entries) = fs::read_dir(SYSTEM_CERT_DIR) else {
+        return Ok(None);
+    };
+    let certs = dir.join("certs");
+    fs::create_dir_all(&certs).map_err(|error| format!("{}: {error}", certs.display()))?;
+    let mut n_linked = 0;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let hashed = name
+            .to_str()
+            .and_then(|name| name.split_once('.'))
+            .is_some_and(|(hash, index)| {
+                hash.len() == 8 && index.bytes().all(|byte| byte.is_ascii_digit())
+            });
+        if hashed {
+            std::os::unix::fs::symlink(entry.path(), certs.join(&name))
+                .map_err(|error| format!("linking {}: {error}", entry.path().display()))?;
+            n_linked += 1;
+        }
+    }
+    if n_linked == 0 {
+        return Ok(None);
+    }
+    let pem = twitch.ca_cert_pem();
+    let hash = openssl::x509::X509::from_pem(pem.as_bytes())
+        .map_err(|error| format!("the fake's CA: {error}"))?
+        .subject_name_hash();
+    let index = (0..)
+        .find(|index| !certs.join(format!("{hash:08x}.{index}")).exists())
+        .expect("a free index");
+    let path = certs.join(format!("{hash:08x}.{index}"));
+    fs::write(&path, pem).map_err(|error| format!("{}: {error}", path.display()))?;
+    Ok(Some(certs))
+}
+
+/// Writes the file `SSL_CERT_FILE` names for a TLS run: the fake's CA, after the system's
+/// bundle unless `roots` is `FakeOnly`.
 fn write_ca_file(dir: &Path, twitch: &FakeTwitch, roots: Roots) -> Result<PathBuf, String> {
     let mut pem = String::new();
-    if roots == Roots::SystemAndFake {
+    if roots != Roots::FakeOnly {
         match SYSTEM_CA_BUNDLES
             .iter()
             .find(|path| Path::new(path).is_file())
@@ -364,8 +422,8 @@ fn run_once(
         .stdout(Stdio::from(log_for_stdout))
         .stderr(Stdio::from(log));
     if transport == Transport::Tls {
-        let ca_file = write_ca_file(dir.path(), &twitch, options.roots)?;
-        command.env("SSL_CERT_FILE", ca_file);
+        let (key, value) = trust_env(dir.path(), &twitch, options.roots)?;
+        command.env(key, value);
     }
     for (key, value) in &options.daemon_env {
         command.env(key, value);

@@ -21,8 +21,10 @@ Options:
   --idle-secs S       length of the idle window for the CPU figure (default 30)
   --after-idle N      messages sent after the idle window, to distinct users (default 5)
   --in-flight K       messages in flight at once, to distinct users (default 1)
-  --roots system|fake SSL_CERT_FILE for --tls: the system CA bundle plus the fake's CA, as a
-                      real installation loads it (default), or only the fake's CA
+  --roots R           trust for --tls: system (default): SSL_CERT_DIR at the system's hashed
+                      directory plus the fake's CA, as a real installation looks roots up;
+                      bundle: SSL_CERT_FILE with the system bundle plus the fake's CA (an
+                      installation without a hashed directory); fake: only the fake's CA
   --binary PATH       the daemon binary (default: twitch-colorchanger next to this example,
                       built first with cargo when run through cargo)
   --env KEY=VALUE     extra environment for the daemon, repeatable (e.g. MALLOC_ARENA_MAX=2)
@@ -78,8 +80,12 @@ impl Chat {
 /// Which certificates the daemon trusts in TLS runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Roots {
-    /// The system bundle with the fake's CA appended: what a real installation parses.
+    /// The system's hashed certificate directory with the fake's CA added: what a real
+    /// Debian, Ubuntu or Alpine installation looks roots up in (`SSL_CERT_DIR`).
     SystemAndFake,
+    /// The system bundle with the fake's CA appended, as one file (`SSL_CERT_FILE`): what an
+    /// installation without a hashed directory (a FROM scratch image, many NAS) loads.
+    BundleAndFake,
     /// Only the fake's CA.
     FakeOnly,
 }
@@ -186,8 +192,11 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             "--roots" => {
                 options.roots = match value()?.as_str() {
                     "system" => Roots::SystemAndFake,
+                    "bundle" => Roots::BundleAndFake,
                     "fake" => Roots::FakeOnly,
-                    other => return Err(format!("--roots is system or fake, got {other:?}")),
+                    other => {
+                        return Err(format!("--roots is system, bundle or fake, got {other:?}"))
+                    }
                 }
             }
             "--binary" => options.binary = Some(PathBuf::from(value()?)),

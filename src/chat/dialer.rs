@@ -15,6 +15,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 
 use crate::base::stop::StopSignal;
 use crate::chat::socket::FrameSocket;
+use crate::twitch::tls::TlsContext;
 
 /// Dialer threads in the process. Over loopback a handshake is CPU work (the daemon has
 /// the machine's cores to itself); against Twitch it is mostly three round trips of
@@ -42,12 +43,12 @@ pub struct DialJobs {
     jobs: Receiver<DialJob>,
     /// The one TLS context every `wss://` connection uses (building one parses the whole
     /// CA bundle); `None` when no chat endpoint is `wss://`.
-    tls: Option<native_tls::TlsConnector>,
+    tls: Option<TlsContext>,
 }
 
 impl Dialer {
     /// The queue and its two ends; `run_dialer` serves `DialJobs`.
-    pub fn new(tls: Option<native_tls::TlsConnector>) -> (Dialer, DialJobs) {
+    pub fn new(tls: Option<TlsContext>) -> (Dialer, DialJobs) {
         let (jobs, receiver) = crossbeam_channel::unbounded();
         (
             Dialer { jobs },
@@ -94,7 +95,7 @@ pub fn run_dialer(jobs: &DialJobs, stop: &StopSignal) {
     }
 }
 
-fn dial_one(job: DialJob, tls: Option<&native_tls::TlsConnector>) {
+fn dial_one(job: DialJob, tls: Option<&TlsContext>) {
     // A user stopped while its job waited in the queue needs no connection.
     if job.stop.is_stopped() {
         return;

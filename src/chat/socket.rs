@@ -1,4 +1,4 @@
-//! Frames in and out over one chat WebSocket: connect (TCP, native-tls for `wss://`, the
+//! Frames in and out over one chat WebSocket: connect (TCP, TLS for `wss://`, the
 //! WebSocket handshake), read one frame with a timeout, send one text frame. Does I/O and
 //! knows nothing of IRC, so a second chat transport (EventSub, also JSON over a WebSocket)
 //! can use it as it is.
@@ -7,12 +7,13 @@ use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use openssl::ssl::SslStream;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::WebSocketConfig;
-use tungstenite::stream::MaybeTlsStream;
-use tungstenite::{Connector, Message, WebSocket};
+use tungstenite::{Message, WebSocket};
 
 use crate::base::stop::{SocketRegistration, StopSignal};
+use crate::twitch::tls::TlsContext;
 
 /// Time allowed for TCP connect and for the TLS and WebSocket handshakes.
 pub const CHAT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,7 +37,7 @@ pub enum Incoming {
 /// One open WebSocket, registered with the stop signal so that a shutdown wakes the blocked
 /// reader. Dropping it ends the registration.
 pub struct FrameSocket {
-    socket: WebSocket<MaybeTlsStream<TcpStream>>,
+    socket: WebSocket<ChatStream>,
     _registration: SocketRegistration,
     /// The code of the server's close frame, once one arrived.
     close_code: Option<u16>,
@@ -47,7 +48,7 @@ impl FrameSocket {
     /// for the log.
     pub fn connect(
         url: &str,
-        tls: Option<&native_tls::TlsConnector>,
+        tls: Option<&TlsContext>,
         stop: &StopSignal,
     ) -> Result<FrameSocket, String> {
         let request = url
@@ -76,18 +77,17 @@ impl FrameSocket {
         tcp.set_write_timeout(Some(CHAT_CONNECT_TIMEOUT)).ok();
         let websocket_config =
             WebSocketConfig::default().read_buffer_size(WEBSOCKET_READ_BUFFER_SIZE);
-        let connector = match (secure, tls) {
-            (true, Some(tls)) => Connector::NativeTls(tls.clone()),
+        let stream = match (secure, tls) {
+            (true, Some(tls)) => ChatStream::Tls(Box::new(
+                tls.connect(&host, tcp)
+                    .map_err(|error| format!("{host}:{port}: {error}"))?,
+            )),
             (true, None) => return Err(format!("chat URL {url} needs TLS, but none was set up")),
-            (false, _) => Connector::Plain,
+            (false, _) => ChatStream::Plain(tcp),
         };
-        let (socket, _response) = tungstenite::client_tls_with_config(
-            request,
-            tcp,
-            Some(websocket_config),
-            Some(connector),
-        )
-        .map_err(|error| format!("handshake with {host}:{port}: {error}"))?;
+        let (socket, _response) =
+            tungstenite::client::client_with_config(request, stream, Some(websocket_config))
+                .map_err(|error| format!("handshake with {host}:{port}: {error}"))?;
         Ok(FrameSocket {
             socket,
             _registration: registration,
@@ -148,10 +148,40 @@ impl FrameSocket {
 
     fn tcp(&self) -> &TcpStream {
         match self.socket.get_ref() {
-            MaybeTlsStream::NativeTls(tls) => tls.get_ref(),
-            MaybeTlsStream::Plain(tcp) => tcp,
-            // MaybeTlsStream is non-exhaustive; we only ever build the two kinds above.
-            _ => unreachable!("only plain and native-tls streams are built"),
+            ChatStream::Tls(tls) => tls.get_ref(),
+            ChatStream::Plain(tcp) => tcp,
+        }
+    }
+}
+
+/// The byte stream under a chat WebSocket: TCP, or TLS over TCP for `wss://`.
+enum ChatStream {
+    Plain(TcpStream),
+    /// Boxed: an `SslStream` is much larger than a `TcpStream`.
+    Tls(Box<SslStream<TcpStream>>),
+}
+
+impl io::Read for ChatStream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ChatStream::Plain(tcp) => tcp.read(buffer),
+            ChatStream::Tls(tls) => tls.read(buffer),
+        }
+    }
+}
+
+impl io::Write for ChatStream {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            ChatStream::Plain(tcp) => tcp.write(bytes),
+            ChatStream::Tls(tls) => tls.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            ChatStream::Plain(tcp) => tcp.flush(),
+            ChatStream::Tls(tls) => tls.flush(),
         }
     }
 }

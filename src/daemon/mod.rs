@@ -31,6 +31,7 @@ use crate::token::refresher::{TokenEntry, TokenService};
 use crate::twitch::helix::Helix;
 use crate::twitch::http;
 use crate::twitch::oauth::OAuth;
+use crate::twitch::tls::{TlsContext, TlsError};
 use crate::user::queue::ChangeQueue;
 use crate::user::{ColorSettings, TokenCell, User, UserSinks};
 
@@ -100,7 +101,7 @@ fn color_settings(config: &UserConfig) -> ColorSettings {
 fn chat_tls(
     endpoints: &crate::daemon::settings::Endpoints,
     tls: &http::SharedTls,
-) -> Result<Option<native_tls::TlsConnector>, native_tls::Error> {
+) -> Result<Option<TlsContext>, TlsError> {
     let secure = |url: &str| url.starts_with("wss://");
     if secure(&endpoints.irc_url) || secure(&endpoints.eventsub_url) {
         tls.get().map(Some)

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use native_tls::{HandshakeError, TlsConnector, TlsStream};
+use openssl::ssl::SslStream;
 use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
@@ -19,6 +19,7 @@ use ureq::unversioned::transport::{
 use ureq::Agent;
 
 use crate::base::sync::lock;
+use crate::twitch::tls::{TlsContext, TlsError};
 
 /// Time allowed to open a connection to Twitch.
 pub const HTTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -34,23 +35,22 @@ pub const IDLE_CONNECTIONS_PER_HOST: usize = 4;
 /// (ureq's default is 128 KiB).
 pub const HTTP_BUFFER_SIZE: usize = 16 * 1024;
 
-/// The process's one TLS context (native-tls with the system's trust store; OpenSSL honours
+/// The process's one TLS context (`twitch::tls`: the system's trust store, honouring
 /// `SSL_CERT_FILE` and `SSL_CERT_DIR`), built on first use and shared by chat and HTTPS.
-/// Building one parses the whole CA bundle: about 0.9 MiB held and 30 ms (measured), and
-/// the allocator keeps the garbage of the parse. Cloning shares it.
+/// Cloning shares it.
 #[derive(Clone, Default)]
 pub struct SharedTls {
-    context: Arc<OnceLock<TlsConnector>>,
+    context: Arc<OnceLock<TlsContext>>,
 }
 
 impl SharedTls {
     /// The context, built now if this is the first use. A failure is not kept: the next
     /// use tries again.
-    pub fn get(&self) -> Result<TlsConnector, native_tls::Error> {
+    pub fn get(&self) -> Result<TlsContext, TlsError> {
         if let Some(context) = self.context.get() {
             return Ok(context.clone());
         }
-        let built = TlsConnector::new()?;
+        let built = TlsContext::system()?;
         Ok(self.context.get_or_init(|| built).clone())
     }
 }
@@ -78,8 +78,8 @@ pub fn new_agent(call_timeout: Duration, tls: &SharedTls) -> Agent {
     Agent::with_parts(config, connector, CachingResolver::default())
 }
 
-/// Wraps `https` connections in TLS with the shared context (ureq's own native-tls
-/// connector would build and keep a second one).
+/// Wraps `https` connections in TLS with the shared context (ureq's own TLS connectors
+/// would build and keep a second one).
 #[derive(Debug)]
 struct SharedTlsConnector {
     tls: SharedTls,
@@ -114,16 +114,8 @@ impl<In: Transport> Connector<In> for SharedTlsConnector {
             .to_string();
         let mut adapter = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         adapter.set_timeout(details.timeout);
-        let stream = match self.tls.get()?.connect(&host, adapter) {
-            Ok(stream) => stream,
-            Err(HandshakeError::Failure(error)) => return Err(error.into()),
-            // The transport blocks, so the handshake never stops half way.
-            Err(HandshakeError::WouldBlock(_)) => {
-                return Err(ureq::Error::Io(std::io::Error::other(
-                    "TLS handshake interrupted",
-                )))
-            }
-        };
+        let tls = self.tls.get().map_err(io_error)?;
+        let stream = tls.connect(&host, adapter).map_err(io_error)?;
         let buffers = LazyBuffers::new(
             details.config.input_buffer_size(),
             details.config.output_buffer_size(),
@@ -132,10 +124,14 @@ impl<In: Transport> Connector<In> for SharedTlsConnector {
     }
 }
 
+fn io_error(error: TlsError) -> ureq::Error {
+    ureq::Error::Io(std::io::Error::other(error))
+}
+
 /// An HTTPS connection: TLS over the chained transport.
 struct TlsTransport {
     buffers: LazyBuffers,
-    stream: TlsStream<TransportAdapter>,
+    stream: SslStream<TransportAdapter>,
 }
 
 impl std::fmt::Debug for TlsTransport {

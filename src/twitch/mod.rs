@@ -7,3 +7,4 @@ pub mod helix;
 pub mod helix_chat;
 pub mod http;
 pub mod oauth;
+pub mod tls;
