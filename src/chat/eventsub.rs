@@ -156,75 +156,96 @@ pub enum ParseError {
     Missing(&'static str),
 }
 
-/// A JSON value read where EventSub has text: the text (borrowed from the frame unless it
-/// holds escapes), or nothing for a value of another kind, so that a field of the wrong
-/// kind reads as missing rather than failing the frame.
+/// A JSON value read where EventSub has text or a whole number: the text (borrowed from the
+/// frame unless it holds escapes), the number, or `Other` for a value of another kind, so
+/// that a field of the wrong kind reads as missing rather than failing the frame.
 #[derive(Debug, Default)]
-struct Text<'a>(Option<Cow<'a, str>>);
+enum Leaf<'a> {
+    Text(Cow<'a, str>),
+    Whole(u64),
+    #[default]
+    Other,
+}
 
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(TextVisitor(PhantomData))
+impl<'a> Leaf<'a> {
+    fn text(self) -> Option<Cow<'a, str>> {
+        match self {
+            Leaf::Text(text) => Some(text),
+            Leaf::Whole(_) | Leaf::Other => None,
+        }
+    }
+
+    fn whole(&self) -> Option<u64> {
+        match self {
+            Leaf::Whole(number) => Some(*number),
+            Leaf::Text(_) | Leaf::Other => None,
+        }
     }
 }
 
-struct TextVisitor<'a>(PhantomData<&'a ()>);
+impl<'de: 'a, 'a> Deserialize<'de> for Leaf<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LeafVisitor(PhantomData))
+    }
+}
 
-impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
-    type Value = Text<'a>;
+struct LeafVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for LeafVisitor<'a> {
+    type Value = Leaf<'a>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str("any JSON value")
     }
 
     fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
-        Ok(Text(Some(Cow::Borrowed(text))))
+        Ok(Leaf::Text(Cow::Borrowed(text)))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        Ok(Text(Some(Cow::Owned(text.to_string()))))
+        Ok(Leaf::Text(Cow::Owned(text.to_string())))
     }
 
     fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
-        Ok(Text(Some(Cow::Owned(text))))
+        Ok(Leaf::Text(Cow::Owned(text)))
     }
 
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Text(None))
+        Ok(Leaf::Other)
     }
 
     fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Text(None))
+        Ok(Leaf::Other)
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Text(None))
+    fn visit_u64<E: de::Error>(self, number: u64) -> Result<Self::Value, E> {
+        Ok(Leaf::Whole(number))
     }
 
     fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Text(None))
+        Ok(Leaf::Other)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Text(None))
+        Ok(Leaf::Other)
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Text(None))
+        Ok(Leaf::Other)
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        Text::deserialize(deserializer)
+        Leaf::deserialize(deserializer)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Text(None))
+        Ok(Leaf::Other)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Text(None))
+        Ok(Leaf::Other)
     }
 }
 
@@ -245,11 +266,11 @@ struct Frame<'a> {
 #[serde(default)]
 struct Metadata<'a> {
     #[serde(borrow)]
-    message_type: Text<'a>,
+    message_type: Leaf<'a>,
     #[serde(borrow)]
-    message_id: Text<'a>,
+    message_id: Leaf<'a>,
     #[serde(borrow)]
-    subscription_type: Text<'a>,
+    subscription_type: Leaf<'a>,
 }
 
 #[derive(Deserialize, Default)]
@@ -267,19 +288,20 @@ struct Payload<'a> {
 #[serde(default)]
 struct Session<'a> {
     #[serde(borrow)]
-    id: Text<'a>,
-    keepalive_timeout_seconds: Option<u64>,
+    id: Leaf<'a>,
     #[serde(borrow)]
-    reconnect_url: Text<'a>,
+    keepalive_timeout_seconds: Leaf<'a>,
+    #[serde(borrow)]
+    reconnect_url: Leaf<'a>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Subscription<'a> {
     #[serde(borrow, rename = "type")]
-    kind: Text<'a>,
+    kind: Leaf<'a>,
     #[serde(borrow)]
-    status: Text<'a>,
+    status: Leaf<'a>,
     #[serde(borrow)]
     condition: Condition<'a>,
 }
@@ -288,22 +310,22 @@ struct Subscription<'a> {
 #[serde(default)]
 struct Condition<'a> {
     #[serde(borrow)]
-    broadcaster_user_id: Text<'a>,
+    broadcaster_user_id: Leaf<'a>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Event<'a> {
     #[serde(borrow)]
-    broadcaster_user_id: Text<'a>,
+    broadcaster_user_id: Leaf<'a>,
     #[serde(borrow)]
-    broadcaster_user_login: Text<'a>,
+    broadcaster_user_login: Leaf<'a>,
     #[serde(borrow)]
-    chatter_user_id: Text<'a>,
+    chatter_user_id: Leaf<'a>,
     #[serde(borrow)]
-    message_id: Text<'a>,
+    message_id: Leaf<'a>,
     #[serde(borrow)]
-    source_message_id: Text<'a>,
+    source_message_id: Leaf<'a>,
     #[serde(borrow)]
     message: EventMessage<'a>,
 }
@@ -312,11 +334,11 @@ struct Event<'a> {
 #[serde(default)]
 struct EventMessage<'a> {
     #[serde(borrow)]
-    text: Text<'a>,
+    text: Leaf<'a>,
 }
 
-fn required<'a>(text: Text<'a>, name: &'static str) -> Result<Cow<'a, str>, ParseError> {
-    text.0.ok_or(ParseError::Missing(name))
+fn required<'a>(leaf: Leaf<'a>, name: &'static str) -> Result<Cow<'a, str>, ParseError> {
+    leaf.text().ok_or(ParseError::Missing(name))
 }
 
 /// Reads one text frame. Never panics, whatever the frame holds; builds no JSON tree and
@@ -331,6 +353,7 @@ pub fn parse_message(frame: &str) -> Result<Message<'_>, ParseError> {
             keepalive: payload
                 .session
                 .keepalive_timeout_seconds
+                .whole()
                 .map_or(DEFAULT_KEEPALIVE, Duration::from_secs),
         },
         "session_keepalive" => Message::Keepalive,
@@ -342,7 +365,10 @@ pub fn parse_message(frame: &str) -> Result<Message<'_>, ParseError> {
         },
         "notification" => {
             let message_id = required(metadata.message_id, "metadata.message_id")?;
-            let subscription_type = metadata.subscription_type.0.or(payload.subscription.kind.0);
+            let subscription_type = metadata
+                .subscription_type
+                .text()
+                .or(payload.subscription.kind.text());
             let chat = if subscription_type.as_deref() == Some(CHAT_MESSAGE_TYPE) {
                 Some(chat_message(payload.event)?)
             } else {
@@ -351,7 +377,7 @@ pub fn parse_message(frame: &str) -> Result<Message<'_>, ParseError> {
             Message::Notification { message_id, chat }
         }
         "revocation" => Message::Revocation {
-            broadcaster_user_id: payload.subscription.condition.broadcaster_user_id.0,
+            broadcaster_user_id: payload.subscription.condition.broadcaster_user_id.text(),
             status: required(payload.subscription.status, "payload.subscription.status")?,
         },
         _ => Message::Unknown { message_type },
@@ -365,7 +391,7 @@ fn chat_message(event: Event<'_>) -> Result<ChatMessage<'_>, ParseError> {
         broadcaster_login: required(event.broadcaster_user_login, "broadcaster_user_login")?,
         chatter_user_id: required(event.chatter_user_id, "chatter_user_id")?,
         text: required(event.message.text, "message.text")?,
-        chat_message_id: event.source_message_id.0.or(event.message_id.0),
+        chat_message_id: event.source_message_id.text().or(event.message_id.text()),
     })
 }
 
@@ -887,6 +913,17 @@ mod tests {
             panic!("a chat notification: {escaped}");
         };
         assert_eq!(chat.text, "say \"hi\" \u{e9}");
+
+        // A keepalive window that is no whole number is Twitch's default.
+        let odd_window = r#"{"metadata":{"message_type":"session_welcome"},
+                             "payload":{"session":{"id":"s","keepalive_timeout_seconds":-1.5}}}"#;
+        assert_eq!(
+            parse_message(odd_window),
+            Ok(Message::Welcome {
+                session_id: "s".into(),
+                keepalive: DEFAULT_KEEPALIVE
+            })
+        );
 
         // Objects where EventSub has text, and text where it has objects.
         let cases = [
