@@ -193,6 +193,7 @@ printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage
 openssl_quiet x509 -req -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
     -CAcreateserial -days 2 -extfile "$tls/server.ext" -out "$tls/server.pem"
 ca_hash=$(openssl x509 -hash -noout -in "$tls/ca.pem")
+other_hash=$(openssl x509 -hash -noout -in "$tls/other.pem")
 cat >"$tls/server.py" <<'EOF'
 # Accepts one TLS connection on 127.0.0.1 (port printed first) and prints whether the
 # client completed the handshake, i.e. trusted the certificate.
@@ -300,6 +301,9 @@ for target in "${targets[@]}"; do
         /etc/ssl/certs/ca-certificates.crt=ca SSL_CERT_FILE=/nowhere.pem
     trust_case "$target" "SSL_CERT_DIR (hashed)" ok "/nas/certs/$ca_hash.0=ca" SSL_CERT_DIR=/nas/certs
     trust_case "$target" "only some other CA (control)" failed /etc/ssl/certs/ca-certificates.crt=other
+    trust_case "$target" "hashed /etc/ssl/certs, no bundle" ok "/etc/ssl/certs/$ca_hash.0=ca"
+    trust_case "$target" "hashed /etc/ssl/certs with another CA only (control)" failed \
+        "/etc/ssl/certs/$other_hash.0=other"
 done
 
 say "building and checking the .deb and .rpm packages"
