@@ -7,6 +7,7 @@ pub mod clock;
 pub mod counters;
 pub mod ids;
 pub mod metrics;
+pub mod pool;
 pub mod secret;
 pub mod stop;
 pub mod supervisor;

@@ -1,6 +1,6 @@
-//! Opens every user's chat connections (TCP, TLS, WebSocket handshake) on a few dialer
-//! threads and hands the open socket to the user's chat thread, which only reads and
-//! writes. Does I/O.
+//! Opens every user's chat connections (TCP, TLS, WebSocket handshake) on a pool of dialer
+//! threads (`base::pool`: one resident, more while connections wait) and hands the open
+//! socket to the user's chat thread, which only reads and writes. Does I/O.
 //!
 //! Why not on the chat threads: a handshake is the deepest and the most allocating thing a
 //! chat connection does. On the chat thread its stack pages (OpenSSL's handshake and
@@ -9,18 +9,25 @@
 //! KiB of heap while it ran; the allocator kept that peak for good (measured with
 //! examples/bench). A few dialers reuse the same stack and the same freed memory, and they
 //! also keep a start or a reconnect after an outage from opening every user's connection at
-//! the same instant.
+//! the same instant. The pool grows to `MAX_DIALERS` while connections wait, because against
+//! Twitch a handshake is mostly three round trips of waiting: 1,000 users through 4 dialers
+//! at 100 ms per round trip would take 75 s to connect, through 16 about 19 s.
+
+use std::time::Duration;
 
 use crossbeam_channel::{select, Receiver, Sender};
 
+use crate::base::pool::{run_pool, PoolSpec};
 use crate::base::stop::StopSignal;
 use crate::chat::socket::FrameSocket;
 use crate::twitch::tls::TlsContext;
 
-/// Dialer threads in the process. Over loopback a handshake is CPU work (the daemon has
-/// the machine's cores to itself); against Twitch it is mostly three round trips of
-/// waiting, during which the other dialers go on.
-pub const DIALER_THREADS: usize = 4;
+/// At most this many dialers run at once; one stays, the others end after a quiet minute.
+pub const MAX_DIALERS: usize = 16;
+/// A dialer beyond the first ends after this long without a connection to open.
+const DIALER_IDLE_END: Duration = Duration::from_secs(60);
+/// A dialer's stack: OpenSSL's handshake and tungstenite's HTTP upgrade run on it.
+const DIALER_STACK_SIZE: usize = 256 * 1024;
 
 /// One connection to open, and where the socket goes.
 struct DialJob {
@@ -37,7 +44,7 @@ pub struct Dialer {
     jobs: Sender<DialJob>,
 }
 
-/// The dialer threads' end of the queue.
+/// The dialer pool's end of the queue.
 #[derive(Clone)]
 pub struct DialJobs {
     jobs: Receiver<DialJob>,
@@ -47,7 +54,7 @@ pub struct DialJobs {
 }
 
 impl Dialer {
-    /// The queue and its two ends; `run_dialer` serves `DialJobs`.
+    /// The queue and its two ends; `run_dialers` serves `DialJobs`.
     pub fn new(tls: Option<TlsContext>) -> (Dialer, DialJobs) {
         let (jobs, receiver) = crossbeam_channel::unbounded();
         (
@@ -81,18 +88,20 @@ impl Dialer {
     }
 }
 
-/// A dialer thread: opens connections until `stop` (the process's) fires or every
-/// `Dialer` is gone.
-pub fn run_dialer(jobs: &DialJobs, stop: &StopSignal) {
-    loop {
-        select! {
-            recv(jobs.jobs) -> job => match job {
-                Ok(job) => dial_one(job, jobs.tls.as_ref()),
-                Err(_) => return,
-            },
-            recv(stop.receiver()) -> _ => return,
-        }
-    }
+/// The dialer pool: opens connections until `stop` (the process's) fires or every `Dialer`
+/// is gone.
+pub fn run_dialers(jobs: DialJobs, stop: &StopSignal) {
+    let spec = PoolSpec {
+        name: "chat-dialer",
+        max_threads: MAX_DIALERS,
+        idle_end: DIALER_IDLE_END,
+        stack_size: DIALER_STACK_SIZE,
+        end_on_stop: true,
+    };
+    let tls = jobs.tls;
+    run_pool(jobs.jobs, &spec, stop, move |job| {
+        dial_one(job, tls.as_ref())
+    });
 }
 
 fn dial_one(job: DialJob, tls: Option<&TlsContext>) {
@@ -137,7 +146,7 @@ mod tests {
         let process = StopSignal::new();
         let thread = {
             let process = process.clone();
-            std::thread::spawn(move || run_dialer(&jobs, &process))
+            std::thread::spawn(move || run_dialers(jobs, &process))
         };
         // A listener that is closed again: its port refuses.
         let port = TcpListener::bind("127.0.0.1:0")

@@ -19,7 +19,7 @@ use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
 use crate::base::supervisor::{spawn_supervised, ThreadSpec};
 use crate::chat::connection::{run_chat, ChatSettings};
-use crate::chat::dialer::{run_dialer, Dialer, DIALER_THREADS};
+use crate::chat::dialer::{run_dialers, Dialer};
 use crate::chat::eventsub_connection::{run_setup_thread, EventSubShared, SETUP_THREADS};
 use crate::chat::watch::{ChatWatch, WatchSettings};
 use crate::config::writer::{ConfigWriter, Edit, Unsaved, UnsavedSink, Watch};
@@ -38,8 +38,6 @@ use crate::user::{ColorSettings, TokenCell, User, UserSinks};
 /// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
 /// and a thousand users stay within a few hundred MiB of address space (little of it touched).
 pub const CHAT_STACK_SIZE: usize = 256 * 1024;
-/// A dialer's stack: OpenSSL's handshake and tungstenite's HTTP upgrade run on it.
-const DIALER_STACK_SIZE: usize = 256 * 1024;
 /// Users started together make their first token check this far apart, so
 /// that hundreds of users do not all call Twitch's OAuth server in the same instant (which
 /// also made HTTPS setup race; measured with examples/bench). Chat does not wait for it.
@@ -211,22 +209,19 @@ impl Daemon {
             std::io::Error::other(format!("cannot set up TLS for chat: {error}"))
         })?;
         let (dialer, dial_jobs) = Dialer::new(chat_tls);
-        for index in 0..DIALER_THREADS {
-            let spec = ThreadSpec {
-                name: format!("chat-dialer-{index}"),
-                what: format!("chat dialer {index}"),
-                stack_size: DIALER_STACK_SIZE,
-                policy: BackoffPolicy::default(),
-            };
-            let dial_jobs = dial_jobs.clone();
-            let dialer_stop = stop.clone();
-            service_threads.push(spawn_supervised(
-                spec,
-                stop.clone(),
-                done_sender.clone(),
-                move || run_dialer(&dial_jobs, &dialer_stop),
-            )?);
-        }
+        let dialers = ThreadSpec {
+            name: "chat-dialers".to_string(),
+            what: "chat dialers".to_string(),
+            stack_size: WORKER_STACK_SIZE,
+            policy: BackoffPolicy::default(),
+        };
+        let dialers_stop = stop.clone();
+        service_threads.push(spawn_supervised(
+            dialers,
+            stop.clone(),
+            done_sender.clone(),
+            move || run_dialers(dial_jobs.clone(), &dialers_stop),
+        )?);
         let (status, status_writer) = match &settings.status_file {
             Some(path) => {
                 let (board, writer) =

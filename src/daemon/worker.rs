@@ -1,26 +1,23 @@
-//! The worker pool: a dispatcher thread hands users with a pending color change to worker
-//! threads, starting another worker whenever none is free (up to `MAX_WORKERS`), and the
-//! workers carry the change out through Helix, with bounded retries. Extra workers end after
-//! a quiet minute. Does I/O (HTTP) and waits; the retry and color decisions come from
+//! The worker pool: a dispatcher thread (`base::pool`) hands users with a pending color
+//! change to worker threads, starting another worker whenever none is free (up to
+//! `MAX_WORKERS`), and the workers carry the change out through Helix, with bounded retries.
+//! Extra workers end after a quiet minute. Does I/O (HTTP) and waits; the retry and color decisions come from
 //! `twitch::helix` and `color`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Receiver, TrySendError};
-use log::{debug, error, info, warn};
+use crossbeam_channel::Receiver;
+use log::{debug, info, warn};
 use rand::RngExt;
 
 use crate::config::SavedField;
 
-use crate::base::backoff::BackoffPolicy;
 use crate::base::clock::unix_now;
 use crate::base::counters;
 use crate::base::metrics::ChangeResult;
+use crate::base::pool::{run_pool, PoolSpec};
 use crate::base::stop::StopSignal;
-use crate::base::supervisor::{spawn_supervised, ThreadSpec};
 use crate::color::ChangeRequest;
 use crate::color::{nearest_named, next_color, Color, ColorState};
 use crate::twitch::helix::{bucket_wait, retry_delay, ColorChangeError, Helix, RateLimit};
@@ -44,87 +41,21 @@ pub const WORKER_IDLE_END: Duration = Duration::from_secs(60);
 /// that a user stalled on Helix never holds up another user's change. `stop` cuts the
 /// workers' waits short.
 pub fn run_dispatcher(jobs: Receiver<Arc<User>>, helix: Arc<Helix>, stop: StopSignal) {
-    // Zero capacity: a hand-over succeeds only when a worker is waiting for work.
-    let (hand_over, taken) = crossbeam_channel::bounded::<Arc<User>>(0);
-    let (ended_sender, ended) = crossbeam_channel::unbounded::<ThreadId>();
-    let mut workers: HashMap<ThreadId, JoinHandle<()>> = HashMap::new();
-    let mut n_started = 0usize;
-    let mut start_worker = |workers: &mut HashMap<ThreadId, JoinHandle<()>>| {
-        // The first worker stays for good, so an idle daemon never starts threads.
-        let resident = workers.is_empty();
-        let spec = ThreadSpec {
-            name: format!("worker-{n_started}"),
-            what: format!("worker-{n_started}"),
-            stack_size: WORKER_STACK_SIZE,
-            policy: BackoffPolicy::default(),
-        };
-        n_started += 1;
-        let taken = taken.clone();
-        let helix = Arc::clone(&helix);
-        let worker_stop = stop.clone();
-        match spawn_supervised(spec, stop.clone(), ended_sender.clone(), move || {
-            run_worker(&taken, &helix, &worker_stop, resident)
-        }) {
-            Ok(handle) => {
-                workers.insert(handle.thread().id(), handle);
-            }
-            Err(error) => error!("cannot start a worker thread: {error}"),
-        }
+    let spec = PoolSpec {
+        name: "worker",
+        max_threads: MAX_WORKERS,
+        idle_end: WORKER_IDLE_END,
+        stack_size: WORKER_STACK_SIZE,
+        end_on_stop: false,
     };
-    start_worker(&mut workers);
-    loop {
-        select! {
-            recv(jobs) -> user => {
-                let Ok(user) = user else { break };
-                let user = match hand_over.try_send(user) {
-                    Ok(()) => continue,
-                    Err(TrySendError::Full(user) | TrySendError::Disconnected(user)) => user,
-                };
-                if workers.len() < MAX_WORKERS {
-                    start_worker(&mut workers);
-                }
-                // A new worker takes it at once; at the bound, the first worker free does.
-                if hand_over.send(user).is_err() {
-                    break;
-                }
-            },
-            recv(ended) -> id => {
-                if let Some(handle) = id.ok().and_then(|id| workers.remove(&id)) {
-                    join_worker(handle);
-                }
-            },
-        }
-    }
-    drop(hand_over);
-    for (_, handle) in workers {
-        join_worker(handle);
-    }
-}
-
-fn join_worker(handle: JoinHandle<()>) {
-    let name = handle.thread().name().unwrap_or("worker").to_string();
-    if handle.join().is_err() {
-        error!("thread {name} had panicked");
-    }
-}
-
-/// Runs one worker until the dispatcher ends, or, unless `resident`, until it had no work
-/// for [`WORKER_IDLE_END`]. `stop` cuts waits short.
-fn run_worker(jobs: &Receiver<Arc<User>>, helix: &Helix, stop: &StopSignal, resident: bool) {
-    let mut rng = rand::rng();
-    loop {
-        let user = if resident {
-            jobs.recv().ok()
-        } else {
-            // Idle for a minute, or the dispatcher ended: either way this worker ends.
-            jobs.recv_timeout(WORKER_IDLE_END).ok()
-        };
-        let Some(user) = user else { return };
+    let worker_stop = stop.clone();
+    run_pool(jobs, &spec, &stop, move |user: Arc<User>| {
         let _release = ReleaseOnPanic(&user);
+        let mut rng = rand::rng();
         while let Some((request, colors)) = user.take_request() {
-            carry_out(helix, &user, request, colors, stop, &mut rng);
+            carry_out(&helix, &user, request, colors, &worker_stop, &mut rng);
         }
-    }
+    });
 }
 
 /// Marks the user as no longer in flight if the worker panics while holding it, so that the
