@@ -1,6 +1,6 @@
-//! The fake's EventSub WebSocket server; it does I/O (accepts loopback TCP connections and runs
-//! one thread per connection plus one raw reader thread, like the IRC server whose transport it
-//! reuses).
+//! The fake's EventSub WebSocket server; it does I/O (through `websocket_server`, which
+//! accepts loopback TCP connections and runs one thread per connection plus one raw reader
+//! thread, as for IRC).
 //!
 //! A connection gets `session_welcome` at once, `session_keepalive` whenever it sent nothing
 //! for the keepalive window, and whatever tests order (notifications, `session_reconnect`,
@@ -10,16 +10,10 @@
 //! welcome is closed with 4003, and a client that sends a text or binary frame with 4001, as
 //! Twitch does. Every frame a client sends is recorded.
 
-use std::io;
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::thread;
 use std::time::Instant;
 
-use crossbeam_channel::{select, Receiver};
-use native_tls::TlsAcceptor;
-use tungstenite::handshake::server::{Request, Response};
-use tungstenite::handshake::HandshakeError;
+use crossbeam_channel::Sender;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
@@ -28,104 +22,8 @@ use crate::eventsub::{
     keepalive_message, welcome_message, ClientFrame, ConnectionTimers, EventSubCommand,
     EventSubConnectionEntry, SessionRecord, DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RECONNECT_GRACE,
 };
-use crate::irc_server::{accept_tls, forward_raw_bytes, BufferedSocket, Transport};
-use crate::{wire, Shared};
-
-/// Accepts connections until the fake shuts down; with `tls`, every connection starts with a TLS
-/// handshake.
-pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
-    for incoming in listener.incoming() {
-        let Ok(stream) = incoming else {
-            if shared.is_shutting_down() {
-                break;
-            }
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let (command_sender, command_receiver) = crossbeam_channel::unbounded();
-        let mut state = shared.lock_state();
-        if state.shutting_down {
-            break;
-        }
-        state.eventsub.n_connections_accepted += 1;
-        let connection_id = state.new_connection_id();
-        state.eventsub.connections.insert(
-            connection_id,
-            EventSubConnectionEntry {
-                session_id: None,
-                accepts_frames: true,
-                commands: command_sender,
-            },
-        );
-        drop(state);
-        shared.notify_changed();
-        let connection_shared = Arc::clone(&shared);
-        let connection_tls = tls.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("fake-eventsub-{connection_id}"))
-            .spawn(move || {
-                run_connection(
-                    connection_id,
-                    stream,
-                    connection_tls.as_ref(),
-                    &connection_shared,
-                    &command_receiver,
-                );
-                connection_shared
-                    .lock_state()
-                    .eventsub
-                    .connection_ended(connection_id);
-                connection_shared.notify_changed();
-            });
-        match spawned {
-            Ok(handle) => shared.keep_thread(handle),
-            Err(_) => shared.lock_state().eventsub.connection_ended(connection_id),
-        }
-    }
-}
-
-fn run_connection(
-    connection_id: u64,
-    stream: TcpStream,
-    tls: Option<&TlsAcceptor>,
-    shared: &Arc<Shared>,
-    commands: &Receiver<EventSubCommand>,
-) {
-    let (Ok(reader_stream), Ok(control_stream)) = (stream.try_clone(), stream.try_clone()) else {
-        return;
-    };
-    let (bytes_sender, bytes_receiver) = crossbeam_channel::bounded(64);
-    let reader = thread::Builder::new()
-        .name(format!("fake-eventsub-read-{connection_id}"))
-        .spawn(move || forward_raw_bytes(reader_stream, &bytes_sender));
-    let transport = match (&reader, tls) {
-        (Err(_), _) => None,
-        (Ok(_), None) => Some(Transport::Plain(stream)),
-        (Ok(_), Some(acceptor)) => {
-            accept_tls(acceptor, stream, &bytes_receiver, commands, shared).map(Transport::Tls)
-        }
-    };
-    if let Some(transport) = transport {
-        serve(
-            connection_id,
-            shared,
-            BufferedSocket::new(transport),
-            &bytes_receiver,
-            commands,
-        );
-    }
-    let _ = control_stream.shutdown(Shutdown::Both);
-    drop(bytes_receiver);
-    if let Ok(reader) = reader {
-        let _ = reader.join();
-    }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Flow {
-    Continue,
-    End,
-}
+use crate::websocket_server::{self, read_message, send, BufferedSocket, Flow, Protocol};
+use crate::{wire, Shared, State};
 
 /// What the client asked for in the URL's query.
 #[derive(Debug, Default)]
@@ -147,97 +45,6 @@ fn asked_in(query: &str) -> Asked {
         }
     }
     asked
-}
-
-fn serve(
-    connection_id: u64,
-    shared: &Arc<Shared>,
-    socket: BufferedSocket,
-    bytes_receiver: &Receiver<Vec<u8>>,
-    commands: &Receiver<EventSubCommand>,
-) {
-    let shutdown_receiver = shared.shutdown_receiver.clone();
-    let mut query = String::new();
-    // tungstenite fixes the callback's error type (an HTTP response); it is never built here.
-    #[allow(clippy::result_large_err)]
-    let mut handshake = tungstenite::accept_hdr(socket, |request: &Request, response: Response| {
-        query = request.uri().query().unwrap_or("").to_string();
-        Ok(response)
-    });
-    let mut websocket = loop {
-        let mut interrupted = match handshake {
-            Ok(websocket) => break websocket,
-            Err(HandshakeError::Failure(_)) => return,
-            Err(HandshakeError::Interrupted(interrupted)) => interrupted,
-        };
-        select! {
-            recv(bytes_receiver) -> bytes => interrupted.get_mut().get_mut().push_incoming(bytes.ok()),
-            recv(commands) -> _ => return,
-            recv(shutdown_receiver) -> _ => return,
-        }
-        handshake = interrupted.handshake();
-    };
-    websocket.get_mut().handshake_pending = false;
-    let asked = asked_in(&query);
-    let Some((session_id, mut timers)) = open_session(connection_id, shared, &asked) else {
-        return;
-    };
-    let mut connection = Connection {
-        shared: Arc::clone(shared),
-        session_id,
-    };
-    let welcome = {
-        let mut state = shared.lock_state();
-        state.eventsub.n_messages += 1;
-        let message_id = wire::uuid_like(state.eventsub.n_messages, 0xe5e5);
-        welcome_message(
-            &message_id,
-            &connection.session_id,
-            timers.keepalive.as_secs(),
-        )
-    };
-    if send_text(&mut websocket, welcome) == Flow::End {
-        return;
-    }
-    timers.last_sent = Instant::now();
-    if connection.read_available(&mut websocket) == Flow::End {
-        return;
-    }
-    loop {
-        let timeout = timers
-            .next_deadline()
-            .saturating_duration_since(Instant::now());
-        let flow = select! {
-            recv(bytes_receiver) -> bytes => {
-                websocket.get_mut().push_incoming(bytes.ok());
-                connection.read_available(&mut websocket)
-            }
-            recv(commands) -> command => match command {
-                Ok(EventSubCommand::Frame { frame, receiver }) => {
-                    let sent_at = Instant::now();
-                    let flow = send_text(&mut websocket, frame.clone());
-                    timers.last_sent = Instant::now();
-                    if let Some(receiver) = receiver {
-                        connection.record_sent(&receiver, sent_at, frame);
-                    }
-                    flow
-                }
-                Ok(EventSubCommand::Close { code, reason }) => close(&mut websocket, code, &reason),
-                Ok(EventSubCommand::Superseded) => {
-                    let grace = shared.lock_state().eventsub.reconnect_grace.unwrap_or(DEFAULT_RECONNECT_GRACE);
-                    timers.superseded_close_at = Some(Instant::now() + grace);
-                    Flow::Continue
-                }
-                Ok(EventSubCommand::Ping(payload)) => send_ping(&mut websocket, payload),
-                Ok(EventSubCommand::Drop) | Err(_) => Flow::End,
-            },
-            recv(shutdown_receiver) -> _ => Flow::End,
-            default(timeout) => connection.on_deadline(&mut websocket, &mut timers),
-        };
-        if flow == Flow::End {
-            return;
-        }
-    }
 }
 
 /// Creates the session of a new connection, or moves the session named by `reconnect_of` onto
@@ -310,20 +117,70 @@ fn open_session(
     ))
 }
 
-struct Connection {
+/// One open EventSub connection and the session it carries.
+pub(crate) struct EventSubConnection {
     shared: Arc<Shared>,
     session_id: String,
+    timers: ConnectionTimers,
 }
 
-impl Connection {
-    /// Handles every complete frame buffered so far; tungstenite answers pings and close
-    /// frames itself during these reads (unless the session's owner is silent).
+impl Protocol for EventSubConnection {
+    type Command = EventSubCommand;
+    const NAME: &'static str = "eventsub";
+
+    fn register(state: &mut State, commands: Sender<EventSubCommand>) -> Option<u64> {
+        state.eventsub.n_connections_accepted += 1;
+        let connection_id = state.new_connection_id();
+        state.eventsub.connections.insert(
+            connection_id,
+            EventSubConnectionEntry {
+                session_id: None,
+                accepts_frames: true,
+                commands,
+            },
+        );
+        Some(connection_id)
+    }
+
+    fn unregister(state: &mut State, connection_id: u64) {
+        state.eventsub.connection_ended(connection_id);
+    }
+
+    /// Opens or takes over the session and sends the welcome.
+    fn open(
+        connection_id: u64,
+        shared: &Arc<Shared>,
+        query: &str,
+        websocket: &mut WebSocket<BufferedSocket>,
+    ) -> Option<EventSubConnection> {
+        let (session_id, timers) = open_session(connection_id, shared, &asked_in(query))?;
+        let mut connection = EventSubConnection {
+            shared: Arc::clone(shared),
+            session_id,
+            timers,
+        };
+        let welcome = {
+            let mut state = shared.lock_state();
+            state.eventsub.n_messages += 1;
+            let message_id = wire::uuid_like(state.eventsub.n_messages, 0xe5e5);
+            welcome_message(
+                &message_id,
+                &connection.session_id,
+                connection.timers.keepalive.as_secs(),
+            )
+        };
+        if send(websocket, Message::text(welcome)) == Flow::End {
+            return None;
+        }
+        connection.timers.last_sent = Instant::now();
+        Some(connection)
+    }
+
+    /// Handles every complete frame buffered so far (tungstenite's own answers are discarded
+    /// while the session's owner is silent).
     fn read_available(&mut self, websocket: &mut WebSocket<BufferedSocket>) -> Flow {
         loop {
-            websocket.get_mut().discard_writes = self.is_silent();
-            let message = websocket.read();
-            websocket.get_mut().discard_writes = false;
-            let frame = match message {
+            let frame = match read_message(websocket, self.is_silent()) {
                 Ok(Message::Ping(_)) => ClientFrame::Ping,
                 Ok(Message::Pong(payload)) => {
                     let payload = String::from_utf8_lossy(&payload).into_owned();
@@ -340,10 +197,7 @@ impl Connection {
                     ClientFrame::Close(close_frame.map(|frame| u16::from(frame.code)))
                 }
                 Ok(Message::Frame(_)) => continue,
-                Err(tungstenite::Error::Io(error)) if error.kind() == io::ErrorKind::WouldBlock => {
-                    return Flow::Continue;
-                }
-                Err(_) => return Flow::End,
+                Err(flow) => return flow,
             };
             let violation = matches!(frame, ClientFrame::Text(_) | ClientFrame::Binary(_));
             self.record_client_frame(frame);
@@ -353,12 +207,46 @@ impl Connection {
         }
     }
 
-    fn on_deadline(
+    fn on_command(
         &mut self,
         websocket: &mut WebSocket<BufferedSocket>,
-        timers: &mut ConnectionTimers,
+        command: EventSubCommand,
     ) -> Flow {
+        match command {
+            EventSubCommand::Frame { frame, receiver } => {
+                let sent_at = Instant::now();
+                let flow = send(websocket, Message::text(frame.clone()));
+                self.timers.last_sent = Instant::now();
+                if let Some(receiver) = receiver {
+                    self.record_sent(&receiver, sent_at, frame);
+                }
+                flow
+            }
+            EventSubCommand::Close { code, reason } => close(websocket, code, &reason),
+            EventSubCommand::Superseded => {
+                let grace = self
+                    .shared
+                    .lock_state()
+                    .eventsub
+                    .reconnect_grace
+                    .unwrap_or(DEFAULT_RECONNECT_GRACE);
+                self.timers.superseded_close_at = Some(Instant::now() + grace);
+                Flow::Continue
+            }
+            EventSubCommand::Ping(payload) => {
+                send(websocket, Message::Ping(payload.into_bytes().into()))
+            }
+            EventSubCommand::Drop => Flow::End,
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        Some(self.timers.next_deadline())
+    }
+
+    fn on_deadline(&mut self, websocket: &mut WebSocket<BufferedSocket>) -> Flow {
         let now = Instant::now();
+        let timers = &mut self.timers;
         if timers.superseded_close_at.is_some_and(|at| at <= now) {
             timers.superseded_close_at = None;
             return close(websocket, 4004, "reconnect grace time expired");
@@ -384,12 +272,14 @@ impl Connection {
                     state.eventsub.n_messages += 1;
                     wire::uuid_like(state.eventsub.n_messages, 0xe5e5)
                 };
-                return send_text(websocket, keepalive_message(&message_id));
+                return send(websocket, Message::text(keepalive_message(&message_id)));
             }
         }
         Flow::Continue
     }
+}
 
+impl EventSubConnection {
     fn is_silent(&self) -> bool {
         self.shared
             .lock_state()
@@ -422,37 +312,11 @@ impl Connection {
     }
 }
 
-fn send_text(websocket: &mut WebSocket<BufferedSocket>, frame: String) -> Flow {
-    if !websocket.can_write() {
-        return Flow::Continue;
-    }
-    match websocket.send(Message::text(frame)) {
-        Ok(()) => Flow::Continue,
-        Err(_) => Flow::End,
-    }
-}
-
-fn send_ping(websocket: &mut WebSocket<BufferedSocket>, payload: String) -> Flow {
-    if !websocket.can_write() {
-        return Flow::Continue;
-    }
-    match websocket.send(Message::Ping(payload.into_bytes().into())) {
-        Ok(()) => Flow::Continue,
-        Err(_) => Flow::End,
-    }
-}
-
 /// Sends a close frame with `code`; the connection ends when the client answers or goes away.
 fn close(websocket: &mut WebSocket<BufferedSocket>, code: u16, reason: &str) -> Flow {
-    if !websocket.can_write() {
-        return Flow::Continue;
-    }
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.to_string().into(),
     };
-    match websocket.close(Some(frame)) {
-        Ok(()) => Flow::Continue,
-        Err(_) => Flow::End,
-    }
+    websocket_server::close(websocket, Some(frame))
 }

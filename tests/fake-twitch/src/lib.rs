@@ -49,6 +49,7 @@ mod http_server;
 mod irc_server;
 mod routes;
 mod tls;
+mod websocket_server;
 mod wire;
 
 pub use eventsub::{ClientFrame, EventSubSubscription, CHAT_MESSAGE_TYPE, READ_CHAT_SCOPE};
@@ -402,7 +403,7 @@ pub(crate) struct Shared {
     /// Notified after every change of `state`.
     changed: Condvar,
     /// Never receives: it disconnects when the [`FakeTwitch`] drops its sender, which wakes
-    /// every IRC connection thread blocked in `select!`.
+    /// every WebSocket connection thread blocked in `select!`.
     pub(crate) shutdown_receiver: Receiver<()>,
     /// Handles of connection threads, joined on drop.
     connection_threads: Mutex<Vec<JoinHandle<()>>>,
@@ -542,7 +543,13 @@ impl FakeTwitch {
         let irc_acceptor = acceptor();
         let irc_thread = thread::Builder::new()
             .name("fake-irc-accept".to_string())
-            .spawn(move || irc_server::run_listener(irc_listener, irc_shared, irc_acceptor))
+            .spawn(move || {
+                websocket_server::run_listener::<irc_server::IrcConnection>(
+                    irc_listener,
+                    irc_shared,
+                    irc_acceptor,
+                )
+            })
             .expect("spawn fake irc listener thread");
         let http_shared = Arc::clone(&shared);
         let http_acceptor = acceptor();
@@ -555,7 +562,11 @@ impl FakeTwitch {
         let eventsub_thread = thread::Builder::new()
             .name("fake-eventsub-accept".to_string())
             .spawn(move || {
-                eventsub_server::run_listener(eventsub_listener, eventsub_shared, eventsub_acceptor)
+                websocket_server::run_listener::<eventsub_server::EventSubConnection>(
+                    eventsub_listener,
+                    eventsub_shared,
+                    eventsub_acceptor,
+                )
             })
             .expect("spawn fake eventsub listener thread");
         FakeTwitch {
