@@ -20,23 +20,9 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 /// Accepts connections until the fake shuts down; with `tls`, every connection starts with a TLS
 /// handshake.
 pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
-    for incoming in listener.incoming() {
-        let Ok(stream) = incoming else {
-            if shared.is_shutting_down() {
-                break;
-            }
-            continue;
-        };
-        // Answers go out as several small writes; Nagle's algorithm would hold each one back
-        // until the client's delayed acknowledgement, adding tens of milliseconds per answer.
-        let _ = stream.set_nodelay(true);
-        let connection_id = {
-            let mut state = shared.lock_state();
-            if state.shutting_down {
-                break;
-            }
-            state.new_connection_id()
-        };
+    shared.accept_until_shutdown(&listener, |stream, mut state| {
+        let connection_id = state.new_connection_id();
+        drop(state);
         let connection_shared = Arc::clone(&shared);
         let connection_tls = tls.clone();
         let spawned = thread::Builder::new()
@@ -52,7 +38,7 @@ pub(crate) fn run_listener(listener: TcpListener, shared: Arc<Shared>, tls: Opti
         if let Ok(handle) = spawned {
             shared.keep_thread(handle);
         }
-    }
+    });
 }
 
 fn serve_connection(

@@ -455,6 +455,31 @@ impl Shared {
         self.lock_state().shutting_down
     }
 
+    /// Accepts connections on `listener` until the fake shuts down; each one goes to `accept`
+    /// with the state locked (the fake is not stopping then).
+    pub(crate) fn accept_until_shutdown(
+        &self,
+        listener: &TcpListener,
+        mut accept: impl FnMut(TcpStream, MutexGuard<'_, State>),
+    ) {
+        for incoming in listener.incoming() {
+            let Ok(stream) = incoming else {
+                if self.is_shutting_down() {
+                    break;
+                }
+                continue;
+            };
+            // Answers go out as several small writes; Nagle's algorithm would hold each one
+            // back until the client's delayed acknowledgement, adding tens of milliseconds.
+            let _ = stream.set_nodelay(true);
+            let state = self.lock_state();
+            if state.shutting_down {
+                break;
+            }
+            accept(stream, state);
+        }
+    }
+
     pub(crate) fn keep_thread(&self, handle: JoinHandle<()>) {
         let mut threads = self
             .connection_threads

@@ -86,27 +86,14 @@ pub(crate) fn run_listener<P: Protocol>(
     shared: Arc<Shared>,
     tls: Option<TlsAcceptor>,
 ) {
-    for incoming in listener.incoming() {
-        let Ok(stream) = incoming else {
-            if shared.is_shutting_down() {
-                break;
-            }
-            continue;
-        };
-        // Answers go out as several small writes; Nagle's algorithm would hold each one back
-        // until the client's delayed acknowledgement, adding tens of milliseconds per answer.
-        let _ = stream.set_nodelay(true);
+    shared.accept_until_shutdown(&listener, |stream, mut state| {
         let (command_sender, command_receiver) = crossbeam_channel::unbounded();
-        let mut state = shared.lock_state();
-        if state.shutting_down {
-            break;
-        }
         let registered = P::register(&mut state, command_sender);
         drop(state);
         shared.notify_changed();
         let Some(connection_id) = registered else {
             let _ = stream.shutdown(Shutdown::Both);
-            continue;
+            return;
         };
         let connection_shared = Arc::clone(&shared);
         let connection_tls = tls.clone();
@@ -127,7 +114,7 @@ pub(crate) fn run_listener<P: Protocol>(
             Ok(handle) => shared.keep_thread(handle),
             Err(_) => P::unregister(&mut shared.lock_state(), connection_id),
         }
-    }
+    });
 }
 
 /// Runs one connection to its end, then shuts its socket down and joins its reader thread.
