@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fake_twitch::{Account, FakeTwitch, ScriptedResponse};
+use fake_twitch::{Account, FakeTwitch};
 use twitch_colorchanger::daemon::Daemon;
 
 fn start_alice(twitch: &FakeTwitch, extra: &[(&str, &str)]) -> (Account, Daemon) {
@@ -135,24 +135,10 @@ fn a_burst_of_ten_messages_coalesces_into_at_most_three_changes() {
     let alice = account(&twitch, "alice", "1001", "#123456", true);
     let daemon = start_daemon(&twitch, vec![user_json(&alice, true, &[])]);
     assert!(twitch.wait_joined("alice", "alice", WAIT));
-    // The first change is slow, as a real one can be: the rest of the burst arrives while it
-    // is in flight.
-    twitch.push_response(
-        "PUT",
-        "/helix/chat/color",
-        ScriptedResponse::status(204).delayed(Duration::from_millis(300)),
-    );
-    for n in 0..10 {
-        twitch.send_line("alice", &own_message(&alice, "alice", &format!("spam {n}")));
-    }
+    send_burst_during_a_slow_change(&twitch, |text| {
+        twitch.send_line("alice", &own_message(&alice, "alice", text));
+    });
     sync_chat(&twitch, "alice", "after-burst");
     assert!(daemon.shutdown(WAIT));
-    let puts = twitch.color_puts();
-    assert!(
-        (1..=3).contains(&puts.len()),
-        "{} PUTs for a burst of ten",
-        puts.len()
-    );
-    let last = puts.last().unwrap().query_param("color").unwrap();
-    assert_ne!(last.to_ascii_uppercase(), "#123456", "ends on a new color");
+    assert_burst_coalesced(&twitch, "#123456");
 }

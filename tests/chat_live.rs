@@ -5,16 +5,13 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use common::*;
 use fake_twitch::FakeTwitch;
 use serde_json::json;
 use twitch_colorchanger::base::backoff::BackoffPolicy;
-use twitch_colorchanger::base::wall_clock::WallClock;
 use twitch_colorchanger::daemon::settings::Settings;
 use twitch_colorchanger::daemon::Daemon;
 
@@ -29,29 +26,20 @@ fn a_timer_switched_on_by_an_edit_fires_without_a_reconnect() {
     let alice = account(&twitch, "alice", "1001", "", true);
     let dir = tempfile::tempdir().unwrap();
     let config = json!({"users": [user_json(&alice, true, &["alice"])]});
-    let file_daemon =
-        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]);
-    let path = file_daemon.path.clone();
-    let stop = file_daemon.daemon.stop_signal();
-    let daemon = file_daemon.daemon;
-    let main_loop: JoinHandle<bool> = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
+    let running =
+        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]).run();
     assert!(twitch.wait_joined("alice", "alice", WAIT));
 
     // The timer was off (0) at login; the edit turns it on with the shortest interval.
     let mut entry = user_json(&alice, true, &["alice"]);
     entry["change_every_seconds"] = json!(10);
-    std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&json!({"users": [entry]})).unwrap(),
-    )
-    .unwrap();
+    running.edit(&json!({"users": [entry]}));
     let put = twitch
         .wait_request(is_color_put, Duration::from_secs(30))
         .expect("a timer change after the edit, with no message");
     assert!(is_hex_color(put.query_param("color").unwrap()));
     assert_eq!(twitch.n_logins("alice"), 1, "no reconnect for a timer edit");
-    stop.stop();
-    assert!(main_loop.join().unwrap(), "every thread ended");
+    running.stop();
 }
 
 /// An own message of alice as Twitch delivers it in a shared chat session: each joined
@@ -87,17 +75,6 @@ fn a_message_echoed_into_two_shared_channels_changes_the_color_once() {
     assert_eq!(puts[1].query_param("color"), Some("red"), "{puts:?}");
     assert!(daemon.shutdown(WAIT));
     assert_eq!(twitch.color_puts().len(), 2, "no change for the copy");
-}
-
-/// A wall clock that a test moves ahead, as a suspend does while `Instant` stands still.
-fn movable_clock() -> (WallClock, Arc<AtomicU64>) {
-    let ahead_secs = Arc::new(AtomicU64::new(0));
-    let ahead = Arc::clone(&ahead_secs);
-    let clock = WallClock::from_source(Arc::new(move || {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        now + Duration::from_secs(ahead.load(Ordering::SeqCst))
-    }));
-    (clock, ahead_secs)
 }
 
 #[test]

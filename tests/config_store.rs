@@ -51,24 +51,19 @@ fn a_stale_editor_save_after_a_refresh_keeps_the_newest_refresh_token_across_a_r
         newest.as_str()
     );
 
-    let writer = file_daemon.writer.clone();
-    let stop = file_daemon.daemon.stop_signal();
-    let daemon = file_daemon.daemon;
-    let main_loop = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
+    let running = file_daemon.run();
 
     // The editor saves its old buffer with one change: another channel.
     let mut stale: serde_json::Value = serde_json::from_str(&editor_buffer).unwrap();
     stale["users"][0]["channels"] = json!(["alice", "somewhere"]);
-    std::fs::write(&path, serde_json::to_string_pretty(&stale).unwrap()).unwrap();
+    running.edit(&stale);
 
     // The edit is applied, with the newest tokens: the channel is joined, and the file
     // gets the newest refresh token back.
     assert!(twitch.wait_joined("alice", "somewhere", WAIT));
-    assert!(writer.flush(WAIT));
+    assert!(running.writer.flush(WAIT));
     assert_eq!(saved_refresh_token(&path), newest);
-    stop.stop();
-    assert!(main_loop.join().unwrap(), "every thread ended");
-    drop(writer);
+    running.stop();
 
     // The next start refreshes with what the file holds, and Twitch accepts it: with the
     // access token expired, chat can only log in again after a refresh.

@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::*;
 use fake_twitch::{Account, ClientFrame, FakeTwitch, ScriptedResponse, READ_CHAT_SCOPE};
 use serde_json::json;
-use twitch_colorchanger::base::stop::StopSignal;
 
 const SUBSCRIPTIONS: &str = "/helix/eventsub/subscriptions";
 
@@ -146,17 +145,10 @@ fn a_409_counts_as_subscribed_and_a_429_waits_for_the_reset() {
             r#"{"status":409,"message":"subscription already exists"}"#,
         ),
     );
-    let reset = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1;
     twitch.push_response(
         "POST",
         SUBSCRIPTIONS,
-        ScriptedResponse::json(429, r#"{"status":429,"message":"Too Many Requests"}"#)
-            .with_header("Ratelimit-Remaining", "0")
-            .with_header("Ratelimit-Reset", &reset.to_string()),
+        rate_limited_until(unix_seconds() + 1),
     );
     let daemon = start_daemon(
         &twitch,
@@ -182,17 +174,10 @@ fn a_409_counts_as_subscribed_and_a_429_waits_for_the_reset() {
 
 /// A 429 for the subscriptions of the user with `user_id`, with a reset an hour away.
 fn rate_limit_for(twitch: &FakeTwitch, user_id: &str) {
-    let reset = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 3600;
     twitch.push_response(
         "POST",
         SUBSCRIPTIONS,
-        ScriptedResponse::json(429, r#"{"status":429,"message":"Too Many Requests"}"#)
-            .with_header("Ratelimit-Remaining", "0")
-            .with_header("Ratelimit-Reset", &reset.to_string())
+        rate_limited_until(unix_seconds() + 3600)
             .when_body_contains(&format!(r#""user_id":"{user_id}""#)),
     );
 }
@@ -223,12 +208,7 @@ fn rate_limited_users_wait_on_their_own_threads_and_others_set_up_meanwhile() {
     // A 10 s keepalive window: a new session waits that long for its first subscription,
     // far less than the rate limit (at most a minute is waited).
     let extra = [("TWITCH_RELOAD_SECS", "1"), ("TWITCH_KEEPALIVE_SECS", "10")];
-    let file_daemon = start_daemon_on_file(&twitch, dir.path(), &config, &extra);
-    let path = file_daemon.path.clone();
-    let writer = file_daemon.writer.clone();
-    let stop: StopSignal = file_daemon.daemon.stop_signal();
-    let daemon = file_daemon.daemon;
-    let main_loop = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
+    let running = start_daemon_on_file(&twitch, dir.path(), &config, &extra).run();
     let rate_limited_post = |request: &fake_twitch::HttpRequest| {
         is_subscription_post(request)
             && ["1001", "1003"]
@@ -250,13 +230,12 @@ fn rate_limited_users_wait_on_their_own_threads_and_others_set_up_meanwhile() {
         .wait_eventsub_client_frame(|frame| matches!(frame, ClientFrame::Close(_)), WAIT)
         .is_some());
 
-    assert!(writer.flush(WAIT));
     let edited = json!({"users": [
         entry(&alice, "eventsub", &["somechannel"]),
         entry(&carol, "eventsub", &["somechannel"]),
         entry(&bob, "eventsub", &["somechannel"]),
     ]});
-    std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    running.edit(&edited);
     assert!(twitch.wait_eventsub_subscribed("bob", "somechannel", 3 * WAIT));
     assert_eq!(twitch.say("bob", "somechannel", "hi"), 1);
     next_change_of(&twitch, "1002");
@@ -272,8 +251,7 @@ fn rate_limited_users_wait_on_their_own_threads_and_others_set_up_meanwhile() {
         "no retry before the reset"
     );
     // Stopping does not wait for the reset either.
-    stop.stop();
-    assert!(main_loop.join().unwrap());
+    running.stop();
 }
 
 #[test]
@@ -282,17 +260,10 @@ fn a_rate_limit_longer_than_a_new_session_may_wait_reconnects_once_the_reset_is_
     // Sessions close as unused one second after the welcome.
     twitch.set_eventsub_keepalive_seconds(Some(1));
     let alice = reader(&twitch, "alice", "1001", "");
-    let reset = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 5;
     twitch.push_response(
         "POST",
         SUBSCRIPTIONS,
-        ScriptedResponse::json(429, r#"{"status":429,"message":"Too Many Requests"}"#)
-            .with_header("Ratelimit-Remaining", "0")
-            .with_header("Ratelimit-Reset", &reset.to_string()),
+        rate_limited_until(unix_seconds() + 5),
     );
     let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
     // The daemon closes the session itself (a close frame without a code, not the echo of
@@ -428,24 +399,17 @@ fn switching_chat_transport_by_a_config_edit_reconnects_that_user_only() {
         entry(&alice, "irc", &["somechannel"]),
         entry(&bob, "irc", &["somechannel"]),
     ]});
-    let file_daemon =
-        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]);
-    let path = file_daemon.path.clone();
-    let writer = file_daemon.writer.clone();
-    let stop: StopSignal = file_daemon.daemon.stop_signal();
-    let daemon = file_daemon.daemon;
-    let main_loop = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
+    let running =
+        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]).run();
     assert!(twitch.wait_joined("alice", "somechannel", WAIT));
     assert!(twitch.wait_joined("bob", "somechannel", WAIT));
     assert_eq!(twitch.n_eventsub_connections(), 0, "irc as configured");
 
-    // Everything the daemon had to save is on disk, so the edit below is the only change.
-    assert!(writer.flush(WAIT));
     let edited = json!({"users": [
         entry(&alice, "eventsub", &["somechannel"]),
         entry(&bob, "irc", &["somechannel"]),
     ]});
-    std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    running.edit(&edited);
 
     // Noticing the edit, stopping alice's threads and starting new ones takes several
     // hand-overs between threads: a generous wait, only reached when the test fails.
@@ -459,8 +423,7 @@ fn switching_chat_transport_by_a_config_edit_reconnects_that_user_only() {
     // To alice over EventSub and to bob's IRC connection in the same channel.
     assert_eq!(twitch.say("alice", "somechannel", "over eventsub"), 2);
     next_change_of(&twitch, "1001");
-    stop.stop();
-    assert!(main_loop.join().unwrap());
+    running.stop();
 }
 
 /// Runs the binary with `config` and debug logs.
@@ -597,26 +560,12 @@ fn a_burst_of_own_messages_coalesces_over_eventsub_too() {
     let alice = reader(&twitch, "alice", "1001", "#123456");
     let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["alice"])]);
     assert!(twitch.wait_eventsub_subscribed("alice", "alice", WAIT));
-    // The first change is slow, as a real one can be: the rest of the burst arrives while it
-    // is in flight.
-    twitch.push_response(
-        "PUT",
-        "/helix/chat/color",
-        ScriptedResponse::status(204).delayed(Duration::from_millis(300)),
-    );
-    for n in 0..10 {
-        assert_eq!(twitch.say("alice", "alice", &format!("spam {n}")), 1);
-    }
+    send_burst_during_a_slow_change(&twitch, |text| {
+        assert_eq!(twitch.say("alice", "alice", text), 1);
+    });
     assert!(twitch.sync_eventsub("alice", "after-burst", WAIT));
     assert!(daemon.shutdown(WAIT));
-    let puts = twitch.color_puts();
-    assert!(
-        (1..=3).contains(&puts.len()),
-        "{} PUTs for a burst of ten",
-        puts.len()
-    );
-    let last = puts.last().unwrap().query_param("color").unwrap();
-    assert_ne!(last.to_ascii_uppercase(), "#123456", "ends on a new color");
+    assert_burst_coalesced(&twitch, "#123456");
 }
 
 #[test]
@@ -667,23 +616,17 @@ fn edits_start_stop_and_resubscribe_eventsub_users_and_change_settings_in_place(
         entry(&alice, "eventsub", &["somechannel"]),
         entry(&bob, "eventsub", &["somechannel"]),
     ]});
-    let file_daemon =
-        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]);
-    let path = file_daemon.path.clone();
-    let writer = file_daemon.writer.clone();
-    let stop: StopSignal = file_daemon.daemon.stop_signal();
-    let daemon = file_daemon.daemon;
-    let main_loop = std::thread::spawn(move || daemon.run_until_stopped(WAIT));
+    let running =
+        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]).run();
     assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
     assert!(twitch.wait_eventsub_subscribed("bob", "somechannel", WAIT));
 
     // Carol is added, Bob removed, Alice gets another channel.
-    assert!(writer.flush(WAIT));
     let edited = json!({"users": [
         entry(&alice, "eventsub", &["somechannel", "elsewhere"]),
         entry(&carol, "eventsub", &["somechannel"]),
     ]});
-    std::fs::write(&path, serde_json::to_string_pretty(&edited).unwrap()).unwrap();
+    running.edit(&edited);
     assert!(
         twitch.wait_eventsub_subscribed("carol", "somechannel", 3 * WAIT),
         "added user started"
@@ -706,12 +649,11 @@ fn edits_start_stop_and_resubscribe_eventsub_users_and_change_settings_in_place(
     // same edit gives Alice a third channel, which shows when the edit has been applied.
     let mut carol_disabled = entry(&carol, "eventsub", &["somechannel"]);
     carol_disabled["enabled"] = json!(false);
-    assert!(writer.flush(WAIT));
     let disabled = json!({"users": [
         entry(&alice, "eventsub", &["somechannel", "elsewhere", "third"]),
         carol_disabled,
     ]});
-    std::fs::write(&path, serde_json::to_string_pretty(&disabled).unwrap()).unwrap();
+    running.edit(&disabled);
     assert!(twitch.wait_eventsub_subscribed("alice", "third", 3 * WAIT));
     assert_eq!(twitch.say("carol", "somechannel", "ignored"), 2);
     assert!(twitch.sync_eventsub("carol", "after-disabled", WAIT));
@@ -724,8 +666,7 @@ fn edits_start_stop_and_resubscribe_eventsub_users_and_change_settings_in_place(
         1,
         "no change for a disabled user"
     );
-    stop.stop();
-    assert!(main_loop.join().unwrap());
+    running.stop();
     assert_eq!(
         twitch.n_eventsub_connections(),
         n_connections + 1,

@@ -24,22 +24,8 @@ fn started_alice(
 fn a_429_waits_for_the_bucket_reset_then_succeeds() {
     let twitch = FakeTwitch::start();
     let (alice, daemon) = started_alice(&twitch, &[]);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let reset = now + 2;
-    twitch.push_response(
-        "PUT",
-        COLOR_PATH,
-        ScriptedResponse::json(
-            429,
-            r#"{"error":"Too Many Requests","status":429,"message":"rate limited"}"#,
-        )
-        .with_header("Ratelimit-Limit", "800")
-        .with_header("Ratelimit-Remaining", "0")
-        .with_header("Ratelimit-Reset", &reset.to_string()),
-    );
+    let reset = unix_seconds() + 2;
+    twitch.push_response("PUT", COLOR_PATH, rate_limited_until(reset));
     twitch.send_line("alice", &own_message(&alice, "alice", "hi"));
     let refused = twitch.wait_request(is_color_put, WAIT).expect("first PUT");
     let retried = twitch

@@ -4,39 +4,9 @@
 
 mod common;
 
-use std::thread::JoinHandle;
-
 use common::*;
 use fake_twitch::FakeTwitch;
 use serde_json::json;
-use twitch_colorchanger::base::stop::StopSignal;
-
-/// The daemon's main loop running in a thread, as in the binary.
-struct Running {
-    stop: StopSignal,
-    main_loop: JoinHandle<bool>,
-}
-
-impl Running {
-    fn stop(self) {
-        self.stop.stop();
-        assert!(self.main_loop.join().unwrap(), "every thread ended");
-    }
-}
-
-fn run(file_daemon: FileDaemon) -> Running {
-    let stop = file_daemon.daemon.stop_signal();
-    let daemon = file_daemon.daemon;
-    Running {
-        stop,
-        main_loop: std::thread::spawn(move || daemon.run_until_stopped(WAIT)),
-    }
-}
-
-/// Rewrites the config in place, the way an editor saves a file.
-fn edit(path: &std::path::Path, config: &serde_json::Value) {
-    std::fs::write(path, serde_json::to_string_pretty(config).unwrap()).unwrap();
-}
 
 #[test]
 fn edits_start_added_users_stop_removed_ones_and_reconnect_changed_ones() {
@@ -46,10 +16,8 @@ fn edits_start_added_users_stop_removed_ones_and_reconnect_changed_ones() {
     let carol = account(&twitch, "carol", "1003", "", true);
     let dir = tempfile::tempdir().unwrap();
     let config = json!({"users": [user_json(&alice, true, &[]), user_json(&bob, true, &[])]});
-    let file_daemon =
-        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]);
-    let path = file_daemon.path.clone();
-    let running = run(file_daemon);
+    let running =
+        start_daemon_on_file(&twitch, dir.path(), &config, &[("TWITCH_RELOAD_SECS", "1")]).run();
     assert!(twitch.wait_joined("alice", "alice", WAIT));
     assert!(twitch.wait_joined("bob", "bob", WAIT));
 
@@ -58,7 +26,7 @@ fn edits_start_added_users_stop_removed_ones_and_reconnect_changed_ones() {
         user_json(&alice, true, &["alice", "somewhere"]),
         user_json(&carol, true, &[]),
     ]});
-    edit(&path, &edited);
+    running.edit(&edited);
     assert!(
         twitch.wait_joined("carol", "carol", WAIT),
         "added user started"
@@ -89,7 +57,7 @@ fn edits_start_added_users_stop_removed_ones_and_reconnect_changed_ones() {
         user_json(&alice, true, &["alice", "somewhere"]),
         carol_disabled,
     ]});
-    edit(&path, &disabled);
+    running.edit(&disabled);
     twitch.send_line("alice", &own_message(&alice, "alice", "marker"));
     twitch
         .wait_request(is_color_put, WAIT)
@@ -146,7 +114,7 @@ fn a_user_waiting_on_helix_never_holds_up_users_added_later() {
     let dir = tempfile::tempdir().unwrap();
     let config = json!({"users": [user_json(&alice, true, &[])]});
     // Calls may take two minutes, so that a stalled answer really holds a worker.
-    let file_daemon = start_daemon_on_file(
+    let running = start_daemon_on_file(
         &twitch,
         dir.path(),
         &config,
@@ -154,32 +122,23 @@ fn a_user_waiting_on_helix_never_holds_up_users_added_later() {
             ("TWITCH_RELOAD_SECS", "1"),
             ("TWITCH_HTTP_TIMEOUT_SECS", "120"),
         ],
-    );
-    let path = file_daemon.path.clone();
-    let running = run(file_daemon);
+    )
+    .run();
     assert!(twitch.wait_joined("alice", "alice", WAIT));
     let all = json!({"users": [
         user_json(&alice, true, &[]),
         user_json(&bob, true, &[]),
         user_json(&carol, true, &[]),
     ]});
-    edit(&path, &all);
+    running.edit(&all);
     assert!(twitch.wait_joined("bob", "bob", WAIT));
     assert!(twitch.wait_joined("carol", "carol", WAIT));
 
     // Alice's rate-limit bucket is empty for a minute: her change waits for the reset.
-    let reset = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 60;
     twitch.push_response(
         "PUT",
         "/helix/chat/color",
-        fake_twitch::ScriptedResponse::json(429, r#"{"status":429,"message":"rate limited"}"#)
-            .with_header("Ratelimit-Limit", "800")
-            .with_header("Ratelimit-Remaining", "0")
-            .with_header("Ratelimit-Reset", &reset.to_string()),
+        rate_limited_until(unix_seconds() + 60),
     );
     twitch.send_line("alice", &own_message(&alice, "alice", "hi"));
     let refused = twitch

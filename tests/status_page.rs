@@ -224,7 +224,6 @@ fn a_port_in_use_fails_the_start_with_its_address() {
 #[test]
 fn rate_limit_waits_and_failed_changes_show_in_metrics_and_on_the_page() {
     use fake_twitch::ScriptedResponse;
-    use std::time::{SystemTime, UNIX_EPOCH};
     let twitch = FakeTwitch::start();
     let erin = account(&twitch, "statuserin", "5105", "", true);
     let daemon = start_daemon_with(
@@ -234,18 +233,10 @@ fn rate_limit_waits_and_failed_changes_show_in_metrics_and_on_the_page() {
     );
     let address = daemon.status_address().unwrap();
     assert!(twitch.wait_joined("statuserin", "statuserin", WAIT));
-    let reset = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1;
     twitch.push_response(
         "PUT",
         "/helix/chat/color",
-        ScriptedResponse::json(429, r#"{"error":"Too Many Requests","status":429}"#)
-            .with_header("Ratelimit-Limit", "800")
-            .with_header("Ratelimit-Remaining", "0")
-            .with_header("Ratelimit-Reset", &reset.to_string()),
+        rate_limited_until(unix_seconds() + 1),
     );
     // Then Twitch refuses the hex color, and the named one tried instead: a failed change.
     for _ in 0..2 {

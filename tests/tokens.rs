@@ -542,25 +542,6 @@ fn a_user_restarted_during_a_refresh_takes_over_the_newest_tokens() {
     assert_eq!(n_refreshes, 1, "the successor did not refresh again");
 }
 
-/// A wall clock that a test moves ahead, as a suspend does while `Instant` stands still.
-fn movable_clock() -> (
-    twitch_colorchanger::base::wall_clock::WallClock,
-    std::sync::Arc<std::sync::atomic::AtomicU64>,
-) {
-    use std::sync::atomic::Ordering;
-    let ahead_secs = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let ahead = std::sync::Arc::clone(&ahead_secs);
-    let clock = twitch_colorchanger::base::wall_clock::WallClock::from_source(std::sync::Arc::new(
-        move || {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap();
-            now + std::time::Duration::from_secs(ahead.load(Ordering::SeqCst))
-        },
-    ));
-    (clock, ahead_secs)
-}
-
 #[test]
 fn after_a_suspend_the_token_is_validated_at_once() {
     let twitch = FakeTwitch::start();

@@ -5,9 +5,13 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use fake_twitch::{Account, FakeTwitch};
+use fake_twitch::{Account, FakeTwitch, ScriptedResponse};
+use twitch_colorchanger::base::stop::StopSignal;
+use twitch_colorchanger::base::wall_clock::WallClock;
 use twitch_colorchanger::cli::args;
 use twitch_colorchanger::config::{self, UserConfig};
 use twitch_colorchanger::daemon::settings::Settings;
@@ -82,6 +86,41 @@ impl FileDaemon {
         let text = std::fs::read_to_string(&self.path).unwrap();
         serde_json::from_str(&text).unwrap()
     }
+
+    /// Runs the daemon's main loop in a thread, as the binary does: it reloads the file.
+    pub fn run(self) -> RunningDaemon {
+        let stop = self.daemon.stop_signal();
+        let daemon = self.daemon;
+        RunningDaemon {
+            path: self.path,
+            writer: self.writer,
+            stop,
+            main_loop: std::thread::spawn(move || daemon.run_until_stopped(WAIT)),
+        }
+    }
+}
+
+/// A daemon on a config file whose main loop runs in a thread, noticing edits of the file.
+pub struct RunningDaemon {
+    pub path: std::path::PathBuf,
+    pub writer: twitch_colorchanger::config::writer::ConfigWriter,
+    stop: StopSignal,
+    main_loop: std::thread::JoinHandle<bool>,
+}
+
+impl RunningDaemon {
+    /// Rewrites the config file in place, the way an editor saves it, once everything the
+    /// daemon asked the writer to save is on disk: the edit is the only change.
+    pub fn edit(&self, config: &serde_json::Value) {
+        assert!(self.writer.flush(WAIT), "config writes finished");
+        std::fs::write(&self.path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    }
+
+    /// Stops the daemon and asserts that every thread ended in time.
+    pub fn stop(self) {
+        self.stop.stop();
+        assert!(self.main_loop.join().unwrap(), "every thread ended");
+    }
 }
 
 /// Writes `config` to `dir` and starts the daemon on it in this process.
@@ -124,6 +163,63 @@ pub fn user_entry<'a>(config: &'a serde_json::Value, login: &str) -> &'a serde_j
 
 pub fn is_color_put(request: &fake_twitch::HttpRequest) -> bool {
     request.method == "PUT" && request.path == "/helix/chat/color"
+}
+
+/// Now in whole seconds since the Unix epoch, as Twitch's `Ratelimit-Reset` counts.
+pub fn unix_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Twitch's 429 when a rate-limit bucket stays empty until `reset` (Unix seconds).
+pub fn rate_limited_until(reset: u64) -> ScriptedResponse {
+    ScriptedResponse::json(
+        429,
+        r#"{"error":"Too Many Requests","status":429,"message":"Too Many Requests"}"#,
+    )
+    .with_header("Ratelimit-Limit", "800")
+    .with_header("Ratelimit-Remaining", "0")
+    .with_header("Ratelimit-Reset", &reset.to_string())
+}
+
+/// A wall clock that a test moves ahead (by the returned seconds), as a suspend does while
+/// `Instant` stands still.
+pub fn movable_clock() -> (WallClock, Arc<AtomicU64>) {
+    let ahead_secs = Arc::new(AtomicU64::new(0));
+    let ahead = Arc::clone(&ahead_secs);
+    let clock = WallClock::from_source(Arc::new(move || {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        now + Duration::from_secs(ahead.load(Ordering::SeqCst))
+    }));
+    (clock, ahead_secs)
+}
+
+/// Sends a burst of ten messages through `send` while the first color change is slow, as a
+/// real one can be: the rest of the burst arrives while it is in flight.
+pub fn send_burst_during_a_slow_change(twitch: &FakeTwitch, mut send: impl FnMut(&str)) {
+    twitch.push_response(
+        "PUT",
+        "/helix/chat/color",
+        ScriptedResponse::status(204).delayed(Duration::from_millis(300)),
+    );
+    for n in 0..10 {
+        send(&format!("spam {n}"));
+    }
+}
+
+/// Asserts that the burst of [`send_burst_during_a_slow_change`] coalesced into one to three
+/// color changes, the last one away from `old_color`.
+pub fn assert_burst_coalesced(twitch: &FakeTwitch, old_color: &str) {
+    let puts = twitch.color_puts();
+    assert!(
+        (1..=3).contains(&puts.len()),
+        "{} PUTs for a burst of ten",
+        puts.len()
+    );
+    let last = puts.last().unwrap().query_param("color").unwrap();
+    assert_ne!(last.to_ascii_uppercase(), old_color, "ends on a new color");
 }
 
 /// Registers `login` with the fake and returns its account.
