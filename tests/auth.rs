@@ -154,15 +154,14 @@ fn auth_never_touches_a_broken_config_and_checks_the_account_asked_for() {
     let path = dir.path().join("new.conf");
     let broken = "{\"users\": [\n  {\"username\": \"x\",}\n]}\n";
     fs::write(&path, broken).unwrap();
-    let mut command = binary_for(dir.path(), &twitch);
-    command.args([
-        "auth",
-        "--client-id",
-        &alice.client_id,
-        "--config",
-        "new.conf",
-    ]);
-    let (status, _, output) = Process::spawn(command).wait_exit();
+    let spawn_auth = |args: &[&str]| {
+        let mut command = binary_for(dir.path(), &twitch);
+        command
+            .args(["auth", "--client-id", &alice.client_id])
+            .args(args);
+        Process::spawn(command)
+    };
+    let (status, _, output) = spawn_auth(&["--config", "new.conf"]).wait_exit();
     assert_eq!(status.code(), Some(2), "{output}");
     assert!(output.contains("new.conf:2:"), "positioned: {output}");
     assert_eq!(fs::read_to_string(&path).unwrap(), broken);
@@ -172,15 +171,7 @@ fn auth_never_touches_a_broken_config_and_checks_the_account_asked_for() {
     );
 
     // A config in a directory that does not exist is refused before the login, too.
-    let mut command = binary_for(dir.path(), &twitch);
-    command.args([
-        "auth",
-        "--client-id",
-        &alice.client_id,
-        "--config",
-        "nowhere/new.conf",
-    ]);
-    let (status, _, output) = Process::spawn(command).wait_exit();
+    let (status, _, output) = spawn_auth(&["--config", "nowhere/new.conf"]).wait_exit();
     assert_eq!(status.code(), Some(2), "{output}");
     assert!(
         output.contains("the directory nowhere does not exist"),
@@ -193,17 +184,7 @@ fn auth_never_touches_a_broken_config_and_checks_the_account_asked_for() {
 
     // --user names the account expected: logging in as another is refused, nothing written.
     fs::remove_file(&path).unwrap();
-    let mut command = binary_for(dir.path(), &twitch);
-    command.args([
-        "auth",
-        "--client-id",
-        &alice.client_id,
-        "--user",
-        "mallory",
-        "--config",
-        "new.conf",
-    ]);
-    let process = Process::spawn(command);
+    let process = spawn_auth(&["--user", "mallory", "--config", "new.conf"]);
     let code = twitch.wait_device_user_code(WAIT).expect("a device code");
     twitch.approve_device(&code, "alice");
     let (status, _, output) = process.wait_exit();

@@ -53,6 +53,22 @@ fn next_change_of(twitch: &FakeTwitch, user_id: &str) -> String {
     put.query_param("color").unwrap_or_default().to_string()
 }
 
+/// Starts the daemon for alice (user 1001) reading #somechannel over EventSub and waits for
+/// her subscription.
+fn start_alice_on_eventsub(twitch: &FakeTwitch) -> twitch_colorchanger::daemon::Daemon {
+    let alice = reader(twitch, "alice", "1001", "");
+    let daemon = start_daemon(twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    daemon
+}
+
+/// Says `text` as alice in #somechannel, where only her session listens, and returns the
+/// color it changed hers to.
+fn alice_changes_color(twitch: &FakeTwitch, text: &str) -> String {
+    assert_eq!(twitch.say("alice", "somechannel", text), 1);
+    next_change_of(twitch, "1001")
+}
+
 #[test]
 fn auto_reads_chat_over_eventsub_with_the_scope_and_over_irc_without_it() {
     let twitch = FakeTwitch::start();
@@ -85,9 +101,7 @@ fn auto_reads_chat_over_eventsub_with_the_scope_and_over_irc_without_it() {
 #[test]
 fn session_reconnect_keeps_changes_flowing_without_a_second_subscription() {
     let twitch = FakeTwitch::start();
-    let alice = reader(&twitch, "alice", "1001", "");
-    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
-    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    let daemon = start_alice_on_eventsub(&twitch);
 
     assert_eq!(twitch.eventsub_reconnect("alice"), 1);
     assert!(twitch.wait_n_eventsub_connections(2, WAIT));
@@ -97,8 +111,7 @@ fn session_reconnect_keeps_changes_flowing_without_a_second_subscription() {
         .is_some());
     assert!(twitch.wait_live_eventsub_connections(1, WAIT));
 
-    assert_eq!(twitch.say("alice", "somechannel", "still here"), 1);
-    next_change_of(&twitch, "1001");
+    alice_changes_color(&twitch, "still here");
     assert_eq!(
         subscription_posts(&twitch).len(),
         1,
@@ -128,8 +141,7 @@ fn silence_past_the_keepalive_window_reconnects_and_subscribes_again() {
     assert!(twitch.wait_n_eventsub_subscriptions("alice", 2, WAIT));
     twitch.set_eventsub_silent("alice", false);
     assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
-    assert_eq!(twitch.say("alice", "somechannel", "back"), 1);
-    next_change_of(&twitch, "1001");
+    alice_changes_color(&twitch, "back");
     assert!(daemon.shutdown(WAIT));
 }
 
@@ -283,17 +295,14 @@ fn a_rate_limit_longer_than_a_new_session_may_wait_reconnects_once_the_reset_is_
         posts[1].at.duration_since(posts[0].at)
     );
     assert_eq!(twitch.n_eventsub_connections(), 2);
-    assert_eq!(twitch.say("alice", "somechannel", "hi"), 1);
-    next_change_of(&twitch, "1001");
+    alice_changes_color(&twitch, "hi");
     assert!(daemon.shutdown(WAIT));
 }
 
 #[test]
 fn a_401_on_subscribing_refreshes_the_token_and_subscribes_with_the_new_one() {
     let twitch = FakeTwitch::start();
-    let alice = reader(&twitch, "alice", "1001", "");
-    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
-    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    let daemon = start_alice_on_eventsub(&twitch);
 
     // The token dies at Twitch; the next connection's subscription is refused with 401.
     twitch.expire_access_token("alice");
@@ -313,17 +322,14 @@ fn a_401_on_subscribing_refreshes_the_token_and_subscribes_with_the_new_one() {
         .collect();
     let new_token = format!("Bearer {}", twitch.access_token("alice"));
     assert_eq!(authorizations.last(), Some(&Some(new_token.as_str())));
-    assert_eq!(twitch.say("alice", "somechannel", "hi"), 1);
-    next_change_of(&twitch, "1001");
+    alice_changes_color(&twitch, "hi");
     assert!(daemon.shutdown(WAIT));
 }
 
 #[test]
 fn revocations_resubscribe_or_take_the_token_path() {
     let twitch = FakeTwitch::start();
-    let alice = reader(&twitch, "alice", "1001", "");
-    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
-    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    let daemon = start_alice_on_eventsub(&twitch);
 
     // A reason that allows it: the same connection subscribes again.
     assert_eq!(
@@ -342,8 +348,7 @@ fn revocations_resubscribe_or_take_the_token_path() {
     assert!(twitch.wait_n_eventsub_subscriptions("alice", 3, WAIT));
     assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
     assert_ne!(twitch.access_token("alice"), first_token, "refreshed");
-    assert_eq!(twitch.say("alice", "somechannel", "hi"), 1);
-    next_change_of(&twitch, "1001");
+    alice_changes_color(&twitch, "hi");
     assert!(daemon.shutdown(WAIT));
 }
 
@@ -362,8 +367,7 @@ fn the_current_color_at_connect_comes_from_helix() {
         )
         .expect("the current color is asked for at connect");
     assert_eq!(get.query_param("user_id"), Some("1001"));
-    assert_eq!(twitch.say("alice", "somechannel", "hi"), 1);
-    let color = next_change_of(&twitch, "1001");
+    let color = alice_changes_color(&twitch, "hi");
     assert_ne!(color, "red", "never the color the user already has");
     assert!(daemon.shutdown(WAIT));
 }
@@ -428,11 +432,7 @@ fn switching_chat_transport_by_a_config_edit_reconnects_that_user_only() {
 
 /// Runs the binary with `config` and debug logs.
 fn spawn_binary(twitch: &FakeTwitch, dir: &std::path::Path, config: &serde_json::Value) -> Process {
-    std::fs::write(
-        dir.join("twitch_colorchanger.conf"),
-        serde_json::to_string_pretty(config).unwrap(),
-    )
-    .unwrap();
+    write_config(dir, config);
     let mut command = binary_for(dir, twitch);
     command.env("DEBUG", "true");
     Process::spawn(command)
@@ -459,12 +459,8 @@ fn binary_says_which_transport_acts_once_per_message_and_names_close_codes() {
             WAIT
         )
         .is_some());
-    let mut health = binary_for(dir.path(), &twitch);
-    health.arg("health");
-    let output = health.output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).into_owned()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{text}");
+    let (code, text) = health(dir.path(), &twitch);
+    assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("1 user connected"), "{text}");
 
     // Delivered twice, acted on once: the marker after it is the second own message.

@@ -4,23 +4,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use fake_twitch::FakeTwitch;
 use serde_json::json;
-
-fn health(dir: &std::path::Path, twitch: &FakeTwitch) -> (Option<i32>, String) {
-    let mut command: Command = binary_for(dir, twitch);
-    command.arg("health");
-    let output = command.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code(), text)
-}
 
 #[test]
 fn health_follows_the_daemon_and_its_users() {
@@ -28,11 +14,10 @@ fn health_follows_the_daemon_and_its_users() {
     let alice = account(&twitch, "alice", "1001", "", true);
     let bob = account(&twitch, "bob", "1002", "", true);
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("twitch_colorchanger.conf"),
-        json!({"users": [user_json(&alice, true, &[])]}).to_string(),
-    )
-    .unwrap();
+    write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &[])]}),
+    );
 
     let (code, text) = health(dir.path(), &twitch);
     assert_eq!(code, Some(1), "no daemon yet: {text}");
@@ -59,11 +44,10 @@ fn health_follows_the_daemon_and_its_users() {
     // A user whose login is gone for good makes the daemon unhealthy, naming the user.
     twitch.expire_access_token("bob");
     twitch.revoke_refresh_token("bob");
-    std::fs::write(
-        dir.path().join("twitch_colorchanger.conf"),
-        json!({"users": [user_json(&alice, true, &[]), user_json(&bob, true, &[])]}).to_string(),
-    )
-    .unwrap();
+    write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &[]), user_json(&bob, true, &[])]}),
+    );
     let mut command = binary_for(dir.path(), &twitch);
     command.env("DEBUG", "true");
     let process = Process::spawn(command);

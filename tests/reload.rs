@@ -75,9 +75,10 @@ fn a_broken_edit_is_reported_with_its_position_ignored_and_left_alone() {
     let twitch = FakeTwitch::start();
     let alice = account(&twitch, "alice", "1001", "", true);
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("twitch_colorchanger.conf");
-    let config = json!({"users": [user_json(&alice, true, &[])]});
-    std::fs::write(&path, config.to_string()).unwrap();
+    let path = write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &[])]}),
+    );
     let mut command = binary_for(dir.path(), &twitch);
     command.env("TWITCH_RELOAD_SECS", "1");
     let process = Process::spawn(command);

@@ -138,29 +138,6 @@ fn three_users_refreshing_at_once_are_all_saved() {
     assert!(running.daemon.shutdown(WAIT));
 }
 
-/// `twitch-colorchanger health` in `dir`: its exit code and everything it printed.
-fn health(dir: &std::path::Path, twitch: &FakeTwitch) -> (Option<i32>, String) {
-    let mut command = binary_for(dir, twitch);
-    command.arg("health");
-    let output = command.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code(), text)
-}
-
-fn write_config(dir: &std::path::Path, config: &serde_json::Value) -> std::path::PathBuf {
-    let path = dir.join("twitch_colorchanger.conf");
-    std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
-    path
-}
-
-fn read_config(path: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 #[test]
 fn a_revoked_refresh_token_starts_a_login_without_a_terminal_and_changes_resume() {
     let twitch = FakeTwitch::start();

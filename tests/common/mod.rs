@@ -123,6 +123,18 @@ impl RunningDaemon {
     }
 }
 
+/// Writes `config` as `twitch_colorchanger.conf` in `dir`, where the binary looks first;
+/// returns its path.
+pub fn write_config(dir: &Path, config: &serde_json::Value) -> std::path::PathBuf {
+    let path = dir.join("twitch_colorchanger.conf");
+    std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    path
+}
+
+pub fn read_config(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// Writes `config` to `dir` and starts the daemon on it in this process.
 pub fn start_daemon_on_file(
     twitch: &FakeTwitch,
@@ -130,8 +142,7 @@ pub fn start_daemon_on_file(
     config: &serde_json::Value,
     extra: &[(&str, &str)],
 ) -> FileDaemon {
-    let path = dir.join("twitch_colorchanger.conf");
-    std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    let path = write_config(dir, config);
     let (mut loaded, document) =
         twitch_colorchanger::config::file::load(&path).expect("valid config");
     let (writer, _thread) = twitch_colorchanger::config::writer::ConfigWriter::spawn(
@@ -278,6 +289,17 @@ pub fn binary_for(dir: &Path, twitch: &FakeTwitch) -> std::process::Command {
         command.env(key, value);
     }
     command
+}
+
+/// `twitch-colorchanger health` in `dir`: its exit code and everything it printed.
+pub fn health(dir: &Path, twitch: &FakeTwitch) -> (Option<i32>, String) {
+    let output = binary_for(dir, twitch).arg("health").output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), text)
 }
 
 /// A running binary whose stdout and stderr lines are collected as they come; killed if a
