@@ -181,6 +181,14 @@ impl HttpRequest {
         find_pair(&self.query, name)
     }
 
+    /// Every decoded query parameter of that name, in order.
+    pub fn query_params<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.query
+            .iter()
+            .filter(move |(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The first decoded form field of that name.
     pub fn form_param(&self, name: &str) -> Option<&str> {
         find_pair(&self.form, name)

@@ -148,12 +148,7 @@ fn get_chat_color(
     let Some(login) = helix_login(state, request) else {
         return helix_unauthorized();
     };
-    let user_ids: Vec<&str> = request
-        .query
-        .iter()
-        .filter(|(name, _)| name == "user_id")
-        .map(|(_, value)| value.as_str())
-        .collect();
+    let user_ids: Vec<&str> = request.query_params("user_id").collect();
     let response = if user_ids.is_empty() {
         helix_bad_request("Missing required parameter \"user_id\"")
     } else {
@@ -181,17 +176,10 @@ fn get_users(state: &mut State, request: &HttpRequest, now_unix_seconds: u64) ->
     let Some(login) = helix_login(state, request) else {
         return helix_unauthorized();
     };
-    let asked_ids: Vec<&str> = request
-        .query
-        .iter()
-        .filter(|(n, _)| n == "id")
-        .map(|(_, v)| v.as_str())
-        .collect();
+    let asked_ids: Vec<&str> = request.query_params("id").collect();
     let asked_logins: Vec<String> = request
-        .query
-        .iter()
-        .filter(|(n, _)| n == "login")
-        .map(|(_, v)| v.to_lowercase())
+        .query_params("login")
+        .map(str::to_lowercase)
         .collect();
     if asked_ids.len() + asked_logins.len() > 100 {
         let response = helix_bad_request(
