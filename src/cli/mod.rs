@@ -108,7 +108,8 @@ pub struct LoadedUsers {
     pub users: Vec<UserConfig>,
     /// Where the users came from, for messages.
     pub source: String,
-    /// What the config file holds (or will hold, for users from the environment).
+    /// What the config file holds (or will hold, for users from the environment); handed
+    /// over to the config writer when the daemon starts.
     pub document: Document,
     /// True when users came from the environment and the file should be written.
     pub write_first: bool,
@@ -517,17 +518,17 @@ fn start_writer(
     } else if let Some(conversion) = loaded.document.upstream_conversion() {
         write_converted(&settings.config_path, &loaded.document, conversion);
     }
-    ConfigWriter::spawn(
-        settings.config_path.clone(),
-        loaded.document.clone(),
-        &mut loaded.users,
+    // The writer owns the document from here on; keeping a copy here would hold every
+    // user's entry twice for the daemon's whole life.
+    let document = std::mem::replace(&mut loaded.document, Document::empty());
+    ConfigWriter::spawn(settings.config_path.clone(), document, &mut loaded.users).map_err(
+        |error| {
+            fail(
+                EXIT_RUNTIME,
+                format!("cannot start the config writer: {error}"),
+            )
+        },
     )
-    .map_err(|error| {
-        fail(
-            EXIT_RUNTIME,
-            format!("cannot start the config writer: {error}"),
-        )
-    })
 }
 
 /// Completes a config write that a crash or power cut cut off (see
