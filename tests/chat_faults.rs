@@ -142,3 +142,47 @@ fn a_burst_of_ten_messages_coalesces_into_at_most_three_changes() {
     assert!(daemon.shutdown(WAIT));
     assert_burst_coalesced(&twitch, "#123456");
 }
+
+/// A handshake that never completes (the server accepts TCP and then says nothing) holds
+/// one dialer, not the others: the other user logs in and changes colors while it hangs
+/// (the hanging one gives up only after the 10 s connect timeout); and a shutdown does not
+/// wait for it, since stopping a user shuts its half-open socket.
+#[test]
+fn a_hanging_handshake_holds_up_neither_other_users_nor_shutdown() {
+    let twitch = FakeTwitch::start();
+    twitch.stall_handshakes(1);
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let bob = account(&twitch, "bob", "1002", "", true);
+    let daemon = start_daemon(
+        &twitch,
+        vec![
+            user_json(&alice, true, &["alice"]),
+            user_json(&bob, true, &["bob"]),
+        ],
+    );
+    assert!(twitch.wait_n_stalled_open(1, WAIT), "one handshake hangs");
+    assert!(
+        twitch.wait_n_users_logged_in(1, WAIT),
+        "the other user logs in"
+    );
+    assert_eq!(twitch.n_stalled_open(), 1, "while the first still hangs");
+    let (other, channel) = if twitch.n_logins("alice") > 0 {
+        (&alice, "alice")
+    } else {
+        (&bob, "bob")
+    };
+    assert!(twitch.wait_joined(&other.login, channel, WAIT));
+    twitch.send_line(&other.login, &own_message(other, channel, "hi"));
+    assert!(twitch.wait_request(is_color_put, WAIT).is_some());
+    assert_eq!(
+        twitch.n_stalled_open(),
+        1,
+        "the change did not wait for it either"
+    );
+
+    assert!(daemon.shutdown(WAIT), "every thread ended in time");
+    assert!(
+        twitch.wait_n_stalled_open(0, WAIT),
+        "the hanging connection was closed"
+    );
+}

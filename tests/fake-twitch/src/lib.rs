@@ -378,6 +378,10 @@ pub(crate) struct State {
     pub(crate) irc_connections: HashMap<u64, IrcConnectionEntry>,
     pub(crate) n_irc_connections_accepted: usize,
     pub(crate) n_irc_refusals_pending: usize,
+    /// WebSocket connections (chat or EventSub) still to be held without an answer.
+    pub(crate) n_handshake_stalls_pending: usize,
+    /// Connections held without an answer right now.
+    pub(crate) n_stalled_open: usize,
     pub(crate) next_connection_id: u64,
     pub(crate) http_requests: Vec<HttpRequest>,
     pub(crate) n_http_requests_consumed: usize,
@@ -938,6 +942,39 @@ impl FakeTwitch {
     /// handshake.
     pub fn refuse_connections(&self, n_connections: usize) {
         self.shared.lock_state().n_irc_refusals_pending = n_connections;
+    }
+
+    /// Holds the next `n_connections` accepted WebSocket connections (chat or EventSub)
+    /// without ever answering: no TLS, no WebSocket handshake, until the client gives up
+    /// or the fake stops.
+    pub fn stall_handshakes(&self, n_connections: usize) {
+        self.shared.lock_state().n_handshake_stalls_pending = n_connections;
+    }
+
+    /// Waits until exactly `n` connections are held by [`Self::stall_handshakes`].
+    pub fn wait_n_stalled_open(&self, n: usize, timeout: Duration) -> bool {
+        self.shared
+            .wait_until(timeout, |state| (state.n_stalled_open == n).then_some(()))
+            .is_some()
+    }
+
+    /// Waits until at least `n` different users have logged in to chat.
+    pub fn wait_n_users_logged_in(&self, n: usize, timeout: Duration) -> bool {
+        self.shared
+            .wait_until(timeout, |state| {
+                let logged_in = state
+                    .irc_users
+                    .values()
+                    .filter(|record| record.n_logins > 0)
+                    .count();
+                (logged_in >= n).then_some(())
+            })
+            .is_some()
+    }
+
+    /// How many connections [`Self::stall_handshakes`] holds right now.
+    pub fn n_stalled_open(&self) -> usize {
+        self.shared.lock_state().n_stalled_open
     }
 
     /// Every line received from connections of `login`, the lines sent before its NICK included.

@@ -89,6 +89,10 @@ pub(crate) fn run_listener<P: Protocol>(
     shared.accept_until_shutdown(&listener, |stream, mut state| {
         let (command_sender, command_receiver) = crossbeam_channel::unbounded();
         let registered = P::register(&mut state, command_sender);
+        let stalled = registered.is_some() && state.n_handshake_stalls_pending > 0;
+        if stalled {
+            state.n_handshake_stalls_pending -= 1;
+        }
         drop(state);
         shared.notify_changed();
         let Some(connection_id) = registered else {
@@ -103,7 +107,7 @@ pub(crate) fn run_listener<P: Protocol>(
                 run_connection::<P>(
                     connection_id,
                     stream,
-                    connection_tls.as_ref(),
+                    (connection_tls.as_ref(), stalled),
                     &connection_shared,
                     &command_receiver,
                 );
@@ -118,10 +122,11 @@ pub(crate) fn run_listener<P: Protocol>(
 }
 
 /// Runs one connection to its end, then shuts its socket down and joins its reader thread.
+/// A `stalled` connection never answers: not TLS, not the WebSocket handshake.
 fn run_connection<P: Protocol>(
     connection_id: u64,
     stream: TcpStream,
-    tls: Option<&TlsAcceptor>,
+    (tls, stalled): (Option<&TlsAcceptor>, bool),
     shared: &Arc<Shared>,
     commands: &Receiver<P::Command>,
 ) {
@@ -134,6 +139,10 @@ fn run_connection<P: Protocol>(
         .spawn(move || forward_raw_bytes(reader_stream, &bytes_sender));
     let transport = match (&reader, tls) {
         (Err(_), _) => None,
+        (Ok(_), _) if stalled => {
+            hang(shared, &bytes_receiver);
+            None
+        }
         (Ok(_), None) => Some(Transport::Plain(stream)),
         (Ok(_), Some(acceptor)) => {
             accept_tls(acceptor, stream, &bytes_receiver, commands, shared).map(Transport::Tls)
@@ -154,6 +163,22 @@ fn run_connection<P: Protocol>(
     if let Ok(reader) = reader {
         let _ = reader.join();
     }
+}
+
+/// Holds a connection without answering until the client goes away or the fake stops;
+/// counted in `n_stalled_open` meanwhile.
+fn hang(shared: &Arc<Shared>, bytes_receiver: &Receiver<Vec<u8>>) {
+    shared.lock_state().n_stalled_open += 1;
+    shared.notify_changed();
+    let shutdown_receiver = shared.shutdown_receiver.clone();
+    loop {
+        select! {
+            recv(bytes_receiver) -> bytes => if bytes.is_err() { break },
+            recv(shutdown_receiver) -> _ => break,
+        }
+    }
+    shared.lock_state().n_stalled_open -= 1;
+    shared.notify_changed();
 }
 
 /// Opens the WebSocket, then feeds the protocol incoming bytes, orders and deadlines until
