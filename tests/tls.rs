@@ -113,3 +113,47 @@ fn a_wrong_name_does_not_load_the_bundle() {
     assert!(connect(&context, "127.0.0.1", &other).is_err());
     assert_eq!(connect(&context, "127.0.0.1", &other), Ok(()));
 }
+
+/// A frame longer than one read of the chat socket, in one TLS record: the rest of it is
+/// already decrypted inside OpenSSL, so reading on must not wait for the socket (which has
+/// nothing more to say).
+#[test]
+fn a_frame_longer_than_one_read_arrives_whole_without_more_traffic() {
+    use std::time::{Duration, Instant};
+    use twitch_colorchanger::base::stop::StopSignal;
+    use twitch_colorchanger::chat::socket::{FrameSocket, Incoming};
+
+    let twitch = FakeTwitch::start_tls();
+    let alice = fake_twitch::Account::new("alice", "1001");
+    twitch.add_user(alice.clone());
+    let root = tempfile::tempdir().unwrap();
+    let context = TlsContext::with_trust(Trust {
+        dirs: vec![hashed_dir(root.path(), "certs", &twitch)],
+        ..Trust::default()
+    })
+    .unwrap();
+    let stop = StopSignal::new();
+    let mut socket = FrameSocket::connect(&twitch.irc_url(), Some(&context), &stop).unwrap();
+    socket
+        .send(format!("PASS oauth:{}", alice.access_token))
+        .unwrap();
+    socket.send("NICK alice".to_string()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut read_until = |wanted: &dyn Fn(&str) -> bool| loop {
+        assert!(Instant::now() < deadline, "the frame did not arrive");
+        match socket.read(Duration::from_secs(1)).unwrap() {
+            Incoming::Text(text) if wanted(&text) => return text,
+            _ => {}
+        }
+    };
+    read_until(&|text| text.contains(" 001 alice "));
+    assert!(twitch.wait_n_logins("alice", 1, Duration::from_secs(30)));
+    // 12 KB: one TLS record (up to 16 KiB), three reads of the chat socket (4 KiB each).
+    let long = format!(
+        ":bob!bob@bob.tmi.twitch.tv PRIVMSG #alice :{}",
+        "a".repeat(12_000)
+    );
+    twitch.send_line("alice", &long);
+    let text = read_until(&|text| text.contains("PRIVMSG #alice"));
+    assert_eq!(text.trim_end(), long);
+}
