@@ -72,37 +72,12 @@ pub fn write_atomic_with_rename(
     rename: impl Fn(&Path, &Path) -> io::Result<()>,
 ) -> io::Result<WriteOutcome> {
     let target = resolve_symlinks(path)?;
-    let directory = match target.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = target.file_name().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} does not name a file", target.display()),
-        )
-    })?;
-    let mode = match fs::metadata(&target) {
-        Ok(metadata) => permission_mode(&metadata),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => NEW_FILE_MODE,
-        Err(error) => return Err(error),
-    };
-
-    let temp_path = directory.join(temp_file_name(file_name));
-    let mut file = create_new_with_mode(&temp_path, mode)?;
+    let mode = mode_for(&target)?;
     // From here on every early return removes the temp file.
-    let temp = TempFile { path: &temp_path };
-    file.write_all(contents)?;
-    file.sync_all()?;
-    drop(file);
-
-    match rename(&temp_path, &target) {
+    let temp = TempFile::write_beside(&target, contents, mode, &RealDisk)?;
+    match rename(&temp.path, &target) {
         Ok(()) => {
-            temp.forget();
-            // The new content is already in place; a directory that cannot be fsynced (some
-            // network and FUSE filesystems) only weakens durability, so it is not an error
-            // the caller could act on.
-            let _ = File::open(&directory).and_then(|dir| dir.sync_all());
+            sync_directory(&temp.keep());
             Ok(WriteOutcome::Renamed)
         }
         Err(error) if is_rename_refused(&error) => {
@@ -223,18 +198,8 @@ pub fn replace_config(
     disk: &dyn Disk,
 ) -> Result<Replaced, ReplaceError> {
     let target = resolve_symlinks(path)?;
-    let (directory, file_name) = directory_and_name(&target)?;
-    let mode = match fs::metadata(&target) {
-        Ok(metadata) => permission_mode(&metadata),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => NEW_FILE_MODE,
-        Err(error) => return Err(error.into()),
-    };
-    let temp_path = directory.join(temp_file_name(file_name));
-    let mut file = create_new_with_mode(&temp_path, mode)?;
-    let temp = TempFile { path: &temp_path };
-    disk.write_all(&temp_path, &mut file, contents)?;
-    file.sync_all()?;
-    drop(file);
+    let mode = mode_for(&target)?;
+    let temp = TempFile::write_beside(&target, contents, mode, disk)?;
 
     disk.before_replace(&target);
     let current = match fs::read(&target) {
@@ -250,10 +215,9 @@ pub fn replace_config(
         None => None,
     };
 
-    match disk.rename(&temp_path, &target) {
+    match disk.rename(&temp.path, &target) {
         Ok(()) => {
-            temp.forget();
-            sync_directory(&directory);
+            sync_directory(&temp.keep());
             Ok(Replaced {
                 outcome: WriteOutcome::Renamed,
                 backup_error,
@@ -261,8 +225,8 @@ pub fn replace_config(
         }
         Err(error) if is_rename_refused(&error) => {
             let copy = in_place_copy_path(&target);
-            disk.rename(&temp_path, &copy)?;
-            temp.forget();
+            disk.rename(&temp.path, &copy)?;
+            let directory = temp.keep();
             sync_directory(&directory);
             match overwrite_keeping_a_copy(&target, contents, current.as_deref(), mode, disk) {
                 Ok(()) => {
@@ -345,15 +309,9 @@ fn rotate_backups(target: &Path, previous: &[u8], mode: u32) -> io::Result<()> {
             Err(error) => return Err(error),
         }
     }
-    let (directory, _) = directory_and_name(&newest)?;
-    let temp_path = directory.join(temp_file_name(newest.file_name().unwrap_or_default()));
-    let mut file = create_new_with_mode(&temp_path, mode)?;
-    let temp = TempFile { path: &temp_path };
-    file.write_all(previous)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temp_path, &newest)?;
-    temp.forget();
+    let temp = TempFile::write_beside(&newest, previous, mode, &RealDisk)?;
+    fs::rename(&temp.path, &newest)?;
+    temp.keep();
     Ok(())
 }
 
@@ -441,19 +399,54 @@ pub fn recover_interrupted_write(path: &Path) -> io::Result<Recovery> {
 }
 
 /// Removes the temp file when dropped, unless it was renamed into place.
-struct TempFile<'a> {
-    path: &'a Path,
+struct TempFile {
+    path: PathBuf,
 }
 
-impl TempFile<'_> {
-    fn forget(self) {
-        std::mem::forget(self);
+impl TempFile {
+    /// Writes `contents` to a new temp file beside `target` (same directory, so a rename
+    /// replaces the target atomically) with `mode`, and syncs it.
+    fn write_beside(
+        target: &Path,
+        contents: &[u8],
+        mode: u32,
+        disk: &dyn Disk,
+    ) -> io::Result<TempFile> {
+        let (directory, file_name) = directory_and_name(target)?;
+        let path = directory.join(temp_file_name(file_name));
+        let mut file = create_new_with_mode(&path, mode)?;
+        let temp = TempFile { path };
+        disk.write_all(&temp.path, &mut file, contents)?;
+        file.sync_all()?;
+        Ok(temp)
+    }
+
+    /// Keeps the file (it was renamed into place); returns its directory.
+    fn keep(mut self) -> PathBuf {
+        let path = std::mem::take(&mut self.path);
+        match path.parent() {
+            Some(parent) => parent.to_path_buf(),
+            None => PathBuf::from("."),
+        }
     }
 }
 
-impl Drop for TempFile<'_> {
+impl Drop for TempFile {
     fn drop(&mut self) {
-        let _ = fs::remove_file(self.path);
+        // Empty once kept.
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The mode a new version of `target` gets: the file's own, or [`NEW_FILE_MODE`] for a new
+/// file.
+fn mode_for(target: &Path) -> io::Result<u32> {
+    match fs::metadata(target) {
+        Ok(metadata) => Ok(permission_mode(&metadata)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(NEW_FILE_MODE),
+        Err(error) => Err(error),
     }
 }
 
