@@ -22,7 +22,7 @@ use crate::chat::irc;
 use crate::chat::link::{Link, LinkEnd, LinkTiming, Step};
 use crate::chat::reconnect::{Ending, Reconnects, Refusal};
 use crate::chat::session::{decide_own_message, JoinBudget, OwnMessageDecision};
-use crate::chat::socket::{FrameSocket, Incoming};
+use crate::chat::socket::FrameSocket;
 use crate::chat::watch::{ChatWatch, WatchedLink};
 use crate::config::{ChatTransport, SavedField};
 use crate::status::UserState;
@@ -381,19 +381,10 @@ impl Connection<'_> {
             return ended;
         }
         loop {
-            let timeout = link
-                .next_deadline()
-                .saturating_duration_since(Instant::now());
-            let mut steps = match self.socket.read(timeout) {
-                Ok(Incoming::Text(frame)) => link.on_frame(Instant::now(), &frame),
-                Ok(Incoming::Traffic) => {
-                    link.on_traffic(Instant::now());
-                    Vec::new()
-                }
-                Ok(Incoming::TimedOut) => Vec::new(),
+            let steps = match self.socket.next_steps(&mut link) {
+                Ok(steps) => steps,
                 Err(reason) => return self.lost(reason),
             };
-            steps.extend(link.due(Instant::now()));
             if let Err(ended) = self.carry_out(steps, generation) {
                 return ended;
             }

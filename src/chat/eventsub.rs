@@ -16,6 +16,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::base::ids::UserId;
+use crate::chat::link::ChatMachine;
 use crate::config::ChatTransport;
 
 /// The subscription type that carries chat messages, and its version.
@@ -625,21 +626,25 @@ impl EventSubLink {
             Phase::AwaitingWelcome { .. } => None,
         }
     }
+}
+
+impl ChatMachine for EventSubLink {
+    type Step = EventSubStep;
 
     /// The earliest moment `due` has something to do: the welcome's or the keepalive's
     /// deadline, or the end of a rate limit's wait.
-    pub fn next_deadline(&self) -> Instant {
+    fn next_deadline(&self) -> Instant {
         let end = self.end_deadline();
         self.retry_deadline().map_or(end, |retry| retry.min(end))
     }
 
     /// Any frame, pings and keepalives included, shows the link is alive.
-    pub fn on_traffic(&mut self, now: Instant) {
+    fn on_traffic(&mut self, now: Instant) {
         self.last_traffic = now;
     }
 
     /// What one text frame asks for.
-    pub fn on_frame(&mut self, now: Instant, frame: &str) -> Vec<EventSubStep> {
+    fn on_frame(&mut self, now: Instant, frame: &str) -> Vec<EventSubStep> {
         self.on_traffic(now);
         let message = match parse_message(frame) {
             Ok(message) => message,
@@ -717,7 +722,7 @@ impl EventSubLink {
     }
 
     /// What the deadlines that have passed by `now` ask for.
-    pub fn due(&mut self, now: Instant) -> Vec<EventSubStep> {
+    fn due(&mut self, now: Instant) -> Vec<EventSubStep> {
         if now >= self.end_deadline() {
             let end = match &self.phase {
                 Phase::AwaitingWelcome { .. } => EventSubEnd::NoWelcome(WELCOME_TIMEOUT),

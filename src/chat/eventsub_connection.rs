@@ -25,6 +25,7 @@ use crate::chat::eventsub::{
     close_code_name, keepalive_seconds_for, url_with_keepalive, EventSubEnd, EventSubLink,
     EventSubStep, RateLimitPlan, RevocationVerdict, READ_CHAT_SCOPE,
 };
+use crate::chat::link::ChatMachine;
 use crate::chat::reconnect::{Ending, Reconnects};
 use crate::chat::socket::{FrameSocket, Incoming};
 use crate::chat::watch::WatchedLink;
@@ -311,19 +312,10 @@ impl Connection<'_> {
     /// Reads and dispatches until the connection ends.
     fn run(&mut self, mut link: EventSubLink) -> Ended {
         loop {
-            let timeout = link
-                .next_deadline()
-                .saturating_duration_since(Instant::now());
-            let mut steps = match self.socket.read(timeout) {
-                Ok(Incoming::Text(frame)) => link.on_frame(Instant::now(), &frame),
-                Ok(Incoming::Traffic) => {
-                    link.on_traffic(Instant::now());
-                    Vec::new()
-                }
-                Ok(Incoming::TimedOut) => Vec::new(),
+            let steps = match self.socket.next_steps(&mut link) {
+                Ok(steps) => steps,
                 Err(reason) => return self.lost(self.describe_end(reason)),
             };
-            steps.extend(link.due(Instant::now()));
             if let Err(ended) = self.carry_out(&mut link, steps) {
                 return ended;
             }

@@ -19,6 +19,22 @@ pub const MAX_PING_GRACE: Duration = Duration::from_secs(30);
 /// The line we send when the connection has been quiet for the keepalive interval.
 pub const KEEPALIVE_PING: &str = "PING :tmi.twitch.tv";
 
+/// The pure machine of one chat connection, IRC or EventSub, as the thread that reads its
+/// socket drives it (`FrameSocket::next_steps`): wait for a frame until `next_deadline`,
+/// feed it in, then ask what has come due.
+pub trait ChatMachine {
+    /// What the machine asks its thread to do.
+    type Step;
+    /// The earliest moment `due` has something to do.
+    fn next_deadline(&self) -> Instant;
+    /// A frame that carries nothing for the machine still shows the link is alive.
+    fn on_traffic(&mut self, now: Instant);
+    /// What one text frame asks for.
+    fn on_frame(&mut self, now: Instant, frame: &str) -> Vec<Self::Step>;
+    /// What the deadlines that have passed by `now` ask for.
+    fn due(&mut self, now: Instant) -> Vec<Self::Step>;
+}
+
 /// What the connection must carry out, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -116,9 +132,13 @@ impl<'a> Link<'a> {
             Step::Send(irc::nick_line(self.session.login())),
         ]
     }
+}
+
+impl ChatMachine for Link<'_> {
+    type Step = Step;
 
     /// The earliest moment `due` has something to do.
-    pub fn next_deadline(&self) -> Instant {
+    fn next_deadline(&self) -> Instant {
         let silence = match self.ping_sent_at {
             None => self.last_traffic + self.timing.keepalive,
             Some(sent) => sent + self.timing.ping_grace,
@@ -127,13 +147,13 @@ impl<'a> Link<'a> {
     }
 
     /// Any frame from the server shows the link is alive.
-    pub fn on_traffic(&mut self, now: Instant) {
+    fn on_traffic(&mut self, now: Instant) {
         self.last_traffic = now;
         self.ping_sent_at = None;
     }
 
     /// What one text frame asks for. Stops at the first line that ends the connection.
-    pub fn on_frame(&mut self, now: Instant, frame: &str) -> Vec<Step> {
+    fn on_frame(&mut self, now: Instant, frame: &str) -> Vec<Step> {
         self.on_traffic(now);
         let mut steps = Vec::new();
         for line in irc::split_frame(frame) {
@@ -161,7 +181,7 @@ impl<'a> Link<'a> {
     }
 
     /// What the deadlines that have passed by `now` ask for.
-    pub fn due(&mut self, now: Instant) -> Vec<Step> {
+    fn due(&mut self, now: Instant) -> Vec<Step> {
         let mut steps = Vec::new();
         match self.ping_sent_at {
             Some(sent) if now >= sent + self.timing.ping_grace => {

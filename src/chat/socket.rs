@@ -5,7 +5,7 @@
 
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openssl::ssl::SslStream;
 use tungstenite::client::IntoClientRequest;
@@ -13,6 +13,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::base::stop::{SocketRegistration, StopSignal};
+use crate::chat::link::ChatMachine;
 use crate::twitch::tls::TlsContext;
 
 /// Time allowed for TCP connect and for the TLS and WebSocket handshakes.
@@ -123,6 +124,25 @@ impl FrameSocket {
             }
             Err(other) => Err(other.to_string()),
         }
+    }
+
+    /// Waits for the next frame until `machine`'s next deadline, feeds it in, and returns
+    /// what the machine asks for then, deadlines that passed included. An error is the end of
+    /// the connection, described for the log.
+    pub fn next_steps<M: ChatMachine>(&mut self, machine: &mut M) -> Result<Vec<M::Step>, String> {
+        let timeout = machine
+            .next_deadline()
+            .saturating_duration_since(Instant::now());
+        let mut steps = match self.read(timeout)? {
+            Incoming::Text(frame) => machine.on_frame(Instant::now(), &frame),
+            Incoming::Traffic => {
+                machine.on_traffic(Instant::now());
+                Vec::new()
+            }
+            Incoming::TimedOut => Vec::new(),
+        };
+        steps.extend(machine.due(Instant::now()));
+        Ok(steps)
     }
 
     /// Sends one text frame.
