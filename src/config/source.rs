@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 
 use crate::base::ids::Login;
 use crate::base::secret::Secret;
-use crate::color::PaletteOrder;
 
 use super::fields::{
     build_color_mode, channels_fix, check_change_every_seconds, check_chat_transport,
@@ -19,7 +18,7 @@ use super::fields::{
     normalise_channels, secret_fix, ColorModeName, Problem, CLIENT_ID_FIX,
 };
 use super::locate::Step;
-use super::model::{ChatTransport, ConfigError, Field, UserConfig};
+use super::model::{ConfigError, Field, UserConfig};
 use super::parse::FileContext;
 
 /// Where one user's fields are read from. Each lookup either gives the value, `None` when
@@ -61,6 +60,31 @@ pub(super) trait Source {
 
     fn error(&self, field: Field, problem: Problem) -> ConfigError {
         self.error_at(field, field, problem)
+    }
+}
+
+/// A field that takes one of `values`: its default when not given, else what `check` makes
+/// of it. The fix for a value of the wrong type names every value as this source writes it
+/// (`write "cycle" or "random"`).
+fn one_of<T: Default>(
+    source: &dyn Source,
+    field: Field,
+    values: &[&str],
+    check: fn(&str) -> Result<T, Problem>,
+) -> Result<T, ConfigError> {
+    let mut examples: Vec<String> = values
+        .iter()
+        .map(|value| source.example_text(field, value))
+        .collect();
+    let last = examples.pop().unwrap_or_default();
+    let fix = if examples.is_empty() {
+        format!("write {last}")
+    } else {
+        format!("write {} or {last}", examples.join(", "))
+    };
+    match source.text(field, &fix)? {
+        None => Ok(T::default()),
+        Some(value) => check(value).map_err(|problem| source.error(field, problem)),
     }
 }
 
@@ -185,16 +209,12 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
         return Err(source.error_at(Field::Palette, at, problem));
     }
 
-    let order_fix = format!(
-        "write {} or {}",
-        source.example_text(Field::PaletteOrder, "cycle"),
-        source.example_text(Field::PaletteOrder, "random")
-    );
-    let palette_order = match source.text(Field::PaletteOrder, &order_fix)? {
-        None => PaletteOrder::default(),
-        Some(value) => check_palette_order(value)
-            .map_err(|problem| source.error(Field::PaletteOrder, problem))?,
-    };
+    let palette_order = one_of(
+        source,
+        Field::PaletteOrder,
+        &["cycle", "random"],
+        check_palette_order,
+    )?;
 
     let change_every = match source.number(Field::ChangeEverySeconds, "seconds", "60")? {
         None => None,
@@ -202,17 +222,12 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
             .map_err(|problem| source.error(Field::ChangeEverySeconds, problem))?,
     };
 
-    let transport_fix = format!(
-        "write {}, {} or {}",
-        source.example_text(Field::ChatTransport, "auto"),
-        source.example_text(Field::ChatTransport, "irc"),
-        source.example_text(Field::ChatTransport, "eventsub")
-    );
-    let chat_transport = match source.text(Field::ChatTransport, &transport_fix)? {
-        None => ChatTransport::default(),
-        Some(value) => check_chat_transport(value)
-            .map_err(|problem| source.error(Field::ChatTransport, problem))?,
-    };
+    let chat_transport = one_of(
+        source,
+        Field::ChatTransport,
+        &["auto", "irc", "eventsub"],
+        check_chat_transport,
+    )?;
 
     Ok(UserConfig {
         username,

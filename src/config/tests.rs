@@ -638,7 +638,13 @@ fn color_field_errors_name_user_field_and_fix() {
         ),
         (
             json!({"palette_order": true}),
-            "field \"palette_order\" must be a string — ",
+            "field \"palette_order\" must be a string — write \"palette_order\": \"cycle\" \
+             or \"palette_order\": \"random\"",
+        ),
+        (
+            json!({"chat_transport": 1}),
+            "field \"chat_transport\" must be a string — write \"chat_transport\": \"auto\", \
+             \"chat_transport\": \"irc\" or \"chat_transport\": \"eventsub\"",
         ),
         (
             json!({"change_every_seconds": 5}),
