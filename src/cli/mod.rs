@@ -26,7 +26,7 @@ use crate::daemon::Daemon;
 use crate::status::run_health;
 use crate::token::device_login::{device_login, device_login_any, instructions, DeviceLoginError};
 use crate::twitch::http;
-use crate::twitch::oauth::OAuth;
+use crate::twitch::oauth::{OAuth, TokenGrant};
 use std::io::IsTerminal;
 
 /// Exit code: clean shutdown or success.
@@ -345,13 +345,7 @@ fn auth_new_account(
         Err(error) => return fail(EXIT_RUNTIME, error),
     };
     let login = validation.login;
-    let tokens = SavedField::Tokens {
-        access_token: grant.access_token,
-        refresh_token: grant.refresh_token,
-        expires_at_unix: grant
-            .expires_in
-            .map(|lifetime| unix_now() + lifetime.as_secs()),
-    };
+    let tokens = tokens_of(grant);
     // Read again: the login took minutes, and a running daemon may have saved tokens since.
     let mut document = match read_for_auth(path) {
         Ok(document) => document,
@@ -466,14 +460,7 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
         });
         match result {
             Ok((grant, _validation)) => {
-                let change = SavedField::Tokens {
-                    access_token: grant.access_token,
-                    refresh_token: grant.refresh_token,
-                    expires_at_unix: grant
-                        .expires_in
-                        .map(|lifetime| unix_now() + lifetime.as_secs()),
-                };
-                writer.save(login, change);
+                writer.save(login, tokens_of(grant));
                 println!(
                     "{login}: logged in; tokens saved to {}",
                     settings.config_path.display()
@@ -504,6 +491,17 @@ fn auth(settings: &Settings, env: &HashMap<String, String>, only: Option<&str>) 
         EXIT_OK
     } else {
         EXIT_RUNTIME
+    }
+}
+
+/// What a device-code login saves: the new tokens and when the access token expires.
+fn tokens_of(grant: TokenGrant) -> SavedField {
+    SavedField::Tokens {
+        access_token: grant.access_token,
+        refresh_token: grant.refresh_token,
+        expires_at_unix: grant
+            .expires_in
+            .map(|lifetime| unix_now() + lifetime.as_secs()),
     }
 }
 
