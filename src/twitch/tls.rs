@@ -220,11 +220,6 @@ impl TlsContext {
         })
     }
 
-    /// What this context trusts.
-    pub fn trust(&self) -> &Trust {
-        &self.inner.trust
-    }
-
     /// Opens TLS over `stream` to `host` (a name or an IP address): SNI for names, the
     /// certificate verified against the trust store and against `host`.
     pub fn connect<S: Read + Write>(
