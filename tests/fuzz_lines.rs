@@ -16,8 +16,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use twitch_colorchanger::base::ids::{Login, UserId};
 use twitch_colorchanger::chat::command::{parse_chat_command, ChatCommand, ChatCommandParse};
-use twitch_colorchanger::chat::irc::{self, Event, ParseError};
-use twitch_colorchanger::chat::session::{Action, Session};
+use twitch_colorchanger::chat::irc::line::{self as irc, Event, ParseError};
+use twitch_colorchanger::chat::irc::session::{Action, Session};
 
 const REAL_LINES: &str = include_str!("data/twitch-real-lines.txt");
 

@@ -121,7 +121,7 @@ fn a_wrong_name_does_not_load_the_bundle() {
 fn a_frame_longer_than_one_read_arrives_whole_without_more_traffic() {
     use std::time::{Duration, Instant};
     use twitch_colorchanger::base::stop::StopSignal;
-    use twitch_colorchanger::chat::socket::{FrameSocket, Incoming};
+    use twitch_colorchanger::chat::net::socket::{FrameSocket, Incoming};
 
     let twitch = FakeTwitch::start_tls();
     let alice = fake_twitch::Account::new("alice", "1001");

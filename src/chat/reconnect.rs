@@ -19,29 +19,77 @@ use std::time::Instant;
 use crate::base::backoff::{exponential_ceiling, upper_half_jitter, BackoffPolicy};
 use crate::base::metrics::ReconnectReason;
 
-/// How a connection ended, as far as the reconnect timing cares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ending {
-    /// The server asked us to reconnect: not a failure.
+/// How one chat connection ended, for either transport: what the machines end a connection
+/// with (`End` steps), what the connection threads report, and what the reconnect timing
+/// reads. The one type for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionEnd {
+    /// The server asked us to reconnect (IRC `RECONNECT`): not a failure.
     ReconnectRequested,
-    /// Twitch refused the login; `retry_now` when the refusal was reported and the token
-    /// owner has handed over a newer token since.
-    Refused { retry_now: bool },
-    /// Anything else: refused connect, TLS error, drop, close, silence. `logged_in` when
-    /// the connection got as far as Twitch's welcome (GLOBALUSERSTATE).
-    Lost { logged_in: bool },
-    /// The machine slept (suspend, VM pause): the link was closed to check it at once.
+    /// Twitch refused the token (a refused IRC login, a 401 from Helix, a revoked
+    /// authorization); the text is what it said.
+    TokenRefused(String),
+    /// Twitch refused because the token lacks a scope the transport needs (EventSub's 403
+    /// on subscribing: `user:read:chat`); the text is what it said.
+    ScopeMissing(String),
+    /// Anything else: refused connect, TLS error, drop, close, silence, an unanswered PING,
+    /// a failed call; the text says which, for the log.
+    Lost(String),
+    /// The chat watch closed it because the machine slept (suspend, VM pause), to check the
+    /// link at once.
     Slept,
+    /// Twitch rate-limits subscriptions beyond what a new session may wait: connect again,
+    /// not before `until`.
+    RateLimited { reason: String, until: Instant },
 }
 
-impl Ending {
+impl ConnectionEnd {
     /// The reason `/metrics` counts this reconnect under.
-    pub fn metric_reason(self) -> ReconnectReason {
+    pub fn metric_reason(&self) -> ReconnectReason {
         match self {
-            Ending::ReconnectRequested => ReconnectReason::Requested,
-            Ending::Refused { .. } => ReconnectReason::LoginRefused,
-            Ending::Lost { .. } | Ending::Slept => ReconnectReason::Lost,
+            ConnectionEnd::ReconnectRequested => ReconnectReason::Requested,
+            ConnectionEnd::TokenRefused(_) | ConnectionEnd::ScopeMissing(_) => {
+                ReconnectReason::LoginRefused
+            }
+            ConnectionEnd::Lost(_) | ConnectionEnd::Slept | ConnectionEnd::RateLimited { .. } => {
+                ReconnectReason::Lost
+            }
         }
+    }
+}
+
+/// One connection attempt as the reconnect timing sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// When it started (the dial).
+    pub started: Instant,
+    /// It got as far as Twitch's welcome (IRC's GLOBALUSERSTATE, EventSub's subscriptions).
+    pub logged_in: bool,
+    /// After a refused token: the refusal was reported and the token owner has handed over
+    /// a newer token since, worth trying at once.
+    pub token_replaced: bool,
+}
+
+/// How an ending counts for the timing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Not a failure: at the minimum gap.
+    Quick,
+    /// A logged-in connection dropped.
+    Dropped,
+    /// A refusal the token owner cannot help with: the refusal back-off.
+    Refused,
+    /// A failed attempt.
+    Failed,
+}
+
+fn kind(end: &ConnectionEnd, attempt: Attempt) -> Kind {
+    match end {
+        ConnectionEnd::ReconnectRequested | ConnectionEnd::Slept => Kind::Quick,
+        ConnectionEnd::TokenRefused(_) if attempt.token_replaced => Kind::Quick,
+        ConnectionEnd::TokenRefused(_) | ConnectionEnd::ScopeMissing(_) => Kind::Refused,
+        ConnectionEnd::Lost(_) if attempt.logged_in => Kind::Dropped,
+        ConnectionEnd::Lost(_) | ConnectionEnd::RateLimited { .. } => Kind::Failed,
     }
 }
 
@@ -101,26 +149,34 @@ impl Reconnects {
         self.n_failures.saturating_add(self.n_flaps)
     }
 
-    /// When the next attempt may start, for a connection attempted at `started` that ended
-    /// at `now`.
+    /// When the next attempt may start, for `attempt` that ended with `end` at `now`. A
+    /// rate limit's end is a floor.
     pub fn next_attempt(
         &mut self,
-        ending: Ending,
-        started: Instant,
+        end: &ConnectionEnd,
+        attempt: Attempt,
         now: Instant,
         random_unit: f64,
     ) -> Instant {
+        let at = self.spaced(kind(end, attempt), attempt.started, now, random_unit);
+        match end {
+            ConnectionEnd::RateLimited { until, .. } => at.max(*until),
+            _ => at,
+        }
+    }
+
+    fn spaced(&mut self, kind: Kind, started: Instant, now: Instant, random_unit: f64) -> Instant {
         let lifetime = now.saturating_duration_since(started);
         let stable = lifetime >= self.policy.stable_after;
-        match ending {
-            Ending::ReconnectRequested | Ending::Slept | Ending::Refused { retry_now: true } => {
+        match kind {
+            Kind::Quick => {
                 self.n_failures = 0;
                 if stable {
                     self.n_flaps = 0;
                 }
                 return started + self.policy.min_gap;
             }
-            Ending::Lost { logged_in: true } => {
+            Kind::Dropped => {
                 self.n_failures = 0;
                 self.n_flaps = if stable {
                     0
@@ -131,7 +187,7 @@ impl Reconnects {
                 let n = self.n_flaps.max(1);
                 return self.policy.next_attempt_at(started, now, n, random_unit);
             }
-            Ending::Refused { retry_now: false } => {
+            Kind::Refused => {
                 let n_backoffs = self.refusal_backoffs.unwrap_or(0).saturating_add(1);
                 self.refusal_backoffs = Some(n_backoffs);
                 let ceiling =
@@ -139,7 +195,7 @@ impl Reconnects {
                 let at = now + upper_half_jitter(ceiling, random_unit);
                 return at.max(started + self.policy.min_gap);
             }
-            Ending::Lost { logged_in: false } => {
+            Kind::Failed => {
                 if stable {
                     self.n_flaps = 0;
                     self.n_failures = 0;
@@ -157,8 +213,41 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    const LOST: Ending = Ending::Lost { logged_in: false };
-    const DROPPED: Ending = Ending::Lost { logged_in: true };
+    /// The endings of the tables: how it ended, whether it had logged in, whether a newer
+    /// token came after a refusal.
+    #[derive(Debug, Clone, Copy)]
+    enum Ending {
+        Lost,
+        Dropped,
+        Requested,
+        Slept,
+        Refused { retry_now: bool },
+    }
+    use Ending::{Dropped as DROPPED, Lost as LOST};
+
+    fn next(
+        reconnects: &mut Reconnects,
+        ending: Ending,
+        started: Instant,
+        now: Instant,
+        random: f64,
+    ) -> Instant {
+        let (end, logged_in, token_replaced) = match ending {
+            Ending::Lost => (ConnectionEnd::Lost("drop".into()), false, false),
+            Ending::Dropped => (ConnectionEnd::Lost("drop".into()), true, false),
+            Ending::Requested => (ConnectionEnd::ReconnectRequested, true, false),
+            Ending::Slept => (ConnectionEnd::Slept, true, false),
+            Ending::Refused { retry_now } => {
+                (ConnectionEnd::TokenRefused("no".into()), false, retry_now)
+            }
+        };
+        let attempt = Attempt {
+            started,
+            logged_in,
+            token_replaced,
+        };
+        reconnects.next_attempt(&end, attempt, now, random)
+    }
 
     /// Runs `(ending, lifetime ms, random, expected delay after the start ms)` in order.
     fn run(cases: &[(Ending, u64, f64, u64)]) {
@@ -166,7 +255,13 @@ mod tests {
         let ms = |n: u64| Duration::from_millis(n);
         let mut reconnects = Reconnects::new(BackoffPolicy::default());
         for (index, (ending, lifetime, random, expected)) in cases.iter().enumerate() {
-            let at = reconnects.next_attempt(*ending, start, start + ms(*lifetime), *random);
+            let at = next(
+                &mut reconnects,
+                *ending,
+                start,
+                start + ms(*lifetime),
+                *random,
+            );
             assert_eq!(
                 at - start,
                 ms(*expected),
@@ -184,7 +279,7 @@ mod tests {
             (LOST, 100, 1.0, 8_100),
             (Ending::Refused { retry_now: true }, 100, 1.0, 1_000),
             (LOST, 100, 0.0, 1_000),
-            (Ending::ReconnectRequested, 5_000, 1.0, 1_000),
+            (Ending::Requested, 5_000, 1.0, 1_000),
             (LOST, 3, 1.0, 1_003),
             (LOST, 3, 1.0, 2_003),
             (Ending::Slept, 3, 1.0, 1_000),
@@ -199,16 +294,27 @@ mod tests {
         let mut reconnects = Reconnects::new(BackoffPolicy::default());
         // The token was stale: report it, retry as soon as the owner has a new one.
         assert_eq!(reconnects.refused(), Refusal::Report);
-        let next = reconnects.next_attempt(Ending::Refused { retry_now: true }, at(0), at(0), 1.0);
-        assert_eq!(next, at(1));
+        let at_next = next(
+            &mut reconnects,
+            Ending::Refused { retry_now: true },
+            at(0),
+            at(0),
+            1.0,
+        );
+        assert_eq!(at_next, at(1));
         // The fresh token is refused too: no second report; one log line, then none.
         let mut refusals = Vec::new();
         let mut delays = Vec::new();
         for _ in 0..14 {
             refusals.push(reconnects.refused());
-            let next =
-                reconnects.next_attempt(Ending::Refused { retry_now: false }, at(0), at(0), 1.0);
-            delays.push((next - at(0)).as_secs());
+            let at_next = next(
+                &mut reconnects,
+                Ending::Refused { retry_now: false },
+                at(0),
+                at(0),
+                1.0,
+            );
+            delays.push((at_next - at(0)).as_secs());
         }
         assert_eq!(refusals[0], Refusal::BackOff { first: true });
         assert!(refusals[1..]
@@ -219,17 +325,73 @@ mod tests {
             [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600, 600, 600]
         );
         // The upper half of the ceiling, never closer than the minimum gap.
-        let next = reconnects.next_attempt(Ending::Refused { retry_now: false }, at(0), at(0), 0.0);
-        assert_eq!(next, at(300));
+        let at_next = next(
+            &mut reconnects,
+            Ending::Refused { retry_now: false },
+            at(0),
+            at(0),
+            0.0,
+        );
+        assert_eq!(at_next, at(300));
         // Refusals of the episode do not raise the delay of ordinary failures.
-        let next = reconnects.next_attempt(LOST, at(0), at(0), 1.0);
-        assert_eq!(next, at(1));
+        let at_next = next(&mut reconnects, LOST, at(0), at(0), 1.0);
+        assert_eq!(at_next, at(1));
         // A login ends the episode: the next refusal is reported again.
         reconnects.logged_in();
         assert_eq!(reconnects.refused(), Refusal::Report);
         assert_eq!(reconnects.refused(), Refusal::BackOff { first: true });
-        let next = reconnects.next_attempt(Ending::Refused { retry_now: false }, at(0), at(0), 0.0);
-        assert_eq!(next, at(1), "the floor of one second holds");
+        let at_next = next(
+            &mut reconnects,
+            Ending::Refused { retry_now: false },
+            at(0),
+            at(0),
+            0.0,
+        );
+        assert_eq!(at_next, at(1), "the floor of one second holds");
+    }
+
+    #[test]
+    fn a_rate_limit_is_a_floor_and_scope_refusals_back_off() {
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let attempt = Attempt {
+            started: at(0),
+            logged_in: false,
+            token_replaced: false,
+        };
+        let mut reconnects = Reconnects::new(BackoffPolicy::default());
+        let limited = ConnectionEnd::RateLimited {
+            reason: "429".into(),
+            until: at(300),
+        };
+        assert_eq!(
+            reconnects.next_attempt(&limited, attempt, at(0), 1.0),
+            at(300)
+        );
+        assert_eq!(
+            reconnects.n_failures(),
+            1,
+            "a rate limit counts as a failed attempt"
+        );
+        let scope = ConnectionEnd::ScopeMissing("403".into());
+        assert_eq!(reconnects.next_attempt(&scope, attempt, at(0), 1.0), at(1));
+        assert_eq!(reconnects.next_attempt(&scope, attempt, at(0), 1.0), at(2));
+        let metrics = [
+            (
+                ConnectionEnd::ReconnectRequested,
+                ReconnectReason::Requested,
+            ),
+            (
+                ConnectionEnd::TokenRefused(String::new()),
+                ReconnectReason::LoginRefused,
+            ),
+            (scope, ReconnectReason::LoginRefused),
+            (ConnectionEnd::Slept, ReconnectReason::Lost),
+            (limited, ReconnectReason::Lost),
+        ];
+        for (end, reason) in metrics {
+            assert_eq!(end.metric_reason(), reason, "{end:?}");
+        }
     }
 
     #[test]

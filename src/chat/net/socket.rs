@@ -1,7 +1,6 @@
 //! Frames in and out over one chat WebSocket: connect (TCP, TLS for `wss://`, the
 //! WebSocket handshake), read one frame with a timeout, send one text frame. Does I/O and
-//! knows nothing of IRC, so a second chat transport (EventSub, also JSON over a WebSocket)
-//! can use it as it is.
+//! knows neither transport: IRC and EventSub both read their frames through it.
 
 use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
@@ -13,7 +12,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
 use crate::base::stop::{SocketRegistration, StopSignal};
-use crate::chat::link::ChatMachine;
+use crate::chat::machine::ChatMachine;
 use crate::twitch::tls::TlsContext;
 
 /// Time allowed for TCP connect and for the TLS and WebSocket handshakes.
@@ -35,6 +34,51 @@ pub enum Incoming {
     TimedOut,
 }
 
+/// Why a chat socket could not be opened, or why an open one ended. Each is the normal end of
+/// a connection (the chat thread reconnects); `Display` says what happened, for the log.
+#[derive(Debug)]
+pub enum SocketError {
+    /// The URL is no `ws://` or `wss://` URL with a host, or `wss://` without TLS set up.
+    BadUrl(String),
+    /// The TCP connection to `address` failed.
+    Connect { address: String, error: io::Error },
+    /// Setting the socket up (timeouts, the stop registration) failed.
+    Setup(io::Error),
+    /// The TLS handshake with `address` failed.
+    Tls { address: String, error: String },
+    /// The WebSocket handshake with `address` failed.
+    Handshake { address: String, error: String },
+    /// The server sent a close frame (its code: [`FrameSocket::close_code`]).
+    ClosedByServer,
+    /// The connection closed without a close frame.
+    Closed,
+    /// Reading failed.
+    Read(String),
+    /// Writing failed.
+    Write(String),
+    /// No dialer could open it: the dialers are gone or the user stops.
+    NoDialer(&'static str),
+}
+
+impl std::fmt::Display for SocketError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SocketError::BadUrl(why) => f.write_str(why),
+            SocketError::Connect { address, error } => write!(f, "connect to {address}: {error}"),
+            SocketError::Setup(error) => write!(f, "socket setup: {error}"),
+            SocketError::Tls { address, error } => write!(f, "{address}: {error}"),
+            SocketError::Handshake { address, error } => {
+                write!(f, "handshake with {address}: {error}")
+            }
+            SocketError::ClosedByServer => f.write_str("closed by the server"),
+            SocketError::Closed => f.write_str("connection closed"),
+            SocketError::Read(error) => f.write_str(error),
+            SocketError::Write(error) => write!(f, "write failed: {error}"),
+            SocketError::NoDialer(why) => f.write_str(why),
+        }
+    }
+}
+
 /// One open WebSocket, registered with the stop signal so that a shutdown wakes the blocked
 /// reader. Dropping it ends the registration.
 pub struct FrameSocket {
@@ -51,44 +95,60 @@ impl FrameSocket {
         url: &str,
         tls: Option<&TlsContext>,
         stop: &StopSignal,
-    ) -> Result<FrameSocket, String> {
+    ) -> Result<FrameSocket, SocketError> {
         let request = url
             .into_client_request()
-            .map_err(|error| format!("bad chat URL {url}: {error}"))?;
+            .map_err(|error| SocketError::BadUrl(format!("bad chat URL {url}: {error}")))?;
         let uri = request.uri();
         let secure = match uri.scheme_str() {
             Some("wss") => true,
             Some("ws") => false,
-            _ => return Err(format!("chat URL {url} must start with wss:// or ws://")),
+            _ => {
+                return Err(SocketError::BadUrl(format!(
+                    "chat URL {url} must start with wss:// or ws://"
+                )))
+            }
         };
         let host = uri
             .host()
-            .ok_or_else(|| format!("chat URL {url} has no host"))?
+            .ok_or_else(|| SocketError::BadUrl(format!("chat URL {url} has no host")))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let tcp = connect_tcp(&host, port)
-            .map_err(|error| format!("connect to {host}:{port}: {error}"))?;
-        let registration = stop
-            .register(&tcp)
-            .map_err(|error| format!("socket setup: {error}"))?;
+        let address = format!("{host}:{port}");
+        let tcp = connect_tcp(&host, port).map_err(|error| SocketError::Connect {
+            address: address.clone(),
+            error,
+        })?;
+        let registration = stop.register(&tcp).map_err(SocketError::Setup)?;
         tcp.set_nodelay(true).ok();
         tcp.set_read_timeout(Some(CHAT_CONNECT_TIMEOUT)).ok();
         tcp.set_write_timeout(Some(CHAT_CONNECT_TIMEOUT)).ok();
         let websocket_config =
             WebSocketConfig::default().read_buffer_size(WEBSOCKET_READ_BUFFER_SIZE);
         let stream = match (secure, tls) {
-            (true, Some(tls)) => ChatStream::Tls(Box::new(
-                tls.connect(&host, tcp)
-                    .map_err(|error| format!("{host}:{port}: {error}"))?,
-            )),
-            (true, None) => return Err(format!("chat URL {url} needs TLS, but none was set up")),
+            (true, Some(tls)) => {
+                ChatStream::Tls(Box::new(tls.connect(&host, tcp).map_err(|error| {
+                    SocketError::Tls {
+                        address: address.clone(),
+                        error: error.to_string(),
+                    }
+                })?))
+            }
+            (true, None) => {
+                return Err(SocketError::BadUrl(format!(
+                    "chat URL {url} needs TLS, but none was set up"
+                )))
+            }
             (false, _) => ChatStream::Plain(tcp),
         };
         let (socket, _response) =
             tungstenite::client::client_with_config(request, stream, Some(websocket_config))
-                .map_err(|error| format!("handshake with {host}:{port}: {error}"))?;
+                .map_err(|error| SocketError::Handshake {
+                    address,
+                    error: error.to_string(),
+                })?;
         Ok(FrameSocket {
             socket,
             _registration: registration,
@@ -98,17 +158,17 @@ impl FrameSocket {
 
     /// Waits up to `timeout` for the next frame. An error is the end of the connection,
     /// described for the log.
-    pub fn read(&mut self, timeout: Duration) -> Result<Incoming, String> {
+    pub fn read(&mut self, timeout: Duration) -> Result<Incoming, SocketError> {
         // A zero timeout would mean "block forever" to the socket.
         let timeout = timeout.max(Duration::from_millis(1));
         self.tcp()
             .set_read_timeout(Some(timeout))
-            .map_err(|error| format!("socket setup: {error}"))?;
+            .map_err(SocketError::Setup)?;
         match self.socket.read() {
             Ok(Message::Text(frame)) => Ok(Incoming::Text(frame.as_str().to_string())),
             Ok(Message::Close(frame)) => {
                 self.close_code = frame.map(|frame| u16::from(frame.code));
-                Err("closed by the server".into())
+                Err(SocketError::ClosedByServer)
             }
             Ok(_) => Ok(Incoming::Traffic),
             Err(tungstenite::Error::Io(error))
@@ -120,16 +180,19 @@ impl FrameSocket {
                 Ok(Incoming::TimedOut)
             }
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                Err("connection closed".into())
+                Err(SocketError::Closed)
             }
-            Err(other) => Err(other.to_string()),
+            Err(other) => Err(SocketError::Read(other.to_string())),
         }
     }
 
     /// Waits for the next frame until `machine`'s next deadline, feeds it in, and returns
     /// what the machine asks for then, deadlines that passed included. An error is the end of
     /// the connection, described for the log.
-    pub fn next_steps<M: ChatMachine>(&mut self, machine: &mut M) -> Result<Vec<M::Step>, String> {
+    pub fn next_steps<M: ChatMachine>(
+        &mut self,
+        machine: &mut M,
+    ) -> Result<Vec<M::Step>, SocketError> {
         let timeout = machine
             .next_deadline()
             .saturating_duration_since(Instant::now());
@@ -146,12 +209,12 @@ impl FrameSocket {
     }
 
     /// Sends one text frame.
-    pub fn send(&mut self, text: String) -> Result<(), String> {
+    pub fn send(&mut self, text: String) -> Result<(), SocketError> {
         self.socket
             .send(Message::text(text))
             .map_err(|error| match error {
-                tungstenite::Error::Io(io) => format!("write failed: {io}"),
-                other => other.to_string(),
+                tungstenite::Error::Io(io) => SocketError::Write(io.to_string()),
+                other => SocketError::Read(other.to_string()),
             })
     }
 

@@ -1,15 +1,26 @@
 //! One IRC chat connection as a state machine: what each frame asks for, and every deadline
 //! the connection keeps (keepalive PING, the PING's grace, JOINs held back by the join
-//! limit). Pure: frames and `now` in, `Step`s out; `chat::connection`
-//! reads the socket, feeds the machine and carries the steps out.
+//! limit). Pure: frames and `now` in, `Step`s out; `chat::irc::connection` reads the socket,
+//! feeds the machine and carries the steps out.
+//!
+//! ```text
+//!   connect ── login_steps (CAP, PASS, NICK) ──▶ logging in
+//!   logging in ── GLOBALUSERSTATE ──▶ LoggedIn; JOINs go out as the join budget allows
+//!   logging in ── NOTICE "Login authentication failed" ──▶ End(TokenRefused)
+//!   any state ── silent for `keepalive` ──▶ PING sent ── any frame ──▶ back as it was
+//!                                         PING sent ── no answer within the grace ──▶ End(Lost)
+//!   any state ── RECONNECT ──▶ End(ReconnectRequested)
+//! ```
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::base::ids::{Login, UserId};
 use crate::base::secret::Secret;
-use crate::chat::irc;
-use crate::chat::session::{Action, JoinBudget, Session};
+use crate::chat::irc::line as irc;
+use crate::chat::irc::session::{Action, JoinBudget, Session};
+use crate::chat::machine::ChatMachine;
+use crate::chat::reconnect::ConnectionEnd;
 use crate::color::Rgb;
 
 /// At most this many channels go in one JOIN line.
@@ -18,22 +29,6 @@ pub const CHANNELS_PER_JOIN: usize = 20;
 pub const MAX_PING_GRACE: Duration = Duration::from_secs(30);
 /// The line we send when the connection has been quiet for the keepalive interval.
 pub const KEEPALIVE_PING: &str = "PING :tmi.twitch.tv";
-
-/// The pure machine of one chat connection, IRC or EventSub, as the thread that reads its
-/// socket drives it (`FrameSocket::next_steps`): wait for a frame until `next_deadline`,
-/// feed it in, then ask what has come due.
-pub trait ChatMachine {
-    /// What the machine asks its thread to do.
-    type Step;
-    /// The earliest moment `due` has something to do.
-    fn next_deadline(&self) -> Instant;
-    /// A frame that carries nothing for the machine still shows the link is alive.
-    fn on_traffic(&mut self, now: Instant);
-    /// What one text frame asks for.
-    fn on_frame(&mut self, now: Instant, frame: &str) -> Vec<Self::Step>;
-    /// What the deadlines that have passed by `now` ask for.
-    fn due(&mut self, now: Instant) -> Vec<Self::Step>;
-}
 
 /// What the connection must carry out, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,19 +48,9 @@ pub enum Step {
     OwnMessage { channel: String, text: String },
     /// A notice worth a log line (bans, rate limits, errors).
     Notice { channel: String, text: String },
-    /// The connection is over; close it and reconnect.
-    End(LinkEnd),
-}
-
-/// Why the session ended a connection that the socket still held open.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkEnd {
-    /// The server sent RECONNECT.
-    ReconnectRequested,
-    /// Twitch refused the token at login; the text is what it said.
-    AuthRefused(String),
-    /// Our keepalive PING went unanswered for this long.
-    PingUnanswered(Duration),
+    /// The connection is over (RECONNECT, a refused login, an unanswered PING); close it
+    /// and reconnect.
+    End(ConnectionEnd),
 }
 
 /// The connection's timing.
@@ -168,8 +153,8 @@ impl ChatMachine for Link<'_> {
                 Action::Joined { channel } => Step::Joined { channel },
                 Action::OwnMessage { channel, text } => Step::OwnMessage { channel, text },
                 Action::Notice { channel, text } => Step::Notice { channel, text },
-                Action::AuthFailed { text } => Step::End(LinkEnd::AuthRefused(text)),
-                Action::ReconnectRequested => Step::End(LinkEnd::ReconnectRequested),
+                Action::AuthFailed { text } => Step::End(ConnectionEnd::TokenRefused(text)),
+                Action::ReconnectRequested => Step::End(ConnectionEnd::ReconnectRequested),
             };
             let ends = matches!(step, Step::End(_));
             steps.push(step);
@@ -185,7 +170,10 @@ impl ChatMachine for Link<'_> {
         let mut steps = Vec::new();
         match self.ping_sent_at {
             Some(sent) if now >= sent + self.timing.ping_grace => {
-                return vec![Step::End(LinkEnd::PingUnanswered(self.timing.ping_grace))];
+                return vec![Step::End(ConnectionEnd::Lost(format!(
+                    "no answer to PING within {:?}",
+                    self.timing.ping_grace
+                )))];
             }
             None if now >= self.last_traffic + self.timing.keepalive => {
                 steps.push(Step::Send(KEEPALIVE_PING.to_string()));
@@ -273,7 +261,9 @@ mod tests {
             (
                 965,
                 false,
-                vec![Step::End(LinkEnd::PingUnanswered(Duration::from_secs(30)))],
+                vec![Step::End(ConnectionEnd::Lost(
+                    "no answer to PING within 30s".into(),
+                ))],
                 965,
             ),
         ];
@@ -304,13 +294,13 @@ mod tests {
             link.on_frame(start, frame),
             vec![
                 Step::Send("PONG :x".into()),
-                Step::End(LinkEnd::ReconnectRequested)
+                Step::End(ConnectionEnd::ReconnectRequested)
             ]
         );
         let refused = ":tmi.twitch.tv NOTICE * :Login authentication failed";
         assert_eq!(
             link.on_frame(start, refused),
-            vec![Step::End(LinkEnd::AuthRefused(
+            vec![Step::End(ConnectionEnd::TokenRefused(
                 "Login authentication failed".into()
             ))]
         );

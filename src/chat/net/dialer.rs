@@ -19,7 +19,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 
 use crate::base::pool::{run_pool, PoolSpec};
 use crate::base::stop::StopSignal;
-use crate::chat::socket::FrameSocket;
+use crate::chat::net::socket::{FrameSocket, SocketError};
 use crate::twitch::tls::TlsContext;
 
 /// At most this many dialers run at once; one stays, the others end after a quiet minute.
@@ -35,7 +35,7 @@ struct DialJob {
     /// The user's stop signal: the socket is registered with it, so that stopping the user
     /// also aborts a handshake in progress.
     stop: StopSignal,
-    reply: Sender<Result<FrameSocket, String>>,
+    reply: Sender<Result<FrameSocket, SocketError>>,
 }
 
 /// The chat threads' end: asks a dialer for a connection.
@@ -68,7 +68,7 @@ impl Dialer {
 
     /// Opens a connection to `url` on a dialer thread and waits for it. Returns an error
     /// for the log when it fails, when `stop` fires first or when no dialer runs.
-    pub fn dial(&self, url: &str, stop: &StopSignal) -> Result<FrameSocket, String> {
+    pub fn dial(&self, url: &str, stop: &StopSignal) -> Result<FrameSocket, SocketError> {
         let (reply, answer) = crossbeam_channel::bounded(1);
         let job = DialJob {
             url: url.to_string(),
@@ -76,14 +76,14 @@ impl Dialer {
             reply,
         };
         if self.jobs.send(job).is_err() {
-            return Err("no dialer runs (shutting down)".to_string());
+            return Err(SocketError::NoDialer("no dialer runs (shutting down)"));
         }
         select! {
             recv(answer) -> result => {
-                result.unwrap_or_else(|_| Err("the dialer ended before connecting".to_string()))
+                result.unwrap_or_else(|_| Err(SocketError::NoDialer("the dialer ended before connecting")))
             }
             // The dialer sees the stop too: the socket is registered with it and shut down.
-            recv(stop.receiver()) -> _ => Err("stopping".to_string()),
+            recv(stop.receiver()) -> _ => Err(SocketError::NoDialer("stopping")),
         }
     }
 }
@@ -126,7 +126,10 @@ mod tests {
         let stop = StopSignal::new();
         stop.stop();
         let result = dialer.dial("ws://127.0.0.1:9/", &stop);
-        assert_eq!(result.err().as_deref(), Some("stopping"));
+        assert_eq!(
+            result.err().map(|error| error.to_string()).as_deref(),
+            Some("stopping")
+        );
     }
 
     /// With every dialer gone, a dial fails with a reason instead of waiting forever.
@@ -155,11 +158,16 @@ mod tests {
             .unwrap()
             .port();
         let refused = dialer.dial(&format!("ws://127.0.0.1:{port}/"), &StopSignal::new());
-        assert!(refused.err().unwrap().contains("connect to 127.0.0.1"));
+        assert!(refused
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("connect to 127.0.0.1"));
         let bad = dialer.dial("http://127.0.0.1:1/", &StopSignal::new());
         assert!(bad
             .err()
             .unwrap()
+            .to_string()
             .contains("must start with wss:// or ws://"));
         process.stop();
         thread.join().unwrap();

@@ -403,7 +403,7 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
-    const REAL_LINES: &str = include_str!("../../tests/data/twitch-real-lines.txt");
+    const REAL_LINES: &str = include_str!("../../../tests/data/twitch-real-lines.txt");
 
     /// The real captured lines without the comment lines.
     fn real_lines() -> impl Iterator<Item = &'static str> {

@@ -1,13 +1,11 @@
-//! What the chat connection does with each line Twitch sends, and when it may send JOINs.
-//! Pure: lines and `now` in, decisions out; the socket lives in `chat::connection`.
+//! What an IRC chat connection does with each line Twitch sends, and when it may send JOINs.
+//! Pure: lines and `now` in, decisions out; the socket lives in `chat::irc::connection`.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::base::ids::{Login, UserId};
-use crate::chat::command::{parse_chat_command, ChatCommand, ChatCommandParse};
-use crate::chat::irc::{self, Event};
-use crate::color::ChangeRequest;
+use crate::chat::irc::line::{self as irc, Event};
 use crate::color::{parse_rgb, Rgb};
 
 /// How many of the user's own message ids a session remembers to recognise a copy. In a
@@ -148,41 +146,6 @@ impl Session {
         }
         self.recent_own_ids.push_back(id.to_string());
         true
-    }
-}
-
-/// What the daemon does about one of the user's own messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnMessageDecision {
-    /// Change the color (an ordinary message while enabled, or `ccc <color>`).
-    Change(ChangeRequest),
-    /// `ccd` / `cce`: turn automatic changes off or on (and save that).
-    SetEnabled(bool),
-    /// A command that cannot be obeyed; the text says why, for the log.
-    Refuse(String),
-    /// Nothing: an ordinary message while automatic changes are off.
-    Ignore,
-}
-
-/// Decides what an own message asks for. Commands are obeyed even while automatic changes
-/// are off, and a command never also triggers an automatic change.
-pub fn decide_own_message(text: &str, enabled: bool, prime_or_turbo: bool) -> OwnMessageDecision {
-    match parse_chat_command(text) {
-        ChatCommandParse::NotACommand if enabled => OwnMessageDecision::Change(ChangeRequest::Auto),
-        ChatCommandParse::NotACommand => OwnMessageDecision::Ignore,
-        ChatCommandParse::Command(ChatCommand::Disable) => OwnMessageDecision::SetEnabled(false),
-        ChatCommandParse::Command(ChatCommand::Enable) => OwnMessageDecision::SetEnabled(true),
-        ChatCommandParse::Command(ChatCommand::SetColor(color))
-            if color.is_hex() && !prime_or_turbo =>
-        {
-            OwnMessageDecision::Refuse(format!(
-                "ccc {color} refused: hex colors need Turbo or Prime; use one of the named colors"
-            ))
-        }
-        ChatCommandParse::Command(ChatCommand::SetColor(color)) => {
-            OwnMessageDecision::Change(ChangeRequest::Set(color))
-        }
-        ChatCommandParse::Invalid { reason } => OwnMessageDecision::Refuse(reason),
     }
 }
 
@@ -424,64 +387,11 @@ mod tests {
 
     #[test]
     fn real_lines_are_never_own_messages_of_a_stranger() {
-        let data = include_str!("../../tests/data/twitch-real-lines.txt");
+        let data = include_str!("../../../tests/data/twitch-real-lines.txt");
         for line in data.lines().filter(|line| !line.starts_with("# ")) {
             let mut stranger = Session::new(Login::new("nobody"), Some(UserId::new("999999999")));
             let action = stranger.on_line(line);
             assert!(!matches!(action, Action::OwnMessage { .. }), "{line}");
-        }
-    }
-
-    #[test]
-    fn own_messages_become_changes_commands_or_nothing() {
-        use crate::color::{Color, NamedColor, Rgb};
-        let hex = Color::Hex(Rgb {
-            r: 0xA1,
-            g: 0xB2,
-            b: 0xC3,
-        });
-        let red = Color::Named(NamedColor::Red);
-        let auto = OwnMessageDecision::Change(ChangeRequest::Auto);
-        let cases: Vec<(&str, bool, bool, OwnMessageDecision)> = vec![
-            ("hello", true, true, auto.clone()),
-            ("hello", false, true, OwnMessageDecision::Ignore),
-            ("cccool", true, false, auto.clone()),
-            ("ccd", true, true, OwnMessageDecision::SetEnabled(false)),
-            ("  CCD ", false, true, OwnMessageDecision::SetEnabled(false)),
-            ("cce", false, true, OwnMessageDecision::SetEnabled(true)),
-            ("ccd please", true, true, auto.clone()),
-            (
-                "ccc red",
-                false,
-                false,
-                OwnMessageDecision::Change(ChangeRequest::Set(red)),
-            ),
-            (
-                "ccc #a1b2c3",
-                true,
-                true,
-                OwnMessageDecision::Change(ChangeRequest::Set(hex)),
-            ),
-        ];
-        for (text, enabled, prime, expected) in cases {
-            assert_eq!(
-                decide_own_message(text, enabled, prime),
-                expected,
-                "{text:?} enabled={enabled} prime={prime}"
-            );
-        }
-        for (text, prime) in [
-            ("ccc #abcdef", false),
-            ("ccc nonsense", true),
-            ("ccc", true),
-        ] {
-            assert!(
-                matches!(
-                    decide_own_message(text, true, prime),
-                    OwnMessageDecision::Refuse(_)
-                ),
-                "{text:?}"
-            );
         }
     }
 
