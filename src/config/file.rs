@@ -461,6 +461,53 @@ fn temp_file_name(file_name: &std::ffi::OsStr) -> std::ffi::OsString {
     name
 }
 
+/// The temp files (`.<name>.<pid>.<counter>.tmp`) that writes of `path` or of files named
+/// after it (`<name>.tokens`) left behind, with their modification times: those of this
+/// process and of processes still running are not included.
+pub fn leftover_temp_files(path: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
+    let Ok(target) = resolve_symlinks(path) else {
+        return Vec::new();
+    };
+    let Ok((directory, file_name)) = directory_and_name(&target) else {
+        return Vec::new();
+    };
+    let prefix = format!(".{}.", file_name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(&directory) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = temp_file_pid(&name, &prefix) else {
+            continue;
+        };
+        if pid == std::process::id() || process_is_running(pid) {
+            continue;
+        }
+        let modified = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        found.push((entry.path(), modified));
+    }
+    found.sort();
+    found
+}
+
+/// The pid in `<prefix>[<suffix>.]<pid>.<counter>.tmp` (the suffix of a backup or the
+/// token journal), for a temp file of ours. Pure.
+fn temp_file_pid(name: &str, prefix: &str) -> Option<u32> {
+    let rest = name.strip_prefix(prefix)?.strip_suffix(".tmp")?;
+    let mut parts = rest.rsplitn(3, '.');
+    parts.next()?.parse::<u64>().ok()?;
+    parts.next()?.parse().ok()
+}
+
+/// Whether a process with this id runs (Linux: `/proc/<pid>`; elsewhere none is assumed).
+fn process_is_running(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The file a symlink points to, so the write replaces the real file and keeps the link.
 fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
     match fs::canonicalize(path) {
@@ -787,6 +834,23 @@ mod tests {
         if result.is_err() {
             assert_eq!(fs::read(&path).unwrap(), b"original\n");
             assert_eq!(files_in(directory.path()), ["config.json"]);
+        }
+    }
+
+    #[test]
+    fn leftover_temp_files_are_recognised_by_name() {
+        let prefix = ".c.json.";
+        let cases = [
+            (".c.json.123.4.tmp", Some(123)),
+            (".c.json.tokens.123.0.tmp", Some(123)),
+            (".c.json.bak.1.123.0.tmp", Some(123)),
+            (".c.json.in-place", None),
+            (".c.json.123.tmp", None),
+            (".other.json.123.4.tmp", None),
+            ("c.json.bak.1", None),
+        ];
+        for (name, pid) in cases {
+            assert_eq!(temp_file_pid(name, prefix), pid, "{name}");
         }
     }
 

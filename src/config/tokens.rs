@@ -108,7 +108,7 @@ impl TokenLedger {
     }
 
     /// Remembers `tokens` as replaced ones of `login` without making them current: tokens a
-    /// previous run held (read back from the unsaved-tokens file).
+    /// previous run held (read back from the token journal).
     pub fn remember_replaced(&mut self, login: &Login, tokens: &[Secret]) {
         let history = self.users.entry(login.clone()).or_default();
         for token in tokens {
@@ -138,6 +138,13 @@ impl TokenLedger {
             .filter(|(_, history)| !history.replaced.is_empty())
             .map(|(login, _)| login.clone())
             .collect();
+        logins.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        logins
+    }
+
+    /// Every user the ledger holds tokens of, in order.
+    pub fn users(&self) -> Vec<Login> {
+        let mut logins: Vec<Login> = self.users.keys().cloned().collect();
         logins.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         logins
     }

@@ -3,7 +3,8 @@
 //! and never leaves the file incomplete. It also notices hand edits (a `stat` every few
 //! seconds, and before every write), tells a stale editor copy from pasted tokens, and
 //! hands each edit to the daemon exactly once. While the file cannot be written it keeps
-//! the tokens in the unsaved-tokens file and retries with backoff. Does file I/O.
+//! the tokens in the token journal (where new tokens always go first) and retries with
+//! backoff. Does file I/O.
 
 use crate::base::counters;
 use crate::base::metrics::Outcome;
@@ -21,7 +22,7 @@ use crate::base::backoff::{exponential_ceiling, upper_half_jitter};
 use crate::base::clock::unix_now;
 use crate::base::ids::Login;
 use crate::config::file::{self as config_file, Disk, RealDisk, ReplaceError, WriteOutcome};
-use crate::config::spill::{self, SpilledUser};
+use crate::config::journal::{self, TokenJournal};
 use crate::config::tokens::{TokenLedger, TokenPair, TokenVerdict};
 use crate::config::watch::FileWatch;
 use crate::config::{self, Config, Document, SavedField, UserConfig};
@@ -94,10 +95,12 @@ impl std::fmt::Debug for WriteRequest {
 }
 
 /// A cheap, cloneable handle to the writer thread. The thread ends, after writing what is
-/// pending (or keeping the tokens in the unsaved-tokens file), once every handle is dropped.
+/// pending (the tokens are in the token journal in any case), once every handle is dropped.
 #[derive(Clone)]
 pub struct ConfigWriter {
     requests: Sender<WriteRequest>,
+    /// New tokens are appended here, on the caller's thread, before they are queued.
+    journal: Arc<TokenJournal>,
 }
 
 /// How the writer thread works; the defaults are the daemon's.
@@ -121,7 +124,7 @@ impl Default for WriterOptions {
 impl ConfigWriter {
     /// Spawns the thread "config-writer" for the file at `path`. `document` is what the
     /// file held when it was loaded (or, for users from the environment, what it should
-    /// hold), `users` the users it holds. Where the unsaved-tokens file of an earlier run
+    /// hold), `users` the users it holds. Where the token journal of an earlier run
     /// holds newer tokens than the config, `users` get those (and they are saved).
     pub fn spawn(
         path: PathBuf,
@@ -140,16 +143,32 @@ impl ConfigWriter {
     ) -> io::Result<(ConfigWriter, JoinHandle<()>)> {
         let (requests, receiver) = crossbeam_channel::unbounded();
         let retry_delay = options.retry_delay;
-        let mut state = WriterState::new(path, document, users, options);
+        let journal = Arc::new(TokenJournal::open(&path));
+        let mut state = WriterState::new(path, document, users, options, Arc::clone(&journal));
         let handle = std::thread::Builder::new()
             .name("config-writer".into())
             .spawn(move || run(&mut state, &receiver, retry_delay))?;
-        Ok((ConfigWriter { requests }, handle))
+        Ok((ConfigWriter { requests, journal }, handle))
     }
 
-    /// Queues a change to one user's entry. Returns at once; the file is written shortly
-    /// after by the writer thread.
+    /// Queues a change to one user's entry; the file is written shortly after by the
+    /// writer thread. New tokens are first appended to the token journal: when this
+    /// returns they are on disk (unless the journal cannot be written, which is logged).
     pub fn save(&self, username: &Login, change: SavedField) {
+        if let SavedField::Tokens {
+            access_token,
+            refresh_token,
+            expires_at_unix,
+        } = &change
+        {
+            let pair = TokenPair {
+                access_token: access_token.clone(),
+                refresh_token: refresh_token.clone(),
+                expires_at_unix: *expires_at_unix,
+            };
+            // An error is logged by the journal; the config write still follows.
+            let _ = self.journal.append(username, &pair);
+        }
         let names = field_names(&change);
         let request = WriteRequest::Save {
             username: username.clone(),
@@ -180,7 +199,7 @@ impl ConfigWriter {
 /// or the next retry of a write that failed.
 fn run(state: &mut WriterState, requests: &Receiver<WriteRequest>, retry_delay: Duration) {
     let mut rng = rand::rng();
-    // A first attempt at once: tokens taken over from the unsaved-tokens file are written
+    // A first attempt at once: tokens taken over from the token journal are written
     // without waiting for the next change.
     let mut retry_at: Option<Instant> = Some(Instant::now());
     loop {
@@ -266,11 +285,10 @@ struct WriterState {
     /// Set while changes wait for a file that cannot be written.
     unsaved: Option<Unsaved>,
     n_failures: u32,
-    /// What the unsaved-tokens file holds, when there is one.
-    spilled: Option<Vec<SpilledUser>>,
+    /// The token journal, where every new token is before the config holds it.
+    journal: Arc<TokenJournal>,
     warned_in_place: bool,
     warned_backup: bool,
-    warned_spill: bool,
     /// The problem last warned about, so a file that stays unwritable is warned about once.
     last_problem: Option<String>,
     observer: Option<Sender<Attempt>>,
@@ -282,6 +300,7 @@ impl WriterState {
         document: Document,
         users: &mut [UserConfig],
         options: WriterOptions,
+        journal: Arc<TokenJournal>,
     ) -> WriterState {
         // The file normally still holds what was loaded; its bytes let later writes tell
         // our own content from a person's edit. If it already differs, it is taken in on
@@ -307,35 +326,33 @@ impl WriterState {
             next_check: None,
             unsaved: None,
             n_failures: 0,
-            spilled: None,
+            journal,
             warned_in_place: false,
             warned_backup: false,
-            warned_spill: false,
             last_problem: None,
             observer: options.observer,
         };
-        state.take_over_spilled(users);
+        state.take_over_journal(users);
+        for login in journal::recover_temp_files(&state.path, &state.journal, users) {
+            if let Some(user) = users.iter().find(|user| user.username == login) {
+                let tokens = pair_of(user);
+                state.ledger.hold(&login, tokens.clone());
+                state.queue(login, tokens_change(&tokens));
+            }
+        }
         state
     }
 
-    /// Takes over the tokens an earlier run kept in the unsaved-tokens file, for users
-    /// whose config entry holds tokens that run had already replaced.
-    fn take_over_spilled(&mut self, users: &mut [UserConfig]) {
-        let spill_path = spill::spill_path(&self.path);
-        let spilled = match spill::read(&self.path) {
-            Ok(spilled) => spilled,
-            Err(error) => {
-                error!(
-                    "{}: cannot be read ({error}); it is left alone",
-                    spill_path.display()
-                );
-                return;
-            }
-        };
-        if spilled.is_empty() {
-            return;
+    /// Takes over the tokens of the token journal, for users whose config entry holds
+    /// tokens an earlier run had already replaced; the journal learns the config's tokens
+    /// of the users it does not know.
+    fn take_over_journal(&mut self, users: &mut [UserConfig]) {
+        let journal_path = self.journal.path();
+        let journaled = self.journal.users();
+        for user in users.iter() {
+            self.journal.adopt(&user.username, &pair_of(user));
         }
-        for entry in &spilled {
+        for entry in &journaled {
             let login = &entry.username;
             let Some(user) = users.iter_mut().find(|user| user.username == *login) else {
                 continue;
@@ -349,22 +366,24 @@ impl WriterState {
                     info!(
                         "{login}: {} holds tokens the daemon had already replaced (an old copy saved over it, or a write that could not be made); took the newer tokens from {}",
                         self.path.display(),
-                        spill_path.display()
+                        journal_path.display()
                     );
                     user.access_token = entry.tokens.access_token.clone();
                     user.refresh_token = entry.tokens.refresh_token.clone();
                     self.ledger.hold(login, entry.tokens.clone());
                     self.queue(login.clone(), tokens_change(&entry.tokens));
                 }
-                TokenVerdict::Pasted | TokenVerdict::NewUser => info!(
-                    "{login}: {} holds other tokens than {}; using the config's",
-                    self.path.display(),
-                    spill_path.display()
-                ),
+                TokenVerdict::Pasted | TokenVerdict::NewUser => {
+                    info!(
+                        "{login}: {} holds other tokens than {}; using the config's",
+                        self.path.display(),
+                        journal_path.display()
+                    );
+                    let _ = self.journal.append(login, &pair_of(user));
+                }
             }
             self.ledger.remember_replaced(login, &entry.replaced);
         }
-        self.spilled = Some(spilled);
     }
 
     fn accept(&mut self, request: WriteRequest) {
@@ -451,7 +470,8 @@ impl WriterState {
                         "{login}: {} holds new tokens; using them",
                         self.path.display()
                     );
-                    self.ledger.hold(&login, in_file);
+                    self.ledger.hold(&login, in_file.clone());
+                    let _ = self.journal.append(&login, &in_file);
                     self.pending.retain(|pending| {
                         pending.username != login
                             || !matches!(pending.change, SavedField::Tokens { .. })
@@ -503,7 +523,7 @@ impl WriterState {
                     let _ = done.send(());
                 }
             }
-            // The tokens were kept in the unsaved-tokens file by `blocked`.
+            // The tokens are in the token journal since `ConfigWriter::save`.
             Attempt::Blocked => {}
         }
         if let Some(observer) = self.observer.as_ref().filter(|_| attempted) {
@@ -612,10 +632,11 @@ impl WriterState {
 
     fn done(&mut self) -> Attempt {
         self.n_failures = 0;
-        // The config holds the tokens now; the tokens file keeps the record of which ones
-        // were replaced, so that a stale copy of the config saved while the daemon is
-        // stopped (or just before a crash) is still recognised at the next start.
-        self.spill();
+        // The config holds the tokens now; the journal keeps the record of which ones were
+        // replaced, so that a stale copy of the config saved while the daemon is stopped
+        // (or just before a crash) is still recognised at the next start. Once it has
+        // grown it is compacted to one line per user.
+        self.journal.compact_if_grown();
         if self.last_problem.take().is_some() {
             info!("{}: the waiting changes are saved now", self.path.display());
         }
@@ -627,7 +648,6 @@ impl WriterState {
 
     fn blocked(&mut self, problem: String) -> Attempt {
         self.n_failures = self.n_failures.saturating_add(1);
-        self.spill();
         if self.last_problem.as_ref() != Some(&problem) {
             warn!(
                 "{problem} ({} waiting{}; retried with backoff)",
@@ -664,65 +684,16 @@ impl WriterState {
         }
     }
 
-    /// Keeps the newest tokens of every user whose tokens the daemon replaced, with the
-    /// replaced ones, in the tokens file beside the config: the tokens waiting to be
-    /// written while the config cannot be, and at all times the record that tells a stale
-    /// copy of the config from a paste at the next start.
-    fn spill(&mut self) {
-        let users: Vec<SpilledUser> = self
-            .ledger
-            .users_with_history()
-            .into_iter()
-            .filter_map(|username| {
-                let tokens = self.ledger.current(&username)?.clone();
-                let replaced = self.ledger.replaced(&username);
-                Some(SpilledUser {
-                    username,
-                    tokens,
-                    replaced,
-                })
-            })
-            .collect();
-        if self.spilled.as_ref() == Some(&users) {
-            return;
-        }
-        if users.is_empty() {
-            if self.spilled.take().is_some() {
-                if let Err(error) = spill::remove(&self.path) {
-                    warn!(
-                        "cannot remove {} ({error})",
-                        spill::spill_path(&self.path).display()
-                    );
-                }
-            }
-            return;
-        }
-        match spill::write(&self.path, &users) {
-            Ok(()) => {
-                self.warned_spill = false;
-                self.spilled = Some(users);
-            }
-            Err(error) => {
-                if !self.warned_spill {
-                    self.warned_spill = true;
-                    error!(
-                        "cannot keep the unsaved tokens in {} either ({error}); they are only in \
-                         memory until one of the two can be written",
-                        spill::spill_path(&self.path).display()
-                    );
-                }
-            }
-        }
-    }
-
-    /// For log lines: where the waiting tokens are kept.
+    /// For log lines: where the waiting tokens are, as the last write of the journal says.
     fn where_tokens_are(&self) -> String {
-        match &self.spilled {
-            Some(_) => format!(
-                "; the tokens are kept in {}",
-                spill::spill_path(&self.path).display()
-            ),
-            None => String::new(),
+        let waiting_tokens = self
+            .pending
+            .iter()
+            .any(|pending| matches!(pending.change, SavedField::Tokens { .. }));
+        match (waiting_tokens, self.journal.is_healthy()) {
+            (false, _) => String::new(),
+            (true, true) => format!("; the tokens are kept in {}", self.journal.path().display()),
+            (true, false) => "; the new tokens are only in memory".to_string(),
         }
     }
 
@@ -1058,8 +1029,14 @@ mod tests {
     fn the_last_value_of_a_field_wins_within_one_write() {
         let (_directory, path, document) = setup(&initial_json());
         let mut users = users_of(&document);
-        let mut state =
-            WriterState::new(path.clone(), document, &mut users, WriterOptions::default());
+        let journal = Arc::new(TokenJournal::open(&path));
+        let mut state = WriterState::new(
+            path.clone(),
+            document,
+            &mut users,
+            WriterOptions::default(),
+            journal,
+        );
         for n in 1..=3 {
             state.accept(WriteRequest::Save {
                 username: Login::new("alice"),
@@ -1146,10 +1123,10 @@ mod tests {
         let waiting = unsaved.recv_timeout(TIMEOUT).unwrap().expect("reported");
         assert!(waiting.problem.contains("cannot write"), "{waiting:?}");
         // The newest tokens are on disk beside the config all the while.
-        let spilled = spill::read(&path).unwrap();
-        assert_eq!(spilled.len(), 1);
-        assert_eq!(spilled[0].tokens.refresh_token.expose(), "refresh-bob-5");
-        assert!(spilled[0]
+        let journaled = TokenJournal::open(&path).users();
+        assert_eq!(journaled.len(), 1);
+        assert_eq!(journaled[0].tokens.refresh_token.expose(), "refresh-bob-5");
+        assert!(journaled[0]
             .replaced
             .iter()
             .any(|token| token.expose() == "refresh-bob"));
@@ -1194,7 +1171,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let metadata = fs::metadata(spill::spill_path(&path)).unwrap();
+            let metadata = fs::metadata(journal::journal_path(&path)).unwrap();
             assert_eq!(metadata.permissions().mode() & 0o777, 0o600);
         }
 
@@ -1218,8 +1195,8 @@ mod tests {
 
     /// The refresh token the tokens file beside the config keeps as current for `login`.
     fn kept_refresh_token(path: &Path, login: &str) -> String {
-        spill::read(path)
-            .unwrap()
+        TokenJournal::open(path)
+            .users()
             .into_iter()
             .find(|user| user.username.as_str() == login)
             .map(|user| user.tokens.refresh_token.expose().to_string())
@@ -1262,19 +1239,14 @@ mod tests {
     #[test]
     fn tokens_pasted_into_the_config_win_over_the_unsaved_tokens_file() {
         let (_directory, path, _document) = setup(&initial_json());
-        spill::write(
-            &path,
-            &[SpilledUser {
-                username: Login::new("alice"),
-                tokens: TokenPair {
-                    access_token: Secret::new("access-alice-9"),
-                    refresh_token: Secret::new("refresh-alice-9"),
-                    expires_at_unix: None,
-                },
-                replaced: vec![Secret::new("refresh-alice-8")],
-            }],
-        )
-        .unwrap();
+        let earlier_run = TokenJournal::open(&path);
+        let pair = |n: u32| TokenPair {
+            access_token: Secret::new(format!("access-alice-{n}")),
+            refresh_token: Secret::new(format!("refresh-alice-{n}")),
+            expires_at_unix: None,
+        };
+        earlier_run.adopt(&Login::new("alice"), &pair(8));
+        earlier_run.append(&Login::new("alice"), &pair(9)).unwrap();
         let (loaded, document) = config_file::load(&path).unwrap();
         let mut users = loaded.users;
         let (writer, handle) = ConfigWriter::spawn(path.clone(), document, &mut users).unwrap();
@@ -1285,6 +1257,35 @@ mod tests {
             "refresh-alice"
         );
         assert_eq!(kept_refresh_token(&path, "alice"), "refresh-alice");
+        drop(writer);
+        join_within(handle, TIMEOUT);
+    }
+
+    #[test]
+    fn a_temp_file_a_crash_left_with_newer_tokens_is_taken_over_and_removed() {
+        // An older version wrote the config before its token record and was killed
+        // before the rename: the temp file holds the newest tokens.
+        let (directory, path, _document) = setup(&initial_json());
+        let mut newer = initial_json();
+        newer["users"][0]["access_token"] = json!("access-alice-7");
+        newer["users"][0]["refresh_token"] = json!("refresh-alice-7");
+        // No process has this id (above Linux's pid_max).
+        let left = directory.path().join(".config.json.99999999.3.tmp");
+        fs::write(&left, serde_json::to_string(&newer).unwrap()).unwrap();
+        let older = directory.path().join(".config.json.bak.1.99999999.2.tmp");
+        fs::write(&older, serde_json::to_string(&initial_json()).unwrap()).unwrap();
+        let (loaded, document) = config_file::load(&path).unwrap();
+        let mut users = loaded.users;
+        let (writer, handle) = ConfigWriter::spawn(path.clone(), document, &mut users).unwrap();
+        assert_eq!(users[0].refresh_token.expose(), "refresh-alice-7");
+        assert_eq!(users[1].refresh_token.expose(), "refresh-bob");
+        assert!(writer.flush(TIMEOUT));
+        assert_eq!(
+            user_in(&read_json(&path), "alice")["refresh_token"],
+            "refresh-alice-7"
+        );
+        assert_eq!(kept_refresh_token(&path, "alice"), "refresh-alice-7");
+        assert!(!left.exists() && !older.exists(), "temp files removed");
         drop(writer);
         join_within(handle, TIMEOUT);
     }

@@ -85,6 +85,10 @@ impl StatusBoard {
         settings: WriterSettings,
         stop: Receiver<()>,
     ) -> io::Result<(StatusBoard, StatusWriter)> {
+        // Temp files of writes a crash cut off hold nothing the next report lacks.
+        for (leftover, _) in config_file::leftover_temp_files(&settings.path) {
+            let _ = std::fs::remove_file(leftover);
+        }
         let report = Arc::new(Mutex::new(StatusReport::for_this_process(unix_now())));
         let (changed, changes) = crossbeam_channel::bounded(1);
         let writer_report = Arc::clone(&report);

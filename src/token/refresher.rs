@@ -593,9 +593,10 @@ impl Refresher {
             Reply::Validated(Err(error)) => (Answer::Transient, "validation", error.to_string()),
             Reply::Refreshed(Ok(grant)) => {
                 counters::token_refresh(Outcome::Ok);
-                info!("{login}: access token refreshed");
                 remember_consumed(slot);
                 install(slot, &grant, now);
+                // Logged once the new tokens are on disk (in the token journal).
+                info!("{login}: access token refreshed");
                 let answer = Answer::Refreshed {
                     expires_in: grant.expires_in,
                 };
@@ -657,9 +658,9 @@ impl Refresher {
                 match scopes {
                     Err(ended) => ended,
                     Ok(scopes) => {
-                        info!("{login}: logged in with the device code");
                         remember_consumed(slot);
                         install(slot, &grant, now);
+                        info!("{login}: logged in with the device code");
                         if let Some(scopes) = &scopes {
                             let token = &slot.entry.user.token;
                             token.set_scopes(token.current().1, scopes.clone());
@@ -854,9 +855,10 @@ fn install(slot: &mut Slot, grant: &TokenGrant, now: WallTime) {
     user.token.replace(grant.access_token.clone());
 }
 
-/// Hands tokens to the config writer. Done before anyone can use the new token, so
-/// whatever follows from its use (a change, a flush of the writer) comes after the save
-/// was asked for.
+/// Hands tokens to the config writer, which appends them to the token journal (synced)
+/// before it returns. Done before anyone can use the new token, so they are on disk before
+/// they are used, and whatever follows from their use (a change, a flush of the writer)
+/// comes after the save was asked for.
 fn save_tokens(
     user: &User,
     access_token: &Secret,

@@ -69,6 +69,7 @@ fn serve_connection(
         }
     }
     shared.lock_state().http_streams.remove(&connection_id);
+    shared.notify_changed();
     let _ = control.shutdown(Shutdown::Both);
 }
 

@@ -281,6 +281,10 @@ pub(crate) struct AccountRecord {
     pub(crate) current_color: String,
     pub(crate) ratelimit_remaining: u32,
     pub(crate) ratelimit_reset_unix_seconds: u64,
+    /// The refresh token the last rotation replaced, and whether a test forgave its loss: it
+    /// is accepted once more (see [`FakeTwitch::accept_replaced_refresh_token_once`]).
+    pub(crate) replaced_refresh_token: Option<String>,
+    pub(crate) replaced_refresh_token_forgiven: bool,
 }
 
 impl AccountRecord {
@@ -298,6 +302,8 @@ impl AccountRecord {
             current_color,
             ratelimit_remaining: routes::RATELIMIT_LIMIT,
             ratelimit_reset_unix_seconds: 0,
+            replaced_refresh_token: None,
+            replaced_refresh_token_forgiven: false,
         }
     }
 
@@ -306,12 +312,16 @@ impl AccountRecord {
     }
 
     pub(crate) fn accepts_refresh_token(&self, token: &str) -> bool {
-        !self.refresh_token_revoked && self.account.refresh_token == token
+        let forgiven = self.replaced_refresh_token_forgiven
+            && self.replaced_refresh_token.as_deref() == Some(token);
+        forgiven || (!self.refresh_token_revoked && self.account.refresh_token == token)
     }
 
     /// Issues a new token pair; the previous access and refresh tokens stop working.
     pub(crate) fn rotate_tokens(&mut self) {
         self.token_generation += 1;
+        self.replaced_refresh_token = Some(self.account.refresh_token.clone());
+        self.replaced_refresh_token_forgiven = false;
         let login = &self.account.login;
         self.account.access_token = format!("at-{login}-{}", self.token_generation);
         self.account.refresh_token = format!("rt-{login}-{}", self.token_generation);
@@ -393,6 +403,21 @@ pub(crate) struct State {
     pub(crate) device_codes: Vec<DeviceCodeRecord>,
     pub(crate) device_interval_seconds: u64,
     pub(crate) eventsub: eventsub::EventSubState,
+    /// Every refresh-token grant asked for, in arrival order, with Twitch's verdict.
+    pub(crate) refreshes: Vec<RefreshOutcome>,
+}
+
+/// One `grant_type=refresh_token` request and how the fake answered it.
+#[derive(Clone, Debug)]
+pub struct RefreshOutcome {
+    /// The account whose client id asked (None for an unknown client id).
+    pub login: Option<String>,
+    /// The refresh token presented.
+    pub refresh_token: String,
+    /// False when the answer was 400 "Invalid refresh token".
+    pub accepted: bool,
+    /// When the fake decided (and, when accepted, rotated the tokens).
+    pub at: Instant,
 }
 
 impl State {
@@ -1143,6 +1168,41 @@ impl FakeTwitch {
     /// The current refresh token of `login` stops working.
     pub fn revoke_refresh_token(&self, login: &str) {
         self.with_account(login, |record| record.refresh_token_revoked = true);
+    }
+
+    /// Forgives the loss of the newest refresh token of `login`: the one its last rotation
+    /// replaced is accepted once more, until the next rotation. For a crash test whose
+    /// process was killed after Twitch rotated the tokens and before the answer reached it,
+    /// a loss no client can prevent.
+    pub fn accept_replaced_refresh_token_once(&self, login: &str) {
+        self.with_account(login, |record| {
+            record.replaced_refresh_token_forgiven = true
+        });
+    }
+
+    /// Every refresh-token grant asked for so far, in arrival order.
+    pub fn refreshes(&self) -> Vec<RefreshOutcome> {
+        self.shared.lock_state().refreshes.clone()
+    }
+
+    /// Waits until `pred` holds for the refresh grants asked for so far; returns them (None
+    /// on timeout).
+    pub fn wait_refreshes(
+        &self,
+        pred: impl Fn(&[RefreshOutcome]) -> bool,
+        timeout: Duration,
+    ) -> Option<Vec<RefreshOutcome>> {
+        self.shared.wait_until(timeout, |state| {
+            pred(&state.refreshes).then(|| state.refreshes.clone())
+        })
+    }
+
+    /// Waits until no HTTP connection is open: after a client was killed, every request it
+    /// had sent has been answered (and its tokens rotated). False on timeout.
+    pub fn wait_http_idle(&self, timeout: Duration) -> bool {
+        self.shared
+            .wait_until(timeout, |state| state.http_streams.is_empty().then_some(()))
+            .is_some()
     }
 
     /// The current access token of `login` (valid or not).

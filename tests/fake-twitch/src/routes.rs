@@ -385,10 +385,29 @@ fn refresh(state: &mut State, request: &HttpRequest) -> ScriptedResponse {
                 || record.account.client_secret == client_secret)
     });
     let Some(record) = record else {
+        let login = state
+            .accounts
+            .values()
+            .find(|record| record.account.client_id == client_id)
+            .map(|record| record.account.login.clone());
+        state.refreshes.push(crate::RefreshOutcome {
+            login,
+            refresh_token: refresh_token.to_string(),
+            accepted: false,
+            at: std::time::Instant::now(),
+        });
         return json_error(400, None, "Invalid refresh token");
     };
     record.rotate_tokens();
-    token_answer(&record.account, &record.account.scopes)
+    let answer = token_answer(&record.account, &record.account.scopes);
+    let login = Some(record.account.login.clone());
+    state.refreshes.push(crate::RefreshOutcome {
+        login,
+        refresh_token: refresh_token.to_string(),
+        accepted: true,
+        at: std::time::Instant::now(),
+    });
+    answer
 }
 
 fn redeem_device_code(state: &mut State, request: &HttpRequest) -> ScriptedResponse {
