@@ -49,7 +49,7 @@ const PURE: &[&str] = &[
     "daemon/settings.rs",
     "status/model.rs",
     "status/page.rs",
-    "token/clock.rs",
+    "token/machine.rs",
 ];
 
 fn layer_of(area: &str) -> Option<u8> {
