@@ -7,6 +7,7 @@
 
 use crate::base::ids::Login;
 use crate::base::secret::Secret;
+use crate::color::Color;
 
 use super::fields::{
     build_color_mode, channels_fix, check_change_every_seconds, check_chat_transport,
@@ -92,32 +93,12 @@ fn not_given(source: &dyn Source, field: Field) -> &'static str {
     }
 }
 
-/// Reads and validates one user's fields. Every field that is given is validated, even one
-/// the chosen color mode does not use, so that switching modes later cannot reveal an old
-/// mistake.
+/// Reads and validates one user's fields, in the order a person reads them in the file.
+/// Every field that is given is validated, even one the chosen color mode does not use, so
+/// that switching modes later cannot reveal an old mistake. The fields with more than one
+/// rule have a reader each; this one stays a list of fields, one line or match per field.
 pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> {
-    let username_fix = format!(
-        "write your Twitch login name in quotes, e.g. {}",
-        source.example_text(Field::Username, "bob")
-    );
-    let Some(raw_username) = source.text(Field::Username, &username_fix)? else {
-        let problem = Problem::new(
-            not_given(source, Field::Username),
-            format!(
-                "add {}",
-                source.example_text(Field::Username, "<your Twitch login name>")
-            ),
-        );
-        return Err(source.error(Field::Username, problem));
-    };
-    let username = check_username(raw_username).map_err(|problem| {
-        // Name the user in the message when the name is readable at all.
-        let shown = Login::new(raw_username);
-        if !shown.as_str().is_empty() {
-            source.name_user(&shown);
-        }
-        source.error(Field::Username, problem)
-    })?;
+    let username = read_username(source)?;
     source.name_user(&username);
 
     let client_id = match source.text(Field::ClientId, CLIENT_ID_FIX)? {
@@ -129,15 +110,9 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
     }
     .map_err(|problem| source.error(Field::ClientId, problem))?;
 
-    // Secrets are never echoed in an error.
-    let secret = |field: Field| -> Result<String, ConfigError> {
-        let value = source.text(field, &secret_fix(field))?.unwrap_or("");
-        check_not_placeholder(value, field).map_err(|problem| source.error(field, problem))?;
-        Ok(value.trim().to_string())
-    };
-    let client_secret = Secret::new(secret(Field::ClientSecret)?);
-    let access_token = Secret::token(&secret(Field::AccessToken)?);
-    let refresh_token = Secret::token(&secret(Field::RefreshToken)?);
+    let client_secret = Secret::new(read_secret(source, Field::ClientSecret)?);
+    let access_token = Secret::token(&read_secret(source, Field::AccessToken)?);
+    let refresh_token = Secret::token(&read_secret(source, Field::RefreshToken)?);
 
     let fix = channels_fix(&username);
     let channels = match source.list(Field::Channels, "channel names", &fix, &fix)? {
@@ -168,42 +143,7 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
         ),
     };
 
-    const EXAMPLE_PALETTE: [&str; 3] = ["sea_green", "#1E90FF", "hot_pink"];
-    let mut palette = Vec::new();
-    let entries = source.list(
-        Field::Palette,
-        "colors",
-        "write it like [\"sea_green\", \"#1E90FF\", \"hot_pink\"]",
-        "write each color in quotes, e.g. \"sea_green\" or \"#1E90FF\"",
-    )?;
-    for (index, entry) in entries.unwrap_or_default() {
-        let color = check_palette_color(entry)
-            .map_err(|problem| source.entry_error(Field::Palette, index, problem))?;
-        palette.push(color);
-    }
-    if mode_name == ColorModeName::Palette && palette.is_empty() {
-        // A palette that is not written at all is pointed out where the mode that needs
-        // it is chosen.
-        let at = if source.is_set(Field::Palette) {
-            Field::Palette
-        } else {
-            Field::ColorMode
-        };
-        let problem = Problem::new(
-            format!(
-                "{}, but {} is \"palette\"",
-                not_given(source, Field::Palette),
-                source.name(Field::ColorMode)
-            ),
-            format!(
-                "add {} with your colors, or choose another {}",
-                source.example_list(Field::Palette, &EXAMPLE_PALETTE),
-                source.name(Field::ColorMode)
-            ),
-        );
-        return Err(source.error_at(Field::Palette, at, problem));
-    }
-
+    let palette = read_palette(source, mode_name)?;
     let palette_order = one_of(
         source,
         Field::PaletteOrder,
@@ -237,4 +177,77 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
         change_every,
         chat_transport,
     })
+}
+
+/// The user's Twitch login, which must be given. An invalid one still names the user in
+/// the error when it is readable at all.
+fn read_username(source: &dyn Source) -> Result<Login, ConfigError> {
+    let username_fix = format!(
+        "write your Twitch login name in quotes, e.g. {}",
+        source.example_text(Field::Username, "bob")
+    );
+    let Some(raw_username) = source.text(Field::Username, &username_fix)? else {
+        let problem = Problem::new(
+            not_given(source, Field::Username),
+            format!(
+                "add {}",
+                source.example_text(Field::Username, "<your Twitch login name>")
+            ),
+        );
+        return Err(source.error(Field::Username, problem));
+    };
+    check_username(raw_username).map_err(|problem| {
+        let shown = Login::new(raw_username);
+        if !shown.as_str().is_empty() {
+            source.name_user(&shown);
+        }
+        source.error(Field::Username, problem)
+    })
+}
+
+/// A secret field, trimmed; empty when not given, refused when it is still a placeholder.
+/// Secrets are never echoed in an error.
+fn read_secret(source: &dyn Source, field: Field) -> Result<String, ConfigError> {
+    let value = source.text(field, &secret_fix(field))?.unwrap_or("");
+    check_not_placeholder(value, field).map_err(|problem| source.error(field, problem))?;
+    Ok(value.trim().to_string())
+}
+
+/// The palette's colors, each checked. The palette mode needs at least one: a palette
+/// that is not written at all is pointed out where that mode is chosen.
+fn read_palette(source: &dyn Source, mode_name: ColorModeName) -> Result<Vec<Color>, ConfigError> {
+    const EXAMPLE_PALETTE: [&str; 3] = ["sea_green", "#1E90FF", "hot_pink"];
+    let mut palette = Vec::new();
+    let entries = source.list(
+        Field::Palette,
+        "colors",
+        "write it like [\"sea_green\", \"#1E90FF\", \"hot_pink\"]",
+        "write each color in quotes, e.g. \"sea_green\" or \"#1E90FF\"",
+    )?;
+    for (index, entry) in entries.unwrap_or_default() {
+        let color = check_palette_color(entry)
+            .map_err(|problem| source.entry_error(Field::Palette, index, problem))?;
+        palette.push(color);
+    }
+    if mode_name == ColorModeName::Palette && palette.is_empty() {
+        let at = if source.is_set(Field::Palette) {
+            Field::Palette
+        } else {
+            Field::ColorMode
+        };
+        let problem = Problem::new(
+            format!(
+                "{}, but {} is \"palette\"",
+                not_given(source, Field::Palette),
+                source.name(Field::ColorMode)
+            ),
+            format!(
+                "add {} with your colors, or choose another {}",
+                source.example_list(Field::Palette, &EXAMPLE_PALETTE),
+                source.name(Field::ColorMode)
+            ),
+        );
+        return Err(source.error_at(Field::Palette, at, problem));
+    }
+    Ok(palette)
 }
