@@ -1,5 +1,6 @@
 //! Users from the environment (`TWITCH_USERNAME_N` and friends) for container setups,
-//! read by the same field reader as the file. Pure: the caller passes the variables in.
+//! read by the same field reader as the file (`source::read_user`) through this file's
+//! `EnvSource`. Pure: the caller passes the variables in.
 
 use crate::base::ids::Login;
 

@@ -1,5 +1,6 @@
 //! The config file's text into a validated `Config`: JSON syntax errors with their
-//! position and fix, then every user's fields. Pure: text in, config or error out.
+//! position and fix, then every user's fields, read by `source::read_user` through this file's
+//! `FileSource`. Pure: text in, config or error out.
 
 use std::cell::RefCell;
 use std::path::Path;
