@@ -28,6 +28,8 @@ const PURE: &[&str] = &[
     "base/secret.rs",
     "base/wall_clock.rs",
     "cli/args.rs",
+    "cli/env.rs",
+    "cli/raw.rs",
     "color/mod.rs",
     "chat/command.rs",
     "chat/eventsub.rs",
