@@ -155,139 +155,203 @@ const STATES: [&str; 6] = [
     "disabled",
 ];
 
+/// One metric family of `/metrics`: its name after the `twitch_colorchanger_` prefix, its
+/// type, its help text and its samples.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: Vec<Sample>,
+}
+
+/// One sample line: a suffix to the family's name (`_bucket`, `_sum` …), its labels (values
+/// unescaped) and its value.
+struct Sample {
+    suffix: &'static str,
+    labels: Vec<(&'static str, String)>,
+    value: String,
+}
+
+impl Sample {
+    fn new(labels: Vec<(&'static str, String)>, value: impl ToString) -> Sample {
+        Sample {
+            suffix: "",
+            labels,
+            value: value.to_string(),
+        }
+    }
+
+    fn unlabelled(value: impl ToString) -> Sample {
+        Sample::new(Vec::new(), value)
+    }
+}
+
 /// `/metrics` in Prometheus' text format (version 0.0.4).
 pub fn render_metrics(report: &StatusReport, metrics: &MetricsSnapshot) -> String {
     let mut out = String::new();
-    let header = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP twitch_colorchanger_{name} {help}");
-        let _ = writeln!(out, "# TYPE twitch_colorchanger_{name} {kind}");
+    for family in metric_families(report, metrics) {
+        write_family(&mut out, &family);
+    }
+    out
+}
+
+/// Every family `/metrics` shows, in order. A table of facts (names, types, help texts and
+/// where each value comes from): it stays long on purpose.
+fn metric_families(report: &StatusReport, metrics: &MetricsSnapshot) -> Vec<Family> {
+    let by_label = |key: &'static str, counts: Vec<(&'static str, u64)>| -> Vec<Sample> {
+        counts
+            .into_iter()
+            .map(|(value, count)| Sample::new(vec![(key, value.to_string())], count))
+            .collect()
     };
-    header(&mut out, "build_info", "gauge", "The running version.");
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_build_info{{version=\"{}\"}} 1",
-        label(&report.version)
-    );
-    header(
-        &mut out,
-        "users",
-        "gauge",
-        "Configured users by the state of their chat connection.",
-    );
-    for state in STATES {
-        let count = report
-            .users
-            .values()
-            .filter(|status| state_word(&status.state) == state)
-            .count();
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_users{{state=\"{state}\"}} {count}"
-        );
-    }
-    header(
-        &mut out,
-        "color_changes_total",
-        "counter",
-        "Color changes by user and result, counted once all retries are done.",
-    );
-    for ((login, result), count) in &metrics.color_changes {
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_color_changes_total{{user=\"{}\",result=\"{}\"}} {count}",
-            label(login),
-            result.label()
-        );
-    }
-    header(
-        &mut out,
-        "helix_request_duration_seconds",
-        "histogram",
-        "Time of each Helix call (PUT /chat/color), retries counted one by one.",
-    );
+    vec![
+        Family {
+            name: "build_info",
+            kind: "gauge",
+            help: "The running version.",
+            samples: vec![Sample::new(vec![("version", report.version.clone())], 1)],
+        },
+        Family {
+            name: "users",
+            kind: "gauge",
+            help: "Configured users by the state of their chat connection.",
+            samples: by_label("state", users_by_state(report)),
+        },
+        Family {
+            name: "color_changes_total",
+            kind: "counter",
+            help: "Color changes by user and result, counted once all retries are done.",
+            samples: metrics
+                .color_changes
+                .iter()
+                .map(|((login, result), count)| {
+                    let labels = vec![("user", login.clone()), ("result", result.label().into())];
+                    Sample::new(labels, count)
+                })
+                .collect(),
+        },
+        Family {
+            name: "helix_request_duration_seconds",
+            kind: "histogram",
+            help: "Time of each Helix call (PUT /chat/color), retries counted one by one.",
+            samples: latency_histogram(metrics),
+        },
+        Family {
+            name: "rate_limit_waits_total",
+            kind: "counter",
+            help: "Changes that waited for an empty Helix rate-limit bucket to refill.",
+            samples: vec![Sample::unlabelled(metrics.rate_limit_waits)],
+        },
+        Family {
+            name: "rate_limit_wait_seconds_total",
+            kind: "counter",
+            help: "Time spent waiting for empty Helix rate-limit buckets.",
+            samples: vec![Sample::unlabelled(metrics.rate_limit_wait_seconds)],
+        },
+        Family {
+            name: "chat_reconnects_total",
+            kind: "counter",
+            help: "Chat connections made again, by why the previous one ended.",
+            samples: by_label(
+                "reason",
+                metrics
+                    .reconnects
+                    .iter()
+                    .map(|(r, n)| (r.label(), *n))
+                    .collect(),
+            ),
+        },
+        Family {
+            name: "token_refreshes_total",
+            kind: "counter",
+            help: "Token refreshes by result.",
+            samples: by_label(
+                "result",
+                metrics
+                    .token_refreshes
+                    .iter()
+                    .map(|(o, n)| (o.label(), *n))
+                    .collect(),
+            ),
+        },
+        Family {
+            name: "config_writes_total",
+            kind: "counter",
+            help: "Writes of the config file (new tokens, settings) by result.",
+            samples: by_label(
+                "result",
+                metrics
+                    .config_writes
+                    .iter()
+                    .map(|(o, n)| (o.label(), *n))
+                    .collect(),
+            ),
+        },
+    ]
+}
+
+/// How many users are in each state, every state listed (zero included).
+fn users_by_state(report: &StatusReport) -> Vec<(&'static str, u64)> {
+    STATES
+        .iter()
+        .map(|state| {
+            let count = report
+                .users
+                .values()
+                .filter(|status| state_word(&status.state) == *state)
+                .count();
+            (*state, count as u64)
+        })
+        .collect()
+}
+
+/// The Helix latency histogram: cumulative buckets up to `+Inf`, then the sum and count.
+fn latency_histogram(metrics: &MetricsSnapshot) -> Vec<Sample> {
+    let mut samples = Vec::new();
     let mut cumulative = 0;
     for (index, count) in metrics.helix_latency_buckets.iter().enumerate() {
         cumulative += count;
         let bound = LATENCY_BUCKETS_SECONDS
             .get(index)
             .map_or_else(|| "+Inf".to_string(), |bound| bound.to_string());
+        samples.push(Sample {
+            suffix: "_bucket",
+            ..Sample::new(vec![("le", bound)], cumulative)
+        });
+    }
+    samples.push(Sample {
+        suffix: "_sum",
+        ..Sample::unlabelled(metrics.helix_latency_sum_seconds)
+    });
+    samples.push(Sample {
+        suffix: "_count",
+        ..Sample::unlabelled(metrics.helix_calls())
+    });
+    samples
+}
+
+/// Writes a family's HELP and TYPE lines and its samples, label values escaped.
+fn write_family(out: &mut String, family: &Family) {
+    let name = family.name;
+    let _ = writeln!(out, "# HELP twitch_colorchanger_{name} {}", family.help);
+    let _ = writeln!(out, "# TYPE twitch_colorchanger_{name} {}", family.kind);
+    for sample in &family.samples {
+        let labels = if sample.labels.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = sample
+                .labels
+                .iter()
+                .map(|(key, value)| format!("{key}=\"{}\"", label(value)))
+                .collect();
+            format!("{{{}}}", pairs.join(","))
+        };
         let _ = writeln!(
             out,
-            "twitch_colorchanger_helix_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            "twitch_colorchanger_{name}{}{labels} {}",
+            sample.suffix, sample.value
         );
     }
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_helix_request_duration_seconds_sum {}",
-        metrics.helix_latency_sum_seconds
-    );
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_helix_request_duration_seconds_count {}",
-        metrics.helix_calls()
-    );
-    header(
-        &mut out,
-        "rate_limit_waits_total",
-        "counter",
-        "Changes that waited for an empty Helix rate-limit bucket to refill.",
-    );
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_rate_limit_waits_total {}",
-        metrics.rate_limit_waits
-    );
-    header(
-        &mut out,
-        "rate_limit_wait_seconds_total",
-        "counter",
-        "Time spent waiting for empty Helix rate-limit buckets.",
-    );
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_rate_limit_wait_seconds_total {}",
-        metrics.rate_limit_wait_seconds
-    );
-    header(
-        &mut out,
-        "chat_reconnects_total",
-        "counter",
-        "Chat connections made again, by why the previous one ended.",
-    );
-    for (reason, count) in &metrics.reconnects {
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_chat_reconnects_total{{reason=\"{}\"}} {count}",
-            reason.label()
-        );
-    }
-    header(
-        &mut out,
-        "token_refreshes_total",
-        "counter",
-        "Token refreshes by result.",
-    );
-    for (outcome, count) in &metrics.token_refreshes {
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_token_refreshes_total{{result=\"{}\"}} {count}",
-            outcome.label()
-        );
-    }
-    header(
-        &mut out,
-        "config_writes_total",
-        "counter",
-        "Writes of the config file (new tokens, settings) by result.",
-    );
-    for (outcome, count) in &metrics.config_writes {
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_config_writes_total{{result=\"{}\"}} {count}",
-            outcome.label()
-        );
-    }
-    out
 }
 
 /// A label value with `\`, `"` and line breaks escaped, as the text format asks.
@@ -416,18 +480,31 @@ fn swatch(rgb: Rgb) -> String {
     format!("<span class=\"swatch\" style=\"background:{rgb}\"></span>")
 }
 
+/// One user's card: the name in its current color, how it shows in chat, the facts about
+/// the user ([`user_rows`]) and the last colors.
 fn render_user(page: &mut String, login: &str, status: &UserStatus, now_unix: u64) {
     let state = state_word(&status.state);
     let login_html = html(login);
-    let current = status.current_color();
-    let rgb = current.and_then(css_color);
+    let rgb = status.current_color().and_then(css_color);
     let _ = write!(
         page,
         "<section class=\"user\" id=\"user-{login_html}\"><h2>{}{login_html} <span class=\"state {state}\">{}</span></h2>",
         rgb.map(swatch).unwrap_or_default(),
         state.replace('_', " "),
     );
-    // The name as it shows in chat, on Twitch's dark and light backgrounds.
+    render_chat_previews(page, &login_html, rgb);
+    page.push_str("<dl>");
+    for (name, value) in user_rows(status, now_unix) {
+        let _ = write!(page, "<dt>{name}</dt><dd>{value}</dd>");
+    }
+    page.push_str("</dl><h3>Last colors</h3>");
+    render_color_history(page, status, now_unix);
+    page.push_str("</section>");
+}
+
+/// The name as it shows in chat, on Twitch's dark and light backgrounds, with its contrast
+/// on each.
+fn render_chat_previews(page: &mut String, login_html: &str, rgb: Option<Rgb>) {
     for (class, background, theme) in [
         ("dark", DARK_CHAT_BACKGROUND, "dark"),
         ("light", LIGHT_CHAT_BACKGROUND, "light"),
@@ -447,11 +524,52 @@ fn render_user(page: &mut String, login: &str, status: &UserStatus, now_unix: u6
             "<div class=\"chat {class}\"><small>{contrast}</small><b{style}>{login_html}</b>: hello chat</div>"
         );
     }
-    page.push_str("<dl>");
-    let mut row = |name: &str, value: String| {
-        let _ = write!(page, "<dt>{name}</dt><dd>{value}</dd>");
-    };
-    let state_detail = match &status.state {
+}
+
+/// The facts on a user's card, as (name, HTML) rows in the order shown. A table of facts:
+/// one entry per row.
+fn user_rows(status: &UserStatus, now_unix: u64) -> [(&'static str, String); 7] {
+    [
+        ("State", state_detail(&status.state, now_unix)),
+        (
+            "Color",
+            status
+                .current_color()
+                .map_or_else(|| "not known yet".to_string(), html),
+        ),
+        (
+            "Changes",
+            if status.changes_enabled {
+                "on".to_string()
+            } else {
+                "off (cce in chat turns them on)".to_string()
+            },
+        ),
+        (
+            "Transport",
+            status
+                .transport
+                .as_deref()
+                .map_or_else(|| "—".to_string(), html),
+        ),
+        ("Channels", channel_list(&status.channels)),
+        (
+            "Last error",
+            match &status.last_error {
+                Some(error) => format!("{} ({})", html(&error.text), ago(error.at_unix, now_unix)),
+                None => "none".to_string(),
+            },
+        ),
+        (
+            "Token refresh",
+            token_refresh(status.next_token_refresh_unix, now_unix),
+        ),
+    ]
+}
+
+/// What the user's chat connection is doing, and for how long (HTML).
+fn state_detail(state: &UserState, now_unix: u64) -> String {
+    match state {
         UserState::Starting { since_unix } => format!(
             "starting for {}",
             format_seconds(now_unix.saturating_sub(*since_unix))
@@ -468,76 +586,48 @@ fn render_user(page: &mut String, login: &str, status: &UserStatus, now_unix: u6
         UserState::NeedsLogin { reason, .. } => format!("needs a new login: {}", html(reason)),
         UserState::Stopped { reason } => format!("stopped: {}", html(reason)),
         UserState::Disabled => "disabled".to_string(),
-    };
-    row("State", state_detail);
-    row(
-        "Color",
-        match current {
-            Some(color) => html(color),
-            None => "not known yet".to_string(),
-        },
-    );
-    row(
-        "Changes",
-        if status.changes_enabled {
-            "on".to_string()
-        } else {
-            "off (cce in chat turns them on)".to_string()
-        },
-    );
-    row(
-        "Transport",
-        status
-            .transport
-            .as_deref()
-            .map_or_else(|| "—".to_string(), html),
-    );
-    row(
-        "Channels",
-        if status.channels.is_empty() {
-            "—".to_string()
-        } else {
-            status
-                .channels
-                .iter()
-                .map(|channel| format!("#{}", html(channel)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-    );
-    row(
-        "Last error",
-        match &status.last_error {
-            Some(error) => format!("{} ({})", html(&error.text), ago(error.at_unix, now_unix)),
-            None => "none".to_string(),
-        },
-    );
-    row(
-        "Token refresh",
-        match status.next_token_refresh_unix {
-            Some(at) if at > now_unix => format!("in {}", span(at - now_unix)),
-            Some(_) => "due now".to_string(),
-            None => "not scheduled yet".to_string(),
-        },
-    );
-    page.push_str("</dl><h3>Last colors</h3>");
+    }
+}
+
+/// The channels as `#a, #b` (HTML), or a dash for none.
+fn channel_list(channels: &[String]) -> String {
+    if channels.is_empty() {
+        return "—".to_string();
+    }
+    channels
+        .iter()
+        .map(|channel| format!("#{}", html(channel)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// When the next token refresh is due.
+fn token_refresh(next_unix: Option<u64>, now_unix: u64) -> String {
+    match next_unix {
+        Some(at) if at > now_unix => format!("in {}", span(at - now_unix)),
+        Some(_) => "due now".to_string(),
+        None => "not scheduled yet".to_string(),
+    }
+}
+
+/// The user's last colors, newest first, each as a swatch, its name and how long ago.
+fn render_color_history(page: &mut String, status: &UserStatus, now_unix: u64) {
     if status.recent_colors.is_empty() {
         page.push_str("<p class=\"empty\">No change yet.</p>");
-    } else {
-        page.push_str("<ol class=\"history\">");
-        for color in status.recent_colors.iter().rev() {
-            let _ = write!(
-                page,
-                "<li title=\"{}\">{}{} <time>{}</time></li>",
-                clock_of_day(color.at_unix),
-                css_color(&color.text).map(swatch).unwrap_or_default(),
-                html(&color.text),
-                ago(color.at_unix, now_unix)
-            );
-        }
-        page.push_str("</ol>");
+        return;
     }
-    page.push_str("</section>");
+    page.push_str("<ol class=\"history\">");
+    for color in status.recent_colors.iter().rev() {
+        let _ = write!(
+            page,
+            "<li title=\"{}\">{}{} <time>{}</time></li>",
+            clock_of_day(color.at_unix),
+            css_color(&color.text).map(swatch).unwrap_or_default(),
+            html(&color.text),
+            ago(color.at_unix, now_unix)
+        );
+    }
+    page.push_str("</ol>");
 }
 
 #[cfg(test)]
@@ -763,5 +853,61 @@ mod tests {
             );
         }
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn state_details() {
+        let cases = [
+            (
+                UserState::Starting {
+                    since_unix: NOW - 3,
+                },
+                "starting for 3 s",
+            ),
+            (
+                UserState::Connected {
+                    since_unix: NOW - 9000,
+                },
+                "connected for 2 h 30 min",
+            ),
+            (
+                UserState::Reconnecting {
+                    since_unix: NOW - 5,
+                    reason: "<x>".into(),
+                },
+                "reconnecting for 5 s: &lt;x&gt;",
+            ),
+            (
+                UserState::NeedsLogin {
+                    reason: "rejected".into(),
+                    login_code: None,
+                },
+                "needs a new login: rejected",
+            ),
+            (
+                UserState::Stopped {
+                    reason: "gave up".into(),
+                },
+                "stopped: gave up",
+            ),
+            (UserState::Disabled, "disabled"),
+        ];
+        for (state, expected) in cases {
+            assert_eq!(state_detail(&state, NOW), expected, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn token_refresh_times() {
+        let cases = [
+            (Some(NOW + 3 * 3600 + 120), "in 3 h 2 min"),
+            (Some(NOW + 90), "in 90 s"),
+            (Some(NOW), "due now"),
+            (Some(NOW - 5), "due now"),
+            (None, "not scheduled yet"),
+        ];
+        for (next, expected) in cases {
+            assert_eq!(token_refresh(next, NOW), expected, "{next:?}");
+        }
     }
 }
