@@ -451,6 +451,45 @@ fn the_compose_files_run_the_image_as_the_owner_of_the_config_folder() {
     }
 }
 
+/// Every value a template dropdown offers (`Default="a|b|c"`) is one the daemon takes, with
+/// the rest of the template as it is and the two first-start variables filled in.
+#[test]
+fn every_choice_the_unraid_template_offers_is_accepted() {
+    let template = Template::read();
+    let mut environment = template.environment();
+    environment.insert("TWITCH_USERNAME_1".into(), "nasalice".into());
+    environment.insert("TWITCH_CLIENT_ID_1".into(), "nasclientid".into());
+    let mut n_choices = 0;
+    for config in template.configs_of("Variable") {
+        for choice in config
+            .default
+            .split('|')
+            .filter(|_| config.default.contains('|'))
+        {
+            n_choices += 1;
+            let dir = tempfile::tempdir().unwrap();
+            let output = Command::new(env!("CARGO_BIN_EXE_twitch-colorchanger"))
+                .env_clear()
+                .envs(&environment)
+                .env(&config.target, choice)
+                .env(
+                    "TWITCH_CONF_FILE",
+                    dir.path().join("twitch_colorchanger.conf"),
+                )
+                .arg("check")
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}={choice}: {}",
+                config.target,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+    assert!(n_choices >= 9, "{n_choices} choices");
+}
+
 /// The file's values left as they are: the daemon refuses them and names the variable.
 #[test]
 fn compose_files_left_unfilled_are_refused_with_the_variable_to_fill_in() {
