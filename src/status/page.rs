@@ -396,6 +396,40 @@ fn span(seconds: u64) -> String {
     }
 }
 
+/// A box atop the page for each user whose device-code login waits for a person: the link
+/// and the code, large, so that a first start on a NAS is finished from this page. The
+/// page reloads itself, so the box gives way to the user's "connected" once the code is
+/// entered. A link is only made of an `http(s)` address.
+fn render_login_prompts(page: &mut String, report: &StatusReport, now_unix: u64) {
+    for (login, status) in &report.users {
+        let UserState::NeedsLogin {
+            login_code: Some(code),
+            ..
+        } = &status.state
+        else {
+            continue;
+        };
+        let login = html(login);
+        let uri = html(&code.verification_uri);
+        let place = if code.verification_uri.starts_with("https://")
+            || code.verification_uri.starts_with("http://")
+        {
+            format!("<a href=\"{uri}\" target=\"_blank\" rel=\"noreferrer\">{uri}</a>")
+        } else {
+            uri
+        };
+        let _ = write!(
+            page,
+            "<section class=\"login\" id=\"login-{login}\"><h2>{login}: log in</h2>\
+             <p>Open {place} while logged in to Twitch as <b>{login}</b> and enter the code</p>\
+             <p class=\"code\">{}</p><p><small>The code works for {} more; this page shows \
+             {login} connected once Twitch has it.</small></p></section>",
+            html(&code.user_code),
+            format_seconds(code.expires_unix.saturating_sub(now_unix)),
+        );
+    }
+}
+
 const STYLE: &str = "\
 *{box-sizing:border-box}\
 body{margin:0;font:16px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f4f4f6;color:#1f1f23}\
@@ -419,6 +453,9 @@ h3{font-size:.9rem;margin:10px 0 4px;color:#6a6a75;font-weight:600}\
 ol{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:4px}\
 ol li{font-size:.8rem;font-family:ui-monospace,monospace;display:flex;align-items:center;gap:4px;background:#f4f4f6;border-radius:4px;padding:2px 6px}\
 .empty{color:#8a8a95;font-size:.9rem}\
+.login{grid-column:1/-1;background:#fff7d6;border:2px solid #e0b000;border-radius:10px;padding:14px}\
+.login h2{margin:0 0 6px;font-size:1.15rem}.login p{margin:6px 0}\
+.code{font:700 2rem/1.2 ui-monospace,monospace;letter-spacing:.12em;user-select:all}\
 footer{text-align:center;font-size:.8rem;color:#8a8a95;padding:8px 16px 20px}";
 
 /// The status page: one card per user. Self-contained (no scripts, fonts or images from
@@ -454,6 +491,7 @@ pub fn render_page(report: &StatusReport, now_unix: u64) -> String {
     if report.users.is_empty() {
         page.push_str("<p class=\"empty\">No users are running.</p>");
     }
+    render_login_prompts(&mut page, report, now_unix);
     for (login, status) in &report.users {
         render_user(&mut page, login, status, now_unix);
     }
@@ -720,6 +758,54 @@ mod tests {
             assert_eq!(response.status, status, "{state:?}");
             assert!(response.body.contains(text), "{state:?}: {}", response.body);
         }
+    }
+
+    #[test]
+    fn a_login_waiting_for_a_person_shows_its_link_and_code_atop_the_page() {
+        let waiting = |uri: &str| UserState::NeedsLogin {
+            reason: "the config has no tokens; to log in, open it and enter the code".into(),
+            login_code: Some(super::super::model::LoginCode {
+                verification_uri: uri.into(),
+                user_code: "WDJB-MJHT".into(),
+                expires_unix: NOW + 1800,
+            }),
+        };
+        let cases = [
+            (
+                "https://www.twitch.tv/activate?device-code=WDJB-MJHT",
+                "<a href=\"https://www.twitch.tv/activate?device-code=WDJB-MJHT\"",
+            ),
+            // Anything but an http(s) address is shown, never linked.
+            ("javascript:alert(1)", "Open javascript:alert(1) while"),
+        ];
+        for (uri, expected) in cases {
+            let report = report(
+                NOW,
+                &[
+                    ("alice", waiting(uri)),
+                    ("bob", UserState::Connected { since_unix: NOW }),
+                ],
+            );
+            let page = get("/", &report).body;
+            let prompt_at = page.find("id=\"login-alice\"").expect("a login box");
+            assert!(
+                page.find("id=\"user-alice\"").unwrap() > prompt_at,
+                "atop: {page}"
+            );
+            for text in [
+                expected,
+                "alice: log in",
+                "<p class=\"code\">WDJB-MJHT</p>",
+                "30 min more",
+            ] {
+                assert!(page.contains(text), "{uri}: {text} missing: {page}");
+            }
+            assert!(!page.contains("href=\"javascript"), "{page}");
+            assert!(!page.contains("id=\"login-bob\""), "{page}");
+        }
+        // Once the login is done the box is gone.
+        let report = report(NOW, &[("alice", UserState::Connected { since_unix: NOW })]);
+        assert!(!get("/", &report).body.contains("class=\"login\""));
     }
 
     #[test]
