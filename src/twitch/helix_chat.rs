@@ -6,38 +6,11 @@
 use crate::base::ids::{Login, UserId};
 use crate::base::secret::Secret;
 use crate::color::{parse_rgb, Rgb};
-use crate::twitch::helix::{read_answer, Answer, Helix, RateLimit};
-use crate::twitch::http::{describe_transport_error, error_message};
+use crate::twitch::helix::{error_for, read_answer, Answer, Helix, HelixError, RateLimit};
+use crate::twitch::http::describe_transport_error;
 
 /// Helix takes at most this many `login` parameters in one `GET /users`.
 pub const MAX_LOGINS_PER_CALL: usize = 100;
-
-/// Why a Helix call for chat failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HelixCallError {
-    /// 401: the access token is invalid or expired.
-    Unauthorized,
-    /// 403: the token lacks a scope (for subscriptions: `user:read:chat`) or is not the user's.
-    Forbidden { message: String },
-    /// 429: the bucket is empty until `rate_limit.reset_at_unix`.
-    RateLimited { rate_limit: RateLimit },
-    /// Any other status.
-    Status { status: u16, message: String },
-    /// The call did not complete, or the answer could not be read.
-    Transport { message: String },
-}
-
-impl std::fmt::Display for HelixCallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HelixCallError::Unauthorized => f.write_str("token rejected (401)"),
-            HelixCallError::Forbidden { message } => write!(f, "forbidden (403): {message}"),
-            HelixCallError::RateLimited { .. } => f.write_str("rate limited (429)"),
-            HelixCallError::Status { status, message } => write!(f, "status {status}: {message}"),
-            HelixCallError::Transport { message } => write!(f, "request failed: {message}"),
-        }
-    }
-}
 
 /// How a subscription request ended well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,21 +21,13 @@ pub enum Subscribed {
     AlreadyExists,
 }
 
-fn error_for(answer: &Answer) -> HelixCallError {
-    let message = error_message(&answer.body);
-    match answer.status {
-        401 => HelixCallError::Unauthorized,
-        403 => HelixCallError::Forbidden { message },
-        429 => HelixCallError::RateLimited {
-            rate_limit: answer.rate_limit,
-        },
-        status => HelixCallError::Status { status, message },
-    }
+fn error_of(answer: &Answer) -> HelixError {
+    error_for(answer.status, &answer.body, answer.rate_limit)
 }
 
-fn data_of(body: &str) -> Result<Vec<serde_json::Value>, HelixCallError> {
+fn data_of(body: &str) -> Result<Vec<serde_json::Value>, HelixError> {
     let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|_| HelixCallError::Transport {
+        serde_json::from_str(body).map_err(|_| HelixError::Transport {
             message: "the answer is not JSON".to_string(),
         })?;
     Ok(value
@@ -73,14 +38,14 @@ fn data_of(body: &str) -> Result<Vec<serde_json::Value>, HelixCallError> {
 }
 
 /// Maps a `GET /users` answer to the logins and ids it names.
-pub fn interpret_users(status: u16, body: &str) -> Result<Vec<(Login, UserId)>, HelixCallError> {
+pub fn interpret_users(status: u16, body: &str) -> Result<Vec<(Login, UserId)>, HelixError> {
     let answer = Answer {
         status,
         body: body.to_string(),
         rate_limit: RateLimit::default(),
     };
     if !(200..=299).contains(&status) {
-        return Err(error_for(&answer));
+        return Err(error_of(&answer));
     }
     Ok(data_of(body)?
         .iter()
@@ -97,11 +62,11 @@ pub fn interpret_subscription(
     status: u16,
     body: &str,
     rate_limit: RateLimit,
-) -> Result<Subscribed, HelixCallError> {
+) -> Result<Subscribed, HelixError> {
     match status {
         200..=299 => Ok(Subscribed::Created),
         409 => Ok(Subscribed::AlreadyExists),
-        _ => Err(error_for(&Answer {
+        _ => Err(error_of(&Answer {
             status,
             body: body.to_string(),
             rate_limit,
@@ -111,9 +76,9 @@ pub fn interpret_subscription(
 
 /// Maps a `GET /chat/color` answer to the user's color: `None` when never set (or a color
 /// that is no `#RRGGBB`).
-pub fn interpret_chat_color(status: u16, body: &str) -> Result<Option<Rgb>, HelixCallError> {
+pub fn interpret_chat_color(status: u16, body: &str) -> Result<Option<Rgb>, HelixError> {
     if !(200..=299).contains(&status) {
-        return Err(error_for(&Answer {
+        return Err(error_of(&Answer {
             status,
             body: body.to_string(),
             rate_limit: RateLimit::default(),
@@ -145,14 +110,14 @@ impl Helix {
         &self,
         request: ureq::RequestBuilder<ureq::typestate::WithBody>,
         body: Option<String>,
-    ) -> Result<Answer, HelixCallError> {
+    ) -> Result<Answer, HelixError> {
         let sent = match body {
             Some(body) => request
                 .header("Content-Type", "application/json")
                 .send(body),
             None => request.send_empty(),
         };
-        let response = sent.map_err(|error| HelixCallError::Transport {
+        let response = sent.map_err(|error| HelixError::Transport {
             message: describe_transport_error(&error),
         })?;
         Ok(read_answer(response, 256 * 1024))
@@ -183,7 +148,7 @@ impl Helix {
         client_id: &str,
         token: &Secret,
         logins: &[Login],
-    ) -> Result<Vec<(Login, UserId)>, HelixCallError> {
+    ) -> Result<Vec<(Login, UserId)>, HelixError> {
         let mut found = Vec::new();
         for chunk in logins.chunks(MAX_LOGINS_PER_CALL) {
             let request = chunk.iter().fold(
@@ -205,7 +170,7 @@ impl Helix {
         session_id: &str,
         broadcaster_id: &UserId,
         user_id: &UserId,
-    ) -> Result<Subscribed, HelixCallError> {
+    ) -> Result<Subscribed, HelixError> {
         let request = self.authorised("POST", "/eventsub/subscriptions", client_id, token);
         let body = subscription_body(session_id, broadcaster_id, user_id);
         let answer = self.call(request, Some(body))?;
@@ -218,7 +183,7 @@ impl Helix {
         client_id: &str,
         token: &Secret,
         user_id: &UserId,
-    ) -> Result<Option<Rgb>, HelixCallError> {
+    ) -> Result<Option<Rgb>, HelixError> {
         let request = self
             .authorised("GET", "/chat/color", client_id, token)
             .query("user_id", user_id.as_str());
@@ -236,7 +201,7 @@ mod tests {
 
     #[test]
     fn users_answers_map_to_ids() {
-        let cases: Vec<(u16, &str, Result<Ids, HelixCallError>)> = vec![
+        let cases: Vec<(u16, &str, Result<Ids, HelixError>)> = vec![
             (
                 200,
                 r#"{"data":[{"id":"1","login":"alice"},{"id":"2","login":"Bob"},{"login":"x"}]}"#,
@@ -246,19 +211,18 @@ mod tests {
                 ]),
             ),
             (200, r#"{"data":[]}"#, Ok(vec![])),
-            (401, "", Err(HelixCallError::Unauthorized)),
+            (401, "", Err(HelixError::Unauthorized)),
             (
                 400,
                 r#"{"message":"too many"}"#,
-                Err(HelixCallError::Status {
-                    status: 400,
+                Err(HelixError::Rejected {
                     message: "too many".into(),
                 }),
             ),
             (
                 200,
                 "<html>",
-                Err(HelixCallError::Transport {
+                Err(HelixError::Transport {
                     message: "the answer is not JSON".into(),
                 }),
             ),
@@ -274,30 +238,26 @@ mod tests {
             remaining: Some(0),
             reset_at_unix: Some(1_700_000_000),
         };
-        let cases: Vec<(u16, &str, Result<Subscribed, HelixCallError>)> = vec![
+        let cases: Vec<(u16, &str, Result<Subscribed, HelixError>)> = vec![
             (
                 202,
                 r#"{"data":[{"status":"enabled"}]}"#,
                 Ok(Subscribed::Created),
             ),
             (409, "", Ok(Subscribed::AlreadyExists)),
-            (401, "", Err(HelixCallError::Unauthorized)),
+            (401, "", Err(HelixError::Unauthorized)),
             (
                 403,
                 r#"{"message":"subscription missing proper authorization"}"#,
-                Err(HelixCallError::Forbidden {
+                Err(HelixError::Forbidden {
                     message: "subscription missing proper authorization".into(),
                 }),
             ),
-            (
-                429,
-                "",
-                Err(HelixCallError::RateLimited { rate_limit: limit }),
-            ),
+            (429, "", Err(HelixError::RateLimited { rate_limit: limit })),
             (
                 500,
                 "oops",
-                Err(HelixCallError::Status {
+                Err(HelixError::Status {
                     status: 500,
                     message: "oops".into(),
                 }),
@@ -314,7 +274,7 @@ mod tests {
 
     #[test]
     fn chat_color_answers_map_to_the_color() {
-        let cases: Vec<(u16, &str, Result<Color, HelixCallError>)> = vec![
+        let cases: Vec<(u16, &str, Result<Color, HelixError>)> = vec![
             (
                 200,
                 r##"{"data":[{"user_id":"1","color":"#19E6E6"}]}"##,
@@ -326,7 +286,7 @@ mod tests {
             ),
             (200, r#"{"data":[{"user_id":"1","color":""}]}"#, Ok(None)),
             (200, r#"{"data":[]}"#, Ok(None)),
-            (401, "", Err(HelixCallError::Unauthorized)),
+            (401, "", Err(HelixError::Unauthorized)),
         ];
         for (status, body, expected) in cases {
             assert_eq!(interpret_chat_color(status, body), expected, "{body}");
