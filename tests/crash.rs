@@ -269,3 +269,63 @@ fn stop_cleanly(mut run: Run, twitch: &FakeTwitch, path: &Path, logins: &[String
         "{context}: {orphans:?} after a clean stop"
     );
 }
+
+#[test]
+fn sigterm_during_a_slow_refresh_wave_sends_nothing_more_and_loses_no_token() {
+    // A NAS back after a day off: 8 users whose access tokens all expired, and an OAuth
+    // endpoint that takes 3 s per refresh (longer than the shutdown grace). Twitch rotates
+    // the tokens when a refresh arrives.
+    let twitch = FakeTwitch::start();
+    let logins: Vec<String> = (0..8).map(|n| format!("user{n}")).collect();
+    let mut users = Vec::new();
+    for (n, login) in logins.iter().enumerate() {
+        let account = account(&twitch, login, &format!("{}", 3001 + n), "", true);
+        twitch.expire_access_token(login);
+        twitch.delay_next("POST", "/oauth2/token", Duration::from_secs(3));
+        users.push(user_json(&account, true, &[]));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &json!({ "users": users }));
+    let mut command = binary_for(dir.path(), &twitch);
+    command.env("DEBUG", "true");
+    let process = Process::spawn(command);
+    // Every user's call is handed to the token callers: four are waiting for an answer,
+    // the others queued behind them.
+    for login in &logins {
+        let handed = format!("{login}: token validation handed to a token caller");
+        process
+            .wait_line(|line| line.contains(&handed), WAIT)
+            .unwrap_or_else(|| panic!("{login}'s validation was not asked for"));
+    }
+    let in_flight = twitch
+        .wait_refreshes(|refreshes| refreshes.len() >= 4, WAIT)
+        .expect("refreshes under way")
+        .len();
+    let is_oauth = |request: &fake_twitch::HttpRequest| request.path.starts_with("/oauth2/");
+    let n_oauth_calls = twitch.requests().iter().filter(|r| is_oauth(r)).count();
+
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let after: Vec<String> = twitch
+        .requests()
+        .iter()
+        .filter(|r| is_oauth(r))
+        .skip(n_oauth_calls)
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(after.is_empty(), "sent after SIGTERM: {after:?}\n{output}");
+    assert_eq!(twitch.refreshes().len(), in_flight, "{output}");
+    assert!(
+        output.contains(&format!("waiting for {in_flight} token call(s) in flight")),
+        "{output}"
+    );
+    // The answers under way were saved; the queued users still hold their valid tokens.
+    let saved = read_config(&path);
+    for login in &logins {
+        assert_eq!(
+            user_entry(&saved, login)["refresh_token"],
+            twitch.refresh_token(login).as_str(),
+            "{login} holds a token Twitch accepts\n{output}"
+        );
+    }
+}

@@ -152,6 +152,10 @@ fn change_color<R: rand::Rng + ?Sized>(
     let mut retried_with_new_token = false;
     let mut attempt = 1;
     loop {
+        // A stop starts nothing new: no call goes out after it (one under way finishes).
+        if stop.is_stopped() {
+            return Err(stopped());
+        }
         let (token, generation) = user.token.current();
         let started = Instant::now();
         let outcome = helix.put_color(&user_id, &user.client_id, &token, color);

@@ -6,6 +6,7 @@ use std::panic::{self, AssertUnwindSafe};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::base::secret::Secret;
+use crate::base::stop::StopSignal;
 use crate::twitch::oauth::{DeviceCode, OAuth, OAuthError, TokenGrant, Validation, SCOPES};
 
 /// One OAuth call for one user.
@@ -40,6 +41,20 @@ pub enum Reply {
     Polled(Result<(TokenGrant, Result<Validation, OAuthError>), OAuthError>),
     /// The call panicked; treated as a transient failure.
     Panicked,
+    /// The stop signal fired before the call was sent: nothing was asked of Twitch.
+    NotSent,
+}
+
+impl Call {
+    /// What the call is, for log lines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Call::Validate(_) => "validation",
+            Call::Refresh { .. } => "refresh",
+            Call::StartDevice { .. } => "device login",
+            Call::PollDevice { .. } => "device login poll",
+        }
+    }
 }
 
 /// An answer for the user entry `key`.
@@ -49,11 +64,18 @@ pub struct Done {
 }
 
 /// Makes calls until the refresher drops its end of `jobs`. A panicking call is answered
-/// as [`Reply::Panicked`], so its user is never left waiting.
-pub fn run_caller(oauth: &OAuth, jobs: &Receiver<Job>, replies: &Sender<Done>) {
+/// as [`Reply::Panicked`], so its user is never left waiting. After `stop` a stop starts
+/// nothing new: a call still queued is answered [`Reply::NotSent`] without being sent (the
+/// user's tokens stay valid), while a call already sent is waited for, since its answer may
+/// hold tokens Twitch has already rotated.
+pub fn run_caller(oauth: &OAuth, jobs: &Receiver<Job>, replies: &Sender<Done>, stop: &StopSignal) {
     for job in jobs {
-        let reply = panic::catch_unwind(AssertUnwindSafe(|| call(oauth, job.call)))
-            .unwrap_or(Reply::Panicked);
+        let reply = if stop.is_stopped() {
+            Reply::NotSent
+        } else {
+            panic::catch_unwind(AssertUnwindSafe(|| call(oauth, job.call)))
+                .unwrap_or(Reply::Panicked)
+        };
         if replies
             .send(Done {
                 key: job.key,

@@ -109,12 +109,13 @@ impl TokenService {
             let replies = replies.clone();
             let oauth = Arc::clone(&oauth);
             let done = done.clone();
+            let caller_stop = stop.clone();
             threads.push(
                 thread::Builder::new()
                     .name(format!("token-call-{index}"))
                     .stack_size(STACK_SIZE)
                     .spawn(move || {
-                        run_caller(&oauth, &job_receiver, &replies);
+                        run_caller(&oauth, &job_receiver, &replies, &caller_stop);
                         drop(done);
                     })?,
             );
@@ -290,13 +291,22 @@ impl Refresher {
     /// After the stop signal: waits for the answers of calls in flight (bounded by the HTTP
     /// timeout) so that tokens Twitch already rotated are saved, then lets the callers end.
     fn finish_in_flight(&mut self) {
-        self.jobs.take();
+        // The callers send nothing after the stop: queued calls come back as `NotSent`.
+        let n_queued = self.jobs.take().map_or(0, |jobs| jobs.len());
         let n_calls = self.in_flight.load(Ordering::SeqCst);
-        if n_calls > 0 {
+        if n_queued > 0 {
             info!(
-                "shutdown: waiting for {n_calls} token call(s) in flight (at most {} s) so that new tokens are saved",
+                "shutdown: {n_queued} token call(s) not started are dropped; those users keep their tokens"
+            );
+        }
+        if n_calls > n_queued {
+            info!(
+                "shutdown: waiting for {} token call(s) in flight (at most {} s) so that new tokens are saved",
+                n_calls - n_queued,
                 (self.http_timeout + SHUTDOWN_SLACK).as_secs()
             );
+        }
+        if n_calls > 0 {
             let deadline = Instant::now() + self.http_timeout + SHUTDOWN_SLACK;
             while self.in_flight.load(Ordering::SeqCst) > 0 {
                 match self.replies.recv_deadline(deadline) {
@@ -553,8 +563,11 @@ impl Refresher {
         slot.machine.started();
         slot.scheduled = None;
         self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let what = call.name();
         if jobs.send(Job { key, call }).is_err() {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            debug!("{}: token {what} handed to a token caller", user.login);
         }
     }
 
@@ -562,6 +575,10 @@ impl Refresher {
     /// out and feeds the answer to the user's machine.
     fn on_done(&mut self, done: Done) {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Reply::NotSent = done.reply {
+            // Dropped after the stop before it was sent: the user's tokens did not change.
+            return;
+        }
         let now = self.wall_now();
         let key = done.key;
         let Some(slot) = self.slots.get_mut(&key) else {
@@ -753,7 +770,9 @@ fn summarize(reply: &Reply, login: &Login) -> ReplySummary {
             },
         },
         Reply::Polled(Err(error)) => ReplySummary::Failed(CallKind::DevicePoll, failure_of(error)),
-        Reply::Panicked => ReplySummary::Failed(CallKind::Unknown, Failure::Transient),
+        Reply::Panicked | Reply::NotSent => {
+            ReplySummary::Failed(CallKind::Unknown, Failure::Transient)
+        }
     }
 }
 
@@ -779,6 +798,7 @@ fn reply_detail(reply: &Reply) -> String {
         | Reply::DeviceStarted(Err(error))
         | Reply::Polled(Err(error)) => error,
         Reply::Panicked => return "it panicked".to_string(),
+        Reply::NotSent => return "not sent: stopping".to_string(),
         _ => return String::new(),
     };
     error.to_string()
