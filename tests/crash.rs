@@ -329,3 +329,76 @@ fn sigterm_during_a_slow_refresh_wave_sends_nothing_more_and_loses_no_token() {
         );
     }
 }
+
+/// Stops the process for half a second and lets it go on, as Ctrl-Z then `fg`, a debugger
+/// attaching or a container runtime pausing it do.
+fn stop_and_continue(pid: u32) {
+    // SAFETY: kill(2) with valid signals on our own child's pid.
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGSTOP) }, 0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGCONT) }, 0);
+}
+
+#[test]
+fn sigstop_and_sigcont_drop_no_connection_and_fail_no_call() {
+    let twitch = FakeTwitch::start();
+    let logins = ["alice", "bob", "carol"];
+    let mut users = Vec::new();
+    let mut accounts = Vec::new();
+    for (n, login) in logins.iter().enumerate() {
+        let mut account = fake_twitch::Account::new(login, &format!("{}", 4001 + n));
+        account.turbo = true;
+        if *login == "bob" {
+            // Bob's tokens rotate every few seconds, so a refresh is under way at a stop.
+            account.expires_in = 3;
+        }
+        twitch.add_user(account.clone());
+        users.push(user_json(&account, true, &[]));
+        accounts.push(account);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &json!({ "users": users }));
+    let process = Process::spawn(binary_for(dir.path(), &twitch));
+    for login in logins {
+        assert!(twitch.wait_joined(login, login, WAIT), "{login} joined");
+    }
+
+    for round in 0..4 {
+        match round {
+            1 => {
+                // A color change whose answer comes while the process is stopped.
+                twitch.push_response(
+                    "PUT",
+                    "/helix/chat/color",
+                    fake_twitch::ScriptedResponse::status(204).delayed(Duration::from_millis(200)),
+                );
+                twitch.send_line("alice", &own_message(&accounts[0], "alice", "hi"));
+                twitch.wait_request(is_color_put, WAIT).expect("a PUT");
+            }
+            2 => {
+                // A refresh whose answer comes while the process is stopped.
+                twitch.delay_next("POST", "/oauth2/token", Duration::from_millis(200));
+                let n = twitch.refreshes().len();
+                twitch
+                    .wait_refreshes(|refreshes| refreshes.len() > n, WAIT)
+                    .expect("a refresh");
+            }
+            _ => {}
+        }
+        stop_and_continue(process.pid());
+        for login in logins {
+            sync_chat(&twitch, login, &format!("round-{round}"));
+        }
+    }
+    process
+        .wait_line(|line| line.contains("alice → "), WAIT)
+        .expect("the color change made during a stop succeeded");
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    for login in logins {
+        assert_eq!(twitch.n_logins(login), 1, "{login} reconnected\n{output}");
+    }
+    for bad in ["connection lost", "failed", "Interrupted"] {
+        assert!(!output.contains(bad), "{bad}\n{output}");
+    }
+}

@@ -2,7 +2,7 @@
 //! WebSocket handshake), read one frame with a timeout, send one text frame. Does I/O and
 //! knows neither transport: IRC and EventSub both read their frames through it.
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -127,28 +127,32 @@ impl FrameSocket {
         tcp.set_write_timeout(Some(CHAT_CONNECT_TIMEOUT)).ok();
         let websocket_config =
             WebSocketConfig::default().read_buffer_size(WEBSOCKET_READ_BUFFER_SIZE);
-        let stream = match (secure, tls) {
-            (true, Some(tls)) => {
-                ChatStream::Tls(Box::new(tls.connect(&host, tcp).map_err(|error| {
-                    SocketError::Tls {
+        let transport = match (secure, tls) {
+            (true, Some(tls)) => Transport::Tls(Box::new(
+                tls.connect(&host, Uninterrupted(tcp))
+                    .map_err(|error| SocketError::Tls {
                         address: address.clone(),
                         error: error.to_string(),
-                    }
-                })?))
-            }
+                    })?,
+            )),
             (true, None) => {
                 return Err(SocketError::BadUrl(format!(
                     "chat URL {url} needs TLS, but none was set up"
                 )))
             }
-            (false, _) => ChatStream::Plain(tcp),
+            (false, _) => Transport::Plain(tcp),
         };
-        let (socket, _response) =
+        let stream = ChatStream {
+            transport,
+            handshaking: true,
+        };
+        let (mut socket, _response) =
             tungstenite::client::client_with_config(request, stream, Some(websocket_config))
                 .map_err(|error| SocketError::Handshake {
                     address,
                     error: error.to_string(),
                 })?;
+        socket.get_mut().handshaking = false;
         Ok(FrameSocket {
             socket,
             _registration: registration,
@@ -171,10 +175,16 @@ impl FrameSocket {
                 Err(SocketError::ClosedByServer)
             }
             Ok(_) => Ok(Incoming::Traffic),
+            // EINTR: on Linux a socket read with a timeout returns it after the process was
+            // stopped and continued (SIGSTOP/SIGCONT), even without a signal handler. It is
+            // no lost connection: like a timeout, the caller recomputes its deadline and
+            // reads again; tungstenite keeps a frame read in part.
             Err(tungstenite::Error::Io(error))
                 if matches!(
                     error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
                 Ok(Incoming::TimedOut)
@@ -230,25 +240,81 @@ impl FrameSocket {
     }
 
     fn tcp(&self) -> &TcpStream {
-        match self.socket.get_ref() {
-            ChatStream::Tls(tls) => tls.get_ref(),
-            ChatStream::Plain(tcp) => tcp,
+        match &self.socket.get_ref().transport {
+            Transport::Tls(tls) => &tls.get_ref().0,
+            Transport::Plain(tcp) => tcp,
         }
     }
 }
 
-/// The byte stream under a chat WebSocket: TCP, or TLS over TCP for `wss://`.
-enum ChatStream {
+/// The byte stream under a chat WebSocket.
+///
+/// EINTR: on Linux a socket call with a timeout fails with it after the process was stopped
+/// and continued (SIGSTOP/SIGCONT: Ctrl-Z and `fg`, a debugger or strace attaching, a
+/// container runtime pausing it), even without a signal handler. It never means a lost
+/// connection. Writes retry it (nothing was written); so do reads during the handshakes;
+/// afterwards a read reports it to [`FrameSocket::read`], which treats it like a timeout,
+/// so the deadline the read waited for is computed again rather than restarted.
+struct ChatStream {
+    transport: Transport,
+    /// While the WebSocket handshake runs, reads retry EINTR themselves.
+    handshaking: bool,
+}
+
+/// TCP, or TLS over TCP for `wss://`.
+enum Transport {
     Plain(TcpStream),
     /// Boxed: an `SslStream` is much larger than a `TcpStream`.
-    Tls(Box<SslStream<TcpStream>>),
+    Tls(Box<SslStream<Uninterrupted>>),
+}
+
+/// The TCP stream under OpenSSL, retrying EINTR: OpenSSL reads it only once the socket has
+/// data (see [`ChatStream`]'s read), or during the TLS handshake, and a handshake
+/// interrupted by a stop would otherwise fail.
+struct Uninterrupted(TcpStream);
+
+impl io::Read for Uninterrupted {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.0.read(buffer) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
+    }
+}
+
+impl io::Write for Uninterrupted {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.0.write(bytes) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 impl io::Read for ChatStream {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        match self {
-            ChatStream::Plain(tcp) => tcp.read(buffer),
-            ChatStream::Tls(tls) => {
+        loop {
+            match self.read_once(buffer) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted && self.handshaking => {}
+                result => return result,
+            }
+        }
+    }
+}
+
+impl ChatStream {
+    fn read_once(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        match &mut self.transport {
+            Transport::Plain(tcp) => tcp.read(buffer),
+            Transport::Tls(tls) => {
                 // A chat connection spends its life waiting for the next line. Waiting inside
                 // OpenSSL's read would hold its 16 KiB record buffer all that time; waiting
                 // for the socket first (with the same read timeout) lets OpenSSL give the
@@ -256,7 +322,7 @@ impl io::Read for ChatStream {
                 // holds no decrypted bytes: those are read without the socket. Measured with
                 // examples/bench, 1,000 TLS users: see README, Performance.
                 if tls.ssl().pending() == 0 {
-                    tls.get_ref().peek(&mut [0u8; 1])?;
+                    tls.get_ref().0.peek(&mut [0u8; 1])?;
                 }
                 tls.read(buffer)
             }
@@ -266,16 +332,28 @@ impl io::Read for ChatStream {
 
 impl io::Write for ChatStream {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        match self {
-            ChatStream::Plain(tcp) => tcp.write(bytes),
-            ChatStream::Tls(tls) => tls.write(bytes),
+        loop {
+            let written = match &mut self.transport {
+                Transport::Plain(tcp) => tcp.write(bytes),
+                Transport::Tls(tls) => tls.write(bytes),
+            };
+            match written {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            ChatStream::Plain(tcp) => tcp.flush(),
-            ChatStream::Tls(tls) => tls.flush(),
+        loop {
+            let flushed = match &mut self.transport {
+                Transport::Plain(tcp) => tcp.flush(),
+                Transport::Tls(tls) => tls.flush(),
+            };
+            match flushed {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
         }
     }
 }
