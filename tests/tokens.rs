@@ -576,3 +576,29 @@ fn one_users_slow_refresh_does_not_hold_up_anothers() {
     assert!(twitch.wait_joined(slow, slow, WAIT), "{slow} joined later");
     assert!(daemon.shutdown(WAIT));
 }
+
+#[test]
+fn a_user_given_up_after_a_refused_device_login_is_told_why_it_needed_one() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    twitch.expire_access_token("alice");
+    twitch.revoke_refresh_token("alice");
+    twitch.push_response(
+        "POST",
+        "/oauth2/device",
+        fake_twitch::ScriptedResponse::json(400, r#"{"status":400,"message":"invalid client"}"#),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &json!({"users": [user_json(&alice, true, &[])]}),
+    );
+    let process = Process::spawn(binary_for(dir.path(), &twitch));
+    let line = process
+        .wait_line(|line| line.contains("This user is stopped"), WAIT)
+        .expect("alice is given up");
+    assert!(line.contains("Twitch rejected the refresh token"), "{line}");
+    assert!(!line.contains("the config has no tokens"), "{line}");
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+}

@@ -175,8 +175,9 @@ pub enum Verdict {
     RetryAt(WallTime),
     /// The shown code ended without tokens; the next one comes at this moment.
     CodeEnded { next_code_at: WallTime },
-    /// Nothing more can be done: the user stops.
-    GiveUp,
+    /// Nothing more can be done: the user stops. Carries why it needed a login, read before
+    /// the machine moved to `Stopped`.
+    GiveUp { why: LoginReason },
 }
 
 /// What an OAuth call came back with, reduced to what the machine needs.
@@ -664,8 +665,12 @@ impl TokenMachine {
                 }
             }
             Answer::DeviceRefused => {
+                let why = match self.phase {
+                    Phase::LoggingIn { why } => why,
+                    _ => LoginReason::NoTokens,
+                };
                 self.phase = Phase::Stopped;
-                Verdict::GiveUp
+                Verdict::GiveUp { why }
             }
             Answer::Transient => {
                 if let (Phase::LoggingIn { .. }, Some(code)) = (self.phase, &mut self.code) {
@@ -1303,7 +1308,26 @@ mod tests {
                 vec![(
                     Duration::ZERO,
                     Answer::DeviceRefused,
-                    Verdict::GiveUp,
+                    Verdict::GiveUp {
+                        why: LoginReason::NoTokens,
+                    },
+                    TokenStep::Idle,
+                )],
+            ),
+            (
+                "a refused device login after a rejected refresh token says so",
+                TokenMachine {
+                    phase: Phase::LoggingIn {
+                        why: LoginReason::RefreshTokenRejected,
+                    },
+                    ..logging_in()
+                },
+                vec![(
+                    Duration::ZERO,
+                    Answer::DeviceRefused,
+                    Verdict::GiveUp {
+                        why: LoginReason::RefreshTokenRejected,
+                    },
                     TokenStep::Idle,
                 )],
             ),

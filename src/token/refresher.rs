@@ -29,8 +29,8 @@ use crate::status::{LoginCode, UserState};
 use crate::token::caller::{run_caller, Call, Done, Job, Reply};
 use crate::token::device_login::instructions;
 use crate::token::machine::{
-    clock_jumped, decide_reply, Answer, Approver, CallKind, Carry, Failure, LoginReason, Phase,
-    ReplySummary, TokenMachine, TokenStep, Verdict, WallTime,
+    clock_jumped, decide_reply, Answer, Approver, CallKind, Carry, Failure, Phase, ReplySummary,
+    TokenMachine, TokenStep, Verdict, WallTime,
 };
 use crate::twitch::oauth::{OAuth, OAuthError, TokenGrant};
 use crate::user::{Rejection, RejectionRoute, User};
@@ -681,11 +681,7 @@ impl Refresher {
                 slot.shown = None;
                 user.report_state(needs_login(&slot.machine, None));
             }
-            Verdict::GiveUp => {
-                let why = match slot.machine.phase {
-                    Phase::LoggingIn { why } => why,
-                    _ => LoginReason::NoTokens,
-                };
+            Verdict::GiveUp { why } => {
                 let reason = if detail.is_empty() {
                     format!("{}; the device-code login was refused", why.describe())
                 } else {
