@@ -218,3 +218,44 @@ fn the_binary_on_a_full_disk_keeps_the_newest_tokens_and_saves_them_once_there_i
     assert_eq!(status.code(), Some(0), "{output}");
     assert!(!output.contains(&newest), "no token in the log");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn on_a_disk_too_full_for_the_token_journal_the_log_says_the_tokens_are_only_in_memory() {
+    use std::os::unix::process::CommandExt;
+
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    twitch.expire_access_token("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("twitch_colorchanger.conf");
+    let mut user = user_json(&alice, true, &[]);
+    user["_notes"] = json!("n".repeat(3000));
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&json!({"users": [user]})).unwrap(),
+    )
+    .unwrap();
+
+    let mut command = binary_for(dir.path(), &twitch);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            // Room for no file at all: neither the config nor the journal can be written.
+            set_file_size_limit(0, 10)
+        });
+    }
+    let process = Process::spawn(command);
+    let blocked = process
+        .wait_line(
+            |line| line.contains("cannot write") && line.contains("waiting"),
+            WAIT,
+        )
+        .expect("the failed save is logged");
+    assert!(blocked.contains("only in memory"), "{blocked}");
+    assert!(!blocked.contains("kept in"), "{blocked}");
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert!(!output.contains("tokens are kept in"), "{output}");
+}

@@ -666,9 +666,11 @@ impl WriterState {
             .unsaved
             .as_ref()
             .map_or_else(unix_now, |u| u.since_unix);
+        // The status file says where the waiting tokens are, as the journal's last write
+        // says.
         let unsaved = Unsaved {
             since_unix,
-            problem,
+            problem: format!("{problem}{}", self.where_tokens_are()),
         };
         if self.unsaved.as_ref() != Some(&unsaved) {
             self.unsaved = Some(unsaved);
