@@ -402,3 +402,83 @@ fn sigstop_and_sigcont_drop_no_connection_and_fail_no_call() {
         assert!(!output.contains(bad), "{bad}\n{output}");
     }
 }
+
+#[test]
+fn edits_saved_by_rename_and_in_place_while_tokens_rotate_are_never_lost() {
+    let seed = seed();
+    println!("edit race seed {seed} (replay with CRASH_SEED={seed})");
+    let mut rng = Rng(seed ^ 0xed17);
+    // Twelve users whose tokens live a second: the daemon writes the config several times a
+    // second.
+    let twitch = FakeTwitch::start();
+    let mut users = Vec::new();
+    for n in 0..12 {
+        let mut account =
+            fake_twitch::Account::new(&format!("editor{n}"), &format!("{}", 5001 + n));
+        account.turbo = true;
+        account.expires_in = 1;
+        twitch.add_user(account.clone());
+        users.push(user_json(&account, true, &[]));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &json!({ "users": users, "edits": [] }));
+    let mut command = binary_for(dir.path(), &twitch);
+    command.env("DEBUG", "true").env("TWITCH_RELOAD_SECS", "1");
+    let process = Process::spawn(command);
+    twitch
+        .wait_refreshes(|refreshes| refreshes.len() >= 12, WAIT)
+        .expect("tokens rotate");
+
+    // An editor saves a new version every few milliseconds, read from the file as it is
+    // then, by rename (like `sed -i`) and in place (like vim with backupcopy=yes).
+    const N_EDITS: u64 = 400;
+    let editor_copy = dir.path().join("editor-copy");
+    for n in 0..N_EDITS {
+        let mut config: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).expect("the config parses");
+        config["edits"].as_array_mut().unwrap().push(json!(n));
+        let text = serde_json::to_string_pretty(&config).unwrap();
+        if n % 2 == 0 {
+            fs::write(&editor_copy, &text).unwrap();
+            fs::rename(&editor_copy, &path).unwrap();
+        } else {
+            fs::write(&path, &text).unwrap();
+        }
+        std::thread::sleep(Duration::from_micros(rng.below(40_000)));
+    }
+    // At the stop the writer takes the last edit in.
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let saved = read_config(&path);
+    let kept: Vec<u64> = saved["edits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_u64())
+        .collect();
+    let lost: Vec<u64> = (0..N_EDITS).filter(|n| !kept.contains(n)).collect();
+    let mut unguarded: Vec<u64> = output
+        .lines()
+        .filter_map(|line| line.split("(unguarded for ").nth(1))
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect();
+    unguarded.sort_unstable();
+    let caught = output
+        .lines()
+        .filter(|line| line.contains("was saved while the daemon wrote it"))
+        .count();
+    println!(
+        "edit race: {N_EDITS} edits (half by rename, half in place), {} daemon writes, {} \
+         edits lost, {caught} caught after the rename; unguarded window median {} µs, max {} µs",
+        unguarded.len(),
+        lost.len(),
+        unguarded.get(unguarded.len() / 2).copied().unwrap_or(0),
+        unguarded.last().copied().unwrap_or(0),
+    );
+    assert!(lost.is_empty(), "edits lost: {lost:?}");
+    assert!(
+        unguarded.len() >= 20,
+        "the daemon wrote only {} times",
+        unguarded.len()
+    );
+}

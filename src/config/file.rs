@@ -101,8 +101,14 @@ pub fn write_atomic_with_rename(
 /// way a real disk does (a refused rename, a short write on a full disk) or act in between
 /// (a person saving the file at the same moment). The daemon uses [`RealDisk`].
 pub trait Disk: Send + Sync {
+    /// Renames `from` over `to`. Where the system can, the two are exchanged atomically
+    /// (Linux `renameat2(RENAME_EXCHANGE)`): `from` then holds what `to` held, so a save
+    /// that landed just before is not lost. Otherwise `from` is gone.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        fs::rename(from, to)
+        match exchange(from, to) {
+            Ok(()) => Ok(()),
+            Err(_) => fs::rename(from, to),
+        }
     }
 
     /// Writes `bytes` to `file`, which is `path` (the config or a temp file beside it).
@@ -160,6 +166,13 @@ pub struct Replaced {
     pub outcome: WriteOutcome,
     /// The previous version could not be kept as a backup; the write itself went through.
     pub backup_error: Option<io::Error>,
+    /// What the replaced file held when it was not what the write was based on: a save that
+    /// landed between the last check and the rename (read back from the exchanged file). The
+    /// caller takes it in; it is also kept as `.bak.1`.
+    pub slipped_in: Option<Vec<u8>>,
+    /// How long a save could have gone unnoticed: from the exchange to the end of reading
+    /// the replaced file back (with a plain rename, from the check to the rename).
+    pub unguarded: std::time::Duration,
 }
 
 /// How many earlier versions of the config are kept beside it.
@@ -201,6 +214,12 @@ pub fn replace_config(
     let mode = mode_for(&target)?;
     let temp = TempFile::write_beside(&target, contents, mode, disk)?;
 
+    // The backups are rotated first, so that nothing but the check stands between the
+    // check and the rename.
+    let backup_error = match expected {
+        Some(previous) => rotate_backups(&target, previous, mode).err(),
+        None => None,
+    };
     disk.before_replace(&target);
     let current = match fs::read(&target) {
         Ok(bytes) => Some(bytes),
@@ -210,17 +229,25 @@ pub fn replace_config(
     if current.as_deref() != expected {
         return Err(ReplaceError::Changed);
     }
-    let backup_error = match &current {
-        Some(previous) => rotate_backups(&target, previous, mode).err(),
-        None => None,
-    };
 
+    let renaming = std::time::Instant::now();
     match disk.rename(&temp.path, &target) {
         Ok(()) => {
+            // After an exchange the temp file's name holds what was replaced: a save made
+            // since the check shows there.
+            let replaced = fs::read(&temp.path).ok();
+            let unguarded = renaming.elapsed();
+            let slipped_in = replaced.filter(|bytes| Some(bytes.as_slice()) != expected);
+            let _ = fs::remove_file(&temp.path);
+            if let Some(bytes) = &slipped_in {
+                let _ = rotate_backups(&target, bytes, mode);
+            }
             sync_directory(&temp.keep());
             Ok(Replaced {
                 outcome: WriteOutcome::Renamed,
                 backup_error,
+                slipped_in,
+                unguarded,
             })
         }
         Err(error) if is_rename_refused(&error) => {
@@ -235,6 +262,8 @@ pub fn replace_config(
                     Ok(Replaced {
                         outcome: WriteOutcome::WroteInPlace,
                         backup_error,
+                        slipped_in: None,
+                        unguarded: renaming.elapsed(),
                     })
                 }
                 Err((error, true)) => {
@@ -506,6 +535,50 @@ fn temp_file_pid(name: &str, prefix: &str) -> Option<u32> {
 /// Whether a process with this id runs (Linux: `/proc/<pid>`; elsewhere none is assumed).
 fn process_is_running(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Exchanges `from` and `to` atomically (Linux `renameat2` with `RENAME_EXCHANGE`, called
+/// through `syscall` since std has no binding). An error (no such call, a filesystem
+/// without it, no file at `to`) means nothing happened: the caller renames instead.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")
+))]
+fn exchange(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::{c_char, c_long, CString};
+    use std::os::unix::ffi::OsStrExt;
+
+    #[cfg(target_arch = "x86_64")]
+    const SYS_RENAMEAT2: c_long = 316;
+    #[cfg(target_arch = "aarch64")]
+    const SYS_RENAMEAT2: c_long = 276;
+    #[cfg(target_arch = "arm")]
+    const SYS_RENAMEAT2: c_long = 382;
+    const AT_FDCWD: c_long = -100;
+    const RENAME_EXCHANGE: c_long = 2;
+    extern "C" {
+        fn syscall(number: c_long, ...) -> c_long;
+    }
+    let invalid = |_| io::Error::from(io::ErrorKind::InvalidInput);
+    let from = CString::new(from.as_os_str().as_bytes()).map_err(invalid)?;
+    let to = CString::new(to.as_os_str().as_bytes()).map_err(invalid)?;
+    let (from, to): (*const c_char, *const c_char) = (from.as_ptr(), to.as_ptr());
+    // SAFETY: renameat2 reads two NUL-terminated paths that live until it returns; every
+    // argument is passed as a long, as the kernel's calling convention takes them.
+    let result = unsafe { syscall(SYS_RENAMEAT2, AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")
+)))]
+fn exchange(_from: &Path, _to: &Path) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
 /// The file a symlink points to, so the write replaces the real file and keeps the link.
@@ -932,7 +1005,12 @@ mod tests {
         let result = replace_config(&path, &valid(2), Some(&valid(0)), &RealDisk);
         assert!(matches!(result, Err(ReplaceError::Changed)), "{result:?}");
         assert_eq!(fs::read(&path).unwrap(), valid(1));
-        assert_eq!(files_in(directory.path()), ["config.json"]);
+        // The backups are rotated before the check (the version the write was based on is
+        // kept); no temp file stays.
+        assert_eq!(
+            files_in(directory.path()),
+            ["config.json", "config.json.bak.1"]
+        );
         let result = replace_config(&path, &valid(2), None, &RealDisk);
         assert!(matches!(result, Err(ReplaceError::Changed)), "{result:?}");
     }

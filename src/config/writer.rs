@@ -619,11 +619,36 @@ impl WriterState {
                 );
             }
         }
-        debug!("saved {} to {}", self.pending_names(), self.path.display());
-        self.document = document;
-        self.known_bytes = Some(text.into_bytes());
+        debug!(
+            "saved {} to {} (unguarded for {} µs)",
+            self.pending_names(),
+            self.path.display(),
+            replaced.unguarded.as_micros()
+        );
         self.damaged_bytes = None;
-        self.pending.clear();
+        match replaced.slipped_in {
+            None => {
+                self.document = document;
+                self.pending.clear();
+            }
+            Some(edit) => {
+                // A person saved between the check and the rename: the write replaced their
+                // edit (kept as .bak.1). It is taken in, and the changes just written stay
+                // pending, to be written again on top of it. An edit that does not parse
+                // is reported by `take_in` and the write stands.
+                warn!(
+                    "{} was saved while the daemon wrote it; taking the edit in and writing \
+                     again",
+                    self.path.display()
+                );
+                if !self.take_in(edit) {
+                    self.document = document;
+                    self.pending.clear();
+                }
+            }
+        }
+        // What the file holds now: the daemon's write.
+        self.known_bytes = Some(text.into_bytes());
         Ok(())
     }
 
@@ -1331,6 +1356,68 @@ mod tests {
         assert!(!left.exists() && !older.exists(), "temp files removed");
         drop(writer);
         join_within(handle, TIMEOUT);
+    }
+
+    /// Saves an edit of the config (by rename, like `sed -i`, or in place) right after the
+    /// writer's last check, just before its rename.
+    struct SavesBeforeTheRename {
+        config: PathBuf,
+        in_place: bool,
+        saved: std::sync::atomic::AtomicBool,
+    }
+
+    impl Disk for SavesBeforeTheRename {
+        fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            let first = !self.saved.swap(true, std::sync::atomic::Ordering::SeqCst);
+            if to == self.config && first {
+                let mut edited = read_json(to);
+                edited["users"][1]["channels"] = json!(["bob", "saved_during_the_rename"]);
+                let text = serde_json::to_string_pretty(&edited).unwrap();
+                if self.in_place {
+                    fs::write(to, text).unwrap();
+                } else {
+                    let editor_temp = to.with_extension("editor");
+                    fs::write(&editor_temp, text).unwrap();
+                    fs::rename(&editor_temp, to).unwrap();
+                }
+            }
+            RealDisk.rename(from, to)
+        }
+    }
+
+    #[test]
+    fn an_edit_saved_between_the_check_and_the_rename_is_taken_in() {
+        for in_place in [false, true] {
+            let (_directory, path, document) = setup(&initial_json());
+            let options = WriterOptions {
+                disk: Arc::new(SavesBeforeTheRename {
+                    config: path.clone(),
+                    in_place,
+                    saved: false.into(),
+                }),
+                ..WriterOptions::default()
+            };
+            let (writer, handle) = spawn_with(&path, document, options);
+            let (edits, _unsaved) = watch_with_long_interval(&writer);
+            writer.save(&Login::new("alice"), tokens("alice", 1));
+            assert!(writer.flush(TIMEOUT));
+            let saved = read_json(&path);
+            assert_eq!(
+                user_in(&saved, "bob")["channels"],
+                json!(["bob", "saved_during_the_rename"]),
+                "in place: {in_place}"
+            );
+            assert_eq!(user_in(&saved, "alice")["refresh_token"], "refresh-alice-1");
+            let edit = edits
+                .recv_timeout(TIMEOUT)
+                .expect("the edit goes to the daemon");
+            assert_eq!(
+                edit.config.users[1].channels[1].as_str(),
+                "saved_during_the_rename"
+            );
+            drop(writer);
+            join_within(handle, TIMEOUT);
+        }
     }
 
     #[test]
