@@ -208,7 +208,8 @@ pub fn movable_clock() -> (WallClock, Arc<AtomicU64>) {
 }
 
 /// Sends a burst of ten messages through `send` while the first color change is slow, as a
-/// real one can be: the rest of the burst arrives while it is in flight.
+/// real one can be: the rest of the burst arrives while it is in flight. Returns once the
+/// first change has reached Twitch.
 pub fn send_burst_during_a_slow_change(twitch: &FakeTwitch, mut send: impl FnMut(&str)) {
     twitch.push_response(
         "PUT",
@@ -218,6 +219,12 @@ pub fn send_burst_during_a_slow_change(twitch: &FakeTwitch, mut send: impl FnMut
     for n in 0..10 {
         send(&format!("spam {n}"));
     }
+    // The first change is under way before the test goes on: a daemon stopped right after
+    // sends no change it had not started.
+    assert!(
+        !twitch.wait_color_puts(1, WAIT).is_empty(),
+        "the first change of the burst"
+    );
 }
 
 /// Asserts that the burst of [`send_burst_during_a_slow_change`] coalesced into one to three
