@@ -341,7 +341,17 @@ fn stop_and_continue(pid: u32) {
 
 #[test]
 fn sigstop_and_sigcont_drop_no_connection_and_fail_no_call() {
-    let twitch = FakeTwitch::start();
+    stop_and_continue_rounds(FakeTwitch::start());
+}
+
+#[test]
+fn sigstop_and_sigcont_over_tls_drop_no_connection_and_fail_no_call() {
+    stop_and_continue_rounds(FakeTwitch::start_tls());
+}
+
+/// Four rounds of stop and continue, one during a color change and one during a refresh:
+/// no chat connection is dropped and no call fails.
+fn stop_and_continue_rounds(twitch: FakeTwitch) {
     let logins = ["alice", "bob", "carol"];
     let mut users = Vec::new();
     let mut accounts = Vec::new();
@@ -358,7 +368,13 @@ fn sigstop_and_sigcont_drop_no_connection_and_fail_no_call() {
     }
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &json!({ "users": users }));
-    let process = Process::spawn(binary_for(dir.path(), &twitch));
+    let mut command = binary_for(dir.path(), &twitch);
+    if twitch.is_tls() {
+        let ca = dir.path().join("fake-ca.pem");
+        fs::write(&ca, twitch.ca_cert_pem()).unwrap();
+        command.env("SSL_CERT_FILE", &ca);
+    }
+    let process = Process::spawn(command);
     for login in logins {
         assert!(twitch.wait_joined(login, login, WAIT), "{login} joined");
     }
