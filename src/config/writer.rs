@@ -679,6 +679,9 @@ impl WriterState {
 
     fn blocked(&mut self, problem: String) -> Attempt {
         self.n_failures = self.n_failures.saturating_add(1);
+        // The journal holds the waiting tokens; it must not grow without end while the
+        // config stays unwritable.
+        self.journal.compact_if_grown();
         if self.last_problem.as_ref() != Some(&problem) {
             warn!(
                 "{problem} ({} waiting{}; retried with backoff)",
