@@ -416,6 +416,9 @@ pub struct RefreshOutcome {
     pub refresh_token: String,
     /// False when the answer was 400 "Invalid refresh token".
     pub accepted: bool,
+    /// Accepted only because a test forgave the loss of the newest token
+    /// ([`FakeTwitch::accept_replaced_refresh_token_once`]): the client had lost it.
+    pub forgiven: bool,
     /// When the fake decided (and, when accepted, rotated the tokens).
     pub at: Instant,
 }

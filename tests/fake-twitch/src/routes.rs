@@ -394,10 +394,12 @@ fn refresh(state: &mut State, request: &HttpRequest) -> ScriptedResponse {
             login,
             refresh_token: refresh_token.to_string(),
             accepted: false,
+            forgiven: false,
             at: std::time::Instant::now(),
         });
         return json_error(400, None, "Invalid refresh token");
     };
+    let forgiven = record.account.refresh_token != refresh_token;
     record.rotate_tokens();
     let answer = token_answer(&record.account, &record.account.scopes);
     let login = Some(record.account.login.clone());
@@ -405,6 +407,7 @@ fn refresh(state: &mut State, request: &HttpRequest) -> ScriptedResponse {
         login,
         refresh_token: refresh_token.to_string(),
         accepted: true,
+        forgiven,
         at: std::time::Instant::now(),
     });
     answer
