@@ -662,6 +662,43 @@ mod tests {
     }
 
     #[test]
+    fn a_forgiven_replaced_refresh_token_is_accepted_once_and_recorded() {
+        let mut state = state_with(vec![Account::new("alice", "1")]);
+        let form = |token: &str| {
+            format!(
+                "grant_type=refresh_token&refresh_token={token}&client_id=cid-alice&client_secret=cs-alice"
+            )
+        };
+        let refresh = |state: &mut State, token: &str| {
+            default_response(
+                state,
+                &request("POST", "/oauth2/token", &[], &form(token)),
+                NOW,
+            )
+            .status
+        };
+        assert_eq!(refresh(&mut state, "rt-alice"), 200);
+        assert_eq!(refresh(&mut state, "rt-alice"), 400, "replaced");
+        state
+            .accounts
+            .get_mut("alice")
+            .unwrap()
+            .replaced_refresh_token_forgiven = true;
+        assert_eq!(refresh(&mut state, "rt-alice"), 200, "forgiven once");
+        assert_eq!(refresh(&mut state, "rt-alice"), 400, "and only once");
+        let verdicts: Vec<(bool, bool)> = state
+            .refreshes
+            .iter()
+            .map(|outcome| (outcome.accepted, outcome.forgiven))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [(true, false), (false, false), (true, true), (false, false)]
+        );
+        assert_eq!(state.refreshes[1].login.as_deref(), Some("alice"));
+    }
+
+    #[test]
     fn refresh_rotates_tokens_and_rejects_old_ones() {
         let mut state = state_with(vec![Account::new("alice", "1")]);
         let form = "grant_type=refresh_token&refresh_token=rt-alice&client_id=cid-alice&client_secret=cs-alice";
