@@ -14,6 +14,7 @@ use crate::chat::eventsub::link::{EventSubLink, EventSubStep, RateLimitPlan};
 use crate::chat::eventsub::message::{
     close_code_name, keepalive_seconds_for, url_with_keepalive, RevocationVerdict, READ_CHAT_SCOPE,
 };
+use crate::chat::eventsub::reconnect_url::check_reconnect_url;
 use crate::chat::eventsub::setup::{EventSubShared, Setup, SetupAnswer, SetupJob, Subscribed};
 use crate::chat::machine::ChatMachine;
 use crate::chat::net::socket::{FrameSocket, Incoming};
@@ -30,6 +31,9 @@ const DRAIN_WAIT: Duration = Duration::from_millis(1);
 pub struct EventSub {
     /// The EventSub WebSocket URL with the keepalive window asked for.
     url: String,
+    /// The EventSub WebSocket URL as configured: a `session_reconnect` is followed only on
+    /// its host (or Twitch's, over TLS).
+    configured_url: String,
     /// For the subscriptions, channel ids and the current color.
     helix: Arc<Helix>,
     /// Channel ids resolved so far and the setup threads' queue, shared by every user.
@@ -47,6 +51,7 @@ impl EventSub {
     ) -> EventSub {
         EventSub {
             url: url_with_keepalive(url, keepalive_seconds_for(keepalive)),
+            configured_url: url.to_string(),
             helix,
             shared,
         }
@@ -166,6 +171,13 @@ impl EventSubConnection<'_> {
                     self.subscribe(link, &session_id, left)?;
                 }
                 EventSubStep::Reconnect { url } => {
+                    if let Err(why) = check_reconnect_url(&self.eventsub.configured_url, &url) {
+                        warn!(
+                            "{login}: Twitch's session_reconnect named {url:?}, which {why}; not followed: connecting to the configured EventSub address instead"
+                        );
+                        self.socket.close();
+                        return Err(ConnectionEnd::ReconnectRequested);
+                    }
                     info!(
                         "{login}: Twitch moves the EventSub session; connecting to the new address"
                     );

@@ -484,6 +484,22 @@ impl FakeTwitch {
     /// a client that connects there gets the same session with its subscriptions. Returns to
     /// how many sessions.
     pub fn eventsub_reconnect(&self, login: &str) -> usize {
+        self.send_reconnect(login, |base_url, session_id| {
+            format!("{base_url}?reconnect_of={session_id}")
+        })
+    }
+
+    /// Sends `session_reconnect` on every live session of `login` naming `url` as the
+    /// `reconnect_url`, whatever it is: another port, another scheme, another server. Twitch
+    /// itself names its own host over `wss://` (`wss://eventsub.wss.twitch.tv/ws?...`,
+    /// dev.twitch.tv/docs/eventsub/handling-websocket-events, "Reconnect message"); any other
+    /// URL in that field is what a man in the middle or a bug would put there. Returns to how
+    /// many sessions.
+    pub fn eventsub_reconnect_to(&self, login: &str, url: &str) -> usize {
+        self.send_reconnect(login, |_, _| url.to_string())
+    }
+
+    fn send_reconnect(&self, login: &str, url_for: impl Fn(&str, &str) -> String) -> usize {
         let login = login.to_lowercase();
         let mut state = self.shared.lock_state();
         let mut n_sent = 0;
@@ -496,7 +512,7 @@ impl FakeTwitch {
             else {
                 continue;
             };
-            let url = format!("{}?reconnect_of={session_id}", state.eventsub.base_url);
+            let url = url_for(&state.eventsub.base_url, &session_id);
             let message_id = state.eventsub.next_message_id();
             let frame = reconnect_message(&message_id, &session_id, &url);
             let command = EventSubCommand::Frame {

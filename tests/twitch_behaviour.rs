@@ -1,0 +1,73 @@
+//! What the real Twitch does that a naive client gets wrong (issue 20), against the live
+//! daemon and a fake Twitch taught each behaviour: a `reconnect_url` to another server,
+//! subscription limits answered with 429, more channels than one session holds, a user banned
+//! from a channel, chat notifications with null fields, and dead links. Every fact and its
+//! source is in docs/twitch-behaviour.md.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use fake_twitch::{Account, FakeTwitch, READ_CHAT_SCOPE};
+use serde_json::json;
+
+const SUBSCRIPTIONS: &str = "/helix/eventsub/subscriptions";
+
+/// An account whose tokens carry `user:read:chat`, registered with the fake.
+fn reader(twitch: &FakeTwitch, login: &str, user_id: &str) -> Account {
+    let mut account = Account::new(login, user_id);
+    account.scopes.push(READ_CHAT_SCOPE.to_string());
+    twitch.add_user(account.clone());
+    account
+}
+
+/// A config entry reading `channels` over `transport`.
+fn entry(account: &Account, transport: &str, channels: &[&str]) -> serde_json::Value {
+    let mut entry = user_json(account, true, channels);
+    entry["chat_transport"] = json!(transport);
+    entry
+}
+
+fn subscription_posts(twitch: &FakeTwitch) -> Vec<fake_twitch::HttpRequest> {
+    twitch
+        .requests()
+        .into_iter()
+        .filter(|request| request.method == "POST" && request.path == SUBSCRIPTIONS)
+        .collect()
+}
+
+/// Waits for a color PUT for `user_id`.
+fn next_change_of(twitch: &FakeTwitch, user_id: &str) {
+    twitch
+        .wait_request(
+            |request| is_color_put(request) && request.query_param("user_id") == Some(user_id),
+            WAIT,
+        )
+        .unwrap_or_else(|| panic!("a color change for user {user_id}"));
+}
+
+#[test]
+fn a_reconnect_url_to_another_server_is_not_followed() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001");
+    // Another server, as a man in the middle would run it: it knows alice too and would
+    // hand her "own messages" of its choosing.
+    let elsewhere = FakeTwitch::start();
+    reader(&elsewhere, "alice", "1001");
+    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+
+    assert_eq!(
+        twitch.eventsub_reconnect_to("alice", &elsewhere.eventsub_url()),
+        1
+    );
+    // A normal reconnect to the configured server instead, with a new subscription.
+    assert!(twitch.wait_n_eventsub_connections(2, WAIT));
+    assert!(twitch.wait_n_eventsub_subscriptions("alice", 2, WAIT));
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    assert_eq!(elsewhere.n_eventsub_connections(), 0, "never dialled");
+    assert_eq!(twitch.say("alice", "somechannel", "still here"), 1);
+    next_change_of(&twitch, "1001");
+    assert!(daemon.shutdown(WAIT));
+}
