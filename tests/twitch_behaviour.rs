@@ -71,3 +71,40 @@ fn a_reconnect_url_to_another_server_is_not_followed() {
     next_change_of(&twitch, "1001");
     assert!(daemon.shutdown(WAIT));
 }
+
+/// Runs the binary with `config` and debug logs.
+fn spawn_binary(twitch: &FakeTwitch, dir: &std::path::Path, config: &serde_json::Value) -> Process {
+    write_config(dir, config);
+    let mut command = binary_for(dir, twitch);
+    command.env("DEBUG", "true");
+    Process::spawn(command)
+}
+
+#[test]
+fn a_subscription_limit_is_named_once_and_auto_falls_back_to_irc() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001");
+    // Three sessions Twitch still counts for alice: her own session's subscription is
+    // refused with 429 "number of websocket transports limit exceeded".
+    twitch.occupy_eventsub_transports("alice");
+    let dir = tempfile::tempdir().unwrap();
+    let config = json!({"users": [entry(&alice, "auto", &["somechannel"])]});
+    let process = spawn_binary(&twitch, dir.path(), &config);
+    assert!(
+        twitch.wait_joined("alice", "somechannel", WAIT),
+        "IRC instead"
+    );
+    twitch.send_line("alice", &own_message(&alice, "somechannel", "hi"));
+    next_change_of(&twitch, "1001");
+
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    let errors: Vec<&str> = output
+        .lines()
+        .filter(|line| line.contains("websocket transports limit exceeded"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one clear error: {output}");
+    assert!(errors[0].contains("3 EventSub WebSocket sessions"), "{}", errors[0]);
+    assert!(errors[0].contains("using IRC instead"), "{}", errors[0]);
+    assert_eq!(subscription_posts(&twitch).len(), 1, "not retried");
+}

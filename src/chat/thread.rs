@@ -106,7 +106,12 @@ impl ChatThread {
             if served.logged_in {
                 reconnects.logged_in();
             }
-            if fall_back_allowed && matches!(served.end, ConnectionEnd::ScopeMissing(_)) {
+            if fall_back_allowed
+                && matches!(
+                    served.end,
+                    ConnectionEnd::ScopeMissing(_) | ConnectionEnd::LimitReached(_)
+                )
+            {
                 self.log_end::<C>(&served.end, true);
                 return Finished::FallBack;
             }
@@ -166,6 +171,14 @@ impl ChatThread {
                     if falling_back { ", using IRC until then" } else { ", or set chat_transport to irc or auto" }
                 );
                 format!("{} needs the scope {}", C::NAME, C::READ_SCOPE)
+            }
+            ConnectionEnd::LimitReached(limit) => {
+                error!(
+                    "{login}: Twitch refused to deliver chat over {} for a limit, not the rate ({limit}){}",
+                    C::NAME,
+                    if falling_back { "; using IRC instead" } else { "; retrying with a growing delay of up to 10 minutes, or set chat_transport to irc or auto" }
+                );
+                format!("{} limit reached: {limit}", C::NAME)
             }
             ConnectionEnd::Lost(reason) | ConnectionEnd::RateLimited { reason, .. } => {
                 reason.clone()

@@ -21,6 +21,10 @@ pub enum HelixCallError {
     Forbidden { message: String },
     /// 429: the bucket is empty until `rate_limit.reset_at_unix`.
     RateLimited { rate_limit: RateLimit },
+    /// 429 whose message names a limit, not the rate ("number of websocket transports limit
+    /// exceeded", "maximum subscriptions with type and condition exceeded", the total cost):
+    /// waiting for the bucket does not help.
+    LimitReached { limit: SubscriptionLimit, message: String },
     /// Any other status.
     Status { status: u16, message: String },
     /// The call did not complete, or the answer could not be read.
@@ -33,6 +37,7 @@ impl std::fmt::Display for HelixCallError {
             HelixCallError::Unauthorized => f.write_str("token rejected (401)"),
             HelixCallError::Forbidden { message } => write!(f, "forbidden (403): {message}"),
             HelixCallError::RateLimited { .. } => f.write_str("rate limited (429)"),
+            HelixCallError::LimitReached { message, .. } => write!(f, "limit reached (429): {message}"),
             HelixCallError::Status { status, message } => write!(f, "status {status}: {message}"),
             HelixCallError::Transport { message } => write!(f, "request failed: {message}"),
         }
@@ -48,13 +53,61 @@ pub enum Subscribed {
     AlreadyExists,
 }
 
+/// Which of Twitch's EventSub limits a 429 on `POST /eventsub/subscriptions` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionLimit {
+    /// "number of websocket transports limit exceeded": at most 3 WebSocket sessions with
+    /// subscriptions per client id and user (twurple#616).
+    Transports,
+    /// "maximum subscriptions with type and condition exceeded": the same subscription is
+    /// held elsewhere, possibly an orphan at Twitch (twitchdev/issues#1094).
+    TypeAndCondition,
+    /// The subscriptions' total cost would pass `max_total_cost`.
+    TotalCost,
+    /// Another message that says something was exceeded.
+    Other,
+}
+
+impl SubscriptionLimit {
+    /// The limit a 429's message names, or `None` when it names none (a plain rate limit:
+    /// "Too Many Requests"). Every limit message seen says "exceeded".
+    pub fn named_in(message: &str) -> Option<SubscriptionLimit> {
+        let message = message.to_ascii_lowercase();
+        if !message.contains("exceeded") {
+            return None;
+        }
+        Some(if message.contains("transports") {
+            SubscriptionLimit::Transports
+        } else if message.contains("type and condition") {
+            SubscriptionLimit::TypeAndCondition
+        } else if message.contains("cost") {
+            SubscriptionLimit::TotalCost
+        } else {
+            SubscriptionLimit::Other
+        })
+    }
+
+    /// What the limit is and what to do about it, for the log.
+    pub fn explained(self) -> &'static str {
+        match self {
+            SubscriptionLimit::Transports => "Twitch allows 3 EventSub WebSocket sessions per app and user; another program or another copy of twitch-colorchanger using the same client id and account holds them",
+            SubscriptionLimit::TypeAndCondition => "a chat subscription for this channel and user already exists at Twitch (another program, or one Twitch has not cleaned up yet)",
+            SubscriptionLimit::TotalCost => "the app's EventSub subscriptions for this user exceed Twitch's max_total_cost",
+            SubscriptionLimit::Other => "Twitch's EventSub subscription limit",
+        }
+    }
+}
+
 fn error_for(answer: &Answer) -> HelixCallError {
     let message = error_message(&answer.body);
     match answer.status {
         401 => HelixCallError::Unauthorized,
         403 => HelixCallError::Forbidden { message },
-        429 => HelixCallError::RateLimited {
-            rate_limit: answer.rate_limit,
+        429 => match SubscriptionLimit::named_in(&message) {
+            Some(limit) => HelixCallError::LimitReached { limit, message },
+            None => HelixCallError::RateLimited {
+                rate_limit: answer.rate_limit,
+            },
         },
         status => HelixCallError::Status { status, message },
     }
@@ -293,6 +346,35 @@ mod tests {
                 429,
                 "",
                 Err(HelixCallError::RateLimited { rate_limit: limit }),
+            ),
+            (
+                429,
+                r#"{"error":"Too Many Requests","status":429,"message":"Too Many Requests"}"#,
+                Err(HelixCallError::RateLimited { rate_limit: limit }),
+            ),
+            (
+                429,
+                r#"{"error":"Too Many Requests","status":429,"message":"number of websocket transports limit exceeded"}"#,
+                Err(HelixCallError::LimitReached {
+                    limit: SubscriptionLimit::Transports,
+                    message: "number of websocket transports limit exceeded".into(),
+                }),
+            ),
+            (
+                429,
+                r#"{"status":429,"message":"maximum subscriptions with type and condition exceeded"}"#,
+                Err(HelixCallError::LimitReached {
+                    limit: SubscriptionLimit::TypeAndCondition,
+                    message: "maximum subscriptions with type and condition exceeded".into(),
+                }),
+            ),
+            (
+                429,
+                r#"{"status":429,"message":"total cost exceeded"}"#,
+                Err(HelixCallError::LimitReached {
+                    limit: SubscriptionLimit::TotalCost,
+                    message: "total cost exceeded".into(),
+                }),
             ),
             (
                 500,

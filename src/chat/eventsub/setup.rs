@@ -139,6 +139,9 @@ impl Setup {
             HelixCallError::Forbidden { message } => {
                 Some(ConnectionEnd::ScopeMissing(message.clone()))
             }
+            HelixCallError::LimitReached { limit, message } => Some(ConnectionEnd::LimitReached(
+                format!("{message}: {}", limit.explained()),
+            )),
             _ => None,
         }
     }

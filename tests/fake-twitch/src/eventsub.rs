@@ -20,8 +20,13 @@ pub(crate) const DEFAULT_KEEPALIVE_SECONDS: u64 = 10;
 /// How long Twitch keeps the old connection open after a `session_reconnect` before it
 /// closes it with 4004.
 pub(crate) const DEFAULT_RECONNECT_GRACE: Duration = Duration::from_secs(30);
-/// Enabled subscriptions one WebSocket session may hold.
+/// Enabled subscriptions one WebSocket session may hold (dev.twitch.tv/docs/eventsub/
+/// handling-websocket-events, "Subscription limits"; twitch4j's EventSub WebSocket docs).
 pub(crate) const MAX_SUBSCRIPTIONS_PER_SESSION: usize = 300;
+/// WebSocket sessions with enabled subscriptions one client id and user may hold (the same
+/// sources); the next session's subscription is answered 429 "number of websocket transports
+/// limit exceeded" (twurple#616 shows that answer).
+pub(crate) const MAX_SESSIONS_PER_USER: usize = 3;
 
 /// A subscription made with `POST /helix/eventsub/subscriptions`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -649,6 +654,43 @@ impl FakeTwitch {
     /// with 4004 (default 30 s).
     pub fn set_eventsub_reconnect_grace(&self, grace: Duration) {
         self.shared.lock_state().eventsub.reconnect_grace = Some(grace);
+    }
+
+    /// Makes `login`'s three WebSocket transports taken, as subscriptions Twitch still counts
+    /// but no client holds do (twitchdev/issues#1094: orphans that GET did not even list):
+    /// three live sessions with an enabled subscription each and no connection. Every new
+    /// session of `login` is then refused its first subscription with 429 "number of
+    /// websocket transports limit exceeded". Returns the orphans' session ids.
+    pub fn occupy_eventsub_transports(&self, login: &str) -> Vec<String> {
+        let login = login.to_lowercase();
+        let mut state = self.shared.lock_state();
+        let user_id = user_id_for_login(&state, &login);
+        let mut session_ids = Vec::new();
+        for _ in 0..MAX_SESSIONS_PER_USER {
+            state.eventsub.n_sessions_created += 1;
+            let n = state.eventsub.n_sessions_created;
+            let session_id = format!("AgoQorphan{n}");
+            state.eventsub.sessions.insert(
+                session_id.clone(),
+                SessionRecord {
+                    connection_id: u64::MAX - n,
+                    connected: true,
+                },
+            );
+            let id = wire::uuid_like(state.eventsub.subscriptions.len() as u64 + 1, 0x0a0a);
+            state.eventsub.subscriptions.push(EventSubSubscription {
+                id,
+                login: login.clone(),
+                subscription_type: CHAT_MESSAGE_TYPE.to_string(),
+                version: "1".to_string(),
+                broadcaster_user_id: format!("orphan-{n}"),
+                user_id: user_id.clone(),
+                session_id: session_id.clone(),
+                status: "enabled".to_string(),
+            });
+            session_ids.push(session_id);
+        }
+        session_ids
     }
 
     /// Every subscription created so far, disabled and revoked ones included.

@@ -318,6 +318,29 @@ fn subscription_from(
             "subscription already exists",
         ));
     }
+    let mut other_sessions: Vec<&str> = state
+        .eventsub
+        .subscriptions
+        .iter()
+        .filter(|existing| {
+            existing.is_enabled()
+                && existing.user_id == user_id
+                && existing.session_id != session_id
+                && state.eventsub.is_live(&existing.session_id)
+        })
+        .map(|existing| existing.session_id.as_str())
+        .collect();
+    other_sessions.sort_unstable();
+    other_sessions.dedup();
+    if !state.eventsub.has_enabled_subscription(&session_id)
+        && other_sessions.len() >= eventsub::MAX_SESSIONS_PER_USER
+    {
+        return Err(json_error(
+            429,
+            Some("Too Many Requests"),
+            "number of websocket transports limit exceeded",
+        ));
+    }
     if state
         .eventsub
         .subscriptions
