@@ -354,6 +354,17 @@ fn the_circle_finder_finds_circles() {
 }
 
 #[test]
+fn no_two_files_import_each_other() {
+    let circles = import_circles(&imports(&sources()));
+    let described: Vec<String> = circles.iter().map(|group| group.join(" <-> ")).collect();
+    assert!(
+        described.is_empty(),
+        "files importing each other, directly or around a loop:\n{}",
+        described.join("\n")
+    );
+}
+
+#[test]
 fn the_pure_core_is_where_the_docs_say() {
     let pure = pure_files(&sources());
     // The folders whose decisions ARCHITECTURE.md calls pure keep a pure file each.

@@ -104,7 +104,11 @@ fn a_subscription_limit_is_named_once_and_auto_falls_back_to_irc() {
         .filter(|line| line.contains("websocket transports limit exceeded"))
         .collect();
     assert_eq!(errors.len(), 1, "one clear error: {output}");
-    assert!(errors[0].contains("3 EventSub WebSocket sessions"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("3 EventSub WebSocket sessions"),
+        "{}",
+        errors[0]
+    );
     assert!(errors[0].contains("using IRC instead"), "{}", errors[0]);
     assert_eq!(subscription_posts(&twitch).len(), 1, "not retried");
 }

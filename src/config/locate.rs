@@ -1,27 +1,28 @@
 //! Finding where a value is written in the config's text, so that an error names its line
 //! and column (serde_json's tree keeps no positions). Pure.
 
-/// One step of a path into a JSON document, for finding where a value is written.
+/// One segment of a path into a JSON document (an object key or a list index), for
+/// finding where a value is written.
 #[derive(Clone, Copy)]
-pub(super) enum Step<'a> {
+pub(super) enum PathSegment<'a> {
     Key(&'a str),
     Index(usize),
 }
 
-/// The byte offset where the value at `steps` starts in `text`, which must be valid JSON.
+/// The byte offset where the value at `path` starts in `text`, which must be valid JSON.
 /// serde_json's tree keeps no positions, so this walks the text once more; it returns None
 /// rather than guessing when anything is unexpected.
-pub(super) fn locate(text: &str, steps: &[Step]) -> Option<usize> {
+pub(super) fn locate(text: &str, path: &[PathSegment]) -> Option<usize> {
     let mut scanner = Scanner {
         bytes: text.as_bytes(),
         text,
         offset: 0,
     };
     scanner.skip_whitespace();
-    for step in steps {
-        match *step {
-            Step::Key(wanted) => scanner.enter_object_value(wanted)?,
-            Step::Index(wanted) => scanner.enter_array_element(wanted)?,
+    for segment in path {
+        match *segment {
+            PathSegment::Key(wanted) => scanner.enter_object_value(wanted)?,
+            PathSegment::Index(wanted) => scanner.enter_array_element(wanted)?,
         }
     }
     Some(scanner.offset)

@@ -1,16 +1,19 @@
 //! The config file's text into a validated `Config`: JSON syntax errors with their
-//! position and fix, then every user's fields. Pure: text in, config or error out.
+//! position and fix, then every user's fields, read by `source::read_user` through this file's
+//! `FileSource`. Pure: text in, config or error out.
 
+use std::cell::RefCell;
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::base::ids::Login;
 
 use super::document::Document;
-use super::locate::{line_and_column, locate, Step};
+use super::fields::Problem;
+use super::locate::{line_and_column, locate, PathSegment};
 use super::model::{Config, ConfigError, Field, InvalidConfig, UserConfig};
-use super::source::{read_user, FileSource};
+use super::source::{read_user, Source};
 use super::upstream::{conversion_note, convert_expiries, Shape, UPSTREAM_EXPIRY};
 
 /// Parses and validates a config file's text. `path` is only used in error messages.
@@ -45,9 +48,9 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Document), ConfigError>
             Some(&file.user_label(index, username.as_ref())),
             Some(UPSTREAM_EXPIRY),
             &[
-                Step::Key("users"),
-                Step::Index(index),
-                Step::Key(UPSTREAM_EXPIRY),
+                PathSegment::Key("users"),
+                PathSegment::Index(index),
+                PathSegment::Key(UPSTREAM_EXPIRY),
             ],
             "is not a date and time",
             "write it as 2025-01-31T12:00:00, or remove it (the daemon checks the token at start)",
@@ -76,7 +79,7 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Document), ConfigError>
                 return Err(file.invalid(
                     None,
                     Some("users"),
-                    &[Step::Key("users")],
+                    &[PathSegment::Key("users")],
                     "must be a list of users",
                     "write \"users\": [ {\"username\": ...}, ... ], see config.example.json",
                 ))
@@ -90,9 +93,9 @@ pub fn parse(text: &str, path: &Path) -> Result<(Config, Document), ConfigError>
                 Some(&file.user_label(index, Some(&user.username))),
                 Some(Field::Username.key()),
                 &[
-                    Step::Key("users"),
-                    Step::Index(index),
-                    Step::Key(Field::Username.key()),
+                    PathSegment::Key("users"),
+                    PathSegment::Index(index),
+                    PathSegment::Key(Field::Username.key()),
                 ],
                 &format!("repeats user {}", first + 1),
                 "each Twitch account may appear only once: merge the two entries",
@@ -117,7 +120,7 @@ impl FileContext<'_> {
         &self,
         user: Option<&str>,
         field: Option<&str>,
-        steps: &[Step],
+        steps: &[PathSegment],
         message: &str,
         fix: &str,
     ) -> ConfigError {
@@ -207,11 +210,172 @@ pub(super) fn parse_file_user(
         return Err(file.invalid(
             Some(&file.user_label(index, None)),
             None,
-            &[Step::Key("users"), Step::Index(index)],
+            &[PathSegment::Key("users"), PathSegment::Index(index)],
             "must be an object",
             "write each user as {\"username\": \"...\", \"client_id\": \"...\", ...}, \
              see config.example.json",
         ));
     };
     read_user(&FileSource::new(file, index, object))
+}
+
+/// One user's object in the config file, the `index`-th of `users`.
+pub(super) struct FileSource<'a> {
+    pub(super) file: &'a FileContext<'a>,
+    pub(super) index: usize,
+    pub(super) object: &'a Map<String, Value>,
+    /// The user's name once it is known, for "user 2 (bob)" in messages.
+    pub(super) username: RefCell<Option<Login>>,
+}
+
+impl<'a> FileSource<'a> {
+    pub(super) fn new(
+        file: &'a FileContext<'a>,
+        index: usize,
+        object: &'a Map<String, Value>,
+    ) -> FileSource<'a> {
+        FileSource {
+            file,
+            index,
+            object,
+            username: RefCell::new(None),
+        }
+    }
+
+    fn given(&self, field: Field) -> Option<&Value> {
+        self.object
+            .get(field.key())
+            .filter(|value| !value.is_null())
+    }
+
+    fn label(&self) -> String {
+        self.file
+            .user_label(self.index, self.username.borrow().as_ref())
+    }
+
+    fn invalid(&self, field: Field, steps: &[PathSegment], problem: Problem) -> ConfigError {
+        self.file.invalid(
+            Some(&self.label()),
+            Some(field.key()),
+            steps,
+            &problem.message,
+            &problem.fix,
+        )
+    }
+}
+
+impl Source for FileSource<'_> {
+    fn is_set(&self, field: Field) -> bool {
+        self.given(field).is_some()
+    }
+
+    fn text(&self, field: Field, fix: &str) -> Result<Option<&str>, ConfigError> {
+        match self.given(field) {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            // The value is never echoed: it may be a secret.
+            Some(_) => Err(self.error(field, Problem::new("must be a string", fix))),
+        }
+    }
+
+    fn number(&self, field: Field, unit: &str, example: &str) -> Result<Option<f64>, ConfigError> {
+        match self.given(field) {
+            None => Ok(None),
+            // Every JSON number has an f64 value; NaN only marks an impossible miss.
+            Some(Value::Number(number)) => Ok(Some(number.as_f64().unwrap_or(f64::NAN))),
+            Some(_) => Err(self.error(
+                field,
+                Problem::new(
+                    format!("must be a number of {unit}"),
+                    format!(
+                        "write it without quotes, e.g. \"{}\": {example}",
+                        field.key()
+                    ),
+                ),
+            )),
+        }
+    }
+
+    fn flag(&self, field: Field) -> Result<Option<bool>, ConfigError> {
+        match self.given(field) {
+            None => Ok(None),
+            Some(Value::Bool(value)) => Ok(Some(*value)),
+            Some(_) => Err(self.error(
+                field,
+                Problem::new(
+                    "must be true or false",
+                    format!("write it without quotes, e.g. \"{}\": false", field.key()),
+                ),
+            )),
+        }
+    }
+
+    fn list(
+        &self,
+        field: Field,
+        what: &str,
+        fix: &str,
+        entry_fix: &str,
+    ) -> Result<Option<Vec<(usize, &str)>>, ConfigError> {
+        match self.given(field) {
+            None => Ok(None),
+            Some(Value::Array(entries)) => {
+                let mut texts = Vec::with_capacity(entries.len());
+                for (index, entry) in entries.iter().enumerate() {
+                    match entry.as_str() {
+                        Some(text) => texts.push((index, text)),
+                        None => {
+                            let problem = Problem::new("must be a string", entry_fix);
+                            return Err(self.entry_error(field, index, problem));
+                        }
+                    }
+                }
+                Ok(Some(texts))
+            }
+            Some(_) => Err(self.error(
+                field,
+                Problem::new(format!("must be a list of {what}"), fix),
+            )),
+        }
+    }
+
+    fn name(&self, field: Field) -> String {
+        field.key().to_string()
+    }
+
+    fn example_text(&self, field: Field, value: &str) -> String {
+        format!("\"{}\": \"{value}\"", field.key())
+    }
+
+    fn example_list(&self, field: Field, items: &[&str]) -> String {
+        let quoted: Vec<String> = items.iter().map(|item| format!("\"{item}\"")).collect();
+        format!("\"{}\": [{}]", field.key(), quoted.join(", "))
+    }
+
+    fn error_at(&self, field: Field, at: Field, problem: Problem) -> ConfigError {
+        let user = [PathSegment::Key("users"), PathSegment::Index(self.index)];
+        let value = [user[0], user[1], PathSegment::Key(at.key())];
+        // A field that is not written has no position of its own: point at the user.
+        let steps: &[PathSegment] = if self.object.contains_key(at.key()) {
+            &value
+        } else {
+            &user
+        };
+        self.invalid(field, steps, problem)
+    }
+
+    fn entry_error(&self, field: Field, index: usize, problem: Problem) -> ConfigError {
+        let steps = [
+            PathSegment::Key("users"),
+            PathSegment::Index(self.index),
+            PathSegment::Key(field.key()),
+            PathSegment::Index(index),
+        ];
+        let message = format!("entry {} {}", index + 1, problem.message);
+        self.invalid(field, &steps, Problem::new(message, problem.fix))
+    }
+
+    fn name_user(&self, username: &Login) {
+        *self.username.borrow_mut() = Some(username.clone());
+    }
 }

@@ -1,15 +1,13 @@
 //! One reader for a user's fields, whichever source holds them: a user's object in the
 //! config file or the `TWITCH_*_N` environment variables. A [`Source`] looks a field up and
 //! builds the error that says where it is (file: line and column; environment: the
-//! variable's name); [`read_user`] holds every field's rules once, so a new setting is added
-//! in one place. Pure.
-
-use std::cell::RefCell;
-
-use serde_json::{Map, Value};
+//! variable's name; the file's `FileSource` is in `parse.rs`, the environment's `EnvSource`
+//! in `env.rs`); [`read_user`] holds every field's rules once, so a new setting is added in
+//! one place. Pure. It imports neither source's file, so the imports run one way.
 
 use crate::base::ids::Login;
 use crate::base::secret::Secret;
+use crate::color::Color;
 
 use super::fields::{
     build_color_mode, channels_fix, check_change_every_seconds, check_chat_transport,
@@ -17,9 +15,7 @@ use super::fields::{
     check_palette_order, check_rainbow_step, check_username, color_mode_choices,
     normalise_channels, secret_fix, ColorModeName, Problem, CLIENT_ID_FIX,
 };
-use super::locate::Step;
 use super::model::{ConfigError, Field, UserConfig};
-use super::parse::FileContext;
 
 /// Where one user's fields are read from. Each lookup either gives the value, `None` when
 /// the field is not given, or the error for a value of the wrong kind.
@@ -97,32 +93,12 @@ fn not_given(source: &dyn Source, field: Field) -> &'static str {
     }
 }
 
-/// Reads and validates one user's fields. Every field that is given is validated, even one
-/// the chosen color mode does not use, so that switching modes later cannot reveal an old
-/// mistake.
+/// Reads and validates one user's fields, in the order a person reads them in the file.
+/// Every field that is given is validated, even one the chosen color mode does not use, so
+/// that switching modes later cannot reveal an old mistake. The fields with more than one
+/// rule have a reader each; this one stays a list of fields, one line or match per field.
 pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> {
-    let username_fix = format!(
-        "write your Twitch login name in quotes, e.g. {}",
-        source.example_text(Field::Username, "bob")
-    );
-    let Some(raw_username) = source.text(Field::Username, &username_fix)? else {
-        let problem = Problem::new(
-            not_given(source, Field::Username),
-            format!(
-                "add {}",
-                source.example_text(Field::Username, "<your Twitch login name>")
-            ),
-        );
-        return Err(source.error(Field::Username, problem));
-    };
-    let username = check_username(raw_username).map_err(|problem| {
-        // Name the user in the message when the name is readable at all.
-        let shown = Login::new(raw_username);
-        if !shown.as_str().is_empty() {
-            source.name_user(&shown);
-        }
-        source.error(Field::Username, problem)
-    })?;
+    let username = read_username(source)?;
     source.name_user(&username);
 
     let client_id = match source.text(Field::ClientId, CLIENT_ID_FIX)? {
@@ -134,15 +110,9 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
     }
     .map_err(|problem| source.error(Field::ClientId, problem))?;
 
-    // Secrets are never echoed in an error.
-    let secret = |field: Field| -> Result<String, ConfigError> {
-        let value = source.text(field, &secret_fix(field))?.unwrap_or("");
-        check_not_placeholder(value, field).map_err(|problem| source.error(field, problem))?;
-        Ok(value.trim().to_string())
-    };
-    let client_secret = Secret::new(secret(Field::ClientSecret)?);
-    let access_token = Secret::token(&secret(Field::AccessToken)?);
-    let refresh_token = Secret::token(&secret(Field::RefreshToken)?);
+    let client_secret = Secret::new(read_secret(source, Field::ClientSecret)?);
+    let access_token = Secret::token(&read_secret(source, Field::AccessToken)?);
+    let refresh_token = Secret::token(&read_secret(source, Field::RefreshToken)?);
 
     let fix = channels_fix(&username);
     let channels = match source.list(Field::Channels, "channel names", &fix, &fix)? {
@@ -173,42 +143,7 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
         ),
     };
 
-    const EXAMPLE_PALETTE: [&str; 3] = ["sea_green", "#1E90FF", "hot_pink"];
-    let mut palette = Vec::new();
-    let entries = source.list(
-        Field::Palette,
-        "colors",
-        "write it like [\"sea_green\", \"#1E90FF\", \"hot_pink\"]",
-        "write each color in quotes, e.g. \"sea_green\" or \"#1E90FF\"",
-    )?;
-    for (index, entry) in entries.unwrap_or_default() {
-        let color = check_palette_color(entry)
-            .map_err(|problem| source.entry_error(Field::Palette, index, problem))?;
-        palette.push(color);
-    }
-    if mode_name == ColorModeName::Palette && palette.is_empty() {
-        // A palette that is not written at all is pointed out where the mode that needs
-        // it is chosen.
-        let at = if source.is_set(Field::Palette) {
-            Field::Palette
-        } else {
-            Field::ColorMode
-        };
-        let problem = Problem::new(
-            format!(
-                "{}, but {} is \"palette\"",
-                not_given(source, Field::Palette),
-                source.name(Field::ColorMode)
-            ),
-            format!(
-                "add {} with your colors, or choose another {}",
-                source.example_list(Field::Palette, &EXAMPLE_PALETTE),
-                source.name(Field::ColorMode)
-            ),
-        );
-        return Err(source.error_at(Field::Palette, at, problem));
-    }
-
+    let palette = read_palette(source, mode_name)?;
     let palette_order = one_of(
         source,
         Field::PaletteOrder,
@@ -244,282 +179,75 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
     })
 }
 
-/// One user's object in the config file, the `index`-th of `users`.
-pub(super) struct FileSource<'a> {
-    pub(super) file: &'a FileContext<'a>,
-    pub(super) index: usize,
-    pub(super) object: &'a Map<String, Value>,
-    /// The user's name once it is known, for "user 2 (bob)" in messages.
-    pub(super) username: RefCell<Option<Login>>,
+/// The user's Twitch login, which must be given. An invalid one still names the user in
+/// the error when it is readable at all.
+fn read_username(source: &dyn Source) -> Result<Login, ConfigError> {
+    let username_fix = format!(
+        "write your Twitch login name in quotes, e.g. {}",
+        source.example_text(Field::Username, "bob")
+    );
+    let Some(raw_username) = source.text(Field::Username, &username_fix)? else {
+        let problem = Problem::new(
+            not_given(source, Field::Username),
+            format!(
+                "add {}",
+                source.example_text(Field::Username, "<your Twitch login name>")
+            ),
+        );
+        return Err(source.error(Field::Username, problem));
+    };
+    check_username(raw_username).map_err(|problem| {
+        let shown = Login::new(raw_username);
+        if !shown.as_str().is_empty() {
+            source.name_user(&shown);
+        }
+        source.error(Field::Username, problem)
+    })
 }
 
-impl<'a> FileSource<'a> {
-    pub(super) fn new(
-        file: &'a FileContext<'a>,
-        index: usize,
-        object: &'a Map<String, Value>,
-    ) -> FileSource<'a> {
-        FileSource {
-            file,
-            index,
-            object,
-            username: RefCell::new(None),
-        }
-    }
-
-    fn given(&self, field: Field) -> Option<&Value> {
-        self.object
-            .get(field.key())
-            .filter(|value| !value.is_null())
-    }
-
-    fn label(&self) -> String {
-        self.file
-            .user_label(self.index, self.username.borrow().as_ref())
-    }
-
-    fn invalid(&self, field: Field, steps: &[Step], problem: Problem) -> ConfigError {
-        self.file.invalid(
-            Some(&self.label()),
-            Some(field.key()),
-            steps,
-            &problem.message,
-            &problem.fix,
-        )
-    }
+/// A secret field, trimmed; empty when not given, refused when it is still a placeholder.
+/// Secrets are never echoed in an error.
+fn read_secret(source: &dyn Source, field: Field) -> Result<String, ConfigError> {
+    let value = source.text(field, &secret_fix(field))?.unwrap_or("");
+    check_not_placeholder(value, field).map_err(|problem| source.error(field, problem))?;
+    Ok(value.trim().to_string())
 }
 
-impl Source for FileSource<'_> {
-    fn is_set(&self, field: Field) -> bool {
-        self.given(field).is_some()
+/// The palette's colors, each checked. The palette mode needs at least one: a palette
+/// that is not written at all is pointed out where that mode is chosen.
+fn read_palette(source: &dyn Source, mode_name: ColorModeName) -> Result<Vec<Color>, ConfigError> {
+    const EXAMPLE_PALETTE: [&str; 3] = ["sea_green", "#1E90FF", "hot_pink"];
+    let mut palette = Vec::new();
+    let entries = source.list(
+        Field::Palette,
+        "colors",
+        "write it like [\"sea_green\", \"#1E90FF\", \"hot_pink\"]",
+        "write each color in quotes, e.g. \"sea_green\" or \"#1E90FF\"",
+    )?;
+    for (index, entry) in entries.unwrap_or_default() {
+        let color = check_palette_color(entry)
+            .map_err(|problem| source.entry_error(Field::Palette, index, problem))?;
+        palette.push(color);
     }
-
-    fn text(&self, field: Field, fix: &str) -> Result<Option<&str>, ConfigError> {
-        match self.given(field) {
-            None => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            // The value is never echoed: it may be a secret.
-            Some(_) => Err(self.error(field, Problem::new("must be a string", fix))),
-        }
-    }
-
-    fn number(&self, field: Field, unit: &str, example: &str) -> Result<Option<f64>, ConfigError> {
-        match self.given(field) {
-            None => Ok(None),
-            // Every JSON number has an f64 value; NaN only marks an impossible miss.
-            Some(Value::Number(number)) => Ok(Some(number.as_f64().unwrap_or(f64::NAN))),
-            Some(_) => Err(self.error(
-                field,
-                Problem::new(
-                    format!("must be a number of {unit}"),
-                    format!(
-                        "write it without quotes, e.g. \"{}\": {example}",
-                        field.key()
-                    ),
-                ),
-            )),
-        }
-    }
-
-    fn flag(&self, field: Field) -> Result<Option<bool>, ConfigError> {
-        match self.given(field) {
-            None => Ok(None),
-            Some(Value::Bool(value)) => Ok(Some(*value)),
-            Some(_) => Err(self.error(
-                field,
-                Problem::new(
-                    "must be true or false",
-                    format!("write it without quotes, e.g. \"{}\": false", field.key()),
-                ),
-            )),
-        }
-    }
-
-    fn list(
-        &self,
-        field: Field,
-        what: &str,
-        fix: &str,
-        entry_fix: &str,
-    ) -> Result<Option<Vec<(usize, &str)>>, ConfigError> {
-        match self.given(field) {
-            None => Ok(None),
-            Some(Value::Array(entries)) => {
-                let mut texts = Vec::with_capacity(entries.len());
-                for (index, entry) in entries.iter().enumerate() {
-                    match entry.as_str() {
-                        Some(text) => texts.push((index, text)),
-                        None => {
-                            let problem = Problem::new("must be a string", entry_fix);
-                            return Err(self.entry_error(field, index, problem));
-                        }
-                    }
-                }
-                Ok(Some(texts))
-            }
-            Some(_) => Err(self.error(
-                field,
-                Problem::new(format!("must be a list of {what}"), fix),
-            )),
-        }
-    }
-
-    fn name(&self, field: Field) -> String {
-        field.key().to_string()
-    }
-
-    fn example_text(&self, field: Field, value: &str) -> String {
-        format!("\"{}\": \"{value}\"", field.key())
-    }
-
-    fn example_list(&self, field: Field, items: &[&str]) -> String {
-        let quoted: Vec<String> = items.iter().map(|item| format!("\"{item}\"")).collect();
-        format!("\"{}\": [{}]", field.key(), quoted.join(", "))
-    }
-
-    fn error_at(&self, field: Field, at: Field, problem: Problem) -> ConfigError {
-        let user = [Step::Key("users"), Step::Index(self.index)];
-        let value = [user[0], user[1], Step::Key(at.key())];
-        // A field that is not written has no position of its own: point at the user.
-        let steps: &[Step] = if self.object.contains_key(at.key()) {
-            &value
+    if mode_name == ColorModeName::Palette && palette.is_empty() {
+        let at = if source.is_set(Field::Palette) {
+            Field::Palette
         } else {
-            &user
+            Field::ColorMode
         };
-        self.invalid(field, steps, problem)
+        let problem = Problem::new(
+            format!(
+                "{}, but {} is \"palette\"",
+                not_given(source, Field::Palette),
+                source.name(Field::ColorMode)
+            ),
+            format!(
+                "add {} with your colors, or choose another {}",
+                source.example_list(Field::Palette, &EXAMPLE_PALETTE),
+                source.name(Field::ColorMode)
+            ),
+        );
+        return Err(source.error_at(Field::Palette, at, problem));
     }
-
-    fn entry_error(&self, field: Field, index: usize, problem: Problem) -> ConfigError {
-        let steps = [
-            Step::Key("users"),
-            Step::Index(self.index),
-            Step::Key(field.key()),
-            Step::Index(index),
-        ];
-        let message = format!("entry {} {}", index + 1, problem.message);
-        self.invalid(field, &steps, Problem::new(message, problem.fix))
-    }
-
-    fn name_user(&self, username: &Login) {
-        *self.username.borrow_mut() = Some(username.clone());
-    }
-}
-
-/// User `n`'s `TWITCH_*_N` environment variables.
-pub(super) struct EnvSource<'a> {
-    pub(super) vars: &'a [(String, String)],
-    pub(super) n: usize,
-}
-
-impl EnvSource<'_> {
-    fn variable(&self, field: Field) -> String {
-        match field.env_prefix() {
-            Some(prefix) => format!("{prefix}_{}", self.n),
-            // Not settable from the environment; named for completeness only.
-            None => field.key().to_string(),
-        }
-    }
-
-    /// The variable's trimmed value, when it is set.
-    fn raw(&self, field: Field) -> Option<&str> {
-        field.env_prefix()?;
-        let variable = self.variable(field);
-        self.vars
-            .iter()
-            .find(|(key, _)| *key == variable)
-            .map(|(_, value)| value.trim())
-    }
-
-    fn given(&self, field: Field) -> Option<&str> {
-        self.raw(field).filter(|value| !value.is_empty())
-    }
-}
-
-impl Source for EnvSource<'_> {
-    fn is_set(&self, field: Field) -> bool {
-        self.raw(field).is_some()
-    }
-
-    fn text(&self, field: Field, _fix: &str) -> Result<Option<&str>, ConfigError> {
-        Ok(self.given(field))
-    }
-
-    fn number(&self, field: Field, unit: &str, example: &str) -> Result<Option<f64>, ConfigError> {
-        let Some(value) = self.given(field) else {
-            return Ok(None);
-        };
-        value.parse::<f64>().map(Some).map_err(|_| {
-            let variable = self.variable(field);
-            self.error(
-                field,
-                Problem::new(
-                    format!("must be a number of {unit}, not \"{value}\""),
-                    format!("write digits only, e.g. {variable}={example}"),
-                ),
-            )
-        })
-    }
-
-    fn flag(&self, field: Field) -> Result<Option<bool>, ConfigError> {
-        let Some(value) = self.given(field) else {
-            return Ok(None);
-        };
-        match value.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(Some(true)),
-            "false" | "0" | "no" => Ok(Some(false)),
-            _ => Err(self.error(
-                field,
-                Problem::new(
-                    format!("must be true or false, not \"{value}\""),
-                    format!("use true or false, e.g. {}=false", self.variable(field)),
-                ),
-            )),
-        }
-    }
-
-    fn list(
-        &self,
-        field: Field,
-        _what: &str,
-        _fix: &str,
-        _entry_fix: &str,
-    ) -> Result<Option<Vec<(usize, &str)>>, ConfigError> {
-        // Blank entries are skipped but keep their place in the count, so that "entry 3"
-        // is the third thing between commas and a trailing comma is harmless.
-        Ok(self.given(field).map(|value| {
-            value
-                .split(',')
-                .map(str::trim)
-                .enumerate()
-                .filter(|(_, entry)| !entry.is_empty())
-                .collect()
-        }))
-    }
-
-    fn name(&self, field: Field) -> String {
-        self.variable(field)
-    }
-
-    fn example_text(&self, field: Field, value: &str) -> String {
-        format!("{}={value}", self.variable(field))
-    }
-
-    fn example_list(&self, field: Field, items: &[&str]) -> String {
-        format!("{}={}", self.variable(field), items.join(","))
-    }
-
-    fn error_at(&self, field: Field, _at: Field, problem: Problem) -> ConfigError {
-        ConfigError::Env {
-            variable: self.variable(field),
-            message: problem.message,
-            fix: problem.fix,
-        }
-    }
-
-    fn entry_error(&self, field: Field, index: usize, problem: Problem) -> ConfigError {
-        let message = format!("entry {} {}", index + 1, problem.message);
-        self.error(field, Problem::new(message, problem.fix))
-    }
-
-    fn name_user(&self, _username: &Login) {}
+    Ok(palette)
 }

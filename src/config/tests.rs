@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::document::Document;
 use super::env::users_from_env;
 use super::fields::shown_number;
-use super::locate::{line_and_column, locate, Step};
+use super::locate::{line_and_column, locate, PathSegment};
 use super::model::{ChatTransport, Config, ConfigError, Field, UserConfig};
 use super::parse::parse;
 use crate::base::ids::Login;
@@ -1100,28 +1100,36 @@ fn env_errors_name_the_variable() {
 #[test]
 fn locate_finds_values() {
     let text = "{\"a\": [1, {\"b\\\"\": \"x,]}\", \"c\": [ true , null ]}], \"d\": {}}";
-    let cases: [(&[Step], Option<&str>); 7] = [
-        (&[Step::Key("a")], Some("[1,")),
+    let cases: [(&[PathSegment], Option<&str>); 7] = [
+        (&[PathSegment::Key("a")], Some("[1,")),
         (
-            &[Step::Key("a"), Step::Index(1), Step::Key("c")],
+            &[
+                PathSegment::Key("a"),
+                PathSegment::Index(1),
+                PathSegment::Key("c"),
+            ],
             Some("[ true"),
         ),
         (
             &[
-                Step::Key("a"),
-                Step::Index(1),
-                Step::Key("c"),
-                Step::Index(1),
+                PathSegment::Key("a"),
+                PathSegment::Index(1),
+                PathSegment::Key("c"),
+                PathSegment::Index(1),
             ],
             Some("null"),
         ),
         (
-            &[Step::Key("a"), Step::Index(1), Step::Key("b\"")],
+            &[
+                PathSegment::Key("a"),
+                PathSegment::Index(1),
+                PathSegment::Key("b\""),
+            ],
             Some("\"x,]}\""),
         ),
-        (&[Step::Key("d")], Some("{}")),
-        (&[Step::Key("a"), Step::Index(2)], None),
-        (&[Step::Key("zz")], None),
+        (&[PathSegment::Key("d")], Some("{}")),
+        (&[PathSegment::Key("a"), PathSegment::Index(2)], None),
+        (&[PathSegment::Key("zz")], None),
     ];
     for (steps, expected) in cases {
         let got = locate(text, steps).map(|offset| &text[offset..]);

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value};
 
-use super::locate::Step;
+use super::locate::PathSegment;
 use super::model::Field;
 
 /// The key upstream keeps the access token's expiry under.
@@ -49,11 +49,11 @@ impl Shape {
 
     /// A path into the converted document as a path into the file's own text, so errors
     /// point at the right line whatever the shape.
-    pub(super) fn original_steps<'a>(self, steps: &[Step<'a>]) -> Vec<Step<'a>> {
+    pub(super) fn original_steps<'a>(self, steps: &[PathSegment<'a>]) -> Vec<PathSegment<'a>> {
         let skip = match (self, steps) {
-            (Shape::BareList, [Step::Key("users"), ..]) => 1,
-            (Shape::SingleUser, [Step::Key("users"), Step::Index(0), ..]) => 2,
-            (Shape::SingleUser, [Step::Key("users")]) => 1,
+            (Shape::BareList, [PathSegment::Key("users"), ..]) => 1,
+            (Shape::SingleUser, [PathSegment::Key("users"), PathSegment::Index(0), ..]) => 2,
+            (Shape::SingleUser, [PathSegment::Key("users")]) => 1,
             _ => 0,
         };
         steps[skip..].to_vec()

@@ -512,92 +512,35 @@ impl WriterState {
         attempt
     }
 
+    /// Writes what is pending: reads the file (taking in someone else's edit), applies the
+    /// pending changes to the document ([`apply_pending`]) and replaces the file.
     fn try_write(&mut self) -> Attempt {
         // A few rounds at most: each lost race with a person's save takes their edit in.
         for _ in 0..3 {
             if self.pending.is_empty() {
                 return self.done();
             }
-            let on_disk = match std::fs::read(&self.path) {
-                Ok(bytes) => Some(bytes),
-                Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-                Err(error) => {
-                    return self.blocked(format!("cannot read {}: {error}", self.path.display()))
-                }
+            let on_disk = match self.read_and_take_in() {
+                Ok(on_disk) => on_disk,
+                Err(problem) => return self.blocked(problem),
             };
-            if let Some(bytes) = &on_disk {
-                let ours = self.known_bytes.as_ref() == Some(bytes)
-                    || self.damaged_bytes.as_ref() == Some(bytes);
-                if !ours && !self.take_in(bytes.clone()) {
-                    return self.blocked(format!(
-                        "{} was changed and is not valid now, so it is left alone until it is \
-                         fixed",
-                        self.path.display()
-                    ));
-                }
+            let applied = apply_pending(&self.document, std::mem::take(&mut self.pending));
+            for pending in &applied.orphaned {
+                warn!(
+                    "{}: user {} is no longer in the file; its {} was not saved",
+                    self.path.display(),
+                    pending.username,
+                    field_names(&pending.change)
+                );
             }
-            let mut document = self.document.clone();
-            let mut n_applied = 0;
-            let path = self.path.display().to_string();
-            self.pending.retain(|pending| {
-                let mut applied = false;
-                for (field, value) in pending.change.entries() {
-                    applied = document.set_user_field(&pending.username, field, value);
-                }
-                if !applied {
-                    warn!(
-                        "{path}: user {} is no longer in the file; its {} was not saved",
-                        pending.username,
-                        field_names(&pending.change)
-                    );
-                }
-                n_applied += usize::from(applied);
-                applied
-            });
-            if n_applied == 0 {
+            self.pending = applied.kept;
+            if self.pending.is_empty() {
                 continue;
             }
-            let text = document.to_json_string();
-            match config_file::replace_config(
-                &self.path,
-                text.as_bytes(),
-                on_disk.as_deref(),
-                self.disk.as_ref(),
-            ) {
-                Ok(replaced) => {
-                    counters::config_write(Outcome::Ok);
-                    if replaced.outcome == WriteOutcome::WroteInPlace && !self.warned_in_place {
-                        self.warned_in_place = true;
-                        warn!(
-                            "wrote {} in place: it could not be replaced atomically (a single \
-                             bind-mounted file?); a complete copy is kept beside it during \
-                             every write",
-                            self.path.display()
-                        );
-                    }
-                    if let Some(error) = replaced.backup_error {
-                        if !self.warned_backup {
-                            self.warned_backup = true;
-                            warn!(
-                                "cannot keep a backup of {} ({error}); it is written all the same",
-                                self.path.display()
-                            );
-                        }
-                    }
-                    debug!("saved {} to {}", self.pending_names(), self.path.display());
-                    self.document = document;
-                    self.known_bytes = Some(text.into_bytes());
-                    self.damaged_bytes = None;
-                    self.pending.clear();
-                }
+            match self.replace(applied.document, on_disk.as_deref()) {
+                Ok(()) => {}
                 Err(ReplaceError::Changed) => continue,
-                Err(error @ (ReplaceError::Io(_) | ReplaceError::Damaged(_))) => {
-                    counters::config_write(Outcome::Failed);
-                    if let ReplaceError::Damaged(_) = error {
-                        self.damaged_bytes = std::fs::read(&self.path).ok();
-                    }
-                    return self.blocked(format!("cannot write {}: {error}", self.path.display()));
-                }
+                Err(error) => return self.write_failed(error),
             }
         }
         if self.pending.is_empty() {
@@ -608,6 +551,69 @@ impl WriterState {
                 self.path.display()
             ))
         }
+    }
+
+    /// What the file holds now (`None`: it does not exist). Content someone else wrote is
+    /// taken in first; the error is the problem that blocks the write.
+    fn read_and_take_in(&mut self) -> Result<Option<Vec<u8>>, String> {
+        let on_disk = match std::fs::read(&self.path) {
+            Ok(bytes) => Some(bytes),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => None,
+            Err(error) => return Err(format!("cannot read {}: {error}", self.path.display())),
+        };
+        if let Some(bytes) = &on_disk {
+            let ours = self.known_bytes.as_ref() == Some(bytes)
+                || self.damaged_bytes.as_ref() == Some(bytes);
+            if !ours && !self.take_in(bytes.clone()) {
+                return Err(format!(
+                    "{} was changed and is not valid now, so it is left alone until it is fixed",
+                    self.path.display()
+                ));
+            }
+        }
+        Ok(on_disk)
+    }
+
+    /// Replaces the file, which held `on_disk`, with `document`. Once written, the document
+    /// is the base of later writes and nothing is pending.
+    fn replace(&mut self, document: Document, on_disk: Option<&[u8]>) -> Result<(), ReplaceError> {
+        let text = document.to_json_string();
+        let replaced =
+            config_file::replace_config(&self.path, text.as_bytes(), on_disk, self.disk.as_ref())?;
+        counters::config_write(Outcome::Ok);
+        if replaced.outcome == WriteOutcome::WroteInPlace && !self.warned_in_place {
+            self.warned_in_place = true;
+            warn!(
+                "wrote {} in place: it could not be replaced atomically (a single \
+                 bind-mounted file?); a complete copy is kept beside it during \
+                 every write",
+                self.path.display()
+            );
+        }
+        if let Some(error) = replaced.backup_error {
+            if !self.warned_backup {
+                self.warned_backup = true;
+                warn!(
+                    "cannot keep a backup of {} ({error}); it is written all the same",
+                    self.path.display()
+                );
+            }
+        }
+        debug!("saved {} to {}", self.pending_names(), self.path.display());
+        self.document = document;
+        self.known_bytes = Some(text.into_bytes());
+        self.damaged_bytes = None;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// The file could not be written (`Io` or `Damaged`): the changes wait.
+    fn write_failed(&mut self, error: ReplaceError) -> Attempt {
+        counters::config_write(Outcome::Failed);
+        if let ReplaceError::Damaged(_) = error {
+            self.damaged_bytes = std::fs::read(&self.path).ok();
+        }
+        self.blocked(format!("cannot write {}: {error}", self.path.display()))
     }
 
     fn done(&mut self) -> Attempt {
@@ -734,6 +740,41 @@ impl WriterState {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// The pending changes applied to a copy of a document.
+struct Applied {
+    /// The document with every kept change applied.
+    document: Document,
+    /// The changes applied, in their order.
+    kept: Vec<PendingChange>,
+    /// The changes of users no longer in the document, dropped.
+    orphaned: Vec<PendingChange>,
+}
+
+/// Applies `pending` to a copy of `document`, each change to its user's entry. A change
+/// whose user is no longer in the document is orphaned: nothing can save it. Pure: the
+/// document is left as it is, so a write that fails changes nothing.
+fn apply_pending(document: &Document, pending: Vec<PendingChange>) -> Applied {
+    let mut applied = Applied {
+        document: document.clone(),
+        kept: Vec::new(),
+        orphaned: Vec::new(),
+    };
+    for pending in pending {
+        let mut found = false;
+        for (field, value) in pending.change.entries() {
+            found = applied
+                .document
+                .set_user_field(&pending.username, field, value);
+        }
+        if found {
+            applied.kept.push(pending);
+        } else {
+            applied.orphaned.push(pending);
+        }
+    }
+    applied
 }
 
 /// A user's tokens as its config entry holds them.
@@ -1376,5 +1417,96 @@ mod tests {
         assert_eq!(user_in(&saved, "bob")["refresh_token"], "refresh-bob-2");
         drop(writer);
         join_within(handle, TIMEOUT);
+    }
+
+    /// One row per kind of pending change: which are kept, which are orphaned, and what
+    /// the document holds after. The document given is never changed.
+    #[test]
+    fn apply_pending_table() {
+        let pending = |name: &str, change: SavedField| PendingChange {
+            username: Login::new(name),
+            change,
+        };
+        let document = Document {
+            root: initial_json(),
+            upstream: None,
+        };
+        // (name, changes, kept users, orphaned users, (user, field, expected value) after)
+        type Row = (
+            &'static str,
+            Vec<PendingChange>,
+            Vec<&'static str>,
+            Vec<&'static str>,
+            Vec<(&'static str, &'static str, Value)>,
+        );
+        let cases: Vec<Row> = vec![
+            ("nothing pending", vec![], vec![], vec![], vec![]),
+            (
+                "tokens of a user in the file",
+                vec![pending("alice", tokens("alice", 2))],
+                vec!["alice"],
+                vec![],
+                vec![
+                    ("alice", "access_token", json!("access-alice-2")),
+                    ("alice", "refresh_token", json!("refresh-alice-2")),
+                    ("alice", "token_expires_at", json!(2)),
+                    ("alice", "favourite_food", json!("soup")),
+                ],
+            ),
+            (
+                "the name matches case-insensitively",
+                vec![pending("BOB", SavedField::Enabled(false))],
+                vec!["bob"],
+                vec![],
+                vec![("bob", "enabled", json!(false))],
+            ),
+            (
+                "a user no longer in the file is orphaned, the others kept",
+                vec![
+                    pending("dave", SavedField::Enabled(false)),
+                    pending("carol", SavedField::IsPrimeOrTurbo(false)),
+                ],
+                vec!["carol"],
+                vec!["dave"],
+                vec![("carol", "is_prime_or_turbo", json!(false))],
+            ),
+            (
+                "two changes of one user both land, in order",
+                vec![
+                    pending("alice", SavedField::Enabled(false)),
+                    pending("alice", SavedField::Enabled(true)),
+                ],
+                vec!["alice", "alice"],
+                vec![],
+                vec![("alice", "enabled", json!(true))],
+            ),
+        ];
+        for (name, changes, kept, orphaned, after) in cases {
+            let applied = apply_pending(&document, changes);
+            let names = |changes: &[PendingChange]| -> Vec<String> {
+                changes
+                    .iter()
+                    .map(|pending| pending.username.to_string())
+                    .collect()
+            };
+            assert_eq!(names(&applied.kept), kept, "{name}: kept");
+            assert_eq!(names(&applied.orphaned), orphaned, "{name}: orphaned");
+            let written: Value = serde_json::from_str(&applied.document.to_json_string()).unwrap();
+            for (user, field, value) in after {
+                assert_eq!(
+                    user_in(&written, user)[field],
+                    value,
+                    "{name}: {user}.{field}"
+                );
+            }
+            if applied.kept.is_empty() {
+                assert_eq!(written, initial_json(), "{name}: unchanged");
+            }
+            assert_eq!(
+                document.root,
+                initial_json(),
+                "{name}: the original is untouched"
+            );
+        }
     }
 }

@@ -20,7 +20,7 @@ use crate::base::pool::{run_pool, PoolSpec};
 use crate::base::stop::StopSignal;
 use crate::color::ChangeRequest;
 use crate::color::{nearest_named, next_color, Color, ColorState};
-use crate::twitch::helix::{bucket_wait, retry_delay, ColorChangeError, Helix, RateLimit};
+use crate::twitch::helix::{bucket_wait, retry_delay, Helix, HelixError, RateLimit};
 use crate::user::User;
 
 /// How long a worker waits for the token thread to replace a token Helix refused.
@@ -96,7 +96,7 @@ fn carry_out<R: rand::Rng + ?Sized>(
     };
     match change_color(helix, user, &color, stop, rng) {
         Ok(()) => user.changed_to(&color, after),
-        Err(ColorChangeError::Rejected { .. }) if color.is_hex() => {
+        Err(HelixError::Rejected { .. }) if color.is_hex() => {
             if user.hex_rejected() >= 2 && user.is_prime_or_turbo() {
                 user.set_prime_or_turbo(false);
                 user.save(SavedField::IsPrimeOrTurbo(false));
@@ -116,7 +116,7 @@ fn carry_out<R: rand::Rng + ?Sized>(
 }
 
 /// Logs a change that failed for good, once, and reports it to the status page and metrics.
-fn change_failed(user: &User, color: &Color, error: &ColorChangeError) {
+fn change_failed(user: &User, color: &Color, error: &HelixError) {
     let text = format!("color change to {color} failed: {error}");
     warn!("{}: {text}", user.login);
     counters::color_change(user.login.as_str(), ChangeResult::Failed);
@@ -132,13 +132,13 @@ fn change_color<R: rand::Rng + ?Sized>(
     color: &Color,
     stop: &StopSignal,
     rng: &mut R,
-) -> Result<(), ColorChangeError> {
+) -> Result<(), HelixError> {
     let login = &user.login;
-    let stopped = || ColorChangeError::Transport {
+    let stopped = || HelixError::Transport {
         message: "stopped".to_string(),
     };
     let Some(user_id) = user.user_id() else {
-        return Err(ColorChangeError::Transport {
+        return Err(HelixError::Transport {
             message: "no user id known yet".to_string(),
         });
     };
@@ -158,7 +158,7 @@ fn change_color<R: rand::Rng + ?Sized>(
         counters::helix_call(started.elapsed());
         let rate_limit = match &outcome {
             Ok(rate_limit) => *rate_limit,
-            Err(ColorChangeError::RateLimited { rate_limit }) => *rate_limit,
+            Err(HelixError::RateLimited { rate_limit }) => *rate_limit,
             Err(_) => RateLimit::default(),
         };
         user.note_rate_limit(rate_limit);
@@ -170,7 +170,7 @@ fn change_color<R: rand::Rng + ?Sized>(
             }
             Err(error) => error,
         };
-        if error == ColorChangeError::Unauthorized && !retried_with_new_token {
+        if error == HelixError::Unauthorized && !retried_with_new_token {
             retried_with_new_token = true;
             if user.token.report_rejected(generation)
                 && user
@@ -185,7 +185,7 @@ fn change_color<R: rand::Rng + ?Sized>(
         match retry_delay(&error, attempt, unix_now(), rng.random()) {
             Some(delay) => {
                 debug!("{login}: change to {color} failed ({error}), retrying in {delay:?}");
-                if matches!(error, ColorChangeError::RateLimited { .. }) {
+                if matches!(error, HelixError::RateLimited { .. }) {
                     counters::rate_limit_wait(delay);
                 }
                 if stop.wait_timeout(delay) {

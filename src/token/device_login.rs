@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
-use crate::token::clock::auth_retry_delay;
+use crate::token::machine::auth_retry_delay;
 use crate::twitch::oauth::{DeviceCode, OAuth, OAuthError, TokenGrant, Validation, SCOPES};
 
 /// Why a device login ended without tokens.

@@ -1,8 +1,8 @@
 //! The token refresher: one thread that owns every user's tokens and drives every user's
-//! [`TokenClock`] from one deadline queue, and a small pool of its own that makes the OAuth
+//! [`TokenMachine`] from one deadline queue, and a small pool of its own that makes the OAuth
 //! calls (validate, refresh, device-code login), so one user's slow call never holds up
 //! another's. Publishes new access tokens, saves them, reports login states. Does I/O; what
-//! to do when comes from `token::clock`.
+//! to do when comes from `token::machine`.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -27,10 +27,11 @@ use crate::base::wall_clock::WallClock;
 use crate::config::SavedField;
 use crate::status::{LoginCode, UserState};
 use crate::token::caller::{run_caller, Call, Done, Job, Reply};
-use crate::token::clock::{
-    clock_jumped, Answer, LoginReason, TokenClock, TokenStep, Verdict, WallTime,
-};
 use crate::token::device_login::instructions;
+use crate::token::machine::{
+    clock_jumped, decide_reply, Answer, Approver, CallKind, Carry, Failure, LoginReason, Phase,
+    ReplySummary, TokenMachine, TokenStep, Verdict, WallTime,
+};
 use crate::twitch::oauth::{OAuth, OAuthError, TokenGrant};
 use crate::user::{Rejection, RejectionRoute, User};
 
@@ -194,7 +195,7 @@ impl TokenService {
 /// One user as the refresher holds it.
 struct Slot {
     entry: TokenEntry,
-    clock: TokenClock,
+    machine: TokenMachine,
     /// The deadline this slot is queued for; queue items with another time are stale.
     scheduled: Option<WallTime>,
     /// The device code on show (a secret: only sent to Twitch).
@@ -324,7 +325,8 @@ impl Refresher {
             let keys: Vec<u64> = self.slots.keys().copied().collect();
             for (index, key) in keys.into_iter().enumerate() {
                 if let Some(slot) = self.slots.get_mut(&key) {
-                    slot.clock.on_clock_jump(wall + JUMP_STAGGER * index as u32);
+                    slot.machine
+                        .on_clock_jump(wall + JUMP_STAGGER * index as u32);
                 }
                 self.plan(key, wall);
             }
@@ -374,13 +376,13 @@ impl Refresher {
         if !has_access && !has_refresh {
             info!("{login}: no tokens in the config; starting a device-code login");
         }
-        let clock = TokenClock::new(now + entry.first_check_after, has_access, has_refresh);
+        let machine = TokenMachine::new(now + entry.first_check_after, has_access, has_refresh);
         entry.first_check_after = Duration::ZERO;
         self.slots.insert(
             key,
             Slot {
                 entry,
-                clock,
+                machine,
                 scheduled: None,
                 device_code: None,
                 shown: None,
@@ -399,7 +401,7 @@ impl Refresher {
         let Some(slot) = self.slots.get_mut(&key) else {
             return;
         };
-        if slot.clock.busy {
+        if slot.machine.busy {
             slot.retired = true;
             slot.scheduled = None;
         } else {
@@ -459,8 +461,8 @@ impl Refresher {
                 );
                 slot.entry.user.token.replace(handover.access_token);
                 slot.consumed = handover.consumed;
-                slot.clock.after_refresh(now, None);
-                slot.clock.has_refresh_token = true;
+                slot.machine.after_refresh(now, None);
+                slot.machine.has_refresh_token = true;
             } else if handover.refresh_token != slot.entry.refresh_token {
                 info!("{login}: new tokens were put in the config; using them");
             }
@@ -477,13 +479,13 @@ impl Refresher {
             return;
         }
         let login = &slot.entry.user.login;
-        if slot.clock.on_refused() {
+        if slot.machine.on_refused() {
             if let Some(code) = &slot.shown {
                 // Chat reported the refusal (and its reconnecting state) after the code was
                 // shown: the code is what a person needs to see.
                 slot.entry
                     .user
-                    .report_state(needs_login(&slot.clock, Some(code)));
+                    .report_state(needs_login(&slot.machine, Some(code)));
             } else {
                 info!("{login}: Twitch refused the access token; checking it");
             }
@@ -499,7 +501,7 @@ impl Refresher {
         if slot.retired || slot.waits_for.is_some() {
             return;
         }
-        let step = slot.clock.next_step(now);
+        let step = slot.machine.next_step(now);
         let user = &slot.entry.user;
         let call = match step {
             TokenStep::Idle => {
@@ -510,7 +512,9 @@ impl Refresher {
                 if slot.scheduled != Some(at) {
                     slot.scheduled = Some(at);
                     self.queue.push(Reverse((at, key)));
-                    user.report_token_refresh_at(slot.clock.refresh_due().map(|due| due.as_secs()));
+                    user.report_token_refresh_at(
+                        slot.machine.refresh_due().map(|due| due.as_secs()),
+                    );
                 }
                 return;
             }
@@ -525,8 +529,8 @@ impl Refresher {
                     "{}: a device-code login needs the client_id of your Twitch app in the config",
                     user.login
                 );
-                slot.clock.started();
-                let verdict = slot.clock.on_answer(now, Answer::DeviceRefused, 0.5);
+                slot.machine.started();
+                let verdict = slot.machine.on_answer(now, Answer::DeviceRefused, 0.5);
                 self.carry_out(key, verdict, "no client_id for a device-code login");
                 return;
             }
@@ -546,7 +550,7 @@ impl Refresher {
         let Some(jobs) = &self.jobs else {
             return;
         };
-        slot.clock.started();
+        slot.machine.started();
         slot.scheduled = None;
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         if jobs.send(Job { key, call }).is_err() {
@@ -554,7 +558,8 @@ impl Refresher {
         }
     }
 
-    /// Handles the answer of a call.
+    /// Handles the answer of a call: [`decide_reply`] says what it means, this carries that
+    /// out and feeds the answer to the user's machine.
     fn on_done(&mut self, done: Done) {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let now = self.wall_now();
@@ -563,150 +568,38 @@ impl Refresher {
             return;
         };
         let login = slot.entry.user.login.clone();
-        let retired = slot.retired;
-        let (answer, what, detail) = match done.reply {
-            Reply::Validated(Ok(validation)) => {
-                if slot.entry.user.user_id().is_none() && validation.login == login {
-                    slot.entry.user.set_user_id(validation.user_id.clone());
-                }
-                if validation.login == login {
-                    // Only this thread replaces tokens, and one call per user is under way:
-                    // the current token is the one validated. Chat chooses its transport by
-                    // these scopes (user:read:chat).
-                    let token = &slot.entry.user.token;
-                    token.set_scopes(token.current().1, validation.scopes.clone());
-                }
-                debug!(
-                    "{login}: token valid for another {} minutes",
-                    validation.expires_in.as_secs() / 60
-                );
-                let answer = Answer::Valid {
-                    own_account: validation.login == login,
-                    scopes: validation.scopes,
-                    expires_in: validation.expires_in,
-                };
-                (answer, "validation", String::new())
-            }
-            Reply::Validated(Err(OAuthError::InvalidAccessToken)) => {
-                (Answer::Invalid, "validation", String::new())
-            }
-            Reply::Validated(Err(error)) => (Answer::Transient, "validation", error.to_string()),
-            Reply::Refreshed(Ok(grant)) => {
-                counters::token_refresh(Outcome::Ok);
-                info!("{login}: access token refreshed");
-                remember_consumed(slot);
-                install(slot, &grant, now);
-                let answer = Answer::Refreshed {
-                    expires_in: grant.expires_in,
-                };
-                (answer, "refresh", String::new())
-            }
-            Reply::Refreshed(Err(error)) if error.is_transient() => {
-                counters::token_refresh(Outcome::Failed);
-                (Answer::Transient, "refresh", error.to_string())
-            }
-            Reply::Refreshed(Err(OAuthError::InvalidRefreshToken)) => {
-                counters::token_refresh(Outcome::Failed);
-                (Answer::RefreshRejected, "refresh", String::new())
-            }
-            Reply::Refreshed(Err(error)) => {
-                counters::token_refresh(Outcome::Failed);
-                (Answer::RefreshRefused, "refresh", error.to_string())
-            }
-            Reply::DeviceStarted(Ok(code)) => {
-                let line = instructions(&login, &code);
-                warn!("{line}");
-                let answer = Answer::CodeIssued {
-                    expires_in: code.expires_in,
-                    interval: code.interval,
-                };
-                let shown = LoginCode {
-                    verification_uri: code.verification_uri,
-                    user_code: code.user_code,
-                    expires_unix: (now + code.expires_in).as_secs(),
-                };
-                slot.device_code = Some(code.device_code);
-                slot.shown = Some(shown);
-                (answer, "device login", String::new())
-            }
-            Reply::DeviceStarted(Err(error)) if error.is_transient() => {
-                (Answer::Transient, "device login", error.to_string())
-            }
-            Reply::DeviceStarted(Err(error)) => {
-                (Answer::DeviceRefused, "device login", error.to_string())
-            }
-            Reply::Polled(Ok((grant, validation))) => {
-                let scopes = match validation {
-                    Ok(validation) if validation.login != login => {
-                        error!(
-                            "{login}: the code was entered while logged in to Twitch as {}; log in as {login}",
-                            validation.login
-                        );
-                        slot.device_code = None;
-                        Err((Answer::CodeEnded, "device login", String::new()))
-                    }
-                    Ok(validation) => {
-                        if slot.entry.user.user_id().is_none() {
-                            slot.entry.user.set_user_id(validation.user_id.clone());
-                        }
-                        Ok(Some(validation.scopes))
-                    }
-                    // The tokens are new and the old ones dead: keep them, validate later.
-                    Err(_) => Ok(None),
-                };
-                match scopes {
-                    Err(ended) => ended,
-                    Ok(scopes) => {
-                        info!("{login}: logged in with the device code");
-                        remember_consumed(slot);
-                        install(slot, &grant, now);
-                        if let Some(scopes) = &scopes {
-                            let token = &slot.entry.user.token;
-                            token.set_scopes(token.current().1, scopes.clone());
-                        }
-                        slot.device_code = None;
-                        slot.shown = None;
-                        slot.entry.user.report_state(UserState::Starting {
-                            since_unix: now.as_secs(),
-                        });
-                        let answer = Answer::LoggedIn {
-                            expires_in: grant.expires_in,
-                            scopes,
-                        };
-                        (answer, "device login", String::new())
-                    }
-                }
-            }
-            Reply::Polled(Err(OAuthError::AuthorizationPending)) => {
-                (Answer::Pending, "device login", String::new())
-            }
-            Reply::Polled(Err(OAuthError::SlowDown)) => {
-                (Answer::SlowDown, "device login", String::new())
-            }
-            Reply::Polled(Err(
-                error @ (OAuthError::DeviceCodeExpired | OAuthError::AccessDenied),
-            )) => {
-                slot.device_code = None;
-                (Answer::CodeEnded, "device login", error.to_string())
-            }
-            Reply::Polled(Err(error)) if error.is_transient() => {
-                (Answer::Transient, "device login", error.to_string())
-            }
-            Reply::Polled(Err(error)) => (Answer::DeviceRefused, "device login", error.to_string()),
-            Reply::Panicked => (Answer::Transient, "call", "it panicked".to_string()),
-        };
-        if retired {
+        let detail = reply_detail(&done.reply);
+        let decision = decide_reply(summarize(&done.reply, &login));
+        if decision.call == CallKind::Refresh {
+            let refreshed = matches!(decision.answer, Answer::Refreshed { .. });
+            counters::token_refresh(if refreshed {
+                Outcome::Ok
+            } else {
+                Outcome::Failed
+            });
+        }
+        if let Answer::Valid { expires_in, .. } = &decision.answer {
+            debug!(
+                "{login}: token valid for another {} minutes",
+                expires_in.as_secs() / 60
+            );
+        }
+        carry_reply(slot, decision.carry, done.reply, now);
+        if slot.retired {
             // Its tokens are saved; a successor takes over from here.
             debug!("{login}: the token call of a removed or restarted entry answered");
             self.drop_slot(key);
             return;
         }
-        if answer == Answer::Transient {
+        let what = decision.call.name();
+        if decision.answer == Answer::Transient {
             slot.entry
                 .user
                 .report_error(&format!("token {what} failed: {detail}"));
         }
-        let verdict = slot.clock.on_answer(now, answer, rand::rng().random());
+        let verdict = slot
+            .machine
+            .on_answer(now, decision.answer, rand::rng().random());
         let detail = match verdict {
             Verdict::RetryAt(at) => format!(
                 "{login}: token {what} failed ({detail}); trying again in {} s",
@@ -754,7 +647,7 @@ impl Refresher {
                 );
                 slot.shown = None;
                 slot.device_code = None;
-                user.report_state(needs_login(&slot.clock, None));
+                user.report_state(needs_login(&slot.machine, None));
             }
             Verdict::RetryAt(_) => warn!("{detail}"),
             Verdict::CodeEnded { next_code_at } => {
@@ -769,11 +662,11 @@ impl Refresher {
                     );
                 }
                 slot.shown = None;
-                user.report_state(needs_login(&slot.clock, None));
+                user.report_state(needs_login(&slot.machine, None));
             }
             Verdict::GiveUp => {
-                let why = match slot.clock.phase {
-                    crate::token::clock::Phase::LoggingIn { why } => why,
+                let why = match slot.machine.phase {
+                    Phase::LoggingIn { why } => why,
                     _ => LoginReason::NoTokens,
                 };
                 let reason = if detail.is_empty() {
@@ -797,21 +690,19 @@ impl Refresher {
             }
         }
         if let Some(slot) = self.slots.get(&key) {
-            if let (Some(code), crate::token::clock::Phase::LoggingIn { .. }) =
-                (&slot.shown, slot.clock.phase)
-            {
+            if let (Some(code), Phase::LoggingIn { .. }) = (&slot.shown, slot.machine.phase) {
                 slot.entry
                     .user
-                    .report_state(needs_login(&slot.clock, Some(code)));
+                    .report_state(needs_login(&slot.machine, Some(code)));
             }
         }
     }
 }
 
 /// The state a user needing a login shows in the status file.
-fn needs_login(clock: &TokenClock, code: Option<&LoginCode>) -> UserState {
-    let why = match clock.phase {
-        crate::token::clock::Phase::LoggingIn { why } => why.describe(),
+fn needs_login(machine: &TokenMachine, code: Option<&LoginCode>) -> UserState {
+    let why = match machine.phase {
+        Phase::LoggingIn { why } => why.describe(),
         _ => "no usable token",
     };
     let reason = match code {
@@ -824,6 +715,136 @@ fn needs_login(clock: &TokenClock, code: Option<&LoginCode>) -> UserState {
     UserState::NeedsLogin {
         reason,
         login_code: code.cloned(),
+    }
+}
+
+/// A call's reply reduced to what decides the next step (see [`decide_reply`]): whether a
+/// validation is of `login`'s own account, and how an error failed.
+fn summarize(reply: &Reply, login: &Login) -> ReplySummary {
+    match reply {
+        Reply::Validated(Ok(validation)) => ReplySummary::Validated {
+            own_account: validation.login == *login,
+            scopes: validation.scopes.clone(),
+            expires_in: validation.expires_in,
+        },
+        Reply::Validated(Err(error)) => {
+            ReplySummary::Failed(CallKind::Validation, failure_of(error))
+        }
+        Reply::Refreshed(Ok(grant)) => ReplySummary::Refreshed {
+            expires_in: grant.expires_in,
+        },
+        Reply::Refreshed(Err(error)) => ReplySummary::Failed(CallKind::Refresh, failure_of(error)),
+        Reply::DeviceStarted(Ok(code)) => ReplySummary::CodeIssued {
+            expires_in: code.expires_in,
+            interval: code.interval,
+        },
+        Reply::DeviceStarted(Err(error)) => {
+            ReplySummary::Failed(CallKind::DeviceStart, failure_of(error))
+        }
+        Reply::Polled(Ok((grant, validation))) => ReplySummary::Approved {
+            expires_in: grant.expires_in,
+            by: match validation {
+                Ok(validation) if validation.login != *login => Approver::OtherAccount,
+                Ok(validation) => Approver::Owner {
+                    scopes: validation.scopes.clone(),
+                },
+                // The tokens are new and the old ones dead: keep them, validate later.
+                Err(_) => Approver::Unknown,
+            },
+        },
+        Reply::Polled(Err(error)) => ReplySummary::Failed(CallKind::DevicePoll, failure_of(error)),
+        Reply::Panicked => ReplySummary::Failed(CallKind::Unknown, Failure::Transient),
+    }
+}
+
+/// How an OAuth error failed, as the token machine tells failures apart.
+fn failure_of(error: &OAuthError) -> Failure {
+    match error {
+        OAuthError::InvalidAccessToken => Failure::InvalidAccessToken,
+        OAuthError::InvalidRefreshToken => Failure::InvalidRefreshToken,
+        OAuthError::AuthorizationPending => Failure::Pending,
+        OAuthError::SlowDown => Failure::SlowDown,
+        OAuthError::DeviceCodeExpired | OAuthError::AccessDenied => Failure::CodeOver,
+        error if error.is_transient() => Failure::Transient,
+        _ => Failure::Refused,
+    }
+}
+
+/// What went wrong, for log lines and the status file: the error of a failed call, empty
+/// for a call that worked.
+fn reply_detail(reply: &Reply) -> String {
+    let error = match reply {
+        Reply::Validated(Err(error))
+        | Reply::Refreshed(Err(error))
+        | Reply::DeviceStarted(Err(error))
+        | Reply::Polled(Err(error)) => error,
+        Reply::Panicked => return "it panicked".to_string(),
+        _ => return String::new(),
+    };
+    error.to_string()
+}
+
+/// Does what [`decide_reply`] asked with a reply's tokens or code: adopts a validation,
+/// saves and publishes new tokens, shows or forgets a device code.
+fn carry_reply(slot: &mut Slot, carry: Carry, reply: Reply, now: WallTime) {
+    let login = slot.entry.user.login.clone();
+    match (carry, reply) {
+        (Carry::AdoptValidation, Reply::Validated(Ok(validation))) => {
+            let user = &slot.entry.user;
+            if user.user_id().is_none() {
+                user.set_user_id(validation.user_id);
+            }
+            // Only this thread replaces tokens, and one call per user is under way: the
+            // current token is the one validated. Chat chooses its transport by these
+            // scopes (user:read:chat).
+            user.token
+                .set_scopes(user.token.current().1, validation.scopes);
+        }
+        (Carry::InstallRefresh, Reply::Refreshed(Ok(grant))) => {
+            info!("{login}: access token refreshed");
+            remember_consumed(slot);
+            install(slot, &grant, now);
+        }
+        (Carry::ShowCode, Reply::DeviceStarted(Ok(code))) => {
+            let line = instructions(&login, &code);
+            warn!("{line}");
+            slot.shown = Some(LoginCode {
+                verification_uri: code.verification_uri,
+                user_code: code.user_code,
+                expires_unix: (now + code.expires_in).as_secs(),
+            });
+            slot.device_code = Some(code.device_code);
+        }
+        (Carry::RejectOtherAccount, Reply::Polled(Ok((_, Ok(validation))))) => {
+            error!(
+                "{login}: the code was entered while logged in to Twitch as {}; log in as {login}",
+                validation.login
+            );
+            slot.device_code = None;
+        }
+        (Carry::InstallLogin, Reply::Polled(Ok((grant, validation)))) => {
+            let scopes = validation.ok().map(|validation| {
+                if slot.entry.user.user_id().is_none() {
+                    slot.entry.user.set_user_id(validation.user_id);
+                }
+                validation.scopes
+            });
+            info!("{login}: logged in with the device code");
+            remember_consumed(slot);
+            install(slot, &grant, now);
+            if let Some(scopes) = scopes {
+                let token = &slot.entry.user.token;
+                token.set_scopes(token.current().1, scopes);
+            }
+            slot.device_code = None;
+            slot.shown = None;
+            slot.entry.user.report_state(UserState::Starting {
+                since_unix: now.as_secs(),
+            });
+        }
+        (Carry::ForgetCode, _) => slot.device_code = None,
+        // `Carry::Nothing`; `decide_reply` pairs every other carry with its reply kind.
+        _ => {}
     }
 }
 
@@ -869,4 +890,224 @@ fn save_tokens(
         refresh_token: refresh_token.clone(),
         expires_at_unix: expires_in.map(|lifetime| (now + lifetime).as_secs()),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::ids::UserId;
+    use crate::twitch::oauth::{DeviceCode, Validation};
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn validation(login: &str) -> Validation {
+        Validation {
+            client_id: "client".to_string(),
+            login: Login::new(login),
+            user_id: UserId::new("1"),
+            scopes: vec!["chat:read".to_string()],
+            expires_in: HOUR,
+        }
+    }
+
+    fn grant() -> TokenGrant {
+        TokenGrant {
+            access_token: Secret::new("access"),
+            refresh_token: Secret::new("refresh"),
+            expires_in: Some(4 * HOUR),
+            scopes: Vec::new(),
+        }
+    }
+
+    fn status(status: u16) -> OAuthError {
+        OAuthError::Status {
+            status,
+            message: "no".to_string(),
+        }
+    }
+
+    #[test]
+    fn failure_of_each_error() {
+        let cases = [
+            (OAuthError::InvalidAccessToken, Failure::InvalidAccessToken),
+            (
+                OAuthError::InvalidRefreshToken,
+                Failure::InvalidRefreshToken,
+            ),
+            (OAuthError::AuthorizationPending, Failure::Pending),
+            (OAuthError::SlowDown, Failure::SlowDown),
+            (OAuthError::DeviceCodeExpired, Failure::CodeOver),
+            (OAuthError::AccessDenied, Failure::CodeOver),
+            (status(503), Failure::Transient),
+            (status(429), Failure::Transient),
+            (status(400), Failure::Refused),
+            (
+                OAuthError::Transport {
+                    message: "reset".to_string(),
+                },
+                Failure::Transient,
+            ),
+            (
+                OAuthError::UnexpectedBody {
+                    status: 200,
+                    message: "<html>".to_string(),
+                },
+                Failure::Transient,
+            ),
+        ];
+        for (error, failure) in cases {
+            assert_eq!(failure_of(&error), failure, "{error}");
+        }
+    }
+
+    #[test]
+    fn summarize_each_reply_kind() {
+        let login = Login::new("alice");
+        let code = DeviceCode {
+            device_code: Secret::new("device"),
+            user_code: "ABCD".to_string(),
+            verification_uri: "https://www.twitch.tv/activate".to_string(),
+            expires_in: HOUR / 2,
+            interval: Duration::from_secs(5),
+        };
+        let chat_read = vec!["chat:read".to_string()];
+        let cases: Vec<(&str, Reply, ReplySummary)> = vec![
+            (
+                "own validation",
+                Reply::Validated(Ok(validation("alice"))),
+                ReplySummary::Validated {
+                    own_account: true,
+                    scopes: chat_read.clone(),
+                    expires_in: HOUR,
+                },
+            ),
+            (
+                "another account's token",
+                Reply::Validated(Ok(validation("mallory"))),
+                ReplySummary::Validated {
+                    own_account: false,
+                    scopes: chat_read.clone(),
+                    expires_in: HOUR,
+                },
+            ),
+            (
+                "validation 401",
+                Reply::Validated(Err(OAuthError::InvalidAccessToken)),
+                ReplySummary::Failed(CallKind::Validation, Failure::InvalidAccessToken),
+            ),
+            (
+                "refreshed",
+                Reply::Refreshed(Ok(grant())),
+                ReplySummary::Refreshed {
+                    expires_in: Some(4 * HOUR),
+                },
+            ),
+            (
+                "refresh 500",
+                Reply::Refreshed(Err(status(500))),
+                ReplySummary::Failed(CallKind::Refresh, Failure::Transient),
+            ),
+            (
+                "code issued",
+                Reply::DeviceStarted(Ok(code)),
+                ReplySummary::CodeIssued {
+                    expires_in: HOUR / 2,
+                    interval: Duration::from_secs(5),
+                },
+            ),
+            (
+                "device start refused",
+                Reply::DeviceStarted(Err(status(400))),
+                ReplySummary::Failed(CallKind::DeviceStart, Failure::Refused),
+            ),
+            (
+                "approved by the owner",
+                Reply::Polled(Ok((grant(), Ok(validation("alice"))))),
+                ReplySummary::Approved {
+                    expires_in: Some(4 * HOUR),
+                    by: Approver::Owner {
+                        scopes: chat_read.clone(),
+                    },
+                },
+            ),
+            (
+                "approved from another account",
+                Reply::Polled(Ok((grant(), Ok(validation("mallory"))))),
+                ReplySummary::Approved {
+                    expires_in: Some(4 * HOUR),
+                    by: Approver::OtherAccount,
+                },
+            ),
+            (
+                "approved, validation failed",
+                Reply::Polled(Ok((grant(), Err(status(502))))),
+                ReplySummary::Approved {
+                    expires_in: Some(4 * HOUR),
+                    by: Approver::Unknown,
+                },
+            ),
+            (
+                "poll pending",
+                Reply::Polled(Err(OAuthError::AuthorizationPending)),
+                ReplySummary::Failed(CallKind::DevicePoll, Failure::Pending),
+            ),
+            (
+                "panicked",
+                Reply::Panicked,
+                ReplySummary::Failed(CallKind::Unknown, Failure::Transient),
+            ),
+        ];
+        for (name, reply, summary) in cases {
+            assert_eq!(summarize(&reply, &login), summary, "{name}");
+        }
+    }
+
+    #[test]
+    fn reply_detail_names_the_error_only() {
+        let cases = [
+            (Reply::Validated(Ok(validation("alice"))), ""),
+            (Reply::Refreshed(Err(status(503))), "status 503: no"),
+            (
+                Reply::Polled(Err(OAuthError::DeviceCodeExpired)),
+                "device code expired",
+            ),
+            (Reply::Polled(Ok((grant(), Err(status(502))))), ""),
+            (Reply::Panicked, "it panicked"),
+        ];
+        for (reply, detail) in cases {
+            assert_eq!(reply_detail(&reply), detail);
+        }
+    }
+
+    #[test]
+    fn needs_login_shows_the_code_when_there_is_one() {
+        let machine = TokenMachine::new(Duration::ZERO, false, false);
+        let code = LoginCode {
+            verification_uri: "https://www.twitch.tv/activate".to_string(),
+            user_code: "ABCD".to_string(),
+            expires_unix: 1_800_000_000,
+        };
+        assert_eq!(
+            needs_login(&machine, Some(&code)),
+            UserState::NeedsLogin {
+                reason: "the config has no tokens; to log in, open https://www.twitch.tv/activate and enter the code ABCD".to_string(),
+                login_code: Some(code),
+            }
+        );
+        assert_eq!(
+            needs_login(&machine, None),
+            UserState::NeedsLogin {
+                reason: "the config has no tokens; a device-code login is starting".to_string(),
+                login_code: None,
+            }
+        );
+        let working = TokenMachine::new(Duration::ZERO, true, true);
+        assert_eq!(
+            needs_login(&working, None),
+            UserState::NeedsLogin {
+                reason: "no usable token; a device-code login is starting".to_string(),
+                login_code: None,
+            }
+        );
+    }
 }

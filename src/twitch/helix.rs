@@ -19,40 +19,61 @@ pub struct RateLimit {
     pub reset_at_unix: Option<u64>,
 }
 
-/// Why a color change did not happen.
+/// Why a Helix call failed, for every call the daemon makes (the color change, and EventSub's
+/// user lookups, subscriptions and color reads). Each is a normal outcome the caller acts on;
+/// `Display` says what happened, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ColorChangeError {
-    /// 401: the access token is invalid or expired, or lacks `user:manage:chat_color`.
+pub enum HelixError {
+    /// 401: the access token is invalid or expired, or lacks the scope the call needs.
     Unauthorized,
-    /// 400: Twitch refused the color; for a hex color this means the user has no Turbo/Prime.
+    /// 400: Twitch refused the request; for a hex color this means the user has no
+    /// Turbo/Prime.
     Rejected { message: String },
+    /// 403: the token lacks a scope (for subscriptions: `user:read:chat`) or is not the
+    /// user's.
+    Forbidden { message: String },
     /// 429: the bucket is empty until `rate_limit.reset_at_unix`.
     RateLimited { rate_limit: RateLimit },
+    /// 429 whose message names a limit, not the rate ("number of websocket transports limit
+    /// exceeded", "maximum subscriptions with type and condition exceeded", the total cost;
+    /// EventSub subscriptions): waiting for the bucket does not help.
+    LimitReached {
+        limit: SubscriptionLimit,
+        message: String,
+    },
     /// Any other status, 5xx included.
     Status { status: u16, message: String },
-    /// The call did not complete: connect failure, timeout, broken connection.
+    /// The call did not complete (connect failure, timeout, broken connection), or its
+    /// answer could not be read.
     Transport { message: String },
 }
 
-impl std::fmt::Display for ColorChangeError {
+impl std::fmt::Display for HelixError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ColorChangeError::Unauthorized => f.write_str("token rejected (401)"),
-            ColorChangeError::Rejected { message } => write!(f, "color refused (400): {message}"),
-            ColorChangeError::RateLimited { .. } => f.write_str("rate limited (429)"),
-            ColorChangeError::Status { status, message } => write!(f, "status {status}: {message}"),
-            ColorChangeError::Transport { message } => write!(f, "request failed: {message}"),
+            HelixError::Unauthorized => f.write_str("token rejected (401)"),
+            HelixError::Rejected { message } => write!(f, "refused (400): {message}"),
+            HelixError::Forbidden { message } => write!(f, "forbidden (403): {message}"),
+            HelixError::RateLimited { .. } => f.write_str("rate limited (429)"),
+            HelixError::LimitReached { message, .. } => {
+                write!(f, "limit reached (429): {message}")
+            }
+            HelixError::Status { status, message } => write!(f, "status {status}: {message}"),
+            HelixError::Transport { message } => write!(f, "request failed: {message}"),
         }
     }
 }
 
-impl ColorChangeError {
+impl HelixError {
     /// True for failures that may pass if the same call is made again a little later.
     pub fn is_transient(&self) -> bool {
         match self {
-            ColorChangeError::Status { status, .. } => *status >= 500,
-            ColorChangeError::Transport { .. } | ColorChangeError::RateLimited { .. } => true,
-            ColorChangeError::Unauthorized | ColorChangeError::Rejected { .. } => false,
+            HelixError::Status { status, .. } => *status >= 500,
+            HelixError::Transport { .. } | HelixError::RateLimited { .. } => true,
+            HelixError::Unauthorized
+            | HelixError::Rejected { .. }
+            | HelixError::Forbidden { .. }
+            | HelixError::LimitReached { .. } => false,
         }
     }
 }
@@ -69,7 +90,7 @@ pub const RETRY_BASE: Duration = Duration::from_millis(500);
 /// time in Unix seconds (Helix's reset times are Unix seconds) and `random_unit` is in
 /// `0.0..1.0`.
 pub fn retry_delay(
-    error: &ColorChangeError,
+    error: &HelixError,
     attempt: u32,
     now_unix: u64,
     random_unit: f64,
@@ -77,7 +98,7 @@ pub fn retry_delay(
     if attempt >= MAX_ATTEMPTS || !error.is_transient() {
         return None;
     }
-    if let ColorChangeError::RateLimited { rate_limit } = error {
+    if let HelixError::RateLimited { rate_limit } = error {
         // Without a reset time, a second is what one token of an 800-a-minute bucket takes.
         return Some(
             bucket_wait(rate_limit.reset_at_unix, now_unix).unwrap_or(Duration::from_secs(1)),
@@ -127,7 +148,7 @@ impl Helix {
         client_id: &str,
         token: &Secret,
         color: &Color,
-    ) -> Result<RateLimit, ColorChangeError> {
+    ) -> Result<RateLimit, HelixError> {
         // `color` is `blue_violet` or `#AABBCC`; ureq percent-encodes the `#`.
         let response = self
             .agent
@@ -137,7 +158,7 @@ impl Helix {
             .header("Authorization", format!("Bearer {}", token.expose()))
             .header("Client-Id", client_id)
             .send_empty()
-            .map_err(|error| ColorChangeError::Transport {
+            .map_err(|error| HelixError::Transport {
                 message: describe_transport_error(&error),
             })?;
         let answer = read_answer(response, 64 * 1024);
@@ -186,18 +207,79 @@ pub fn interpret_color_response(
     status: u16,
     body: &str,
     rate_limit: RateLimit,
-) -> Result<RateLimit, ColorChangeError> {
+) -> Result<RateLimit, HelixError> {
     match status {
         200..=299 => Ok(rate_limit),
-        401 => Err(ColorChangeError::Unauthorized),
-        400 => Err(ColorChangeError::Rejected {
+        _ => Err(error_for(status, body, rate_limit)),
+    }
+}
+
+/// Which of Twitch's EventSub limits a 429 on `POST /eventsub/subscriptions` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionLimit {
+    /// "number of websocket transports limit exceeded": at most 3 WebSocket sessions with
+    /// subscriptions per client id and user (twurple#616).
+    Transports,
+    /// "maximum subscriptions with type and condition exceeded": the same subscription is
+    /// held elsewhere, possibly an orphan at Twitch (twitchdev/issues#1094).
+    TypeAndCondition,
+    /// The subscriptions' total cost would pass `max_total_cost`.
+    TotalCost,
+    /// Another message that says something was exceeded.
+    Other,
+}
+
+impl SubscriptionLimit {
+    /// The limit a 429's message names, or `None` when it names none (a plain rate limit:
+    /// "Too Many Requests"). Every limit message seen says "exceeded".
+    pub fn named_in(message: &str) -> Option<SubscriptionLimit> {
+        let message = message.to_ascii_lowercase();
+        if !message.contains("exceeded") {
+            return None;
+        }
+        Some(if message.contains("transports") {
+            SubscriptionLimit::Transports
+        } else if message.contains("type and condition") {
+            SubscriptionLimit::TypeAndCondition
+        } else if message.contains("cost") {
+            SubscriptionLimit::TotalCost
+        } else {
+            SubscriptionLimit::Other
+        })
+    }
+
+    /// What the limit is and what to do about it, for the log.
+    pub fn explained(self) -> &'static str {
+        match self {
+            SubscriptionLimit::Transports => "Twitch allows 3 EventSub WebSocket sessions per app and user; another program or another copy of twitch-colorchanger using the same client id and account holds them",
+            SubscriptionLimit::TypeAndCondition => "a chat subscription for this channel and user already exists at Twitch (another program, or one Twitch has not cleaned up yet)",
+            SubscriptionLimit::TotalCost => "the app's EventSub subscriptions for this user exceed Twitch's max_total_cost",
+            SubscriptionLimit::Other => "Twitch's EventSub subscription limit",
+        }
+    }
+}
+
+/// What a Helix answer that is no success says, for every call.
+pub fn error_for(status: u16, body: &str, rate_limit: RateLimit) -> HelixError {
+    match status {
+        401 => HelixError::Unauthorized,
+        400 => HelixError::Rejected {
             message: error_message(body),
-        }),
-        429 => Err(ColorChangeError::RateLimited { rate_limit }),
-        _ => Err(ColorChangeError::Status {
+        },
+        403 => HelixError::Forbidden {
+            message: error_message(body),
+        },
+        429 => match SubscriptionLimit::named_in(&error_message(body)) {
+            Some(limit) => HelixError::LimitReached {
+                limit,
+                message: error_message(body),
+            },
+            None => HelixError::RateLimited { rate_limit },
+        },
+        status => HelixError::Status {
             status,
             message: error_message(body),
-        }),
+        },
     }
 }
 
@@ -219,29 +301,25 @@ mod tests {
             remaining: Some(799),
             reset_at_unix: Some(1_700_000_000),
         };
-        let cases: Vec<(u16, &str, Result<RateLimit, ColorChangeError>)> = vec![
+        let cases: Vec<(u16, &str, Result<RateLimit, HelixError>)> = vec![
             (204, "", Ok(limit)),
             (
                 401,
                 r#"{"message":"Invalid OAuth token"}"#,
-                Err(ColorChangeError::Unauthorized),
+                Err(HelixError::Unauthorized),
             ),
             (
                 400,
                 r#"{"error":"Bad Request","status":400,"message":"invalid color"}"#,
-                Err(ColorChangeError::Rejected {
+                Err(HelixError::Rejected {
                     message: "invalid color".into(),
                 }),
             ),
-            (
-                429,
-                "",
-                Err(ColorChangeError::RateLimited { rate_limit: limit }),
-            ),
+            (429, "", Err(HelixError::RateLimited { rate_limit: limit })),
             (
                 503,
                 "upstream down",
-                Err(ColorChangeError::Status {
+                Err(HelixError::Status {
                     status: 503,
                     message: "upstream down".into(),
                 }),
@@ -259,35 +337,35 @@ mod tests {
     #[test]
     fn transient_errors_are_the_retryable_ones() {
         let cases = [
-            (ColorChangeError::Unauthorized, false),
+            (HelixError::Unauthorized, false),
             (
-                ColorChangeError::Rejected {
+                HelixError::Rejected {
                     message: String::new(),
                 },
                 false,
             ),
             (
-                ColorChangeError::RateLimited {
+                HelixError::RateLimited {
                     rate_limit: RateLimit::default(),
                 },
                 true,
             ),
             (
-                ColorChangeError::Status {
+                HelixError::Status {
                     status: 500,
                     message: String::new(),
                 },
                 true,
             ),
             (
-                ColorChangeError::Status {
+                HelixError::Status {
                     status: 404,
                     message: String::new(),
                 },
                 false,
             ),
             (
-                ColorChangeError::Transport {
+                HelixError::Transport {
                     message: String::new(),
                 },
                 true,
@@ -300,21 +378,21 @@ mod tests {
 
     #[test]
     fn retry_delays_follow_the_error_and_the_attempt() {
-        let server_error = ColorChangeError::Status {
+        let server_error = HelixError::Status {
             status: 500,
             message: String::new(),
         };
-        let transport = ColorChangeError::Transport {
+        let transport = HelixError::Transport {
             message: String::new(),
         };
-        let limited = |reset| ColorChangeError::RateLimited {
+        let limited = |reset| HelixError::RateLimited {
             rate_limit: RateLimit {
                 remaining: Some(0),
                 reset_at_unix: reset,
             },
         };
         let now = 1_000;
-        let cases: Vec<(ColorChangeError, u32, f64, Option<u64>)> = vec![
+        let cases: Vec<(HelixError, u32, f64, Option<u64>)> = vec![
             (server_error.clone(), 1, 1.0, Some(500)),
             (server_error.clone(), 1, 0.0, Some(250)),
             (server_error.clone(), 2, 1.0, Some(1_000)),
@@ -326,9 +404,9 @@ mod tests {
             (limited(Some(9_999)), 1, 0.3, Some(60_000)),
             (limited(None), 1, 0.3, Some(1_000)),
             (limited(Some(1_005)), MAX_ATTEMPTS, 0.3, None),
-            (ColorChangeError::Unauthorized, 1, 1.0, None),
+            (HelixError::Unauthorized, 1, 1.0, None),
             (
-                ColorChangeError::Rejected {
+                HelixError::Rejected {
                     message: String::new(),
                 },
                 1,

@@ -6,43 +6,11 @@
 use crate::base::ids::{Login, UserId};
 use crate::base::secret::Secret;
 use crate::color::{parse_rgb, Rgb};
-use crate::twitch::helix::{read_answer, Answer, Helix, RateLimit};
-use crate::twitch::http::{describe_transport_error, error_message};
+use crate::twitch::helix::{error_for, read_answer, Answer, Helix, HelixError, RateLimit};
+use crate::twitch::http::describe_transport_error;
 
 /// Helix takes at most this many `login` parameters in one `GET /users`.
 pub const MAX_LOGINS_PER_CALL: usize = 100;
-
-/// Why a Helix call for chat failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HelixCallError {
-    /// 401: the access token is invalid or expired.
-    Unauthorized,
-    /// 403: the token lacks a scope (for subscriptions: `user:read:chat`) or is not the user's.
-    Forbidden { message: String },
-    /// 429: the bucket is empty until `rate_limit.reset_at_unix`.
-    RateLimited { rate_limit: RateLimit },
-    /// 429 whose message names a limit, not the rate ("number of websocket transports limit
-    /// exceeded", "maximum subscriptions with type and condition exceeded", the total cost):
-    /// waiting for the bucket does not help.
-    LimitReached { limit: SubscriptionLimit, message: String },
-    /// Any other status.
-    Status { status: u16, message: String },
-    /// The call did not complete, or the answer could not be read.
-    Transport { message: String },
-}
-
-impl std::fmt::Display for HelixCallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            HelixCallError::Unauthorized => f.write_str("token rejected (401)"),
-            HelixCallError::Forbidden { message } => write!(f, "forbidden (403): {message}"),
-            HelixCallError::RateLimited { .. } => f.write_str("rate limited (429)"),
-            HelixCallError::LimitReached { message, .. } => write!(f, "limit reached (429): {message}"),
-            HelixCallError::Status { status, message } => write!(f, "status {status}: {message}"),
-            HelixCallError::Transport { message } => write!(f, "request failed: {message}"),
-        }
-    }
-}
 
 /// How a subscription request ended well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,69 +21,13 @@ pub enum Subscribed {
     AlreadyExists,
 }
 
-/// Which of Twitch's EventSub limits a 429 on `POST /eventsub/subscriptions` names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubscriptionLimit {
-    /// "number of websocket transports limit exceeded": at most 3 WebSocket sessions with
-    /// subscriptions per client id and user (twurple#616).
-    Transports,
-    /// "maximum subscriptions with type and condition exceeded": the same subscription is
-    /// held elsewhere, possibly an orphan at Twitch (twitchdev/issues#1094).
-    TypeAndCondition,
-    /// The subscriptions' total cost would pass `max_total_cost`.
-    TotalCost,
-    /// Another message that says something was exceeded.
-    Other,
+fn error_of(answer: &Answer) -> HelixError {
+    error_for(answer.status, &answer.body, answer.rate_limit)
 }
 
-impl SubscriptionLimit {
-    /// The limit a 429's message names, or `None` when it names none (a plain rate limit:
-    /// "Too Many Requests"). Every limit message seen says "exceeded".
-    pub fn named_in(message: &str) -> Option<SubscriptionLimit> {
-        let message = message.to_ascii_lowercase();
-        if !message.contains("exceeded") {
-            return None;
-        }
-        Some(if message.contains("transports") {
-            SubscriptionLimit::Transports
-        } else if message.contains("type and condition") {
-            SubscriptionLimit::TypeAndCondition
-        } else if message.contains("cost") {
-            SubscriptionLimit::TotalCost
-        } else {
-            SubscriptionLimit::Other
-        })
-    }
-
-    /// What the limit is and what to do about it, for the log.
-    pub fn explained(self) -> &'static str {
-        match self {
-            SubscriptionLimit::Transports => "Twitch allows 3 EventSub WebSocket sessions per app and user; another program or another copy of twitch-colorchanger using the same client id and account holds them",
-            SubscriptionLimit::TypeAndCondition => "a chat subscription for this channel and user already exists at Twitch (another program, or one Twitch has not cleaned up yet)",
-            SubscriptionLimit::TotalCost => "the app's EventSub subscriptions for this user exceed Twitch's max_total_cost",
-            SubscriptionLimit::Other => "Twitch's EventSub subscription limit",
-        }
-    }
-}
-
-fn error_for(answer: &Answer) -> HelixCallError {
-    let message = error_message(&answer.body);
-    match answer.status {
-        401 => HelixCallError::Unauthorized,
-        403 => HelixCallError::Forbidden { message },
-        429 => match SubscriptionLimit::named_in(&message) {
-            Some(limit) => HelixCallError::LimitReached { limit, message },
-            None => HelixCallError::RateLimited {
-                rate_limit: answer.rate_limit,
-            },
-        },
-        status => HelixCallError::Status { status, message },
-    }
-}
-
-fn data_of(body: &str) -> Result<Vec<serde_json::Value>, HelixCallError> {
+fn data_of(body: &str) -> Result<Vec<serde_json::Value>, HelixError> {
     let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|_| HelixCallError::Transport {
+        serde_json::from_str(body).map_err(|_| HelixError::Transport {
             message: "the answer is not JSON".to_string(),
         })?;
     Ok(value
@@ -126,14 +38,14 @@ fn data_of(body: &str) -> Result<Vec<serde_json::Value>, HelixCallError> {
 }
 
 /// Maps a `GET /users` answer to the logins and ids it names.
-pub fn interpret_users(status: u16, body: &str) -> Result<Vec<(Login, UserId)>, HelixCallError> {
+pub fn interpret_users(status: u16, body: &str) -> Result<Vec<(Login, UserId)>, HelixError> {
     let answer = Answer {
         status,
         body: body.to_string(),
         rate_limit: RateLimit::default(),
     };
     if !(200..=299).contains(&status) {
-        return Err(error_for(&answer));
+        return Err(error_of(&answer));
     }
     Ok(data_of(body)?
         .iter()
@@ -150,11 +62,11 @@ pub fn interpret_subscription(
     status: u16,
     body: &str,
     rate_limit: RateLimit,
-) -> Result<Subscribed, HelixCallError> {
+) -> Result<Subscribed, HelixError> {
     match status {
         200..=299 => Ok(Subscribed::Created),
         409 => Ok(Subscribed::AlreadyExists),
-        _ => Err(error_for(&Answer {
+        _ => Err(error_of(&Answer {
             status,
             body: body.to_string(),
             rate_limit,
@@ -164,9 +76,9 @@ pub fn interpret_subscription(
 
 /// Maps a `GET /chat/color` answer to the user's color: `None` when never set (or a color
 /// that is no `#RRGGBB`).
-pub fn interpret_chat_color(status: u16, body: &str) -> Result<Option<Rgb>, HelixCallError> {
+pub fn interpret_chat_color(status: u16, body: &str) -> Result<Option<Rgb>, HelixError> {
     if !(200..=299).contains(&status) {
-        return Err(error_for(&Answer {
+        return Err(error_of(&Answer {
             status,
             body: body.to_string(),
             rate_limit: RateLimit::default(),
@@ -198,14 +110,14 @@ impl Helix {
         &self,
         request: ureq::RequestBuilder<ureq::typestate::WithBody>,
         body: Option<String>,
-    ) -> Result<Answer, HelixCallError> {
+    ) -> Result<Answer, HelixError> {
         let sent = match body {
             Some(body) => request
                 .header("Content-Type", "application/json")
                 .send(body),
             None => request.send_empty(),
         };
-        let response = sent.map_err(|error| HelixCallError::Transport {
+        let response = sent.map_err(|error| HelixError::Transport {
             message: describe_transport_error(&error),
         })?;
         Ok(read_answer(response, 256 * 1024))
@@ -236,7 +148,7 @@ impl Helix {
         client_id: &str,
         token: &Secret,
         logins: &[Login],
-    ) -> Result<Vec<(Login, UserId)>, HelixCallError> {
+    ) -> Result<Vec<(Login, UserId)>, HelixError> {
         let mut found = Vec::new();
         for chunk in logins.chunks(MAX_LOGINS_PER_CALL) {
             let request = chunk.iter().fold(
@@ -258,7 +170,7 @@ impl Helix {
         session_id: &str,
         broadcaster_id: &UserId,
         user_id: &UserId,
-    ) -> Result<Subscribed, HelixCallError> {
+    ) -> Result<Subscribed, HelixError> {
         let request = self.authorised("POST", "/eventsub/subscriptions", client_id, token);
         let body = subscription_body(session_id, broadcaster_id, user_id);
         let answer = self.call(request, Some(body))?;
@@ -271,7 +183,7 @@ impl Helix {
         client_id: &str,
         token: &Secret,
         user_id: &UserId,
-    ) -> Result<Option<Rgb>, HelixCallError> {
+    ) -> Result<Option<Rgb>, HelixError> {
         let request = self
             .authorised("GET", "/chat/color", client_id, token)
             .query("user_id", user_id.as_str());
@@ -283,13 +195,14 @@ impl Helix {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::twitch::helix::SubscriptionLimit;
 
     type Ids = Vec<(Login, UserId)>;
     type Color = Option<Rgb>;
 
     #[test]
     fn users_answers_map_to_ids() {
-        let cases: Vec<(u16, &str, Result<Ids, HelixCallError>)> = vec![
+        let cases: Vec<(u16, &str, Result<Ids, HelixError>)> = vec![
             (
                 200,
                 r#"{"data":[{"id":"1","login":"alice"},{"id":"2","login":"Bob"},{"login":"x"}]}"#,
@@ -299,19 +212,18 @@ mod tests {
                 ]),
             ),
             (200, r#"{"data":[]}"#, Ok(vec![])),
-            (401, "", Err(HelixCallError::Unauthorized)),
+            (401, "", Err(HelixError::Unauthorized)),
             (
                 400,
                 r#"{"message":"too many"}"#,
-                Err(HelixCallError::Status {
-                    status: 400,
+                Err(HelixError::Rejected {
                     message: "too many".into(),
                 }),
             ),
             (
                 200,
                 "<html>",
-                Err(HelixCallError::Transport {
+                Err(HelixError::Transport {
                     message: "the answer is not JSON".into(),
                 }),
             ),
@@ -327,35 +239,31 @@ mod tests {
             remaining: Some(0),
             reset_at_unix: Some(1_700_000_000),
         };
-        let cases: Vec<(u16, &str, Result<Subscribed, HelixCallError>)> = vec![
+        let cases: Vec<(u16, &str, Result<Subscribed, HelixError>)> = vec![
             (
                 202,
                 r#"{"data":[{"status":"enabled"}]}"#,
                 Ok(Subscribed::Created),
             ),
             (409, "", Ok(Subscribed::AlreadyExists)),
-            (401, "", Err(HelixCallError::Unauthorized)),
+            (401, "", Err(HelixError::Unauthorized)),
             (
                 403,
                 r#"{"message":"subscription missing proper authorization"}"#,
-                Err(HelixCallError::Forbidden {
+                Err(HelixError::Forbidden {
                     message: "subscription missing proper authorization".into(),
                 }),
             ),
-            (
-                429,
-                "",
-                Err(HelixCallError::RateLimited { rate_limit: limit }),
-            ),
+            (429, "", Err(HelixError::RateLimited { rate_limit: limit })),
             (
                 429,
                 r#"{"error":"Too Many Requests","status":429,"message":"Too Many Requests"}"#,
-                Err(HelixCallError::RateLimited { rate_limit: limit }),
+                Err(HelixError::RateLimited { rate_limit: limit }),
             ),
             (
                 429,
                 r#"{"error":"Too Many Requests","status":429,"message":"number of websocket transports limit exceeded"}"#,
-                Err(HelixCallError::LimitReached {
+                Err(HelixError::LimitReached {
                     limit: SubscriptionLimit::Transports,
                     message: "number of websocket transports limit exceeded".into(),
                 }),
@@ -363,7 +271,7 @@ mod tests {
             (
                 429,
                 r#"{"status":429,"message":"maximum subscriptions with type and condition exceeded"}"#,
-                Err(HelixCallError::LimitReached {
+                Err(HelixError::LimitReached {
                     limit: SubscriptionLimit::TypeAndCondition,
                     message: "maximum subscriptions with type and condition exceeded".into(),
                 }),
@@ -371,7 +279,7 @@ mod tests {
             (
                 429,
                 r#"{"status":429,"message":"total cost exceeded"}"#,
-                Err(HelixCallError::LimitReached {
+                Err(HelixError::LimitReached {
                     limit: SubscriptionLimit::TotalCost,
                     message: "total cost exceeded".into(),
                 }),
@@ -379,7 +287,7 @@ mod tests {
             (
                 500,
                 "oops",
-                Err(HelixCallError::Status {
+                Err(HelixError::Status {
                     status: 500,
                     message: "oops".into(),
                 }),
@@ -396,7 +304,7 @@ mod tests {
 
     #[test]
     fn chat_color_answers_map_to_the_color() {
-        let cases: Vec<(u16, &str, Result<Color, HelixCallError>)> = vec![
+        let cases: Vec<(u16, &str, Result<Color, HelixError>)> = vec![
             (
                 200,
                 r##"{"data":[{"user_id":"1","color":"#19E6E6"}]}"##,
@@ -408,7 +316,7 @@ mod tests {
             ),
             (200, r#"{"data":[{"user_id":"1","color":""}]}"#, Ok(None)),
             (200, r#"{"data":[]}"#, Ok(None)),
-            (401, "", Err(HelixCallError::Unauthorized)),
+            (401, "", Err(HelixError::Unauthorized)),
         ];
         for (status, body, expected) in cases {
             assert_eq!(interpret_chat_color(status, body), expected, "{body}");

@@ -15,7 +15,7 @@ use crate::twitch::http::{describe_transport_error, error_message};
 /// The scopes a device-code login asks for: `chat:read` to log in to chat and read it,
 /// `user:manage:chat_color` to change the color, `user:read:chat` to read chat through
 /// EventSub instead of IRC. Only the first two are required of a token (see
-/// `token::clock::REQUIRED_SCOPES`).
+/// `token::machine::REQUIRED_SCOPES`).
 pub const SCOPES: &str = "chat:read user:manage:chat_color user:read:chat";
 
 /// Bodies of OAuth answers are small; anything longer is cut off rather than read forever.

@@ -87,16 +87,28 @@ mod tests {
         let local = "ws://127.0.0.1:4567/ws?keepalive_timeout_seconds=40";
         // (configured, offered, verdict)
         let cases: Vec<(&str, &str, Result<(), RefusedReconnect>)> = vec![
-            (twitch, "wss://eventsub.wss.twitch.tv/ws?challenge=abc", Ok(())),
+            (
+                twitch,
+                "wss://eventsub.wss.twitch.tv/ws?challenge=abc",
+                Ok(()),
+            ),
             (twitch, "wss://EventSub.WSS.Twitch.TV/ws", Ok(())),
             (twitch, "wss://eventsub-edge-7.wss.twitch.tv/ws", Ok(())),
             (twitch, "wss://eventsub.wss.twitch.tv:443/ws", Ok(())),
             (twitch, "ws://eventsub.wss.twitch.tv/ws", Err(OtherScheme)),
-            (twitch, "wss://eventsub.wss.twitch.tv:8443/ws", Err(OtherHost)),
+            (
+                twitch,
+                "wss://eventsub.wss.twitch.tv:8443/ws",
+                Err(OtherHost),
+            ),
             (twitch, "wss://evil.example/ws", Err(OtherHost)),
             (twitch, "wss://twitch.tv.evil.example/ws", Err(OtherHost)),
             (twitch, "wss://eviltwitch.tv/ws", Err(OtherHost)),
-            (twitch, "wss://eventsub.wss.twitch.tv@evil.example/ws", Err(OtherHost)),
+            (
+                twitch,
+                "wss://eventsub.wss.twitch.tv@evil.example/ws",
+                Err(OtherHost),
+            ),
             (twitch, "https://eventsub.wss.twitch.tv/ws", Err(Unreadable)),
             (twitch, "not a url", Err(Unreadable)),
             (twitch, "", Err(Unreadable)),
@@ -107,7 +119,11 @@ mod tests {
             (local, "ws://eventsub.wss.twitch.tv/ws", Err(OtherHost)),
             // Twitch's domain is followed only from a configuration on it, and only over TLS.
             (local, "wss://eventsub.wss.twitch.tv/ws", Err(OtherScheme)),
-            ("wss://proxy.example/ws", "wss://eventsub.wss.twitch.tv/ws", Err(OtherHost)),
+            (
+                "wss://proxy.example/ws",
+                "wss://eventsub.wss.twitch.tv/ws",
+                Err(OtherHost),
+            ),
             ("wss://proxy.example/ws", "wss://proxy.example/ws?x", Ok(())),
         ];
         for (configured, offered, expected) in cases {

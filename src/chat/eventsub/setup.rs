@@ -17,8 +17,7 @@ use crate::base::stop::StopSignal;
 use crate::base::sync::lock;
 use crate::chat::reconnect::ConnectionEnd;
 use crate::status::UserState;
-use crate::twitch::helix::{bucket_wait, Helix};
-use crate::twitch::helix_chat::HelixCallError;
+use crate::twitch::helix::{bucket_wait, Helix, HelixError};
 use crate::user::User;
 
 /// Threads that make EventSub's Helix setup calls for every user. The calls do not run on
@@ -131,15 +130,13 @@ impl Setup {
         self.user.token.current().0
     }
 
-    fn refused(&self, error: &HelixCallError) -> Option<ConnectionEnd> {
+    fn refused(&self, error: &HelixError) -> Option<ConnectionEnd> {
         match error {
-            HelixCallError::Unauthorized => Some(ConnectionEnd::TokenRefused(
+            HelixError::Unauthorized => Some(ConnectionEnd::TokenRefused(
                 "token rejected by Helix (401)".to_string(),
             )),
-            HelixCallError::Forbidden { message } => {
-                Some(ConnectionEnd::ScopeMissing(message.clone()))
-            }
-            HelixCallError::LimitReached { limit, message } => Some(ConnectionEnd::LimitReached(
+            HelixError::Forbidden { message } => Some(ConnectionEnd::ScopeMissing(message.clone())),
+            HelixError::LimitReached { limit, message } => Some(ConnectionEnd::LimitReached(
                 format!("{message}: {}", limit.explained()),
             )),
             _ => None,
@@ -242,7 +239,7 @@ impl Setup {
             Err(error) => match self.refused(&error) {
                 Some(ended) => Err(ended),
                 None => match error {
-                    HelixCallError::RateLimited { rate_limit } => Ok(Subscribed::RateLimited(
+                    HelixError::RateLimited { rate_limit } => Ok(Subscribed::RateLimited(
                         bucket_wait(rate_limit.reset_at_unix, unix_now())
                             .unwrap_or(Duration::from_secs(1)),
                     )),

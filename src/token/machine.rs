@@ -1,8 +1,43 @@
-//! Token timing and every decision about a user's tokens: when to validate, refresh, start
+//! The token machine: every decision about a user's tokens, when to validate, refresh, start
 //! or poll a device-code login, wait, or give up, and what each answer from Twitch's OAuth
 //! server means for the next step. Pure, no I/O and no clocks: the caller passes `now` (wall
 //! time, so a suspended machine does not make a token look younger than it is) and random
 //! numbers in `0.0..1.0`.
+//!
+//! The refresher asks [`TokenMachine::next_step`] what to do, makes that call, turns its
+//! reply into an [`Answer`] with [`decide_reply`] and feeds it to [`TokenMachine::on_answer`],
+//! whose [`Verdict`] it logs and reports. The phases, and the answers that move between them:
+//!
+//! ```text
+//!        some token in the config                 no token in the config
+//!                  |                                        |
+//!                  v                                        v
+//!   +-----------------------------+         +-------------------------------+
+//!   | Tokens                      |         | LoggingIn { why }             |
+//!   |                             |         |                               |
+//!   |  Validate --Invalid--+      |  (1)    |  StartDeviceLogin             |
+//!   |     ^                |      | ------> |     | CodeIssued              |
+//!   |     |                v      |         |     v                         |
+//!   |     +--Refreshed-- Refresh  |         |  PollDevice <-- Pending,      |
+//!   |                             |  (2)    |     |           SlowDown      |
+//!   |  WaitUntil(hourly check,    | <------ |     +-- CodeEnded: a new code |
+//!   |    refresh before expiry)   |         |         (rate limited)        |
+//!   +-----------------------------+         +-------------------------------+
+//!                                                           |
+//!                                                           | DeviceRefused
+//!                                                           v
+//!                                                       +---------+
+//!                                                       | Stopped |
+//!                                                       +---------+
+//!
+//! (1) Invalid with no refresh token or straight after a refresh, RefreshRejected,
+//!     RefreshRefused, Valid for another account (see [`LoginReason`]).
+//! (2) LoggedIn: the person approved the code from the configured account.
+//! ```
+//!
+//! A refusal reported by chat or a worker ([`TokenMachine::on_refused`]) and a jump of the
+//! wall clock ([`TokenMachine::on_clock_jump`]) ask for a validation at once; `Transient`
+//! answers hold every step until a jittered, doubling backoff ends.
 
 use std::time::Duration;
 
@@ -144,7 +179,7 @@ pub enum Verdict {
     GiveUp,
 }
 
-/// What an OAuth call came back with, reduced to what the clock needs.
+/// What an OAuth call came back with, reduced to what the machine needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// Validation passed. `own_account`: the token is the configured user's. `scopes`: what
@@ -186,9 +221,205 @@ pub enum Answer {
     Transient,
 }
 
+/// Which OAuth call a reply answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallKind {
+    Validation,
+    Refresh,
+    DeviceStart,
+    DevicePoll,
+    /// The call panicked before it could say what it was.
+    Unknown,
+}
+
+impl CallKind {
+    /// The call as log lines name it ("token refresh failed").
+    pub fn name(self) -> &'static str {
+        match self {
+            CallKind::Validation => "validation",
+            CallKind::Refresh => "refresh",
+            CallKind::DeviceStart | CallKind::DevicePoll => "device login",
+            CallKind::Unknown => "call",
+        }
+    }
+}
+
+/// How an OAuth call failed, reduced to what the machine tells apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Validation answered 401.
+    InvalidAccessToken,
+    /// The refresh token was refused.
+    InvalidRefreshToken,
+    /// The device code is not approved yet.
+    Pending,
+    /// Polling too fast.
+    SlowDown,
+    /// The device code expired or the person declined it.
+    CodeOver,
+    /// 5xx, 429, timeout, broken connection, a panic: try again later.
+    Transient,
+    /// Any other refusal.
+    Refused,
+}
+
+/// Who approved a device code, as the validation of the new tokens tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Approver {
+    /// The configured account; the tokens grant `scopes`.
+    Owner { scopes: Vec<String> },
+    /// Someone logged in to Twitch as another account entered the code.
+    OtherAccount,
+    /// The validation failed (transiently): whose they are is learnt at the next one.
+    Unknown,
+}
+
+/// An OAuth reply reduced to what decides the next step: the tokens, codes and error texts
+/// stay with the shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplySummary {
+    /// The token validated; `own_account`: it is the configured user's.
+    Validated {
+        own_account: bool,
+        scopes: Vec<String>,
+        expires_in: Duration,
+    },
+    /// A refresh gave new tokens living `expires_in` (when Twitch said).
+    Refreshed { expires_in: Option<Duration> },
+    /// A device code was issued.
+    CodeIssued {
+        expires_in: Duration,
+        interval: Duration,
+    },
+    /// A device code was approved; the new tokens live `expires_in` (when Twitch said).
+    Approved {
+        expires_in: Option<Duration>,
+        by: Approver,
+    },
+    /// The call failed.
+    Failed(CallKind, Failure),
+}
+
+/// What the shell does with a reply's tokens or code before it feeds the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carry {
+    /// Nothing beyond feeding the answer.
+    Nothing,
+    /// The token validated as the user's: learn the user id and the token's scopes.
+    AdoptValidation,
+    /// Save and publish the refreshed tokens.
+    InstallRefresh,
+    /// Keep the device code and show its user code.
+    ShowCode,
+    /// The device code is over: forget it.
+    ForgetCode,
+    /// The code was entered from another account: say so and forget the code; the tokens
+    /// are not the user's and are dropped.
+    RejectOtherAccount,
+    /// The login worked: save and publish the tokens, learn their user id and scopes when
+    /// validated, stop showing the code.
+    InstallLogin,
+}
+
+/// What a reply means: the answer for [`TokenMachine::on_answer`], what the shell does first,
+/// and which call it was (for log lines and counters).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyDecision {
+    pub call: CallKind,
+    pub carry: Carry,
+    pub answer: Answer,
+}
+
+/// Decides what a reply means. A device code approved from another account ends that code
+/// (the next one is shown), exactly like an expired one; a token that validates for another
+/// account is left to [`TokenMachine::on_answer`], which starts a login
+/// ([`LoginReason::WrongAccount`]).
+pub fn decide_reply(reply: ReplySummary) -> ReplyDecision {
+    let decision = |call, carry, answer| ReplyDecision {
+        call,
+        carry,
+        answer,
+    };
+    match reply {
+        ReplySummary::Validated {
+            own_account,
+            scopes,
+            expires_in,
+        } => decision(
+            CallKind::Validation,
+            if own_account {
+                Carry::AdoptValidation
+            } else {
+                Carry::Nothing
+            },
+            Answer::Valid {
+                own_account,
+                scopes,
+                expires_in,
+            },
+        ),
+        ReplySummary::Refreshed { expires_in } => decision(
+            CallKind::Refresh,
+            Carry::InstallRefresh,
+            Answer::Refreshed { expires_in },
+        ),
+        ReplySummary::CodeIssued {
+            expires_in,
+            interval,
+        } => decision(
+            CallKind::DeviceStart,
+            Carry::ShowCode,
+            Answer::CodeIssued {
+                expires_in,
+                interval,
+            },
+        ),
+        ReplySummary::Approved {
+            by: Approver::OtherAccount,
+            ..
+        } => decision(
+            CallKind::DevicePoll,
+            Carry::RejectOtherAccount,
+            Answer::CodeEnded,
+        ),
+        ReplySummary::Approved { expires_in, by } => decision(
+            CallKind::DevicePoll,
+            Carry::InstallLogin,
+            Answer::LoggedIn {
+                expires_in,
+                scopes: match by {
+                    Approver::Owner { scopes } => Some(scopes),
+                    _ => None,
+                },
+            },
+        ),
+        ReplySummary::Failed(call, failure) => {
+            let (carry, answer) = answer_to_failure(call, failure);
+            decision(call, carry, answer)
+        }
+    }
+}
+
+/// What a failed call means, which depends on the call: a validation that fails in any way
+/// but 401 is retried, a refresh or device call refused for an unknown reason is not.
+fn answer_to_failure(call: CallKind, failure: Failure) -> (Carry, Answer) {
+    let answer = match (call, failure) {
+        (_, Failure::Transient) | (CallKind::Unknown, _) => Answer::Transient,
+        (CallKind::Validation, Failure::InvalidAccessToken) => Answer::Invalid,
+        (CallKind::Validation, _) => Answer::Transient,
+        (CallKind::Refresh, Failure::InvalidRefreshToken) => Answer::RefreshRejected,
+        (CallKind::Refresh, _) => Answer::RefreshRefused,
+        (CallKind::DevicePoll, Failure::Pending) => Answer::Pending,
+        (CallKind::DevicePoll, Failure::SlowDown) => Answer::SlowDown,
+        (CallKind::DevicePoll, Failure::CodeOver) => return (Carry::ForgetCode, Answer::CodeEnded),
+        (CallKind::DevicePoll | CallKind::DeviceStart, _) => Answer::DeviceRefused,
+    };
+    (Carry::Nothing, answer)
+}
+
 /// Everything known about one user's tokens and their timing. Owned by the token thread.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenClock {
+pub struct TokenMachine {
     pub phase: Phase,
     /// Nothing is attempted before this (spreads many users' first checks).
     pub not_before: WallTime,
@@ -225,8 +456,8 @@ pub struct TokenClock {
     pub code: Option<ShownCode>,
 }
 
-impl TokenClock {
-    /// The clock of a user started at `now`, whose first call waits until `not_before`.
+impl TokenMachine {
+    /// The machine of a user started at `now`, whose first call waits until `not_before`.
     /// `has_access_token`/`has_refresh_token`: what the config holds.
     pub fn new(not_before: WallTime, has_access_token: bool, has_refresh_token: bool) -> Self {
         let phase = if has_access_token || has_refresh_token {
@@ -236,7 +467,7 @@ impl TokenClock {
                 why: LoginReason::NoTokens,
             }
         };
-        TokenClock {
+        TokenMachine {
             phase,
             not_before,
             has_refresh_token,
@@ -574,34 +805,34 @@ mod tests {
     }
 
     /// A token validated at `T0` with four hours left, as Twitch issues them.
-    fn fresh() -> TokenClock {
-        let mut clock = TokenClock::new(T0, true, true);
-        clock.after_validation(T0, 4 * HOUR);
-        clock
+    fn fresh() -> TokenMachine {
+        let mut machine = TokenMachine::new(T0, true, true);
+        machine.after_validation(T0, 4 * HOUR);
+        machine
     }
 
-    fn logging_in() -> TokenClock {
-        TokenClock::new(T0, false, false)
+    fn logging_in() -> TokenMachine {
+        TokenMachine::new(T0, false, false)
     }
 
     #[test]
     fn next_step_table() {
-        let backing_off = TokenClock {
+        let backing_off = TokenMachine {
             n_transient_failures: 2,
             retry_at: Some(at(secs(10))),
             ..fresh()
         };
-        let unknown_expiry = TokenClock {
+        let unknown_expiry = TokenMachine {
             expires_at: None,
             lifetime: None,
             ..fresh()
         };
-        let short_lived = TokenClock {
+        let short_lived = TokenMachine {
             expires_at: Some(at(secs(100))),
             lifetime: Some(secs(100)),
             ..fresh()
         };
-        let late = TokenClock {
+        let late = TokenMachine {
             validated_at: Some(at(3 * HOUR + 30 * MINUTE)),
             ..fresh()
         };
@@ -610,22 +841,22 @@ mod tests {
             next_poll: at(secs(5)),
             interval: secs(5),
         };
-        let cases: Vec<(&str, TokenClock, Duration, TokenStep)> = vec![
+        let cases: Vec<(&str, TokenMachine, Duration, TokenStep)> = vec![
             (
                 "staggered start waits",
-                TokenClock::new(at(secs(2)), true, true),
+                TokenMachine::new(at(secs(2)), true, true),
                 Duration::ZERO,
                 TokenStep::WaitUntil(at(secs(2))),
             ),
             (
                 "nothing known: validate at start",
-                TokenClock::new(T0, true, true),
+                TokenMachine::new(T0, true, true),
                 Duration::ZERO,
                 TokenStep::Validate,
             ),
             (
                 "only a refresh token: refresh first",
-                TokenClock::new(T0, false, true),
+                TokenMachine::new(T0, false, true),
                 Duration::ZERO,
                 TokenStep::Refresh,
             ),
@@ -637,13 +868,13 @@ mod tests {
             ),
             (
                 "no tokens, staggered: the login waits too",
-                TokenClock::new(at(secs(1)), false, false),
+                TokenMachine::new(at(secs(1)), false, false),
                 Duration::ZERO,
                 TokenStep::WaitUntil(at(secs(1))),
             ),
             (
                 "a call in flight: idle",
-                TokenClock {
+                TokenMachine {
                     busy: true,
                     ..fresh()
                 },
@@ -652,7 +883,7 @@ mod tests {
             ),
             (
                 "stopped: idle for good",
-                TokenClock {
+                TokenMachine {
                     phase: Phase::Stopped,
                     ..fresh()
                 },
@@ -674,7 +905,7 @@ mod tests {
             ),
             (
                 "validation wanted on a fresh token",
-                TokenClock {
+                TokenMachine {
                     validation_wanted: true,
                     ..fresh()
                 },
@@ -683,7 +914,7 @@ mod tests {
             ),
             (
                 "refresh wanted on a fresh token",
-                TokenClock {
+                TokenMachine {
                     refresh_wanted: true,
                     ..fresh()
                 },
@@ -734,7 +965,7 @@ mod tests {
             ),
             (
                 "backing off: wait even though a refresh is wanted",
-                TokenClock {
+                TokenMachine {
                     refresh_wanted: true,
                     ..backing_off.clone()
                 },
@@ -743,7 +974,7 @@ mod tests {
             ),
             (
                 "backing off: wait even though validation is overdue",
-                TokenClock {
+                TokenMachine {
                     validated_at: None,
                     ..backing_off.clone()
                 },
@@ -752,7 +983,7 @@ mod tests {
             ),
             (
                 "backoff over: the wanted refresh goes ahead",
-                TokenClock {
+                TokenMachine {
                     refresh_wanted: true,
                     ..backing_off.clone()
                 },
@@ -767,7 +998,7 @@ mod tests {
             ),
             (
                 "refreshed but not yet validated",
-                TokenClock {
+                TokenMachine {
                     validated_at: None,
                     ..fresh()
                 },
@@ -776,7 +1007,7 @@ mod tests {
             ),
             (
                 "code on show: wait for the next poll",
-                TokenClock {
+                TokenMachine {
                     code: Some(code),
                     ..logging_in()
                 },
@@ -785,7 +1016,7 @@ mod tests {
             ),
             (
                 "code on show: poll when due",
-                TokenClock {
+                TokenMachine {
                     code: Some(code),
                     ..logging_in()
                 },
@@ -794,7 +1025,7 @@ mod tests {
             ),
             (
                 "code expired: a new one (within the free ones)",
-                TokenClock {
+                TokenMachine {
                     code: Some(code),
                     n_codes: 2,
                     last_code_at: Some(T0),
@@ -805,7 +1036,7 @@ mod tests {
             ),
             (
                 "after three codes: the fourth waits 30 minutes after the third",
-                TokenClock {
+                TokenMachine {
                     n_codes: 3,
                     last_code_at: Some(at(10 * MINUTE)),
                     ..logging_in()
@@ -815,7 +1046,7 @@ mod tests {
             ),
             (
                 "after three codes: the fourth comes when its time is up",
-                TokenClock {
+                TokenMachine {
                     n_codes: 3,
                     last_code_at: Some(at(10 * MINUTE)),
                     ..logging_in()
@@ -824,27 +1055,27 @@ mod tests {
                 TokenStep::StartDeviceLogin,
             ),
         ];
-        for (name, clock, elapsed, expected) in cases {
-            assert_eq!(clock.next_step(at(elapsed)), expected, "{name}");
+        for (name, machine, elapsed, expected) in cases {
+            assert_eq!(machine.next_step(at(elapsed)), expected, "{name}");
         }
     }
 
     /// One answer of a story: when it comes, what it is, the verdict, the step after.
     type Beat = (Duration, Answer, Verdict, TokenStep);
 
-    /// Feeds a user's clock a story of answers and checks each verdict and the step after.
-    fn run_story(mut clock: TokenClock, story: &[Beat], name: &str) -> TokenClock {
+    /// Feeds a user's machine a story of answers and checks each verdict and the step after.
+    fn run_story(mut machine: TokenMachine, story: &[Beat], name: &str) -> TokenMachine {
         for (index, (offset, answer, verdict, step)) in story.iter().enumerate() {
-            clock.started();
+            machine.started();
             let now = at(*offset);
             assert_eq!(
-                clock.on_answer(now, answer.clone(), 1.0),
+                machine.on_answer(now, answer.clone(), 1.0),
                 *verdict,
                 "{name}: answer {index}"
             );
-            assert_eq!(clock.next_step(now), *step, "{name}: step {index}");
+            assert_eq!(machine.next_step(now), *step, "{name}: step {index}");
         }
-        clock
+        machine
     }
 
     #[test]
@@ -853,10 +1084,10 @@ mod tests {
             settle: false,
             missing_scopes: Vec::new(),
         };
-        let stories: Vec<(&str, TokenClock, Vec<Beat>)> = vec![
+        let stories: Vec<(&str, TokenMachine, Vec<Beat>)> = vec![
             (
                 "expired at start: one refresh, then validation of the new token",
-                TokenClock::new(T0, true, true),
+                TokenMachine::new(T0, true, true),
                 vec![
                     (
                         Duration::ZERO,
@@ -882,7 +1113,7 @@ mod tests {
             ),
             (
                 "a refreshed token that still fails validation: log in, do not refresh again",
-                TokenClock::new(T0, true, true),
+                TokenMachine::new(T0, true, true),
                 vec![
                     (
                         Duration::ZERO,
@@ -906,7 +1137,7 @@ mod tests {
             ),
             (
                 "dead token and no refresh token: log in",
-                TokenClock::new(T0, true, false),
+                TokenMachine::new(T0, true, false),
                 vec![(
                     Duration::ZERO,
                     Answer::Invalid,
@@ -916,7 +1147,7 @@ mod tests {
             ),
             (
                 "rejected refresh token: log in",
-                TokenClock::new(T0, false, true),
+                TokenMachine::new(T0, false, true),
                 vec![(
                     Duration::ZERO,
                     Answer::RefreshRejected,
@@ -926,7 +1157,7 @@ mod tests {
             ),
             (
                 "another account's token: log in",
-                TokenClock::new(T0, true, true),
+                TokenMachine::new(T0, true, true),
                 vec![(
                     Duration::ZERO,
                     Answer::Valid {
@@ -940,7 +1171,7 @@ mod tests {
             ),
             (
                 "a missing scope is told once, and never leads to a refresh",
-                TokenClock::new(T0, true, true),
+                TokenMachine::new(T0, true, true),
                 vec![
                     (
                         Duration::ZERO,
@@ -1078,7 +1309,7 @@ mod tests {
             ),
             (
                 "transient failures back off, a success clears them",
-                TokenClock::new(T0, true, true),
+                TokenMachine::new(T0, true, true),
                 vec![
                     (
                         Duration::ZERO,
@@ -1101,21 +1332,21 @@ mod tests {
                 ],
             ),
         ];
-        for (name, clock, story) in stories {
-            run_story(clock, &story, name);
+        for (name, machine, story) in stories {
+            run_story(machine, &story, name);
         }
     }
 
     #[test]
     fn a_refusal_episode_costs_at_most_one_refresh() {
-        let mut clock = fresh();
+        let mut machine = fresh();
         let mut n_refreshes = 0;
         // Chat refuses every token, however fresh, for a minute; each refusal is reported.
         for second in 0..60u64 {
             let now = at(secs(second));
-            clock.on_refused();
+            machine.on_refused();
             loop {
-                let step = clock.next_step(now);
+                let step = machine.next_step(now);
                 let answer = match step {
                     TokenStep::Validate if n_refreshes == 0 => Answer::Invalid,
                     TokenStep::Validate => valid(4 * HOUR),
@@ -1128,8 +1359,8 @@ mod tests {
                     TokenStep::WaitUntil(_) | TokenStep::Idle => break,
                     other => panic!("unexpected {other:?}"),
                 };
-                clock.started();
-                clock.on_answer(now, answer, 0.5);
+                machine.started();
+                machine.on_answer(now, answer, 0.5);
             }
         }
         assert_eq!(n_refreshes, 1);
@@ -1137,26 +1368,26 @@ mod tests {
 
     #[test]
     fn a_refused_token_that_validates_is_settled_not_refreshed() {
-        let mut clock = fresh();
-        assert!(clock.on_refused());
-        assert_eq!(clock.next_step(at(MINUTE)), TokenStep::Validate);
-        clock.started();
+        let mut machine = fresh();
+        assert!(machine.on_refused());
+        assert_eq!(machine.next_step(at(MINUTE)), TokenStep::Validate);
+        machine.started();
         assert_eq!(
-            clock.on_answer(at(MINUTE), valid(3 * HOUR), 0.5),
+            machine.on_answer(at(MINUTE), valid(3 * HOUR), 0.5),
             Verdict::Valid {
                 settle: true,
                 missing_scopes: Vec::new()
             }
         );
         assert_eq!(
-            clock.next_step(at(MINUTE)),
+            machine.next_step(at(MINUTE)),
             TokenStep::WaitUntil(at(MINUTE + HOUR))
         );
         // While logging in, a refusal is expected and changes nothing.
-        let mut clock = logging_in();
-        assert!(clock.on_refused());
-        assert_eq!(clock.next_step(T0), TokenStep::StartDeviceLogin);
-        let mut stopped = TokenClock {
+        let mut machine = logging_in();
+        assert!(machine.on_refused());
+        assert_eq!(machine.next_step(T0), TokenStep::StartDeviceLogin);
+        let mut stopped = TokenMachine {
             phase: Phase::Stopped,
             ..fresh()
         };
@@ -1165,13 +1396,13 @@ mod tests {
 
     #[test]
     fn a_clock_jump_asks_for_validation_at_once() {
-        let mut clock = fresh();
-        clock.on_clock_jump(at(MINUTE + secs(1)));
+        let mut machine = fresh();
+        machine.on_clock_jump(at(MINUTE + secs(1)));
         assert_eq!(
-            clock.next_step(at(MINUTE)),
+            machine.next_step(at(MINUTE)),
             TokenStep::WaitUntil(at(MINUTE + secs(1)))
         );
-        assert_eq!(clock.next_step(at(MINUTE + secs(1))), TokenStep::Validate);
+        assert_eq!(machine.next_step(at(MINUTE + secs(1))), TokenStep::Validate);
         let cases = [
             // (monotonic elapsed, wall elapsed, jumped)
             (secs(300), Some(secs(300)), false),
@@ -1261,29 +1492,29 @@ mod tests {
             ),
         ];
         for (name, lifetime, expires_in, expected_lifetime, expected_expiry) in cases {
-            let mut clock = TokenClock {
+            let mut machine = TokenMachine {
                 lifetime,
                 n_transient_failures: 3,
                 retry_at: Some(T0),
-                ..TokenClock::new(T0, true, true)
+                ..TokenMachine::new(T0, true, true)
             };
-            clock.after_validation(T0, expires_in);
-            assert_eq!(clock.validated_at, Some(T0), "{name}");
-            assert_eq!(clock.lifetime, expected_lifetime, "{name}");
-            assert_eq!(clock.expires_at, expected_expiry.map(at), "{name}");
-            assert_eq!(clock.n_transient_failures, 0, "{name}");
-            assert_eq!(clock.retry_at, None, "{name}");
+            machine.after_validation(T0, expires_in);
+            assert_eq!(machine.validated_at, Some(T0), "{name}");
+            assert_eq!(machine.lifetime, expected_lifetime, "{name}");
+            assert_eq!(machine.expires_at, expected_expiry.map(at), "{name}");
+            assert_eq!(machine.n_transient_failures, 0, "{name}");
+            assert_eq!(machine.retry_at, None, "{name}");
         }
     }
 
     #[test]
     fn hourly_validation_late_in_life_does_not_delay_the_refresh() {
-        let mut clock = TokenClock::new(T0, true, true);
-        clock.after_refresh(T0, Some(4 * HOUR));
-        clock.after_validation(T0, 4 * HOUR);
-        let planned = clock.refresh_due();
-        clock.after_validation(at(3 * HOUR), HOUR);
-        assert_eq!(clock.refresh_due(), planned);
+        let mut machine = TokenMachine::new(T0, true, true);
+        machine.after_refresh(T0, Some(4 * HOUR));
+        machine.after_validation(T0, 4 * HOUR);
+        let planned = machine.refresh_due();
+        machine.after_validation(at(3 * HOUR), HOUR);
+        assert_eq!(machine.refresh_due(), planned);
         assert_eq!(planned, Some(at(3 * HOUR + 50 * MINUTE)));
     }
 
@@ -1295,15 +1526,15 @@ mod tests {
             (Some(Duration::ZERO), None),
         ];
         for (expires_in, expected_expiry) in cases {
-            let mut clock = TokenClock {
+            let mut machine = TokenMachine {
                 n_transient_failures: 2,
                 retry_at: Some(at(MINUTE)),
                 ..fresh()
             };
-            clock.after_refresh(T0, expires_in);
-            assert_eq!(clock.expires_at, expected_expiry, "{expires_in:?}");
-            assert_eq!(clock.lifetime, expires_in.filter(|d| !d.is_zero()));
-            assert_eq!(clock.next_step(T0), TokenStep::Validate);
+            machine.after_refresh(T0, expires_in);
+            assert_eq!(machine.expires_at, expected_expiry, "{expires_in:?}");
+            assert_eq!(machine.lifetime, expires_in.filter(|d| !d.is_zero()));
+            assert_eq!(machine.next_step(T0), TokenStep::Validate);
         }
     }
 
@@ -1320,6 +1551,228 @@ mod tests {
         ];
         for (granted, expected) in cases {
             assert_eq!(missing_scopes(&scopes(granted)), expected, "{granted:?}");
+        }
+    }
+
+    /// One row per reply kind: what it means and what the shell does with it.
+    #[test]
+    fn decide_reply_table() {
+        use CallKind::*;
+        use Failure::*;
+        let granted = scopes(&REQUIRED_SCOPES);
+        let failed = |call, failure| ReplySummary::Failed(call, failure);
+        let cases: Vec<(&str, ReplySummary, CallKind, Carry, Answer)> = vec![
+            (
+                "validated, own account",
+                ReplySummary::Validated {
+                    own_account: true,
+                    scopes: granted.clone(),
+                    expires_in: HOUR,
+                },
+                Validation,
+                Carry::AdoptValidation,
+                valid(HOUR),
+            ),
+            (
+                "validated, another account: the machine decides (WrongAccount)",
+                ReplySummary::Validated {
+                    own_account: false,
+                    scopes: granted.clone(),
+                    expires_in: HOUR,
+                },
+                Validation,
+                Carry::Nothing,
+                Answer::Valid {
+                    own_account: false,
+                    scopes: granted.clone(),
+                    expires_in: HOUR,
+                },
+            ),
+            (
+                "validation 401",
+                failed(Validation, InvalidAccessToken),
+                Validation,
+                Carry::Nothing,
+                Answer::Invalid,
+            ),
+            (
+                "validation transient",
+                failed(Validation, Transient),
+                Validation,
+                Carry::Nothing,
+                Answer::Transient,
+            ),
+            (
+                "validation refused otherwise is retried",
+                failed(Validation, Refused),
+                Validation,
+                Carry::Nothing,
+                Answer::Transient,
+            ),
+            (
+                "refreshed",
+                ReplySummary::Refreshed {
+                    expires_in: Some(4 * HOUR),
+                },
+                Refresh,
+                Carry::InstallRefresh,
+                Answer::Refreshed {
+                    expires_in: Some(4 * HOUR),
+                },
+            ),
+            (
+                "refresh transient",
+                failed(Refresh, Transient),
+                Refresh,
+                Carry::Nothing,
+                Answer::Transient,
+            ),
+            (
+                "refresh token rejected",
+                failed(Refresh, InvalidRefreshToken),
+                Refresh,
+                Carry::Nothing,
+                Answer::RefreshRejected,
+            ),
+            (
+                "refresh refused otherwise",
+                failed(Refresh, Refused),
+                Refresh,
+                Carry::Nothing,
+                Answer::RefreshRefused,
+            ),
+            (
+                "code issued",
+                ReplySummary::CodeIssued {
+                    expires_in: 30 * MINUTE,
+                    interval: secs(5),
+                },
+                DeviceStart,
+                Carry::ShowCode,
+                Answer::CodeIssued {
+                    expires_in: 30 * MINUTE,
+                    interval: secs(5),
+                },
+            ),
+            (
+                "device start transient",
+                failed(DeviceStart, Transient),
+                DeviceStart,
+                Carry::Nothing,
+                Answer::Transient,
+            ),
+            (
+                "device start refused",
+                failed(DeviceStart, Refused),
+                DeviceStart,
+                Carry::Nothing,
+                Answer::DeviceRefused,
+            ),
+            (
+                "approved by the owner",
+                ReplySummary::Approved {
+                    expires_in: Some(4 * HOUR),
+                    by: Approver::Owner {
+                        scopes: granted.clone(),
+                    },
+                },
+                DevicePoll,
+                Carry::InstallLogin,
+                Answer::LoggedIn {
+                    expires_in: Some(4 * HOUR),
+                    scopes: Some(granted.clone()),
+                },
+            ),
+            (
+                "approved, validation failed: tokens kept, validated later",
+                ReplySummary::Approved {
+                    expires_in: None,
+                    by: Approver::Unknown,
+                },
+                DevicePoll,
+                Carry::InstallLogin,
+                Answer::LoggedIn {
+                    expires_in: None,
+                    scopes: None,
+                },
+            ),
+            (
+                "approved from another account: the code ends",
+                ReplySummary::Approved {
+                    expires_in: Some(4 * HOUR),
+                    by: Approver::OtherAccount,
+                },
+                DevicePoll,
+                Carry::RejectOtherAccount,
+                Answer::CodeEnded,
+            ),
+            (
+                "poll pending",
+                failed(DevicePoll, Pending),
+                DevicePoll,
+                Carry::Nothing,
+                Answer::Pending,
+            ),
+            (
+                "poll slow down",
+                failed(DevicePoll, SlowDown),
+                DevicePoll,
+                Carry::Nothing,
+                Answer::SlowDown,
+            ),
+            (
+                "code expired or declined",
+                failed(DevicePoll, CodeOver),
+                DevicePoll,
+                Carry::ForgetCode,
+                Answer::CodeEnded,
+            ),
+            (
+                "poll transient",
+                failed(DevicePoll, Transient),
+                DevicePoll,
+                Carry::Nothing,
+                Answer::Transient,
+            ),
+            (
+                "poll refused",
+                failed(DevicePoll, Refused),
+                DevicePoll,
+                Carry::Nothing,
+                Answer::DeviceRefused,
+            ),
+            (
+                "a panicked call",
+                failed(Unknown, Transient),
+                Unknown,
+                Carry::Nothing,
+                Answer::Transient,
+            ),
+        ];
+        for (name, reply, call, carry, answer) in cases {
+            assert_eq!(
+                decide_reply(reply),
+                ReplyDecision {
+                    call,
+                    carry,
+                    answer
+                },
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn call_names_as_logged() {
+        let cases = [
+            (CallKind::Validation, "validation"),
+            (CallKind::Refresh, "refresh"),
+            (CallKind::DeviceStart, "device login"),
+            (CallKind::DevicePoll, "device login"),
+            (CallKind::Unknown, "call"),
+        ];
+        for (call, name) in cases {
+            assert_eq!(call.name(), name);
         }
     }
 }
