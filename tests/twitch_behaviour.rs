@@ -112,3 +112,37 @@ fn a_subscription_limit_is_named_once_and_auto_falls_back_to_irc() {
     assert!(errors[0].contains("using IRC instead"), "{}", errors[0]);
     assert_eq!(subscription_posts(&twitch).len(), 1, "not retried");
 }
+
+#[test]
+fn more_channels_than_one_eventsub_session_holds_go_over_irc_or_are_refused_at_check() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001");
+    let names: Vec<String> = (0..301).map(|n| format!("channel{n:03}")).collect();
+    let channels: Vec<&str> = names.iter().map(String::as_str).collect();
+
+    // Under eventsub the config check names the limit.
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &json!({"users": [entry(&alice, "eventsub", &channels)]}),
+    );
+    let output = binary_for(dir.path(), &twitch)
+        .arg("check")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("301 channels") && stderr.contains("300 subscriptions"),
+        "{stderr}"
+    );
+
+    // Under auto the token's scope would choose EventSub, but channel 301 would not fit.
+    let daemon = start_daemon(&twitch, vec![entry(&alice, "auto", &channels)]);
+    assert!(twitch.wait_joined("alice", "channel000", WAIT), "IRC");
+    twitch.send_line("alice", &own_message(&alice, "channel000", "hi"));
+    next_change_of(&twitch, "1001");
+    assert_eq!(twitch.n_eventsub_connections(), 0);
+    assert!(subscription_posts(&twitch).is_empty());
+    assert!(daemon.shutdown(WAIT));
+}
