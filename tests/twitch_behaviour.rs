@@ -146,3 +146,48 @@ fn more_channels_than_one_eventsub_session_holds_go_over_irc_or_are_refused_at_c
     assert!(subscription_posts(&twitch).is_empty());
     assert!(daemon.shutdown(WAIT));
 }
+
+/// Subscription requests for `channel_id`.
+fn posts_for_channel(twitch: &FakeTwitch, channel_id: &str) -> usize {
+    let condition = format!(r#""broadcaster_user_id":"{channel_id}""#);
+    subscription_posts(twitch)
+        .iter()
+        .filter(|post| post.body.contains(&condition))
+        .count()
+}
+
+#[test]
+fn a_user_banned_from_a_channel_does_not_resubscribe_to_it() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001");
+    let daemon = start_daemon(
+        &twitch,
+        vec![entry(&alice, "eventsub", &["strict", "friendly"])],
+    );
+    assert!(twitch.wait_eventsub_subscribed("alice", "strict", WAIT));
+    assert!(twitch.wait_eventsub_subscribed("alice", "friendly", WAIT));
+    let strict = twitch.channel_id("strict");
+
+    assert_eq!(twitch.ban_from_chat("alice", "strict"), 1);
+    // Everything sent before the pong has been read and acted on.
+    assert!(twitch.sync_eventsub("alice", "after-ban", WAIT));
+    assert!(twitch.sync_eventsub("alice", "after-ban-2", WAIT));
+    assert_eq!(
+        posts_for_channel(&twitch, &strict),
+        1,
+        "not subscribed again"
+    );
+
+    // Nor on the next session, while the other channel is.
+    assert_eq!(twitch.eventsub_drop("alice"), 1);
+    assert!(twitch.wait_n_eventsub_connections(2, WAIT));
+    assert!(twitch.wait_eventsub_subscribed("alice", "friendly", WAIT));
+    assert_eq!(
+        posts_for_channel(&twitch, &strict),
+        1,
+        "not on a new session"
+    );
+    assert_eq!(twitch.say("alice", "friendly", "hi"), 1);
+    next_change_of(&twitch, "1001");
+    assert!(daemon.shutdown(WAIT));
+}

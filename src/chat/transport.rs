@@ -60,7 +60,12 @@ mod tests {
             (ChatTransport::Auto, Some(&without), 1, Transport::Irc),
             (ChatTransport::Auto, None, 1, Transport::Irc),
             (ChatTransport::Irc, Some(&with), 1, Transport::Irc),
-            (ChatTransport::EventSub, Some(&without), 1, Transport::EventSub),
+            (
+                ChatTransport::EventSub,
+                Some(&without),
+                1,
+                Transport::EventSub,
+            ),
             (ChatTransport::EventSub, None, 1, Transport::EventSub),
         ];
         for (configured, scopes, n_channels, expected) in cases {

@@ -351,6 +351,10 @@ pub enum RevocationVerdict {
     ChannelGone,
     /// Twitch removed this subscription version: this daemon needs an update.
     VersionGone,
+    /// The user may not read this channel's chat now (`chat_user_banned`, or
+    /// `moderator_removed` for a subscription that needs the role): subscribing again at once
+    /// would be revoked again.
+    Banned,
     /// Anything else: subscribe again.
     Resubscribe,
 }
@@ -360,6 +364,7 @@ pub fn revocation_verdict(status: &str) -> RevocationVerdict {
         "authorization_revoked" => RevocationVerdict::LoginProblem,
         "user_removed" => RevocationVerdict::ChannelGone,
         "version_removed" => RevocationVerdict::VersionGone,
+        "chat_user_banned" | "moderator_removed" => RevocationVerdict::Banned,
         _ => RevocationVerdict::Resubscribe,
     }
 }
@@ -596,6 +601,8 @@ mod tests {
             ("authorization_revoked", RevocationVerdict::LoginProblem),
             ("user_removed", RevocationVerdict::ChannelGone),
             ("version_removed", RevocationVerdict::VersionGone),
+            ("chat_user_banned", RevocationVerdict::Banned),
+            ("moderator_removed", RevocationVerdict::Banned),
             (
                 "notification_failures_exceeded",
                 RevocationVerdict::Resubscribe,

@@ -121,6 +121,9 @@ pub(crate) struct EventSubState {
     pub(crate) reconnect_grace: Option<Duration>,
     /// Set while the listener is up, to build `reconnect_url`s.
     pub(crate) base_url: String,
+    /// (chatting user's id, channel id) pairs banned from that channel's chat: their
+    /// subscriptions are revoked with `chat_user_banned`, new ones as soon as made.
+    pub(crate) banned: HashSet<(String, String)>,
 }
 
 impl EventSubState {
@@ -170,6 +173,30 @@ impl EventSubState {
                 subscription.status = "websocket_disconnected".to_string();
             }
         }
+    }
+
+    /// Revokes `subscription` (by index) with `status` and tells its session, if live.
+    pub(crate) fn revoke(&mut self, index: usize, status: &str) {
+        let subscription = &mut self.subscriptions[index];
+        subscription.status = status.to_string();
+        let subscription = subscription.clone();
+        let Some(connection_id) = self
+            .sessions
+            .get(&subscription.session_id)
+            .filter(|session| session.connected)
+            .map(|session| session.connection_id)
+        else {
+            return;
+        };
+        let message_id = self.next_message_id();
+        let frame = revocation_message(&message_id, &subscription);
+        self.send(
+            connection_id,
+            EventSubCommand::Frame {
+                frame,
+                receiver: None,
+            },
+        );
     }
 
     fn next_message_id(&mut self) -> String {
@@ -691,6 +718,48 @@ impl FakeTwitch {
             session_ids.push(session_id);
         }
         session_ids
+    }
+
+    /// Bans `login` from `channel`'s chat: every enabled subscription of `login` for the
+    /// channel is revoked with `chat_user_banned` (one of the revocation statuses of the
+    /// EventSub subscription API: dev.twitch.tv/docs/api/reference "Get EventSub
+    /// Subscriptions"; twitch_api's `Status::ChatUserBanned`). Twitch's pages do not say what
+    /// a new subscription of a banned user gets; the fake takes the worst case the issue
+    /// names: accepted (202), then revoked again at once. Returns how many were revoked.
+    pub fn ban_from_chat(&self, login: &str, channel: &str) -> usize {
+        let login = login.to_lowercase();
+        let channel = wire::normalize_channel(channel);
+        let mut state = self.shared.lock_state();
+        let user_id = user_id_for_login(&state, &login);
+        let channel_id = user_id_for_login(&state, &channel);
+        state
+            .eventsub
+            .banned
+            .insert((user_id.clone(), channel_id.clone()));
+        let indexes: Vec<usize> = state
+            .eventsub
+            .subscriptions
+            .iter()
+            .enumerate()
+            .filter(|(_, subscription)| {
+                subscription.is_enabled()
+                    && subscription.user_id == user_id
+                    && subscription.broadcaster_user_id == channel_id
+            })
+            .map(|(index, _)| index)
+            .collect();
+        for index in &indexes {
+            state.eventsub.revoke(*index, "chat_user_banned");
+        }
+        drop(state);
+        self.shared.notify_changed();
+        indexes.len()
+    }
+
+    /// The id Helix gives `channel` (what subscriptions name as `broadcaster_user_id`).
+    pub fn channel_id(&self, channel: &str) -> String {
+        let state = self.shared.lock_state();
+        user_id_for_login(&state, &wire::normalize_channel(channel))
     }
 
     /// Every subscription created so far, disabled and revoked ones included.

@@ -246,7 +246,15 @@ fn create_subscription(
                 "total_cost": 0,
                 "max_total_cost": 10,
             });
+            let banned = state.eventsub.banned.contains(&(
+                subscription.user_id.clone(),
+                subscription.broadcaster_user_id.clone(),
+            ));
             state.eventsub.subscriptions.push(subscription);
+            if banned {
+                let index = state.eventsub.subscriptions.len() - 1;
+                state.eventsub.revoke(index, "chat_user_banned");
+            }
             ScriptedResponse::json(202, &body.to_string())
         }
     };
