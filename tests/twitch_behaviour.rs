@@ -191,3 +191,38 @@ fn a_user_banned_from_a_channel_does_not_resubscribe_to_it() {
     next_change_of(&twitch, "1001");
     assert!(daemon.shutdown(WAIT));
 }
+
+#[test]
+fn a_notification_with_null_fields_still_counts_when_the_decision_has_what_it_needs() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001");
+    let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+
+    // Neither the channel's login nor the text is needed for an automatic change.
+    let nulls = [
+        "broadcaster_user_login",
+        "broadcaster_user_id",
+        "message.text",
+    ];
+    assert_eq!(
+        twitch.say_with_null_fields("alice", "somechannel", "hi", &nulls),
+        1
+    );
+    next_change_of(&twitch, "1001");
+    // A command needs its text, not the channel's login.
+    twitch.say_with_null_fields(
+        "alice",
+        "somechannel",
+        "ccc hot_pink",
+        &["broadcaster_user_login"],
+    );
+    let put = twitch
+        .wait_request(
+            |request| is_color_put(request) && request.query_param("color") == Some("hot_pink"),
+            WAIT,
+        )
+        .expect("ccc obeyed");
+    assert_eq!(put.query_param("user_id"), Some("1001"));
+    assert!(daemon.shutdown(WAIT));
+}

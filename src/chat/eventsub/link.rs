@@ -56,7 +56,8 @@ pub enum EventSubStep {
     CarriedOver,
     /// Twitch moves the session: connect to `url` and wait there for the welcome.
     Reconnect { url: String },
-    /// The user sent a message from some client, in the channel with this login.
+    /// The user sent a message from some client, in the channel with this login (its id,
+    /// or `?`, when the notification did not name it); `text` is empty when it had none.
     OwnMessage { channel: String, text: String },
     /// A subscription was revoked; the verdict says what to do about the channel.
     Revoked {
@@ -317,8 +318,11 @@ impl ChatMachine for EventSubLink {
                     .is_none_or(|id| self.seen.first_time(IdKind::Chat, id));
                 if first_delivery && first_copy {
                     vec![EventSubStep::OwnMessage {
-                        channel: chat.broadcaster_login.into_owned(),
-                        text: chat.text.into_owned(),
+                        channel: chat
+                            .broadcaster_login
+                            .or(chat.broadcaster_user_id)
+                            .map_or_else(|| "?".to_string(), Cow::into_owned),
+                        text: chat.text.map(Cow::into_owned).unwrap_or_default(),
                     }]
                 } else {
                     Vec::new()

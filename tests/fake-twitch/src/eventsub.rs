@@ -407,6 +407,45 @@ impl FakeTwitch {
     /// login that joined the channel, and a `channel.chat.message` notification to every
     /// session with an enabled subscription for it. Returns how many deliveries went out.
     pub fn say(&self, login: &str, channel: &str, text: &str) -> usize {
+        self.say_shaped(login, channel, text, &|_| {})
+    }
+
+    /// `say`, with the named fields of each notification's `payload.event` set to `null`
+    /// (`"broadcaster_user_login"`, `"message.text"`, ...); IRC lines are unchanged. Twitch
+    /// documents these fields as always set, yet has changed a field of its chat events from
+    /// `[]` to `null` overnight (twitchdev/issues#983: `message.fragments`), and shared chat's
+    /// `source_*` fields are `null` outside shared chat: a client must not need what its
+    /// decision does not use.
+    pub fn say_with_null_fields(
+        &self,
+        login: &str,
+        channel: &str,
+        text: &str,
+        null_fields: &[&str],
+    ) -> usize {
+        let null_fields: Vec<String> = null_fields.iter().map(|f| f.to_string()).collect();
+        self.say_shaped(login, channel, text, &move |event| {
+            for path in &null_fields {
+                let mut value = &mut *event;
+                let mut parts = path.split('.').peekable();
+                while let Some(part) = parts.next() {
+                    if parts.peek().is_none() {
+                        value[part] = Value::Null;
+                    } else {
+                        value = &mut value[part];
+                    }
+                }
+            }
+        })
+    }
+
+    fn say_shaped(
+        &self,
+        login: &str,
+        channel: &str,
+        text: &str,
+        shape: &dyn Fn(&mut Value),
+    ) -> usize {
         let login = login.to_lowercase();
         let channel = wire::normalize_channel(channel);
         let mut state = self.shared.lock_state();
@@ -470,6 +509,9 @@ impl FakeTwitch {
                 &chat_message_id,
                 text,
             );
+            let mut value: Value = serde_json::from_str(&frame).expect("the fake's own JSON");
+            shape(&mut value["payload"]["event"]);
+            let frame = value.to_string();
             state
                 .eventsub
                 .last_notification
