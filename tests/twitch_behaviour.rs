@@ -226,3 +226,46 @@ fn a_notification_with_null_fields_still_counts_when_the_decision_has_what_it_ne
     assert_eq!(put.query_param("user_id"), Some("1001"));
     assert!(daemon.shutdown(WAIT));
 }
+
+#[test]
+fn with_default_settings_a_dead_link_is_replaced_within_a_minute_on_both_transports() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001");
+    let bob = account(&twitch, "bob", "1002", "", true);
+    // No TWITCH_KEEPALIVE_SECS: the defaults.
+    let daemon = start_daemon(
+        &twitch,
+        vec![
+            entry(&alice, "eventsub", &["somechannel"]),
+            entry(&bob, "irc", &["somechannel"]),
+        ],
+    );
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    assert!(twitch.wait_joined("bob", "somechannel", WAIT));
+    assert_eq!(twitch.n_eventsub_connections(), 1);
+    assert_eq!(twitch.n_connections(), 1);
+
+    // Both links go dead the way a router's reconnect leaves them: nothing arrives any
+    // more, not even keepalives or PONGs (Twitch's own IRC PING would come in 5 minutes).
+    let died = std::time::Instant::now();
+    twitch.set_eventsub_silent("alice", true);
+    twitch.set_silent("bob", true);
+    let limit = Duration::from_secs(60);
+    let left = || limit.saturating_sub(died.elapsed());
+    assert!(
+        twitch.wait_n_eventsub_connections(2, left()),
+        "EventSub replaced within {limit:?}"
+    );
+    assert!(
+        twitch.wait_n_connections(2, left()),
+        "IRC replaced within {limit:?}"
+    );
+    assert!(died.elapsed() < limit, "{:?}", died.elapsed());
+
+    twitch.set_eventsub_silent("alice", false);
+    assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
+    assert_eq!(twitch.say("alice", "somechannel", "back"), 1);
+    next_change_of(&twitch, "1001");
+    twitch.set_silent("bob", false);
+    assert!(daemon.shutdown(WAIT));
+}
