@@ -79,6 +79,19 @@ fn sources() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The code above a file's test module (a `#[cfg(...test...)]` line at the top level):
+/// tests may read fixtures and their `super` is the file itself.
+fn code_above_tests(text: &str) -> &str {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("#[cfg(") && line.contains("test") {
+            return &text[..offset];
+        }
+        offset += line.len();
+    }
+    text
+}
+
 /// True when the file's leading `//!` block calls it pure (the word "Pure").
 fn says_pure(text: &str) -> bool {
     text.lines()
@@ -143,7 +156,7 @@ fn segments_at(text: &str) -> Vec<String> {
 fn named_paths(relative: &str, text: &str) -> Vec<Vec<String>> {
     let mut paths = crate_paths(text);
     let own = module_of(relative);
-    let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+    let code = code_above_tests(text);
     let starts_word = |at: usize| {
         code[..at]
             .chars()
@@ -453,7 +466,7 @@ fn pure_files_touch_no_io() {
     for relative in &pure_files(&sources) {
         let text = &sources[relative];
         // Tests may read fixtures; only the code above the test module counts.
-        let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+        let code = code_above_tests(text);
         for needle in IO {
             if code.contains(needle) {
                 found.push(format!("{relative} uses {needle}"));

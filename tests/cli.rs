@@ -1,10 +1,12 @@
 //! The real binary as users and scripts see it: `--help`, `--version`, `check`, config
-//! errors with exit code 2 and untouched files, users from the environment, logs without
-//! secrets, and a clean exit on SIGTERM.
+//! errors with exit code 2 and untouched files, arguments and variables that are not
+//! UTF-8, users from the environment, logs without secrets, and a clean exit on SIGTERM.
 
 mod common;
 
+use std::ffi::OsString;
 use std::fs;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -69,6 +71,76 @@ fn help_and_version() {
     let out = run(binary(dir.path()).arg("--frobnicate"));
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("--frobnicate"), "{}", out.stderr);
+}
+
+/// Bytes that are not UTF-8, as a shell's `$(printf '\xff')` makes them.
+fn not_utf8(prefix: &str, suffix: &str) -> OsString {
+    let mut bytes = prefix.as_bytes().to_vec();
+    bytes.push(0xff);
+    bytes.extend_from_slice(suffix.as_bytes());
+    OsString::from_vec(bytes)
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_usage_errors_or_paths_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stray argument: exit 2 with the bytes shown escaped.
+    let out = run(binary(dir.path()).arg("check").arg(not_utf8("", "")));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("unknown argument \"\\xFF\"; see --help"),
+        "{}",
+        out.stderr
+    );
+    // One of our variables: exit 2 naming it, and not showing its (secret) value.
+    let out = run(binary(dir.path())
+        .arg("check")
+        .env("TWITCH_ACCESS_TOKEN_1", not_utf8("secret", "")));
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("TWITCH_ACCESS_TOKEN_1 is not valid UTF-8"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("secret"), "{}", out.stderr);
+    // A variable we do not read is ignored, whatever its bytes.
+    let out = run(binary(dir.path())
+        .arg("--version")
+        .env("LC_WHATEVER", not_utf8("", ""))
+        .env(not_utf8("X", ""), "1"));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.starts_with("twitch-colorchanger "),
+        "{}",
+        out.stdout
+    );
+    // A config path that is not UTF-8 is used as a path, given as an option or a variable.
+    let text = r#"{"users": [{"username": "alice", "client_id": "cid", "access_token": "at",
+        "channels": ["alice"]}]}"#;
+    let path = dir.path().join(not_utf8("", ".json"));
+    fs::write(&path, text).unwrap();
+    let out = run(binary(dir.path()).arg("check").arg("--config").arg(&path));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("1 user OK"), "{}", out.stdout);
+    let out = run(binary(dir.path())
+        .arg("check")
+        .env("TWITCH_CONF_FILE", &path));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.contains("1 user OK"), "{}", out.stdout);
+}
+
+#[test]
+fn status_file_takes_its_value_after_an_equals_sign() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(binary(dir.path()).args(["health", "--status-file=elsewhere.json"]));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no status file at elsewhere.json"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

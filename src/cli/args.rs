@@ -1,13 +1,19 @@
-//! The command line and the environment: which command to run and the daemon's
-//! `Settings`. Pure: callers pass the arguments and the environment in.
+//! What the command line means, with the environment: which command to run and the
+//! daemon's `Settings` (ripgrep's "high-level arguments"; `cli::raw` reads what was typed,
+//! `cli::env` the environment). Pure: callers pass the arguments and the environment in.
 
 use core::net::{Ipv4Addr, SocketAddr};
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::base::secret::Secret;
 use crate::daemon::settings::{Endpoints, Settings};
+
+use super::env::Environment;
+pub use super::raw::UsageError;
+use super::raw::{parse_raw, CommandWord, RawArgs};
 
 /// What the user asked the binary to do: its subcommand (`run`, `check`, `auth`, `health`) or
 /// `--help` / `--version`. Named apart from `chat::command::ChatCommand`, a chat command.
@@ -36,18 +42,6 @@ pub struct Invocation {
     pub command: Subcommand,
     pub settings: Settings,
 }
-
-/// A command line or environment the binary cannot work with (exit code 2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UsageError(pub String);
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
 
 pub const USAGE: &str = "\
 twitch-colorchanger — changes your Twitch chat name color after every message you send
@@ -95,139 +89,121 @@ Environment:
 Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or config error.
 ";
 
-/// Reads the command line (without the program name) and the environment.
+/// Reads a command line given as text (without the program name) and an environment of
+/// text variables: [`parse_raw`] then [`resolve`], for tests and examples that hold text.
 pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocation, UsageError> {
-    let mut command: Option<Subcommand> = None;
-    let mut config_path: Option<PathBuf> = None;
-    let mut user: Option<String> = None;
-    let mut status_file: Option<PathBuf> = None;
-    let mut listen: Option<String> = None;
-    let mut client_id: Option<String> = None;
-    let mut client_secret: Option<Secret> = None;
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut set_command = |new: Subcommand| match command {
-            Some(_) => Err(UsageError(format!(
-                "unexpected argument {arg:?}; see --help"
-            ))),
-            None => {
-                command = Some(new);
-                Ok(())
-            }
-        };
-        match arg.as_str() {
-            "run" => set_command(Subcommand::Run)?,
-            "check" => set_command(Subcommand::Check)?,
-            "auth" => set_command(Subcommand::Auth {
-                user: None,
-                client_id: None,
-                client_secret: None,
-            })?,
-            "--client-id" | "--client-secret" => {
-                let value = args.next().filter(|value| !value.trim().is_empty()).ok_or_else(|| {
-                    UsageError(format!(
-                        "{arg} needs a value from your app at https://dev.twitch.tv/console, e.g. {arg} abc123"
-                    ))
-                })?;
-                if arg == "--client-id" {
-                    client_id = Some(value.trim().to_string());
-                } else {
-                    client_secret = Some(Secret::new(value.trim()));
-                }
-            }
-            "health" => set_command(Subcommand::Health)?,
-            "--status-file" => {
-                let value = args.next().ok_or_else(|| {
-                    UsageError(format!(
-                        "{arg} needs a file path, e.g. {arg} /config/status.json"
-                    ))
-                })?;
-                status_file = Some(PathBuf::from(value));
-            }
-            "--listen" => {
-                let value = args.next().ok_or_else(|| {
-                    UsageError(format!("{arg} needs an address, e.g. {arg} 8080"))
-                })?;
-                listen = Some(value.clone());
-            }
-            other if other.starts_with("--listen=") => {
-                listen = Some(other["--listen=".len()..].to_string());
-            }
-            "-u" | "--user" => {
-                let value = args.next().ok_or_else(|| {
-                    UsageError(format!("{arg} needs a Twitch user name, e.g. {arg} alice"))
-                })?;
-                user = Some(value.clone());
-            }
-            "-h" | "--help" | "help" => return Ok(invocation(Subcommand::Help, env)),
-            "-V" | "--version" => return Ok(invocation(Subcommand::Version, env)),
-            "-c" | "--config" => {
-                let value = args.next().ok_or_else(|| {
-                    UsageError(format!(
-                        "{arg} needs a file path, e.g. {arg} /config/twitch_colorchanger.conf"
-                    ))
-                })?;
-                config_path = Some(PathBuf::from(value));
-            }
-            other if other.starts_with("--config=") => {
-                config_path = Some(PathBuf::from(&other["--config=".len()..]));
-            }
-            other => {
-                return Err(UsageError(format!(
-                    "unknown argument {other:?}; see --help"
-                )))
-            }
-        }
+    let raw = parse_raw(args.iter().map(OsString::from))?;
+    resolve(raw, &Environment::from_text(env))
+}
+
+/// What the typed command line means, with the environment: the command and its settings.
+/// `--help` and `--version` need nothing else and never fail; every other command first
+/// checks the arguments against each other, then reads the environment.
+pub fn resolve(raw: RawArgs, env: &Environment) -> Result<Invocation, UsageError> {
+    let command = match raw.command.unwrap_or(CommandWord::Run) {
+        CommandWord::Help => return Ok(invocation(Subcommand::Help, env)),
+        CommandWord::Version => return Ok(invocation(Subcommand::Version, env)),
+        word => subcommand(word, &raw)?,
+    };
+    if let Some(name) = env.first_not_utf8() {
+        return Err(UsageError(format!(
+            "environment variable {name} is not valid UTF-8; write its value as text"
+        )));
     }
-    let command = match (command.unwrap_or(Subcommand::Run), user) {
-        (Subcommand::Auth { .. }, user) => {
+    let mut settings = from_env(env);
+    if let Some(path) = raw.config {
+        settings.config_path = PathBuf::from(path);
+    }
+    if let Some(path) = raw.status_file {
+        settings.status_file = Some(PathBuf::from(path));
+    }
+    settings.log_level = log_level(env)?;
+    let listen = match &raw.listen {
+        Some(value) => Some(text("--listen", value)?),
+        None => env
+            .get("TWITCH_HTTP_LISTEN")
+            .filter(|value| !value.trim().is_empty()),
+    };
+    if let Some(value) = listen {
+        settings.listen = Some(listen_address(value)?);
+    }
+    settings.keepalive = seconds(env, "TWITCH_KEEPALIVE_SECS", settings.keepalive)?;
+    settings.http_timeout = seconds(env, "TWITCH_HTTP_TIMEOUT_SECS", settings.http_timeout)?;
+    settings.reload_interval = seconds(env, "TWITCH_RELOAD_SECS", settings.reload_interval)?;
+    check_endpoints(&settings.endpoints)?;
+    Ok(Invocation { command, settings })
+}
+
+/// The command a word names, with the options that go with it: `--user`, `--client-id` and
+/// `--client-secret` go with `auth` only, and a secret needs its client id.
+fn subcommand(word: CommandWord, raw: &RawArgs) -> Result<Subcommand, UsageError> {
+    let client_id = raw
+        .client_id
+        .as_deref()
+        .map(|value| app_value("--client-id", value))
+        .transpose()?;
+    let client_secret = raw
+        .client_secret
+        .as_deref()
+        .map(|value| app_value("--client-secret", value).map(Secret::new))
+        .transpose()?;
+    let user = raw
+        .user
+        .as_deref()
+        .map(|value| text("--user", value).map(str::to_string))
+        .transpose()?;
+    match (word, user) {
+        (CommandWord::Auth, user) => {
             if client_secret.is_some() && client_id.is_none() {
                 return Err(UsageError(
                     "--client-secret goes with --client-id, e.g. `auth --client-id ID --client-secret SECRET`".to_string(),
                 ));
             }
-            Subcommand::Auth {
+            Ok(Subcommand::Auth {
                 user,
-                client_id,
+                client_id: client_id.map(str::to_string),
                 client_secret,
-            }
+            })
         }
-        (_, Some(_)) => {
-            return Err(UsageError(
-                "--user goes with the auth command, e.g. `auth --user alice`".to_string(),
-            ))
-        }
-        (_, None) if client_id.is_some() || client_secret.is_some() => {
-            return Err(UsageError(
-                "--client-id goes with the auth command, e.g. `auth --client-id ID`".to_string(),
-            ))
-        }
-        (command, None) => command,
-    };
-    let mut settings = from_env(env);
-    if let Some(path) = config_path {
-        settings.config_path = path;
+        (_, Some(_)) => Err(UsageError(
+            "--user goes with the auth command, e.g. `auth --user alice`".to_string(),
+        )),
+        (_, None) if client_id.is_some() || client_secret.is_some() => Err(UsageError(
+            "--client-id goes with the auth command, e.g. `auth --client-id ID`".to_string(),
+        )),
+        (CommandWord::Check, None) => Ok(Subcommand::Check),
+        (CommandWord::Health, None) => Ok(Subcommand::Health),
+        (_, None) => Ok(Subcommand::Run),
     }
-    if status_file.is_some() {
-        settings.status_file = status_file;
+}
+
+/// An option's value as text, or an error naming the option.
+fn text<'a>(option: &str, value: &'a OsStr) -> Result<&'a str, UsageError> {
+    value.to_str().ok_or_else(|| {
+        UsageError(format!(
+            "{option} {value:?} is not valid UTF-8; write it as text"
+        ))
+    })
+}
+
+/// `--client-id` or `--client-secret`: trimmed, not empty.
+fn app_value<'a>(option: &str, value: &'a OsStr) -> Result<&'a str, UsageError> {
+    let value = text(option, value)?.trim();
+    if value.is_empty() {
+        return Err(UsageError(format!(
+            "{option} needs a value from your app at https://dev.twitch.tv/console, e.g. {option} abc123"
+        )));
     }
-    settings.log_level = log_level(env)?;
-    let listen = listen.or_else(|| {
-        env.get("TWITCH_HTTP_LISTEN")
-            .filter(|value| !value.trim().is_empty())
-            .cloned()
-    });
-    if let Some(value) = listen {
-        settings.listen = Some(listen_address(&value)?);
-    }
-    settings.keepalive = seconds(env, "TWITCH_KEEPALIVE_SECS", settings.keepalive)?;
-    settings.http_timeout = seconds(env, "TWITCH_HTTP_TIMEOUT_SECS", settings.http_timeout)?;
-    settings.reload_interval = seconds(env, "TWITCH_RELOAD_SECS", settings.reload_interval)?;
+    Ok(value)
+}
+
+/// Chat endpoints are WebSocket URLs, the HTTP APIs' are HTTP URLs.
+fn check_endpoints(endpoints: &Endpoints) -> Result<(), UsageError> {
     for (name, url) in [
-        ("TWITCH_IRC_URL", &settings.endpoints.irc_url),
-        ("TWITCH_EVENTSUB_URL", &settings.endpoints.eventsub_url),
-        ("TWITCH_API_URL", &settings.endpoints.api_url),
-        ("TWITCH_AUTH_URL", &settings.endpoints.auth_url),
+        ("TWITCH_IRC_URL", &endpoints.irc_url),
+        ("TWITCH_EVENTSUB_URL", &endpoints.eventsub_url),
+        ("TWITCH_API_URL", &endpoints.api_url),
+        ("TWITCH_AUTH_URL", &endpoints.auth_url),
     ] {
         let allowed: &[&str] = if name == "TWITCH_IRC_URL" || name == "TWITCH_EVENTSUB_URL" {
             &["wss://", "ws://"]
@@ -241,7 +217,7 @@ pub fn parse(args: &[String], env: &HashMap<String, String>) -> Result<Invocatio
             )));
         }
     }
-    Ok(Invocation { command, settings })
+    Ok(())
 }
 
 /// The status server's address: a bare port means loopback only (the page is for the
@@ -264,11 +240,7 @@ pub fn listen_address(value: &str) -> Result<SocketAddr, UsageError> {
 }
 
 /// A positive number of seconds from the environment, or `default` when unset.
-fn seconds(
-    env: &HashMap<String, String>,
-    name: &str,
-    default: Duration,
-) -> Result<Duration, UsageError> {
+fn seconds(env: &Environment, name: &str, default: Duration) -> Result<Duration, UsageError> {
     match env.get(name).map(|value| value.trim()) {
         None | Some("") => Ok(default),
         Some(value) => match value.parse::<u64>() {
@@ -280,7 +252,7 @@ fn seconds(
     }
 }
 
-fn invocation(command: Subcommand, env: &HashMap<String, String>) -> Invocation {
+fn invocation(command: Subcommand, env: &Environment) -> Invocation {
     Invocation {
         command,
         settings: from_env(env),
@@ -288,8 +260,14 @@ fn invocation(command: Subcommand, env: &HashMap<String, String>) -> Invocation 
 }
 
 /// The settings the environment gives, before the command line and the checked numbers.
-fn from_env(env: &HashMap<String, String>) -> Settings {
+fn from_env(env: &Environment) -> Settings {
     let non_empty = |name: &str| env.get(name).filter(|value| !value.trim().is_empty());
+    // A path is used as it was given; only an empty or blank one counts as unset.
+    let path = |name: &str| {
+        env.path(name)
+            .filter(|value| value.to_str().is_none_or(|text| !text.trim().is_empty()))
+            .map(PathBuf::from)
+    };
     let endpoint = |name: &str, default: &str| {
         non_empty(name)
             .map(|value| value.trim().trim_end_matches('/').to_string())
@@ -297,21 +275,19 @@ fn from_env(env: &HashMap<String, String>) -> Settings {
     };
     let defaults = Settings::default();
     Settings {
-        config_path: non_empty("TWITCH_CONF_FILE")
-            .map(PathBuf::from)
-            .unwrap_or(defaults.config_path),
+        config_path: path("TWITCH_CONF_FILE").unwrap_or(defaults.config_path),
         endpoints: Endpoints {
             irc_url: endpoint("TWITCH_IRC_URL", &defaults.endpoints.irc_url),
             eventsub_url: endpoint("TWITCH_EVENTSUB_URL", &defaults.endpoints.eventsub_url),
             api_url: endpoint("TWITCH_API_URL", &defaults.endpoints.api_url),
             auth_url: endpoint("TWITCH_AUTH_URL", &defaults.endpoints.auth_url),
         },
-        status_file: non_empty("TWITCH_STATUS_FILE").map(PathBuf::from),
+        status_file: path("TWITCH_STATUS_FILE"),
         ..defaults
     }
 }
 
-fn log_level(env: &HashMap<String, String>) -> Result<log::LevelFilter, UsageError> {
+fn log_level(env: &Environment) -> Result<log::LevelFilter, UsageError> {
     if let Some(level) = env
         .get("LOG_LEVEL")
         .filter(|value| !value.trim().is_empty())
@@ -587,5 +563,120 @@ mod tests {
             crate::daemon::settings::DEFAULT_AUTH_URL
         );
         assert_eq!(settings.keepalive, Duration::from_secs(5));
+    }
+
+    /// `resolve` over command lines and environments with bytes that are not UTF-8: paths
+    /// pass as they are, other values name the option or variable, foreign variables and
+    /// `--help`/`--version` never fail.
+    #[cfg(unix)]
+    #[test]
+    fn resolve_bytes_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStringExt;
+        let os = |bytes: &[u8]| OsString::from_vec(bytes.to_vec());
+        type Expected = Result<(Subcommand, OsString), &'static str>;
+        type Vars<'a> = Vec<(&'a [u8], &'a [u8])>;
+        // Arguments, variables, and the command and config path they give (or the error).
+        let cases: Vec<(Vec<&[u8]>, Vars, Expected)> = vec![
+            (
+                vec![b"check", b"--config", b"/c/\xff.json"],
+                vec![],
+                Ok((Subcommand::Check, os(b"/c/\xff.json"))),
+            ),
+            (
+                vec![b"--config=\xfe"],
+                vec![],
+                Ok((Subcommand::Run, os(b"\xfe"))),
+            ),
+            (
+                vec![],
+                vec![(b"TWITCH_CONF_FILE", b"/c/\xff")],
+                Ok((Subcommand::Run, os(b"/c/\xff"))),
+            ),
+            (
+                vec![b"check"],
+                vec![(b"LANG", b"\xff"), (b"\xff", b"\xff")],
+                Ok((Subcommand::Check, os(b"twitch_colorchanger.conf"))),
+            ),
+            (
+                vec![b"--version"],
+                vec![(b"TWITCH_ACCESS_TOKEN_1", b"\xff"), (b"LOG_LEVEL", b"loud")],
+                Ok((Subcommand::Version, os(b"twitch_colorchanger.conf"))),
+            ),
+            (
+                vec![b"check"],
+                vec![(b"TWITCH_ACCESS_TOKEN_1", b"\xff")],
+                Err("environment variable TWITCH_ACCESS_TOKEN_1 is not valid UTF-8"),
+            ),
+            (
+                vec![],
+                vec![(b"DEBUG", b"\xff")],
+                Err("environment variable DEBUG is not valid UTF-8"),
+            ),
+            (
+                vec![b"--listen", b"80\xff"],
+                vec![],
+                Err("--listen \"80\\xFF\" is not valid UTF-8"),
+            ),
+            (
+                vec![b"auth", b"--user=\xff"],
+                vec![],
+                Err("--user \"\\xFF\" is not valid UTF-8"),
+            ),
+            (
+                vec![b"auth", b"--client-id", b"\xff"],
+                vec![],
+                Err("--client-id \"\\xFF\" is not valid UTF-8"),
+            ),
+        ];
+        for (argv, vars, expected) in cases {
+            let raw = parse_raw(argv.iter().map(|arg| os(arg))).unwrap();
+            let env =
+                Environment::from_vars(vars.iter().map(|(name, value)| (os(name), os(value))));
+            let got = resolve(raw, &env)
+                .map(|invocation| {
+                    (
+                        invocation.command,
+                        invocation.settings.config_path.into_os_string(),
+                    )
+                })
+                .map_err(|error| error.0);
+            match (got, expected) {
+                (Ok(got), Ok(expected)) => assert_eq!(got, expected, "{argv:?}"),
+                (Err(got), Err(expected)) => assert!(got.starts_with(expected), "{got}"),
+                (got, expected) => panic!("{argv:?}: {got:?}, wanted {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_option_that_takes_a_value_takes_it_after_an_equals_sign() {
+        let invocation = parse(
+            &args(&[
+                "auth",
+                "--config=c.conf",
+                "--status-file=s.json",
+                "--listen=8080",
+                "--user=bob",
+                "--client-id=cid",
+                "--client-secret=cs",
+            ]),
+            &env(&[]),
+        )
+        .unwrap();
+        assert_eq!(
+            invocation.command,
+            Subcommand::Auth {
+                user: Some("bob".into()),
+                client_id: Some("cid".into()),
+                client_secret: Some(Secret::new("cs")),
+            }
+        );
+        let settings = invocation.settings;
+        assert_eq!(settings.config_path, PathBuf::from("c.conf"));
+        assert_eq!(settings.status_path(), PathBuf::from("s.json"));
+        assert_eq!(
+            settings.listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:8080")
+        );
     }
 }

@@ -1,7 +1,10 @@
-//! The binary's edge: reads arguments and environment, loads the users, sets up logging
-//! and signals, runs a command and turns every outcome into an exit code. Does I/O.
+//! The binary's edge: reads arguments and environment (as OS strings), loads the users,
+//! sets up logging and signals, runs a command and turns every outcome into an exit code.
+//! Does I/O.
 
 pub mod args;
+pub mod env;
+pub mod raw;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +19,7 @@ use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
 use crate::base::sync::lock;
 use crate::cli::args::{Invocation, Subcommand, USAGE};
+use crate::cli::env::Environment;
 use crate::color::ColorMode;
 use crate::config::file::{self as config_file, WriteOutcome};
 use crate::config::writer::ConfigWriter;
@@ -42,9 +46,12 @@ pub const CONFIG_FLUSH_GRACE: Duration = Duration::from_millis(400);
 
 /// Runs the binary and returns its exit code.
 pub fn main() -> i32 {
-    let arguments: Vec<String> = std::env::args().skip(1).collect();
-    let env: HashMap<String, String> = std::env::vars().collect();
-    let Invocation { command, settings } = match args::parse(&arguments, &env) {
+    // OS strings throughout: bytes that are not UTF-8 give a usage error, never a panic.
+    let environment = Environment::from_vars(std::env::vars_os());
+    let invocation = raw::parse_raw(std::env::args_os().skip(1))
+        .and_then(|raw| args::resolve(raw, &environment));
+    let env = environment.text();
+    let Invocation { command, settings } = match invocation {
         Ok(invocation) => invocation,
         Err(error) => {
             eprintln!("twitch-colorchanger: {error}");
@@ -60,7 +67,7 @@ pub fn main() -> i32 {
             println!("twitch-colorchanger {}", env!("CARGO_PKG_VERSION"));
             EXIT_OK
         }
-        Subcommand::Check => check(&settings, &env),
+        Subcommand::Check => check(&settings, env),
         Subcommand::Auth {
             user,
             client_id: Some(client_id),
@@ -71,9 +78,9 @@ pub fn main() -> i32 {
             client_secret.as_ref(),
             user.as_deref(),
         ),
-        Subcommand::Auth { user, .. } => auth(&settings, &env, user.as_deref()),
+        Subcommand::Auth { user, .. } => auth(&settings, env, user.as_deref()),
         Subcommand::Health => health(&settings),
-        Subcommand::Run => run(&settings, &env),
+        Subcommand::Run => run(&settings, env),
     }
 }
 

@@ -1,12 +1,14 @@
 //! Starts and stops the daemon's threads — per user a chat thread, the token refresher, the
 //! worker pool that talks to Helix — and applies the config edits the config writer hands
 //! over while running. Owns every `JoinHandle` and joins each user's thread as soon as it
-//! ends; the reload decision (`reload_action`) is pure.
+//! ends. Its decisions are pure functions: what a config edit means for a user
+//! (`reload_action`) and where the status goes (`status_plan`); the rest carries them out.
 
 pub mod settings;
 pub mod worker;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -108,6 +110,212 @@ fn chat_tls(
     }
 }
 
+/// Where the daemon keeps its users' status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StatusPlan<'a> {
+    /// A board in memory, written to this file for `health` (and served when listening).
+    Written(&'a Path),
+    /// A board in memory for the status server only.
+    Served,
+    /// No status at all: neither a file nor a server asks for it.
+    Off,
+}
+
+/// Decides where the status goes: a file when one is set, else memory when the status
+/// server will show it, else nowhere.
+fn status_plan(status_file: Option<&Path>, listen: bool) -> StatusPlan<'_> {
+    match (status_file, listen) {
+        (Some(path), _) => StatusPlan::Written(path),
+        (None, true) => StatusPlan::Served,
+        (None, false) => StatusPlan::Off,
+    }
+}
+
+/// Carries out [`status_plan`]: the board, and its writer thread when there is a file.
+fn start_status(
+    settings: &Settings,
+    stop: &StopSignal,
+) -> std::io::Result<(Option<StatusBoard>, Option<StatusWriter>)> {
+    Ok(
+        match status_plan(settings.status_file.as_deref(), settings.listen.is_some()) {
+            StatusPlan::Written(path) => {
+                let (board, writer) = StatusBoard::start(
+                    WriterSettings::new(path.to_path_buf()),
+                    stop.receiver().clone(),
+                )?;
+                (Some(board), Some(writer))
+            }
+            StatusPlan::Served => (Some(StatusBoard::without_file()), None),
+            StatusPlan::Off => (None, None),
+        },
+    )
+}
+
+/// Has the config writer check the file for hand edits (it owns the file, so it tells a
+/// person's edit from its own writes) and report when it cannot write. Without a writer
+/// (no config file) no edit ever comes.
+fn watch_config(
+    writer: Option<&ConfigWriter>,
+    status: Option<StatusBoard>,
+    interval: Duration,
+) -> Receiver<Edit> {
+    let Some(writer) = writer else {
+        return crossbeam_channel::never();
+    };
+    let (edit_sender, edits) = crossbeam_channel::unbounded();
+    let unsaved: Option<UnsavedSink> = status.map(|board| {
+        Box::new(move |unsaved: Option<&Unsaved>| {
+            board.set_config_unsaved(unsaved.map(|unsaved| ConfigUnsaved {
+                since_unix: unsaved.since_unix,
+                problem: unsaved.problem.clone(),
+            }))
+        }) as UnsavedSink
+    });
+    writer.watch(Watch {
+        interval,
+        edits: edit_sender,
+        unsaved,
+    });
+    edits
+}
+
+/// A thread every user shares (worker pool, EventSub setup, dialers): restarted after a
+/// panic with the default backoff.
+fn service_spec(name: &str, what: &str) -> ThreadSpec {
+    ThreadSpec {
+        name: name.to_string(),
+        what: what.to_string(),
+        stack_size: WORKER_STACK_SIZE,
+        policy: BackoffPolicy::default(),
+    }
+}
+
+/// Starts the daemon's service threads under supervision: each ends with the daemon's stop
+/// signal and reports its end on the daemon's channel.
+struct Spawner<'a> {
+    stop: &'a StopSignal,
+    done: &'a Sender<ThreadId>,
+}
+
+impl Spawner<'_> {
+    fn spawn(
+        &self,
+        spec: ThreadSpec,
+        work: impl FnMut() + Send + 'static,
+    ) -> std::io::Result<JoinHandle<()>> {
+        spawn_supervised(spec, self.stop.clone(), self.done.clone(), work)
+    }
+}
+
+/// Starts a user's chat thread under supervision: it ends with the user's stop signal and
+/// reports its end on the daemon's channel.
+fn spawn_chat(
+    settings: &ChatSettings,
+    (queue, done_sender): (&ChangeQueue, &Sender<ThreadId>),
+    user: &Arc<User>,
+    config: &UserConfig,
+    user_stop: &StopSignal,
+) -> std::io::Result<JoinHandle<()>> {
+    let login = &config.username;
+    let transport = config.chat_transport;
+    let chat_user = Arc::clone(user);
+    let channels = config.channels.clone();
+    let settings = settings.clone();
+    let queue = queue.clone();
+    let chat_stop = user_stop.clone();
+    let chat_spec = ThreadSpec {
+        name: format!("chat-{login}"),
+        what: format!("{login}: chat"),
+        stack_size: CHAT_STACK_SIZE,
+        policy: settings.backoff,
+    };
+    spawn_supervised(
+        chat_spec,
+        user_stop.clone(),
+        done_sender.clone(),
+        move || {
+            run_chat(
+                Arc::clone(&chat_user),
+                channels.clone(),
+                settings.clone(),
+                queue.clone(),
+                chat_stop.clone(),
+                transport,
+            )
+        },
+    )
+}
+
+/// Starts the threads chat shares between users: the worker pool that calls Helix, the
+/// EventSub setup threads and the chat dialers. Returns them with EventSub's shared state
+/// and the dialer that chat threads hand their connects to.
+fn start_chat_services(
+    services: &Spawner<'_>,
+    jobs: Receiver<Arc<User>>,
+    helix: &Arc<Helix>,
+    chat_tls: Option<TlsContext>,
+) -> std::io::Result<(Vec<JoinHandle<()>>, EventSubShared, Dialer)> {
+    let mut threads = Vec::new();
+    let pool_helix = Arc::clone(helix);
+    let pool_stop = services.stop.clone();
+    threads.push(
+        services.spawn(service_spec("worker-pool", "worker pool"), move || {
+            run_dispatcher(jobs.clone(), Arc::clone(&pool_helix), pool_stop.clone())
+        })?,
+    );
+    let (eventsub, setup_jobs) = EventSubShared::new();
+    for index in 0..SETUP_THREADS {
+        let setup_jobs = setup_jobs.clone();
+        let setup_stop = services.stop.clone();
+        threads.push(services.spawn(
+            service_spec(
+                &format!("eventsub-setup-{index}"),
+                &format!("eventsub setup {index}"),
+            ),
+            move || run_setup_thread(&setup_jobs, &setup_stop),
+        )?);
+    }
+    let (dialer, dial_jobs) = Dialer::new(chat_tls);
+    let dialers_stop = services.stop.clone();
+    threads.push(
+        services.spawn(service_spec("chat-dialers", "chat dialers"), move || {
+            run_dialers(dial_jobs.clone(), &dialers_stop)
+        })?,
+    );
+    Ok((threads, eventsub, dialer))
+}
+
+/// Starts the chat watch and the token refresher. One place compares the clocks: the chat
+/// watch tells the token refresher when the machine slept.
+fn start_watch_and_tokens(
+    services: &Spawner<'_>,
+    settings: &Settings,
+    queue: ChangeQueue,
+    agent: ureq::Agent,
+) -> std::io::Result<(ChatWatch, TokenService, Vec<JoinHandle<()>>)> {
+    let (slept, slept_notices) = crossbeam_channel::bounded(1);
+    let (watch, watch_thread) = ChatWatch::start(
+        WatchSettings {
+            check_interval: settings.reload_interval,
+            wall_clock: settings.wall_clock.clone(),
+            slept: Some(slept),
+        },
+        queue,
+        services.stop.clone(),
+        services.done.clone(),
+    )?;
+    let oauth = Arc::new(OAuth::new(agent, &settings.endpoints.auth_url));
+    let (tokens, mut threads) = TokenService::start(
+        oauth,
+        services.stop.clone(),
+        settings.http_timeout,
+        (settings.wall_clock.clone(), slept_notices),
+        services.done,
+    )?;
+    threads.insert(0, watch_thread);
+    Ok((watch, tokens, threads))
+}
+
 /// What starting a user needs, kept for users added later by a config edit.
 struct Shared {
     chat_settings: ChatSettings,
@@ -168,116 +376,27 @@ impl Daemon {
     ) -> std::io::Result<Daemon> {
         let stop = StopSignal::new();
         let (done_sender, done) = crossbeam_channel::unbounded::<ThreadId>();
+        let services = Spawner {
+            stop: &stop,
+            done: &done_sender,
+        };
         let (queue, jobs) = ChangeQueue::new();
         // One TLS context for chat and HTTPS, built when the first connection needs it.
         let tls = http::SharedTls::default();
         let agent = http::new_agent(settings.http_timeout, &tls);
         let helix = Arc::new(Helix::new(agent.clone(), &settings.endpoints.api_url));
-        let mut service_threads = Vec::new();
-        let pool = ThreadSpec {
-            name: "worker-pool".to_string(),
-            what: "worker pool".to_string(),
-            stack_size: WORKER_STACK_SIZE,
-            policy: BackoffPolicy::default(),
-        };
-        let pool_stop = stop.clone();
-        let pool_helix = Arc::clone(&helix);
-        service_threads.push(spawn_supervised(
-            pool,
-            stop.clone(),
-            done_sender.clone(),
-            move || run_dispatcher(jobs.clone(), Arc::clone(&pool_helix), pool_stop.clone()),
-        )?);
-        let (eventsub, setup_jobs) = EventSubShared::new();
-        for index in 0..SETUP_THREADS {
-            let spec = ThreadSpec {
-                name: format!("eventsub-setup-{index}"),
-                what: format!("eventsub setup {index}"),
-                stack_size: WORKER_STACK_SIZE,
-                policy: BackoffPolicy::default(),
-            };
-            let setup_jobs = setup_jobs.clone();
-            let setup_stop = stop.clone();
-            service_threads.push(spawn_supervised(
-                spec,
-                stop.clone(),
-                done_sender.clone(),
-                move || run_setup_thread(&setup_jobs, &setup_stop),
-            )?);
-        }
         let chat_tls = chat_tls(&settings.endpoints, &tls).map_err(|error| {
             std::io::Error::other(format!("cannot set up TLS for chat: {error}"))
         })?;
-        let (dialer, dial_jobs) = Dialer::new(chat_tls);
-        let dialers = ThreadSpec {
-            name: "chat-dialers".to_string(),
-            what: "chat dialers".to_string(),
-            stack_size: WORKER_STACK_SIZE,
-            policy: BackoffPolicy::default(),
-        };
-        let dialers_stop = stop.clone();
-        service_threads.push(spawn_supervised(
-            dialers,
-            stop.clone(),
-            done_sender.clone(),
-            move || run_dialers(dial_jobs.clone(), &dialers_stop),
-        )?);
-        let (status, status_writer) = match &settings.status_file {
-            Some(path) => {
-                let (board, writer) =
-                    StatusBoard::start(WriterSettings::new(path.clone()), stop.receiver().clone())?;
-                (Some(board), Some(writer))
-            }
-            None if settings.listen.is_some() => (Some(StatusBoard::without_file()), None),
-            None => (None, None),
-        };
+        let (mut service_threads, eventsub, dialer) =
+            start_chat_services(&services, jobs, &helix, chat_tls)?;
+        let (status, status_writer) = start_status(settings, &stop)?;
         // Bound before anything else starts, so a port in use fails the start at once.
         let status_listener = settings.listen.map(status::server::bind).transpose()?;
-        // One place compares the clocks: the chat watch tells the token refresher.
-        let (slept, slept_notices) = crossbeam_channel::bounded(1);
-        let (watch, watch_thread) = ChatWatch::start(
-            WatchSettings {
-                check_interval: settings.reload_interval,
-                wall_clock: settings.wall_clock.clone(),
-                slept: Some(slept),
-            },
-            queue.clone(),
-            stop.clone(),
-            done_sender.clone(),
-        )?;
-        service_threads.push(watch_thread);
-        let oauth = Arc::new(OAuth::new(agent, &settings.endpoints.auth_url));
-        let (tokens, token_threads) = TokenService::start(
-            oauth,
-            stop.clone(),
-            settings.http_timeout,
-            (settings.wall_clock.clone(), slept_notices),
-            &done_sender,
-        )?;
-        service_threads.extend(token_threads);
-        // The config writer checks the file for hand edits (it owns the file, so it tells
-        // a person's edit from its own writes) and reports when it cannot write.
-        let edits = match &writer {
-            Some(writer) => {
-                let (edit_sender, edits) = crossbeam_channel::unbounded();
-                let board = status.clone();
-                let unsaved: Option<UnsavedSink> = board.map(|board| {
-                    Box::new(move |unsaved: Option<&Unsaved>| {
-                        board.set_config_unsaved(unsaved.map(|unsaved| ConfigUnsaved {
-                            since_unix: unsaved.since_unix,
-                            problem: unsaved.problem.clone(),
-                        }))
-                    }) as UnsavedSink
-                });
-                writer.watch(Watch {
-                    interval: settings.reload_interval,
-                    edits: edit_sender,
-                    unsaved,
-                });
-                edits
-            }
-            None => crossbeam_channel::never(),
-        };
+        let (watch, tokens, threads) =
+            start_watch_and_tokens(&services, settings, queue.clone(), agent)?;
+        service_threads.extend(threads);
+        let edits = watch_config(writer.as_ref(), status.clone(), settings.reload_interval);
         let mut daemon = Daemon {
             stop,
             shared: Shared {
@@ -341,7 +460,6 @@ impl Daemon {
         ));
         let user_stop = StopSignal::new();
         let mut threads = Vec::new();
-
         shared.tokens.add(
             token_key,
             TokenEntry {
@@ -352,33 +470,12 @@ impl Daemon {
                 first_check_after,
             },
         );
-
-        let transport = config.chat_transport;
-        let chat_user = Arc::clone(&user);
-        let channels = config.channels.clone();
-        let settings = shared.chat_settings.clone();
-        let queue = queue.clone();
-        let chat_stop = user_stop.clone();
-        let chat_spec = ThreadSpec {
-            name: format!("chat-{login}"),
-            what: format!("{login}: chat"),
-            stack_size: CHAT_STACK_SIZE,
-            policy: settings.backoff,
-        };
-        threads.push(spawn_supervised(
-            chat_spec,
-            user_stop.clone(),
-            done_sender.clone(),
-            move || {
-                run_chat(
-                    Arc::clone(&chat_user),
-                    channels.clone(),
-                    settings.clone(),
-                    queue.clone(),
-                    chat_stop.clone(),
-                    transport,
-                )
-            },
+        threads.push(spawn_chat(
+            &shared.chat_settings,
+            (queue, done_sender),
+            &user,
+            config,
+            &user_stop,
         )?);
         info!(
             "{login}: watching {}",
@@ -570,7 +667,6 @@ fn join_thread(handle: JoinHandle<()>) {
 mod tests {
     use super::*;
     use crate::config;
-    use std::path::Path;
 
     fn user(fields: &str) -> UserConfig {
         let text = format!(
@@ -582,6 +678,24 @@ mod tests {
             .0
             .users
             .remove(0)
+    }
+
+    #[test]
+    fn status_goes_to_a_file_when_set_else_to_memory_when_served() {
+        let file = Path::new("/run/s.json");
+        let cases = [
+            (Some(file), false, StatusPlan::Written(file)),
+            (Some(file), true, StatusPlan::Written(file)),
+            (None, true, StatusPlan::Served),
+            (None, false, StatusPlan::Off),
+        ];
+        for (status_file, listen, expected) in cases {
+            assert_eq!(
+                status_plan(status_file, listen),
+                expected,
+                "{status_file:?} {listen}"
+            );
+        }
     }
 
     #[test]

@@ -15,8 +15,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use log::{debug, info, warn};
 
 use super::model::{
-    merge_state, state_error, ConfigUnsaved, StatusReport, TimedText, UserState, UserStatus,
-    DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL,
+    last_error_after, merge_state, state_error, ConfigUnsaved, StatusReport, TimedText, UserState,
+    UserStatus, DEFAULT_MAX_INTERVAL, DEFAULT_MIN_INTERVAL,
 };
 use crate::base::clock::unix_now;
 use crate::base::ids::Login;
@@ -134,21 +134,19 @@ impl StatusBoard {
                 at_unix: unix_now(),
                 text: text.to_string(),
             });
-            let changed = match report.users.get_mut(login.as_str()) {
+            match report.users.get_mut(login.as_str()) {
                 Some(status) => {
                     let merged = merge_state(&status.state, state);
                     let changed = merged != status.state;
+                    // A lost connection stays on the page after the user is back, until
+                    // the next error; a login prompt goes once the login is done.
+                    status.last_error =
+                        last_error_after(&status.state, &merged, status.last_error.take(), error);
                     status.state = merged;
                     changed
                 }
                 None => false,
-            };
-            // A lost connection or a refused login stays on the page after the user is
-            // back, until the next error.
-            if let (Some(error), Some(status)) = (error, report.users.get_mut(login.as_str())) {
-                status.last_error = Some(error);
             }
-            changed
         };
         if changed {
             self.nudge();

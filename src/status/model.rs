@@ -156,6 +156,42 @@ pub fn state_error(state: &UserState) -> Option<&str> {
     }
 }
 
+/// The last error after a user's state `old` was replaced by `merged` (see [`merge_state`])
+/// on a report that carries `reported` (the report's own error, see [`state_error`]).
+///
+/// A reported error replaces the last one, and any other error stays until the next one:
+/// a lost connection is still worth seeing after the user is back. A login prompt is not
+/// such an error: while it is on show its text ("… to log in, open … and enter the code …")
+/// is the last error, but once the login is done (the prompt gives way to any state but
+/// another prompt or a stop) it is history, and is dropped rather than left beside
+/// "connected", where a person reads it as "still not working". An error recorded during
+/// the prompt that is not the prompt's own text (a failed token call) stays.
+pub fn last_error_after(
+    old: &UserState,
+    merged: &UserState,
+    last_error: Option<TimedText>,
+    reported: Option<TimedText>,
+) -> Option<TimedText> {
+    if reported.is_some() {
+        return reported;
+    }
+    let login_done = matches!(
+        (old, merged),
+        (
+            UserState::NeedsLogin { .. },
+            UserState::Starting { .. } | UserState::Connected { .. }
+        )
+    );
+    match (old, last_error) {
+        (UserState::NeedsLogin { reason, .. }, Some(error))
+            if login_done && error.text == *reason =>
+        {
+            None
+        }
+        (_, last_error) => last_error,
+    }
+}
+
 /// The whole status file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -619,6 +655,113 @@ mod tests {
                 merge_state(&old, new.clone()),
                 expected,
                 "{old:?} + {new:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_finished_login_is_history_and_other_errors_stay() {
+        const PROMPT: &str =
+            "the config has no tokens; to log in, open URL and enter the code ABCD";
+        let prompt = || UserState::NeedsLogin {
+            reason: PROMPT.into(),
+            login_code: Some(LoginCode {
+                verification_uri: "https://www.twitch.tv/activate".into(),
+                user_code: "ABCD".into(),
+                expires_unix: NOW + 1800,
+            }),
+        };
+        let text = |text: &str| {
+            Some(TimedText {
+                at_unix: NOW - 60,
+                text: text.into(),
+            })
+        };
+        let starting = UserState::Starting { since_unix: NOW };
+        let connected_now = UserState::Connected { since_unix: NOW };
+        let stopped = UserState::Stopped {
+            reason: "gave up".into(),
+        };
+        // (case, old state, merged state, last error, reported error, expected)
+        type Case = (
+            &'static str,
+            UserState,
+            UserState,
+            Option<TimedText>,
+            Option<TimedText>,
+            Option<TimedText>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "the prompt is the last error while on show",
+                starting.clone(),
+                prompt(),
+                None,
+                text(PROMPT),
+                text(PROMPT),
+            ),
+            (
+                "the login is done: the token refresher starts the user",
+                prompt(),
+                starting.clone(),
+                text(PROMPT),
+                None,
+                None,
+            ),
+            (
+                "the login is done: chat connects first",
+                prompt(),
+                connected_now.clone(),
+                text(PROMPT),
+                None,
+                None,
+            ),
+            (
+                "a failed token call during the prompt stays",
+                prompt(),
+                starting.clone(),
+                text("token device login failed: timed out"),
+                None,
+                text("token device login failed: timed out"),
+            ),
+            (
+                "a prompt that ends in a stop stays",
+                prompt(),
+                stopped.clone(),
+                text(PROMPT),
+                text("gave up"),
+                text("gave up"),
+            ),
+            (
+                "chat failing during the prompt is still recorded",
+                prompt(),
+                prompt(),
+                text(PROMPT),
+                text("login refused"),
+                text("login refused"),
+            ),
+            (
+                "a lost connection stays after the user is back",
+                reconnecting(30),
+                connected_now.clone(),
+                text("connection refused"),
+                None,
+                text("connection refused"),
+            ),
+            (
+                "a failed change stays while connected",
+                connected(),
+                connected(),
+                text("Helix answered 500"),
+                None,
+                text("Helix answered 500"),
+            ),
+        ];
+        for (name, old, merged, last_error, reported, expected) in cases {
+            assert_eq!(
+                last_error_after(&old, &merged, last_error, reported),
+                expected,
+                "case {name}"
             );
         }
     }

@@ -155,139 +155,203 @@ const STATES: [&str; 6] = [
     "disabled",
 ];
 
+/// One metric family of `/metrics`: its name after the `twitch_colorchanger_` prefix, its
+/// type, its help text and its samples.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: Vec<Sample>,
+}
+
+/// One sample line: a suffix to the family's name (`_bucket`, `_sum` …), its labels (values
+/// unescaped) and its value.
+struct Sample {
+    suffix: &'static str,
+    labels: Vec<(&'static str, String)>,
+    value: String,
+}
+
+impl Sample {
+    fn new(labels: Vec<(&'static str, String)>, value: impl ToString) -> Sample {
+        Sample {
+            suffix: "",
+            labels,
+            value: value.to_string(),
+        }
+    }
+
+    fn unlabelled(value: impl ToString) -> Sample {
+        Sample::new(Vec::new(), value)
+    }
+}
+
 /// `/metrics` in Prometheus' text format (version 0.0.4).
 pub fn render_metrics(report: &StatusReport, metrics: &MetricsSnapshot) -> String {
     let mut out = String::new();
-    let header = |out: &mut String, name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP twitch_colorchanger_{name} {help}");
-        let _ = writeln!(out, "# TYPE twitch_colorchanger_{name} {kind}");
+    for family in metric_families(report, metrics) {
+        write_family(&mut out, &family);
+    }
+    out
+}
+
+/// Every family `/metrics` shows, in order. A table of facts (names, types, help texts and
+/// where each value comes from): it stays long on purpose.
+fn metric_families(report: &StatusReport, metrics: &MetricsSnapshot) -> Vec<Family> {
+    let by_label = |key: &'static str, counts: Vec<(&'static str, u64)>| -> Vec<Sample> {
+        counts
+            .into_iter()
+            .map(|(value, count)| Sample::new(vec![(key, value.to_string())], count))
+            .collect()
     };
-    header(&mut out, "build_info", "gauge", "The running version.");
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_build_info{{version=\"{}\"}} 1",
-        label(&report.version)
-    );
-    header(
-        &mut out,
-        "users",
-        "gauge",
-        "Configured users by the state of their chat connection.",
-    );
-    for state in STATES {
-        let count = report
-            .users
-            .values()
-            .filter(|status| state_word(&status.state) == state)
-            .count();
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_users{{state=\"{state}\"}} {count}"
-        );
-    }
-    header(
-        &mut out,
-        "color_changes_total",
-        "counter",
-        "Color changes by user and result, counted once all retries are done.",
-    );
-    for ((login, result), count) in &metrics.color_changes {
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_color_changes_total{{user=\"{}\",result=\"{}\"}} {count}",
-            label(login),
-            result.label()
-        );
-    }
-    header(
-        &mut out,
-        "helix_request_duration_seconds",
-        "histogram",
-        "Time of each Helix call (PUT /chat/color), retries counted one by one.",
-    );
+    vec![
+        Family {
+            name: "build_info",
+            kind: "gauge",
+            help: "The running version.",
+            samples: vec![Sample::new(vec![("version", report.version.clone())], 1)],
+        },
+        Family {
+            name: "users",
+            kind: "gauge",
+            help: "Configured users by the state of their chat connection.",
+            samples: by_label("state", users_by_state(report)),
+        },
+        Family {
+            name: "color_changes_total",
+            kind: "counter",
+            help: "Color changes by user and result, counted once all retries are done.",
+            samples: metrics
+                .color_changes
+                .iter()
+                .map(|((login, result), count)| {
+                    let labels = vec![("user", login.clone()), ("result", result.label().into())];
+                    Sample::new(labels, count)
+                })
+                .collect(),
+        },
+        Family {
+            name: "helix_request_duration_seconds",
+            kind: "histogram",
+            help: "Time of each Helix call (PUT /chat/color), retries counted one by one.",
+            samples: latency_histogram(metrics),
+        },
+        Family {
+            name: "rate_limit_waits_total",
+            kind: "counter",
+            help: "Changes that waited for an empty Helix rate-limit bucket to refill.",
+            samples: vec![Sample::unlabelled(metrics.rate_limit_waits)],
+        },
+        Family {
+            name: "rate_limit_wait_seconds_total",
+            kind: "counter",
+            help: "Time spent waiting for empty Helix rate-limit buckets.",
+            samples: vec![Sample::unlabelled(metrics.rate_limit_wait_seconds)],
+        },
+        Family {
+            name: "chat_reconnects_total",
+            kind: "counter",
+            help: "Chat connections made again, by why the previous one ended.",
+            samples: by_label(
+                "reason",
+                metrics
+                    .reconnects
+                    .iter()
+                    .map(|(r, n)| (r.label(), *n))
+                    .collect(),
+            ),
+        },
+        Family {
+            name: "token_refreshes_total",
+            kind: "counter",
+            help: "Token refreshes by result.",
+            samples: by_label(
+                "result",
+                metrics
+                    .token_refreshes
+                    .iter()
+                    .map(|(o, n)| (o.label(), *n))
+                    .collect(),
+            ),
+        },
+        Family {
+            name: "config_writes_total",
+            kind: "counter",
+            help: "Writes of the config file (new tokens, settings) by result.",
+            samples: by_label(
+                "result",
+                metrics
+                    .config_writes
+                    .iter()
+                    .map(|(o, n)| (o.label(), *n))
+                    .collect(),
+            ),
+        },
+    ]
+}
+
+/// How many users are in each state, every state listed (zero included).
+fn users_by_state(report: &StatusReport) -> Vec<(&'static str, u64)> {
+    STATES
+        .iter()
+        .map(|state| {
+            let count = report
+                .users
+                .values()
+                .filter(|status| state_word(&status.state) == *state)
+                .count();
+            (*state, count as u64)
+        })
+        .collect()
+}
+
+/// The Helix latency histogram: cumulative buckets up to `+Inf`, then the sum and count.
+fn latency_histogram(metrics: &MetricsSnapshot) -> Vec<Sample> {
+    let mut samples = Vec::new();
     let mut cumulative = 0;
     for (index, count) in metrics.helix_latency_buckets.iter().enumerate() {
         cumulative += count;
         let bound = LATENCY_BUCKETS_SECONDS
             .get(index)
             .map_or_else(|| "+Inf".to_string(), |bound| bound.to_string());
+        samples.push(Sample {
+            suffix: "_bucket",
+            ..Sample::new(vec![("le", bound)], cumulative)
+        });
+    }
+    samples.push(Sample {
+        suffix: "_sum",
+        ..Sample::unlabelled(metrics.helix_latency_sum_seconds)
+    });
+    samples.push(Sample {
+        suffix: "_count",
+        ..Sample::unlabelled(metrics.helix_calls())
+    });
+    samples
+}
+
+/// Writes a family's HELP and TYPE lines and its samples, label values escaped.
+fn write_family(out: &mut String, family: &Family) {
+    let name = family.name;
+    let _ = writeln!(out, "# HELP twitch_colorchanger_{name} {}", family.help);
+    let _ = writeln!(out, "# TYPE twitch_colorchanger_{name} {}", family.kind);
+    for sample in &family.samples {
+        let labels = if sample.labels.is_empty() {
+            String::new()
+        } else {
+            let pairs: Vec<String> = sample
+                .labels
+                .iter()
+                .map(|(key, value)| format!("{key}=\"{}\"", label(value)))
+                .collect();
+            format!("{{{}}}", pairs.join(","))
+        };
         let _ = writeln!(
             out,
-            "twitch_colorchanger_helix_request_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            "twitch_colorchanger_{name}{}{labels} {}",
+            sample.suffix, sample.value
         );
     }
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_helix_request_duration_seconds_sum {}",
-        metrics.helix_latency_sum_seconds
-    );
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_helix_request_duration_seconds_count {}",
-        metrics.helix_calls()
-    );
-    header(
-        &mut out,
-        "rate_limit_waits_total",
-        "counter",
-        "Changes that waited for an empty Helix rate-limit bucket to refill.",
-    );
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_rate_limit_waits_total {}",
-        metrics.rate_limit_waits
-    );
-    header(
-        &mut out,
-        "rate_limit_wait_seconds_total",
-        "counter",
-        "Time spent waiting for empty Helix rate-limit buckets.",
-    );
-    let _ = writeln!(
-        out,
-        "twitch_colorchanger_rate_limit_wait_seconds_total {}",
-        metrics.rate_limit_wait_seconds
-    );
-    header(
-        &mut out,
-        "chat_reconnects_total",
-        "counter",
-        "Chat connections made again, by why the previous one ended.",
-    );
-    for (reason, count) in &metrics.reconnects {
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_chat_reconnects_total{{reason=\"{}\"}} {count}",
-            reason.label()
-        );
-    }
-    header(
-        &mut out,
-        "token_refreshes_total",
-        "counter",
-        "Token refreshes by result.",
-    );
-    for (outcome, count) in &metrics.token_refreshes {
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_token_refreshes_total{{result=\"{}\"}} {count}",
-            outcome.label()
-        );
-    }
-    header(
-        &mut out,
-        "config_writes_total",
-        "counter",
-        "Writes of the config file (new tokens, settings) by result.",
-    );
-    for (outcome, count) in &metrics.config_writes {
-        let _ = writeln!(
-            out,
-            "twitch_colorchanger_config_writes_total{{result=\"{}\"}} {count}",
-            outcome.label()
-        );
-    }
-    out
 }
 
 /// A label value with `\`, `"` and line breaks escaped, as the text format asks.
@@ -332,6 +396,40 @@ fn span(seconds: u64) -> String {
     }
 }
 
+/// A box atop the page for each user whose device-code login waits for a person: the link
+/// and the code, large, so that a first start on a NAS is finished from this page. The
+/// page reloads itself, so the box gives way to the user's "connected" once the code is
+/// entered. A link is only made of an `http(s)` address.
+fn render_login_prompts(page: &mut String, report: &StatusReport, now_unix: u64) {
+    for (login, status) in &report.users {
+        let UserState::NeedsLogin {
+            login_code: Some(code),
+            ..
+        } = &status.state
+        else {
+            continue;
+        };
+        let login = html(login);
+        let uri = html(&code.verification_uri);
+        let place = if code.verification_uri.starts_with("https://")
+            || code.verification_uri.starts_with("http://")
+        {
+            format!("<a href=\"{uri}\" target=\"_blank\" rel=\"noreferrer\">{uri}</a>")
+        } else {
+            uri
+        };
+        let _ = write!(
+            page,
+            "<section class=\"login\" id=\"login-{login}\"><h2>{login}: log in</h2>\
+             <p>Open {place} while logged in to Twitch as <b>{login}</b> and enter the code</p>\
+             <p class=\"code\">{}</p><p><small>The code works for {} more; this page shows \
+             {login} connected once Twitch has it.</small></p></section>",
+            html(&code.user_code),
+            format_seconds(code.expires_unix.saturating_sub(now_unix)),
+        );
+    }
+}
+
 const STYLE: &str = "\
 *{box-sizing:border-box}\
 body{margin:0;font:16px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;background:#f4f4f6;color:#1f1f23}\
@@ -355,6 +453,9 @@ h3{font-size:.9rem;margin:10px 0 4px;color:#6a6a75;font-weight:600}\
 ol{list-style:none;padding:0;margin:0;display:flex;flex-wrap:wrap;gap:4px}\
 ol li{font-size:.8rem;font-family:ui-monospace,monospace;display:flex;align-items:center;gap:4px;background:#f4f4f6;border-radius:4px;padding:2px 6px}\
 .empty{color:#8a8a95;font-size:.9rem}\
+.login{grid-column:1/-1;background:#fff7d6;border:2px solid #e0b000;border-radius:10px;padding:14px}\
+.login h2{margin:0 0 6px;font-size:1.15rem}.login p{margin:6px 0}\
+.code{font:700 2rem/1.2 ui-monospace,monospace;letter-spacing:.12em;user-select:all}\
 footer{text-align:center;font-size:.8rem;color:#8a8a95;padding:8px 16px 20px}";
 
 /// The status page: one card per user. Self-contained (no scripts, fonts or images from
@@ -390,6 +491,7 @@ pub fn render_page(report: &StatusReport, now_unix: u64) -> String {
     if report.users.is_empty() {
         page.push_str("<p class=\"empty\">No users are running.</p>");
     }
+    render_login_prompts(&mut page, report, now_unix);
     for (login, status) in &report.users {
         render_user(&mut page, login, status, now_unix);
     }
@@ -416,18 +518,31 @@ fn swatch(rgb: Rgb) -> String {
     format!("<span class=\"swatch\" style=\"background:{rgb}\"></span>")
 }
 
+/// One user's card: the name in its current color, how it shows in chat, the facts about
+/// the user ([`user_rows`]) and the last colors.
 fn render_user(page: &mut String, login: &str, status: &UserStatus, now_unix: u64) {
     let state = state_word(&status.state);
     let login_html = html(login);
-    let current = status.current_color();
-    let rgb = current.and_then(css_color);
+    let rgb = status.current_color().and_then(css_color);
     let _ = write!(
         page,
         "<section class=\"user\" id=\"user-{login_html}\"><h2>{}{login_html} <span class=\"state {state}\">{}</span></h2>",
         rgb.map(swatch).unwrap_or_default(),
         state.replace('_', " "),
     );
-    // The name as it shows in chat, on Twitch's dark and light backgrounds.
+    render_chat_previews(page, &login_html, rgb);
+    page.push_str("<dl>");
+    for (name, value) in user_rows(status, now_unix) {
+        let _ = write!(page, "<dt>{name}</dt><dd>{value}</dd>");
+    }
+    page.push_str("</dl><h3>Last colors</h3>");
+    render_color_history(page, status, now_unix);
+    page.push_str("</section>");
+}
+
+/// The name as it shows in chat, on Twitch's dark and light backgrounds, with its contrast
+/// on each.
+fn render_chat_previews(page: &mut String, login_html: &str, rgb: Option<Rgb>) {
     for (class, background, theme) in [
         ("dark", DARK_CHAT_BACKGROUND, "dark"),
         ("light", LIGHT_CHAT_BACKGROUND, "light"),
@@ -447,11 +562,52 @@ fn render_user(page: &mut String, login: &str, status: &UserStatus, now_unix: u6
             "<div class=\"chat {class}\"><small>{contrast}</small><b{style}>{login_html}</b>: hello chat</div>"
         );
     }
-    page.push_str("<dl>");
-    let mut row = |name: &str, value: String| {
-        let _ = write!(page, "<dt>{name}</dt><dd>{value}</dd>");
-    };
-    let state_detail = match &status.state {
+}
+
+/// The facts on a user's card, as (name, HTML) rows in the order shown. A table of facts:
+/// one entry per row.
+fn user_rows(status: &UserStatus, now_unix: u64) -> [(&'static str, String); 7] {
+    [
+        ("State", state_detail(&status.state, now_unix)),
+        (
+            "Color",
+            status
+                .current_color()
+                .map_or_else(|| "not known yet".to_string(), html),
+        ),
+        (
+            "Changes",
+            if status.changes_enabled {
+                "on".to_string()
+            } else {
+                "off (cce in chat turns them on)".to_string()
+            },
+        ),
+        (
+            "Transport",
+            status
+                .transport
+                .as_deref()
+                .map_or_else(|| "—".to_string(), html),
+        ),
+        ("Channels", channel_list(&status.channels)),
+        (
+            "Last error",
+            match &status.last_error {
+                Some(error) => format!("{} ({})", html(&error.text), ago(error.at_unix, now_unix)),
+                None => "none".to_string(),
+            },
+        ),
+        (
+            "Token refresh",
+            token_refresh(status.next_token_refresh_unix, now_unix),
+        ),
+    ]
+}
+
+/// What the user's chat connection is doing, and for how long (HTML).
+fn state_detail(state: &UserState, now_unix: u64) -> String {
+    match state {
         UserState::Starting { since_unix } => format!(
             "starting for {}",
             format_seconds(now_unix.saturating_sub(*since_unix))
@@ -468,76 +624,48 @@ fn render_user(page: &mut String, login: &str, status: &UserStatus, now_unix: u6
         UserState::NeedsLogin { reason, .. } => format!("needs a new login: {}", html(reason)),
         UserState::Stopped { reason } => format!("stopped: {}", html(reason)),
         UserState::Disabled => "disabled".to_string(),
-    };
-    row("State", state_detail);
-    row(
-        "Color",
-        match current {
-            Some(color) => html(color),
-            None => "not known yet".to_string(),
-        },
-    );
-    row(
-        "Changes",
-        if status.changes_enabled {
-            "on".to_string()
-        } else {
-            "off (cce in chat turns them on)".to_string()
-        },
-    );
-    row(
-        "Transport",
-        status
-            .transport
-            .as_deref()
-            .map_or_else(|| "—".to_string(), html),
-    );
-    row(
-        "Channels",
-        if status.channels.is_empty() {
-            "—".to_string()
-        } else {
-            status
-                .channels
-                .iter()
-                .map(|channel| format!("#{}", html(channel)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        },
-    );
-    row(
-        "Last error",
-        match &status.last_error {
-            Some(error) => format!("{} ({})", html(&error.text), ago(error.at_unix, now_unix)),
-            None => "none".to_string(),
-        },
-    );
-    row(
-        "Token refresh",
-        match status.next_token_refresh_unix {
-            Some(at) if at > now_unix => format!("in {}", span(at - now_unix)),
-            Some(_) => "due now".to_string(),
-            None => "not scheduled yet".to_string(),
-        },
-    );
-    page.push_str("</dl><h3>Last colors</h3>");
+    }
+}
+
+/// The channels as `#a, #b` (HTML), or a dash for none.
+fn channel_list(channels: &[String]) -> String {
+    if channels.is_empty() {
+        return "—".to_string();
+    }
+    channels
+        .iter()
+        .map(|channel| format!("#{}", html(channel)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// When the next token refresh is due.
+fn token_refresh(next_unix: Option<u64>, now_unix: u64) -> String {
+    match next_unix {
+        Some(at) if at > now_unix => format!("in {}", span(at - now_unix)),
+        Some(_) => "due now".to_string(),
+        None => "not scheduled yet".to_string(),
+    }
+}
+
+/// The user's last colors, newest first, each as a swatch, its name and how long ago.
+fn render_color_history(page: &mut String, status: &UserStatus, now_unix: u64) {
     if status.recent_colors.is_empty() {
         page.push_str("<p class=\"empty\">No change yet.</p>");
-    } else {
-        page.push_str("<ol class=\"history\">");
-        for color in status.recent_colors.iter().rev() {
-            let _ = write!(
-                page,
-                "<li title=\"{}\">{}{} <time>{}</time></li>",
-                clock_of_day(color.at_unix),
-                css_color(&color.text).map(swatch).unwrap_or_default(),
-                html(&color.text),
-                ago(color.at_unix, now_unix)
-            );
-        }
-        page.push_str("</ol>");
+        return;
     }
-    page.push_str("</section>");
+    page.push_str("<ol class=\"history\">");
+    for color in status.recent_colors.iter().rev() {
+        let _ = write!(
+            page,
+            "<li title=\"{}\">{}{} <time>{}</time></li>",
+            clock_of_day(color.at_unix),
+            css_color(&color.text).map(swatch).unwrap_or_default(),
+            html(&color.text),
+            ago(color.at_unix, now_unix)
+        );
+    }
+    page.push_str("</ol>");
 }
 
 #[cfg(test)]
@@ -630,6 +758,54 @@ mod tests {
             assert_eq!(response.status, status, "{state:?}");
             assert!(response.body.contains(text), "{state:?}: {}", response.body);
         }
+    }
+
+    #[test]
+    fn a_login_waiting_for_a_person_shows_its_link_and_code_atop_the_page() {
+        let waiting = |uri: &str| UserState::NeedsLogin {
+            reason: "the config has no tokens; to log in, open it and enter the code".into(),
+            login_code: Some(super::super::model::LoginCode {
+                verification_uri: uri.into(),
+                user_code: "WDJB-MJHT".into(),
+                expires_unix: NOW + 1800,
+            }),
+        };
+        let cases = [
+            (
+                "https://www.twitch.tv/activate?device-code=WDJB-MJHT",
+                "<a href=\"https://www.twitch.tv/activate?device-code=WDJB-MJHT\"",
+            ),
+            // Anything but an http(s) address is shown, never linked.
+            ("javascript:alert(1)", "Open javascript:alert(1) while"),
+        ];
+        for (uri, expected) in cases {
+            let report = report(
+                NOW,
+                &[
+                    ("alice", waiting(uri)),
+                    ("bob", UserState::Connected { since_unix: NOW }),
+                ],
+            );
+            let page = get("/", &report).body;
+            let prompt_at = page.find("id=\"login-alice\"").expect("a login box");
+            assert!(
+                page.find("id=\"user-alice\"").unwrap() > prompt_at,
+                "atop: {page}"
+            );
+            for text in [
+                expected,
+                "alice: log in",
+                "<p class=\"code\">WDJB-MJHT</p>",
+                "30 min more",
+            ] {
+                assert!(page.contains(text), "{uri}: {text} missing: {page}");
+            }
+            assert!(!page.contains("href=\"javascript"), "{page}");
+            assert!(!page.contains("id=\"login-bob\""), "{page}");
+        }
+        // Once the login is done the box is gone.
+        let report = report(NOW, &[("alice", UserState::Connected { since_unix: NOW })]);
+        assert!(!get("/", &report).body.contains("class=\"login\""));
     }
 
     #[test]
@@ -763,5 +939,61 @@ mod tests {
             );
         }
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn state_details() {
+        let cases = [
+            (
+                UserState::Starting {
+                    since_unix: NOW - 3,
+                },
+                "starting for 3 s",
+            ),
+            (
+                UserState::Connected {
+                    since_unix: NOW - 9000,
+                },
+                "connected for 2 h 30 min",
+            ),
+            (
+                UserState::Reconnecting {
+                    since_unix: NOW - 5,
+                    reason: "<x>".into(),
+                },
+                "reconnecting for 5 s: &lt;x&gt;",
+            ),
+            (
+                UserState::NeedsLogin {
+                    reason: "rejected".into(),
+                    login_code: None,
+                },
+                "needs a new login: rejected",
+            ),
+            (
+                UserState::Stopped {
+                    reason: "gave up".into(),
+                },
+                "stopped: gave up",
+            ),
+            (UserState::Disabled, "disabled"),
+        ];
+        for (state, expected) in cases {
+            assert_eq!(state_detail(&state, NOW), expected, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn token_refresh_times() {
+        let cases = [
+            (Some(NOW + 3 * 3600 + 120), "in 3 h 2 min"),
+            (Some(NOW + 90), "in 90 s"),
+            (Some(NOW), "due now"),
+            (Some(NOW - 5), "due now"),
+            (None, "not scheduled yet"),
+        ];
+        for (next, expected) in cases {
+            assert_eq!(token_refresh(next, NOW), expected, "{next:?}");
+        }
     }
 }
