@@ -295,3 +295,46 @@ fn rate_limit_waits_and_failed_changes_show_in_metrics_and_on_the_page() {
     );
     assert!(daemon.shutdown(WAIT));
 }
+
+#[test]
+fn idle_connections_never_keep_a_health_probe_from_its_answer() {
+    let twitch = FakeTwitch::start();
+    let dave = account(&twitch, "statusdave", "5104", "", true);
+    let daemon = start_daemon_with(
+        &twitch,
+        vec![user_json(&dave, true, &["statusdave"])],
+        &[("TWITCH_HTTP_LISTEN", "0")],
+    );
+    let address = daemon.status_address().unwrap();
+    assert!(twitch.wait_joined("statusdave", "statusdave", WAIT));
+    assert_eq!(get(address, "/healthz").0, 200);
+
+    // Twice the connections the server serves at once, sending nothing; then probes, each
+    // after opening as many idle connections again.
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for _ in 0..3 {
+        idle.extend((0..32).map(|_| TcpStream::connect(address).unwrap()));
+        let started = Instant::now();
+        let (status, answer) = get(address, "/healthz");
+        assert_eq!(status, 200, "{answer}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // The oldest idle connection was closed to make room, without an answer.
+    let mut answer = String::new();
+    idle[0].set_read_timeout(Some(WAIT)).unwrap();
+    let _ = idle[0].read_to_string(&mut answer);
+    assert_eq!(answer, "", "closed, not answered");
+
+    // A head whose lines end with a bare LF is read; OPTIONS is not served.
+    let started = Instant::now();
+    let (status, answer) = request(address, "GET /healthz HTTP/1.1\nHost: localhost\n\n");
+    assert_eq!(status, 200, "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(request(address, "OPTIONS / HTTP/1.1\r\n\r\n").0, 405);
+    assert!(daemon.shutdown(WAIT));
+    drop(idle);
+}
