@@ -33,6 +33,25 @@ impl ChannelBans {
         self.until.get(channel).is_some_and(|until| now < *until)
     }
 
+    /// When the first ban runs out, if any holds.
+    pub fn first_end(&self) -> Option<Instant> {
+        self.until.values().min().copied()
+    }
+
+    /// The channels whose ban ran out by `now`, forgotten from now on.
+    pub fn take_ended(&mut self, now: Instant) -> Vec<Login> {
+        let ended: Vec<Login> = self
+            .until
+            .iter()
+            .filter(|(_, until)| now >= **until)
+            .map(|(channel, _)| channel.clone())
+            .collect();
+        for channel in &ended {
+            self.until.remove(channel);
+        }
+        ended
+    }
+
     /// `channels` without those banned at `now`; bans that ran out are forgotten.
     pub fn allowed(&mut self, channels: Vec<Login>, now: Instant) -> Vec<Login> {
         self.until.retain(|_, until| now < *until);
@@ -71,5 +90,23 @@ mod tests {
             }
             assert_eq!(bans.allowed(both(), hours(hour)), allowed, "at {hour} h");
         }
+    }
+
+    #[test]
+    fn ended_bans_are_taken_once_and_the_first_end_follows() {
+        let start = Instant::now();
+        let hours = |n: u64| start + Duration::from_secs(n * 3600);
+        let (one, two) = (Login::new("one"), Login::new("two"));
+        let mut bans = ChannelBans::default();
+        assert_eq!(bans.first_end(), None);
+        bans.ban(&one, hours(0));
+        bans.ban(&two, hours(2));
+        assert_eq!(bans.first_end(), Some(hours(24)));
+        assert_eq!(bans.take_ended(hours(23)), vec![]);
+        assert_eq!(bans.take_ended(hours(24)), vec![one.clone()]);
+        assert_eq!(bans.take_ended(hours(25)), vec![]);
+        assert_eq!(bans.first_end(), Some(hours(26)));
+        assert_eq!(bans.take_ended(hours(30)), vec![two]);
+        assert_eq!(bans.first_end(), None);
     }
 }

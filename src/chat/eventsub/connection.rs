@@ -170,7 +170,19 @@ impl EventSubConnection<'_> {
             match step {
                 EventSubStep::Subscribe { session_id } => {
                     let channels = self.not_banned(self.chat.channels.clone());
+                    link.bans_end_at(self.eventsub.bans.first_end());
                     self.subscribe(link, &session_id, channels)?;
+                }
+                EventSubStep::BansOver { session_id } => {
+                    let ended = self.eventsub.bans.take_ended(Instant::now());
+                    link.bans_end_at(self.eventsub.bans.first_end());
+                    if !ended.is_empty() {
+                        info!(
+                            "{login}: a day has passed since a ban revoked a chat subscription; subscribing {} channel(s) again",
+                            ended.len()
+                        );
+                        self.subscribe(link, &session_id, ended)?;
+                    }
                 }
                 EventSubStep::SubscribeRest { session_id } => {
                     let left = std::mem::take(&mut self.left);
@@ -389,7 +401,9 @@ impl EventSubConnection<'_> {
                     warn!("{login}: Twitch revoked the chat subscription for {channel} ({status})");
                     return Ok(());
                 };
-                if self.eventsub.bans.ban(channel_login, Instant::now()) {
+                let new = self.eventsub.bans.ban(channel_login, Instant::now());
+                link.bans_end_at(self.eventsub.bans.first_end());
+                if new {
                     warn!("{login}: Twitch revoked the chat subscription for {channel} ({status}): the user may not read that channel's chat now; not subscribing to it again for a day or until the config changes");
                 } else {
                     debug!("{login}: the chat subscription for {channel} revoked again ({status})");
