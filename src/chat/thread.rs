@@ -25,17 +25,6 @@ use crate::status::UserState;
 use crate::user::queue::ChangeQueue;
 use crate::user::User;
 
-/// How quiet a chat link may be, by default, before it is checked: IRC sends a PING after
-/// this much silence (Twitch's own PINGs come only every five minutes), EventSub asks Twitch
-/// for this keepalive window. With the grace each allows (IRC's
-/// [`MAX_PING_GRACE`](crate::chat::irc::link::MAX_PING_GRACE), at most ten seconds past
-/// EventSub's window) a dead link — a home router's daily reconnect, a lost
-/// NAT mapping — is noticed within 50 s and replaced within [`DEAD_LINK_LIMIT`]; EventSub
-/// does not replay what was missed.
-pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(40);
-/// How soon, with the default keepalive, a dead chat link is replaced.
-pub const DEAD_LINK_LIMIT: Duration = Duration::from_secs(60);
-
 /// How long chat waits for the token thread to deliver a usable token before it checks
 /// again (it is woken at once when a token arrives or the daemon stops).
 pub const TOKEN_RECHECK_INTERVAL: Duration = Duration::from_secs(300);
@@ -319,6 +308,7 @@ mod tests {
     use crate::chat::eventsub::link::silence_grace;
     use crate::chat::eventsub::message::keepalive_seconds_for;
     use crate::chat::irc::link::LinkTiming;
+    use crate::chat::machine::{DEAD_LINK_LIMIT, DEFAULT_KEEPALIVE};
 
     #[test]
     fn the_default_keepalive_replaces_a_dead_link_within_the_limit() {

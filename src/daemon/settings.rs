@@ -16,7 +16,7 @@ pub const DEFAULT_API_URL: &str = "https://api.twitch.tv/helix";
 pub const DEFAULT_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
 pub const DEFAULT_CONFIG_PATH: &str = "twitch_colorchanger.conf";
 /// How quiet a chat link may be before it is checked; chat owns the figure.
-pub use crate::chat::thread::DEFAULT_KEEPALIVE;
+pub use crate::chat::machine::DEFAULT_KEEPALIVE;
 /// Time allowed for a whole HTTP call to Helix or OAuth, so that no worker waits forever on
 /// a stalled server.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -8,8 +8,6 @@
 //! under `twitch.tv` at port 443. The default `wss://eventsub.wss.twitch.tv/ws` therefore
 //! follows only `wss://*.twitch.tv`.
 
-use tungstenite::http::Uri;
-
 /// The domain Twitch's EventSub hosts live under.
 pub const TWITCH_DOMAIN: &str = "twitch.tv";
 
@@ -34,20 +32,28 @@ impl std::fmt::Display for RefusedReconnect {
     }
 }
 
-/// Scheme, lowercase host and effective port of a WebSocket URL.
+/// Scheme (`wss` or not), lowercase host and effective port of a WebSocket URL. Strict on
+/// purpose: a user part (`user@`), an IPv6 literal or any character a host name or IPv4
+/// address does not hold makes it unreadable, so no URL reads one way here and another way
+/// in the dialer.
 fn parts(url: &str) -> Option<(bool, String, u16)> {
-    let uri: Uri = url.parse().ok()?;
-    let secure = match uri.scheme_str()? {
+    let (scheme, rest) = url.split_once("://")?;
+    let secure = match scheme.to_ascii_lowercase().as_str() {
         "wss" => true,
         "ws" => false,
         _ => return None,
     };
-    let host = uri.host()?.to_ascii_lowercase();
-    if host.is_empty() {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let (host, port) = match authority.split_once(':') {
+        Some((host, port)) => (host, Some(port.parse::<u16>().ok()?)),
+        None => (authority, None),
+    };
+    let host_chars = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    if host.is_empty() || !host.chars().all(host_chars) {
         return None;
     }
-    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-    Some((secure, host, port))
+    let port = port.unwrap_or(if secure { 443 } else { 80 });
+    Some((secure, host.to_ascii_lowercase(), port))
 }
 
 fn is_twitch_host(host: &str) -> bool {
@@ -107,8 +113,20 @@ mod tests {
             (
                 twitch,
                 "wss://eventsub.wss.twitch.tv@evil.example/ws",
-                Err(OtherHost),
+                Err(Unreadable),
             ),
+            (
+                twitch,
+                "wss://evil.example\\@eventsub.wss.twitch.tv/ws",
+                Err(Unreadable),
+            ),
+            (
+                twitch,
+                "wss://eventsub.wss.twitch.tv:99999/ws",
+                Err(Unreadable),
+            ),
+            (twitch, "wss://[::1]/ws", Err(Unreadable)),
+            (twitch, "WSS://eventsub.wss.twitch.tv", Ok(())),
             (twitch, "https://eventsub.wss.twitch.tv/ws", Err(Unreadable)),
             (twitch, "not a url", Err(Unreadable)),
             (twitch, "", Err(Unreadable)),

@@ -27,7 +27,7 @@ use crate::color::Rgb;
 pub const CHANNELS_PER_JOIN: usize = 20;
 /// How long an unanswered PING of ours may wait before the connection counts as dead:
 /// Twitch answers within a second, and the default keepalive plus this grace must stay
-/// within `chat::thread::DEAD_LINK_LIMIT`.
+/// within `chat::machine::DEAD_LINK_LIMIT`.
 pub const MAX_PING_GRACE: Duration = Duration::from_secs(10);
 /// The line we send when the connection has been quiet for the keepalive interval.
 pub const KEEPALIVE_PING: &str = "PING :tmi.twitch.tv";
