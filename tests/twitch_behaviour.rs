@@ -237,11 +237,13 @@ fn with_default_settings_a_dead_link_is_replaced_within_a_minute_on_both_transpo
         &twitch,
         vec![
             entry(&alice, "eventsub", &["somechannel"]),
-            entry(&bob, "irc", &["somechannel"]),
+            // Another channel: what alice says there reaches her session only, whenever
+            // bob's dead connection is gone at the fake.
+            entry(&bob, "irc", &["bobchannel"]),
         ],
     );
     assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
-    assert!(twitch.wait_joined("bob", "somechannel", WAIT));
+    assert!(twitch.wait_joined("bob", "bobchannel", WAIT));
     assert_eq!(twitch.n_eventsub_connections(), 1);
     assert_eq!(twitch.n_connections(), 1);
 
