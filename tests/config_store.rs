@@ -161,7 +161,7 @@ fn the_binary_on_a_full_disk_keeps_the_newest_tokens_and_saves_them_once_there_i
     twitch.expire_access_token("alice");
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("twitch_colorchanger.conf");
-    // A config larger than the room left; the status and unsaved-tokens files fit.
+    // A config larger than the room left; the status file and the token journal fit.
     let mut user = user_json(&alice, true, &[]);
     user["_notes"] = json!("n".repeat(3000));
     let original = serde_json::to_string_pretty(&json!({"users": [user]})).unwrap();
@@ -196,9 +196,9 @@ fn the_binary_on_a_full_disk_keeps_the_newest_tokens_and_saves_them_once_there_i
         original,
         "untouched"
     );
-    let spilled = std::fs::read_to_string(dir.path().join("twitch_colorchanger.conf.tokens"))
+    let journaled = std::fs::read_to_string(dir.path().join("twitch_colorchanger.conf.tokens"))
         .expect("the tokens are kept beside the config");
-    assert!(spilled.contains(&newest));
+    assert!(journaled.contains(&newest));
 
     // Space returns: the next retry saves the tokens in the config.
     set_file_size_limit(process.pid() as libc::pid_t, libc::RLIM_INFINITY).unwrap();
