@@ -491,8 +491,10 @@ fn temp_file_name(file_name: &std::ffi::OsStr) -> std::ffi::OsString {
 }
 
 /// The temp files (`.<name>.<pid>.<counter>.tmp`) that writes of `path` or of files named
-/// after it (`<name>.tokens`) left behind, with their modification times: those of this
-/// process and of processes still running are not included.
+/// after it (`<name>.tokens`, backups) left behind, with their modification times. Called
+/// at start, before this process writes any: files named with this process's id are
+/// leftovers too (in a container the daemon is PID 1 at every start); those of other
+/// processes still running (an `auth` beside the daemon) are not included.
 pub fn leftover_temp_files(path: &Path) -> Vec<(PathBuf, std::time::SystemTime)> {
     let Ok(target) = resolve_symlinks(path) else {
         return Vec::new();
@@ -510,7 +512,7 @@ pub fn leftover_temp_files(path: &Path) -> Vec<(PathBuf, std::time::SystemTime)>
         let Some(pid) = temp_file_pid(&name, &prefix) else {
             continue;
         };
-        if pid == std::process::id() || process_is_running(pid) {
+        if pid != std::process::id() && process_is_running(pid) {
             continue;
         }
         let modified = entry

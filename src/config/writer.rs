@@ -1345,6 +1345,11 @@ mod tests {
         fs::write(&left, serde_json::to_string(&newer).unwrap()).unwrap();
         let older = directory.path().join(".config.json.bak.1.99999999.2.tmp");
         fs::write(&older, serde_json::to_string(&initial_json()).unwrap()).unwrap();
+        // A container's daemon is PID 1 at every start: a leftover may bear our own id.
+        let same_pid = directory
+            .path()
+            .join(format!(".config.json.tokens.{}.9.tmp", std::process::id()));
+        fs::write(&same_pid, "{\"_comment\": \"cut off\"}\n").unwrap();
         let (loaded, document) = config_file::load(&path).unwrap();
         let mut users = loaded.users;
         let (writer, handle) = ConfigWriter::spawn(path.clone(), document, &mut users).unwrap();
@@ -1356,7 +1361,10 @@ mod tests {
             "refresh-alice-7"
         );
         assert_eq!(kept_refresh_token(&path, "alice"), "refresh-alice-7");
-        assert!(!left.exists() && !older.exists(), "temp files removed");
+        assert!(
+            !left.exists() && !older.exists() && !same_pid.exists(),
+            "temp files removed"
+        );
         drop(writer);
         join_within(handle, TIMEOUT);
     }
