@@ -501,3 +501,36 @@ fn edits_saved_by_rename_and_in_place_while_tokens_rotate_are_never_lost() {
         unguarded.len()
     );
 }
+
+#[test]
+fn sigterm_starts_no_color_change_after_the_signal() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &json!({ "users": [user_json(&alice, true, &[])] }),
+    );
+    let process = Process::spawn(binary_for(dir.path(), &twitch));
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+    // A change under way, answered a second later, and a second one waiting behind it.
+    twitch.push_response(
+        "PUT",
+        "/helix/chat/color",
+        fake_twitch::ScriptedResponse::status(204).delayed(Duration::from_secs(1)),
+    );
+    twitch.send_line("alice", &own_message(&alice, "alice", "one"));
+    twitch
+        .wait_request(is_color_put, WAIT)
+        .expect("the first PUT");
+    twitch.send_line("alice", &own_message(&alice, "alice", "two"));
+    sync_chat(&twitch, "alice", "both-handled");
+
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert_eq!(
+        twitch.color_puts().len(),
+        1,
+        "the change under way finished, none started after the signal\n{output}"
+    );
+}
