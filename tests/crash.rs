@@ -1,6 +1,9 @@
-//! Crash tests of the real binary against the fake Twitch (issue 19): killed with SIGKILL at
-//! random instants under heavy token rotation and restarted, a user never loses its refresh
-//! token, the config always parses and no temp file outlives a clean start.
+//! The real binary against the fake Twitch, treated as a hostile machine would (issue 19):
+//! killed with SIGKILL at random instants under heavy token rotation and restarted, a user
+//! never loses its refresh token, the config always parses and no temp file outlives a
+//! clean start; SIGTERM in a slow refresh wave sends nothing more and loses no token, nor
+//! starts a color change; SIGSTOP and SIGCONT drop no connection and fail no call; an
+//! editor saving by rename and in place while the daemon writes loses no edit.
 //!
 //! The random instants come from a small seeded generator; the seed is printed, and
 //! `CRASH_SEED=<n>` replays a run. The test never sleeps to synchronise: it waits for what
