@@ -76,6 +76,16 @@ pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// before it counts as a jump (a suspend, a VM pause, a clock set by hand).
 pub const CLOCK_JUMP_TOLERANCE: Duration = Duration::from_secs(30);
 
+/// A refusal reported after a validation said the token is good is new evidence (the token
+/// may have died since: Twitch can invalidate a token early, dev.twitch.tv "Validating
+/// requests"), so it is validated again, but at most this many times per
+/// [`REFUSAL_CHECK_WINDOW`]: a token that keeps being refused yet validates (another app's
+/// client id, a missing scope) must not turn every color change into a validation.
+pub const REFUSAL_CHECKS_PER_WINDOW: usize = 3;
+
+/// The window of [`REFUSAL_CHECKS_PER_WINDOW`].
+pub const REFUSAL_CHECK_WINDOW: Duration = Duration::from_secs(60);
+
 /// The scopes without which the daemon cannot work: chat login needs `chat:read`, color
 /// changes `user:manage:chat_color`.
 pub const REQUIRED_SCOPES: [&str; 2] = ["chat:read", "user:manage:chat_color"];
@@ -162,10 +172,12 @@ pub enum Verdict {
     Quiet,
     /// The token works. `settle`: it was reported refused, yet validates, so a new token
     /// would not help: readers should stop waiting for one. `missing_scopes`: the scopes it
-    /// lacks, given the first time they are found missing (log it once).
+    /// lacks, given the first time they are found missing (log it once). `usable`: it can
+    /// do the daemon's job (no scope missing), so a refused call is worth one more try.
     Valid {
         settle: bool,
         missing_scopes: Vec<&'static str>,
+        usable: bool,
     },
     /// The token is expired or revoked: a refresh follows.
     Refreshing,
@@ -441,6 +453,9 @@ pub struct TokenMachine {
     pub refresh_wanted: bool,
     /// Someone reported the current token refused and no validation has answered since.
     pub refusal_pending: bool,
+    /// When the validations prompted by refusals answered, the last
+    /// [`REFUSAL_CHECKS_PER_WINDOW`] at most, oldest first.
+    pub refusal_checks: Vec<WallTime>,
     /// The scopes were found missing and said so; not repeated until they are fine again.
     pub scopes_reported: bool,
     /// A call is in flight; its answer comes before anything else is done.
@@ -479,6 +494,7 @@ impl TokenMachine {
             // Without an access token, the refresh token gets one first.
             refresh_wanted: !has_access_token && has_refresh_token,
             refusal_pending: false,
+            refusal_checks: Vec::new(),
             scopes_reported: false,
             busy: false,
             n_transient_failures: 0,
@@ -517,7 +533,10 @@ impl TokenMachine {
         let Some(validated_at) = self.validated_at else {
             return TokenStep::Validate;
         };
-        if self.validation_wanted {
+        // A refusal asks for a validation at once, unless refusals have asked for too many
+        // lately: then it waits its turn, and the schedule below goes on meanwhile.
+        let held_until = self.refusal_check_at().filter(|at| now < *at);
+        if self.validation_wanted && held_until.is_none() {
             return TokenStep::Validate;
         }
         let refresh_due = self.refresh_due();
@@ -528,7 +547,36 @@ impl TokenMachine {
         if now >= validation_due {
             return TokenStep::Validate;
         }
-        TokenStep::WaitUntil(refresh_due.map_or(validation_due, |due| due.min(validation_due)))
+        let next = refresh_due.map_or(validation_due, |due| due.min(validation_due));
+        TokenStep::WaitUntil(held_until.map_or(next, |held| held.min(next)))
+    }
+
+    /// When a validation asked for by a refusal may go ahead: `None` when no refusal waits
+    /// for one, else at once (a past moment) or once the oldest of the last
+    /// [`REFUSAL_CHECKS_PER_WINDOW`] leaves the window.
+    fn refusal_check_at(&self) -> Option<WallTime> {
+        if !(self.validation_wanted && self.refusal_pending) {
+            return None;
+        }
+        if self.refusal_checks.len() < REFUSAL_CHECKS_PER_WINDOW {
+            return Some(Duration::ZERO);
+        }
+        self.refusal_checks
+            .first()
+            .map(|oldest| *oldest + REFUSAL_CHECK_WINDOW)
+    }
+
+    /// Counts a validation that answered a refusal, for [`Self::refusal_check_at`].
+    fn note_refusal_check(&mut self, now: WallTime) {
+        if !self.refusal_pending {
+            return;
+        }
+        self.refusal_checks.push(now);
+        let excess = self
+            .refusal_checks
+            .len()
+            .saturating_sub(REFUSAL_CHECKS_PER_WINDOW);
+        self.refusal_checks.drain(..excess);
     }
 
     /// A new code now, or a wait for the moment the rate limit allows one.
@@ -558,8 +606,11 @@ impl TokenMachine {
     }
 
     /// Someone reported the current token refused. The token is validated (at once unless
-    /// a backoff holds): a refresh follows only if validation finds it dead, so a token that
-    /// works for OAuth is never refreshed over and over. False when nothing will be done
+    /// a backoff holds, or refusals asked for [`REFUSAL_CHECKS_PER_WINDOW`] validations
+    /// within the last [`REFUSAL_CHECK_WINDOW`]): a refresh follows only if validation finds
+    /// it dead, so a token that works for OAuth is never refreshed over and over. A refusal
+    /// that comes after a validation said "good" is checked again the same way, so a token
+    /// Twitch invalidates later is refreshed within seconds. False when nothing will be done
     /// (a login is under way or the user stopped).
     pub fn on_refused(&mut self) -> bool {
         if self.phase != Phase::Tokens {
@@ -583,6 +634,9 @@ impl TokenMachine {
     /// Records the answer to the call in flight and says what it means.
     pub fn on_answer(&mut self, now: WallTime, answer: Answer, random_unit: f64) -> Verdict {
         self.busy = false;
+        if matches!(answer, Answer::Valid { .. } | Answer::Invalid) {
+            self.note_refusal_check(now);
+        }
         match answer {
             Answer::Valid {
                 own_account: false, ..
@@ -597,6 +651,7 @@ impl TokenMachine {
                 let settle = std::mem::take(&mut self.refusal_pending);
                 Verdict::Valid {
                     settle,
+                    usable: missing.is_empty(),
                     missing_scopes: if report { missing } else { Vec::new() },
                 }
             }
@@ -660,6 +715,7 @@ impl TokenMachine {
                 self.scopes_reported = !missing.is_empty();
                 Verdict::Valid {
                     settle: false,
+                    usable: missing.is_empty(),
                     missing_scopes: missing,
                 }
             }
@@ -1083,6 +1139,7 @@ mod tests {
         let quiet_valid = Verdict::Valid {
             settle: false,
             missing_scopes: Vec::new(),
+            usable: true,
         };
         let stories: Vec<(&str, TokenMachine, Vec<Beat>)> = vec![
             (
@@ -1183,6 +1240,7 @@ mod tests {
                         Verdict::Valid {
                             settle: false,
                             missing_scopes: vec!["user:manage:chat_color"],
+                            usable: false,
                         },
                         TokenStep::WaitUntil(at(HOUR)),
                     ),
@@ -1193,7 +1251,11 @@ mod tests {
                             scopes: scopes(&["chat:read"]),
                             expires_in: 3 * HOUR,
                         },
-                        quiet_valid.clone(),
+                        Verdict::Valid {
+                            settle: false,
+                            missing_scopes: Vec::new(),
+                            usable: false,
+                        },
                         TokenStep::WaitUntil(at(2 * HOUR)),
                     ),
                 ],
@@ -1376,7 +1438,8 @@ mod tests {
             machine.on_answer(at(MINUTE), valid(3 * HOUR), 0.5),
             Verdict::Valid {
                 settle: true,
-                missing_scopes: Vec::new()
+                missing_scopes: Vec::new(),
+                usable: true,
             }
         );
         assert_eq!(
@@ -1392,6 +1455,61 @@ mod tests {
             ..fresh()
         };
         assert!(!stopped.on_refused());
+    }
+
+    /// Issue 20, point 1: a 401 after a validation said "good" is new evidence. Refusals are
+    /// validated again, three per minute at most, and a token found dead is refreshed.
+    #[test]
+    fn refusals_after_a_good_validation_are_validated_again_a_few_times_a_minute() {
+        let mut machine = fresh();
+        let settled = Verdict::Valid {
+            settle: true,
+            missing_scopes: Vec::new(),
+            usable: true,
+        };
+        // (refused at, answer to the validation, verdict; None: no validation yet)
+        let beats: [(Duration, Option<(Answer, Verdict)>); 5] = [
+            (secs(1), Some((valid(4 * HOUR), settled.clone()))),
+            (secs(2), Some((valid(4 * HOUR), settled.clone()))),
+            (secs(3), Some((valid(4 * HOUR), settled.clone()))),
+            (secs(4), None),
+            (secs(61), Some((Answer::Invalid, Verdict::Refreshing))),
+        ];
+        for (offset, answer) in beats {
+            let now = at(offset);
+            assert!(machine.on_refused());
+            match answer {
+                Some((answer, verdict)) => {
+                    assert_eq!(machine.next_step(now), TokenStep::Validate, "{offset:?}");
+                    machine.started();
+                    assert_eq!(machine.on_answer(now, answer, 0.5), verdict, "{offset:?}");
+                }
+                None => assert_eq!(
+                    machine.next_step(now),
+                    TokenStep::WaitUntil(at(secs(61))),
+                    "the fourth in a minute waits for the first to leave the window"
+                ),
+            }
+        }
+        assert_eq!(machine.next_step(at(secs(61))), TokenStep::Refresh);
+        // A held check does not hold up a refresh that falls due meanwhile.
+        let held = TokenMachine {
+            refusal_pending: true,
+            validation_wanted: true,
+            refusal_checks: vec![at(secs(1)), at(secs(2)), at(secs(3))],
+            expires_at: Some(at(secs(30))),
+            lifetime: Some(4 * HOUR),
+            ..fresh()
+        };
+        assert_eq!(held.next_step(at(secs(4))), TokenStep::Refresh);
+        let held = TokenMachine {
+            expires_at: Some(at(5 * HOUR)),
+            ..held
+        };
+        assert_eq!(
+            held.next_step(at(secs(4))),
+            TokenStep::WaitUntil(at(secs(61)))
+        );
     }
 
     #[test]

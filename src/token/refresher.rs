@@ -33,7 +33,7 @@ use crate::token::machine::{
     ReplySummary, TokenMachine, TokenStep, Verdict, WallTime,
 };
 use crate::twitch::oauth::{OAuth, OAuthError, TokenGrant};
-use crate::user::{Rejection, RejectionRoute, User};
+use crate::user::{Rejection, RejectionRoute, Settled, User};
 
 /// Threads making OAuth calls. Each user has at most one call in flight, so a few slow
 /// users (each bounded by the HTTP timeout) leave the others' calls to the rest; refreshes
@@ -624,17 +624,20 @@ impl Refresher {
             Verdict::Valid {
                 settle,
                 missing_scopes,
+                usable,
             } => {
                 let generation = user.token.current().1;
+                if !usable {
+                    user.token.settle(generation, Settled::CannotHelp);
+                }
                 if !missing_scopes.is_empty() {
                     error!(
                         "{login}: the token lacks the scope(s) {}, so Twitch refuses what needs them; a new token will not help. Fix: run `twitch-colorchanger auth --user {login}`",
                         missing_scopes.join(", ")
                     );
-                    user.token.settle(generation);
-                } else if settle {
-                    info!("{login}: Twitch refused the access token, but it validates; a new token would not help, so none is fetched");
-                    user.token.settle(generation);
+                } else if settle && usable {
+                    info!("{login}: Twitch refused the access token, but it validates; trying again with it (a new token would not help, so none is fetched)");
+                    user.token.settle(generation, Settled::Validates);
                 }
             }
             Verdict::Refreshing => {
