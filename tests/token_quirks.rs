@@ -39,7 +39,10 @@ fn a_401_for_a_token_that_validates_retries_the_change_and_a_later_death_is_refr
     let puts = twitch.wait_color_puts(2, WAIT);
     assert_eq!(puts.len(), 2, "the refused change is tried again");
     assert_eq!(puts[1].query_param("color"), puts[0].query_param("color"));
-    assert_eq!(puts[1].header("authorization"), puts[0].header("authorization"));
+    assert_eq!(
+        puts[1].header("authorization"),
+        puts[0].header("authorization")
+    );
     assert!(
         !twitch.requests().iter().any(is_token_call),
         "a token that validates is not refreshed"
@@ -67,8 +70,73 @@ fn a_401_for_a_token_that_validates_retries_the_change_and_a_later_death_is_refr
         puts[3].query_param("color").unwrap()
     );
     assert_eq!(
-        twitch.requests().iter().filter(|r| is_token_call(r)).count(),
+        twitch
+            .requests()
+            .iter()
+            .filter(|r| is_token_call(r))
+            .count(),
         1,
         "one refresh"
+    );
+}
+
+/// Issue 20, point 6: a token pasted from another app (its client id is not the configured
+/// one) is named with its fix at start and again after Helix refuses it, Twitch's 401 message
+/// is logged, and nothing is refreshed or retried in vain.
+#[test]
+fn a_token_made_for_another_client_id_is_explained_with_its_fix() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    let mut user = user_json(&alice, true, &[]);
+    user["client_id"] = serde_json::json!("cid-mine");
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &serde_json::json!({"users": [user]}));
+    let process = Process::spawn(binary_for(dir.path(), &twitch));
+    assert!(twitch.wait_joined("alice", "alice", WAIT));
+    let explains = |line: &str| line.contains("made for another Twitch app");
+    let at_start = process
+        .wait_line(explains, WAIT)
+        .expect("the mismatch is named at start");
+    for part in [
+        "cid-alice",
+        "cid-mine",
+        "twitch-colorchanger auth --user alice",
+    ] {
+        assert!(at_start.contains(part), "{part} missing: {at_start}");
+    }
+
+    twitch.send_line("alice", &own_message(&alice, "alice", "hi"));
+    // The change fails with Twitch's 401 message, and the refusal is checked: validation
+    // names the mismatch again. The two lines come in either order.
+    let after_401: Vec<String> = (0..2)
+        .map(|_| {
+            process
+                .wait_line(
+                    |line| explains(line) || line.contains("color change to"),
+                    WAIT,
+                )
+                .expect("the failed change and the explanation")
+        })
+        .collect();
+    let failed = after_401
+        .iter()
+        .find(|line| line.contains("color change to"))
+        .expect("the failed change");
+    assert!(
+        failed.contains("Client ID and OAuth token do not match"),
+        "Twitch's 401 message: {failed}"
+    );
+    assert!(after_401.iter().any(|line| explains(line)), "{after_401:?}");
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert_eq!(
+        output.lines().filter(|line| explains(line)).count(),
+        2,
+        "named at start and after the 401: {output}"
+    );
+    assert_eq!(twitch.color_puts().len(), 1, "no retry that cannot help");
+    assert!(
+        !twitch.requests().iter().any(is_token_call),
+        "no refresh that cannot help"
     );
 }

@@ -181,7 +181,7 @@ fn change_color<R: rand::Rng + ?Sized>(
             }
             Err(error) => error,
         };
-        if error == HelixError::Unauthorized && n_token_retries < MAX_TOKEN_RETRIES {
+        if matches!(error, HelixError::Unauthorized { .. }) && n_token_retries < MAX_TOKEN_RETRIES {
             n_token_retries += 1;
             // Every 401 is reported, including one after the token was found to validate:
             // the token may have died since, and the token thread validates again (a few

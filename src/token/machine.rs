@@ -173,11 +173,14 @@ pub enum Verdict {
     /// The token works. `settle`: it was reported refused, yet validates, so a new token
     /// would not help: readers should stop waiting for one. `missing_scopes`: the scopes it
     /// lacks, given the first time they are found missing (log it once). `usable`: it can
-    /// do the daemon's job (no scope missing), so a refused call is worth one more try.
+    /// do the daemon's job (no scope missing, made for the configured client id), so a
+    /// refused call is worth one more try. `other_client`: it was made for another app's
+    /// client id, to be said (at its first validation and after each refusal).
     Valid {
         settle: bool,
         missing_scopes: Vec<&'static str>,
         usable: bool,
+        other_client: bool,
     },
     /// The token is expired or revoked: a refresh follows.
     Refreshing,
@@ -194,10 +197,12 @@ pub enum Verdict {
 /// What an OAuth call came back with, reduced to what the machine needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// Validation passed. `own_account`: the token is the configured user's. `scopes`: what
+    /// Validation passed. `own_account`: the token is the configured user's. `own_client`: it
+    /// was made for the configured client id (Helix refuses it otherwise). `scopes`: what
     /// it grants. `expires_in`: zero for tokens that do not expire.
     Valid {
         own_account: bool,
+        own_client: bool,
         scopes: Vec<String>,
         expires_in: Duration,
     },
@@ -290,9 +295,11 @@ pub enum Approver {
 /// stay with the shell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplySummary {
-    /// The token validated; `own_account`: it is the configured user's.
+    /// The token validated; `own_account`: it is the configured user's; `own_client`: it was
+    /// made for the configured client id.
     Validated {
         own_account: bool,
+        own_client: bool,
         scopes: Vec<String>,
         expires_in: Duration,
     },
@@ -355,6 +362,7 @@ pub fn decide_reply(reply: ReplySummary) -> ReplyDecision {
     match reply {
         ReplySummary::Validated {
             own_account,
+            own_client,
             scopes,
             expires_in,
         } => decision(
@@ -366,6 +374,7 @@ pub fn decide_reply(reply: ReplySummary) -> ReplyDecision {
             },
             Answer::Valid {
                 own_account,
+                own_client,
                 scopes,
                 expires_in,
             },
@@ -642,8 +651,12 @@ impl TokenMachine {
                 own_account: false, ..
             } => self.log_in(LoginReason::WrongAccount),
             Answer::Valid {
-                scopes, expires_in, ..
+                own_client,
+                scopes,
+                expires_in,
+                ..
             } => {
+                let first = self.validated_at.is_none();
                 self.after_validation(now, expires_in);
                 let missing = missing_scopes(&scopes);
                 let report = !missing.is_empty() && !self.scopes_reported;
@@ -651,8 +664,10 @@ impl TokenMachine {
                 let settle = std::mem::take(&mut self.refusal_pending);
                 Verdict::Valid {
                     settle,
-                    usable: missing.is_empty(),
+                    usable: missing.is_empty() && own_client,
                     missing_scopes: if report { missing } else { Vec::new() },
+                    // Said at the token's first validation and after every refusal.
+                    other_client: !own_client && (first || settle),
                 }
             }
             Answer::Invalid if self.refreshed_unvalidated => {
@@ -717,6 +732,7 @@ impl TokenMachine {
                     settle: false,
                     usable: missing.is_empty(),
                     missing_scopes: missing,
+                    other_client: false,
                 }
             }
             Answer::DeviceRefused => {
@@ -855,6 +871,7 @@ mod tests {
     fn valid(expires_in: Duration) -> Answer {
         Answer::Valid {
             own_account: true,
+            own_client: true,
             scopes: scopes(&REQUIRED_SCOPES),
             expires_in,
         }
@@ -1140,6 +1157,7 @@ mod tests {
             settle: false,
             missing_scopes: Vec::new(),
             usable: true,
+            other_client: false,
         };
         let stories: Vec<(&str, TokenMachine, Vec<Beat>)> = vec![
             (
@@ -1219,6 +1237,7 @@ mod tests {
                     Duration::ZERO,
                     Answer::Valid {
                         own_account: false,
+                        own_client: true,
                         scopes: scopes(&REQUIRED_SCOPES),
                         expires_in: HOUR,
                     },
@@ -1234,6 +1253,7 @@ mod tests {
                         Duration::ZERO,
                         Answer::Valid {
                             own_account: true,
+                            own_client: true,
                             scopes: scopes(&["chat:read"]),
                             expires_in: 4 * HOUR,
                         },
@@ -1241,6 +1261,7 @@ mod tests {
                             settle: false,
                             missing_scopes: vec!["user:manage:chat_color"],
                             usable: false,
+                            other_client: false,
                         },
                         TokenStep::WaitUntil(at(HOUR)),
                     ),
@@ -1248,6 +1269,7 @@ mod tests {
                         HOUR,
                         Answer::Valid {
                             own_account: true,
+                            own_client: true,
                             scopes: scopes(&["chat:read"]),
                             expires_in: 3 * HOUR,
                         },
@@ -1255,6 +1277,7 @@ mod tests {
                             settle: false,
                             missing_scopes: Vec::new(),
                             usable: false,
+                            other_client: false,
                         },
                         TokenStep::WaitUntil(at(2 * HOUR)),
                     ),
@@ -1440,6 +1463,7 @@ mod tests {
                 settle: true,
                 missing_scopes: Vec::new(),
                 usable: true,
+                other_client: false,
             }
         );
         assert_eq!(
@@ -1466,6 +1490,7 @@ mod tests {
             settle: true,
             missing_scopes: Vec::new(),
             usable: true,
+            other_client: false,
         };
         // (refused at, answer to the validation, verdict; None: no validation yet)
         let beats: [(Duration, Option<(Answer, Verdict)>); 5] = [
@@ -1510,6 +1535,51 @@ mod tests {
             held.next_step(at(secs(4))),
             TokenStep::WaitUntil(at(secs(61)))
         );
+    }
+
+    /// Issue 20, point 6: a token made for another app's client id is said at its first
+    /// validation and after each refusal, never refreshed, and never worth a retry.
+    #[test]
+    fn a_token_of_another_client_is_named_at_start_and_after_each_refusal() {
+        let other_client = Answer::Valid {
+            own_account: true,
+            own_client: false,
+            scopes: scopes(&REQUIRED_SCOPES),
+            expires_in: 4 * HOUR,
+        };
+        let verdict = |settle, other_client| Verdict::Valid {
+            settle,
+            missing_scopes: Vec::new(),
+            usable: false,
+            other_client,
+        };
+        let mut machine = TokenMachine::new(T0, true, true);
+        // (when, refused first, expected verdict)
+        let beats = [
+            (Duration::ZERO, false, verdict(false, true)),
+            (HOUR, false, verdict(false, false)),
+            (HOUR + MINUTE, true, verdict(true, true)),
+        ];
+        for (offset, refused, expected) in beats {
+            if refused {
+                assert!(machine.on_refused());
+            }
+            assert_eq!(
+                machine.next_step(at(offset)),
+                TokenStep::Validate,
+                "{offset:?}"
+            );
+            machine.started();
+            assert_eq!(
+                machine.on_answer(at(offset), other_client.clone(), 0.5),
+                expected,
+                "{offset:?}"
+            );
+            assert!(
+                matches!(machine.next_step(at(offset)), TokenStep::WaitUntil(_)),
+                "no refresh"
+            );
+        }
     }
 
     #[test]
@@ -1684,6 +1754,7 @@ mod tests {
                 "validated, own account",
                 ReplySummary::Validated {
                     own_account: true,
+                    own_client: true,
                     scopes: granted.clone(),
                     expires_in: HOUR,
                 },
@@ -1695,6 +1766,7 @@ mod tests {
                 "validated, another account: the machine decides (WrongAccount)",
                 ReplySummary::Validated {
                     own_account: false,
+                    own_client: true,
                     scopes: granted.clone(),
                     expires_in: HOUR,
                 },
@@ -1702,6 +1774,7 @@ mod tests {
                 Carry::Nothing,
                 Answer::Valid {
                     own_account: false,
+                    own_client: true,
                     scopes: granted.clone(),
                     expires_in: HOUR,
                 },

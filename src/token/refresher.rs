@@ -208,6 +208,9 @@ struct Slot {
     retired: bool,
     /// A retired slot of the same login whose call is in flight: this one waits for it.
     waits_for: Option<u64>,
+    /// The client id the last validation named (not a secret), for the log line that
+    /// explains a token made for another app.
+    validated_client_id: Option<String>,
 }
 
 struct Refresher {
@@ -389,6 +392,7 @@ impl Refresher {
                 consumed: Vec::new(),
                 retired: false,
                 waits_for,
+                validated_client_id: None,
             },
         );
         if waits_for.is_none() {
@@ -569,7 +573,10 @@ impl Refresher {
         };
         let login = slot.entry.user.login.clone();
         let detail = reply_detail(&done.reply);
-        let decision = decide_reply(summarize(&done.reply, &login));
+        let decision = decide_reply(summarize(&done.reply, &login, &slot.entry.user.client_id));
+        if let Reply::Validated(Ok(validation)) = &done.reply {
+            slot.validated_client_id = Some(validation.client_id.clone());
+        }
         if decision.call == CallKind::Refresh {
             let refreshed = matches!(decision.answer, Answer::Refreshed { .. });
             counters::token_refresh(if refreshed {
@@ -625,10 +632,22 @@ impl Refresher {
                 settle,
                 missing_scopes,
                 usable,
+                other_client,
             } => {
                 let generation = user.token.current().1;
                 if !usable {
                     user.token.settle(generation, Settled::CannotHelp);
+                }
+                if other_client {
+                    // Helix takes a user token only with the Client-Id it was made for, and
+                    // answers 401 otherwise ("Client ID and OAuth token do not match";
+                    // dev.twitch.tv, "Twitch API reference", and docs/twitch-behaviour.md).
+                    // Validation names the token's client id.
+                    let theirs = slot.validated_client_id.as_deref().unwrap_or("?");
+                    error!(
+                        "{login}: the access token was made for another Twitch app (client id {theirs}), not for the configured client_id {}; Twitch refuses it for color changes (401), and a refresh cannot fix that. Fix: log in again with this app's client id: `twitch-colorchanger auth --user {login}`",
+                        user.client_id
+                    );
                 }
                 if !missing_scopes.is_empty() {
                     error!(
@@ -722,11 +741,15 @@ fn needs_login(machine: &TokenMachine, code: Option<&LoginCode>) -> UserState {
 }
 
 /// A call's reply reduced to what decides the next step (see [`decide_reply`]): whether a
-/// validation is of `login`'s own account, and how an error failed.
-fn summarize(reply: &Reply, login: &Login) -> ReplySummary {
+/// validation is of `login`'s own account and of the configured `client_id`, and how an
+/// error failed.
+fn summarize(reply: &Reply, login: &Login, client_id: &str) -> ReplySummary {
     match reply {
         Reply::Validated(Ok(validation)) => ReplySummary::Validated {
             own_account: validation.login == *login,
+            // An answer without a client id tells nothing against the configured one.
+            own_client: validation.client_id.is_empty()
+                || validation.client_id.trim() == client_id.trim(),
             scopes: validation.scopes.clone(),
             expires_in: validation.expires_in,
         },
@@ -980,6 +1003,20 @@ mod tests {
                 Reply::Validated(Ok(validation("alice"))),
                 ReplySummary::Validated {
                     own_account: true,
+                    own_client: true,
+                    scopes: chat_read.clone(),
+                    expires_in: HOUR,
+                },
+            ),
+            (
+                "a token made for another app's client id",
+                Reply::Validated(Ok(Validation {
+                    client_id: "other-app".to_string(),
+                    ..validation("alice")
+                })),
+                ReplySummary::Validated {
+                    own_account: true,
+                    own_client: false,
                     scopes: chat_read.clone(),
                     expires_in: HOUR,
                 },
@@ -989,6 +1026,7 @@ mod tests {
                 Reply::Validated(Ok(validation("mallory"))),
                 ReplySummary::Validated {
                     own_account: false,
+                    own_client: true,
                     scopes: chat_read.clone(),
                     expires_in: HOUR,
                 },
@@ -1061,7 +1099,7 @@ mod tests {
             ),
         ];
         for (name, reply, summary) in cases {
-            assert_eq!(summarize(&reply, &login), summary, "{name}");
+            assert_eq!(summarize(&reply, &login, "client"), summary, "{name}");
         }
     }
 

@@ -211,7 +211,11 @@ mod tests {
                 ]),
             ),
             (200, r#"{"data":[]}"#, Ok(vec![])),
-            (401, "", Err(HelixError::Unauthorized)),
+            (
+                401,
+                "",
+                Err(HelixError::Unauthorized { message: "".into() }),
+            ),
             (
                 400,
                 r#"{"message":"too many"}"#,
@@ -245,7 +249,11 @@ mod tests {
                 Ok(Subscribed::Created),
             ),
             (409, "", Ok(Subscribed::AlreadyExists)),
-            (401, "", Err(HelixError::Unauthorized)),
+            (
+                401,
+                "",
+                Err(HelixError::Unauthorized { message: "".into() }),
+            ),
             (
                 403,
                 r#"{"message":"subscription missing proper authorization"}"#,
@@ -286,7 +294,11 @@ mod tests {
             ),
             (200, r#"{"data":[{"user_id":"1","color":""}]}"#, Ok(None)),
             (200, r#"{"data":[]}"#, Ok(None)),
-            (401, "", Err(HelixError::Unauthorized)),
+            (
+                401,
+                "",
+                Err(HelixError::Unauthorized { message: "".into() }),
+            ),
         ];
         for (status, body, expected) in cases {
             assert_eq!(interpret_chat_color(status, body), expected, "{body}");

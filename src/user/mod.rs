@@ -164,7 +164,9 @@ impl TokenCell {
             .wait_timeout_while(state, timeout, |state| {
                 state.generation <= generation
                     && !state.closed
-                    && !state.settled.is_some_and(|(settled, _)| settled == generation)
+                    && state
+                        .settled
+                        .is_none_or(|(settled, _)| settled != generation)
             })
             .unwrap_or_else(PoisonError::into_inner);
         if state.closed {
@@ -233,7 +235,9 @@ impl TokenCell {
             .wait_timeout_while(state, timeout, |state| {
                 state.generation <= generation
                     && !state.closed
-                    && !state.settled.is_some_and(|(settled, _)| settled == generation)
+                    && state
+                        .settled
+                        .is_none_or(|(settled, _)| settled != generation)
             })
             .unwrap_or_else(PoisonError::into_inner);
         (state.generation > generation && !state.closed)
