@@ -295,3 +295,50 @@ fn rate_limit_waits_and_failed_changes_show_in_metrics_and_on_the_page() {
     );
     assert!(daemon.shutdown(WAIT));
 }
+
+/// Issue 20: connections that send nothing must not turn `/healthz` into 503 (a health check
+/// on the page would then have the daemon restarted by anyone who can reach the port). With
+/// twice as many idle connections as the server serves at once, a probe is still answered
+/// 200 within a second; a head that ends in bare LF is read, not timed out; any other method
+/// than GET and HEAD is 405, `OPTIONS *` included.
+#[test]
+fn idle_connections_never_starve_health_probes() {
+    let twitch = FakeTwitch::start();
+    let dave = account(&twitch, "statusdave", "5104", "", true);
+    let daemon = start_daemon_with(
+        &twitch,
+        vec![user_json(&dave, true, &[])],
+        &[("TWITCH_HTTP_LISTEN", "127.0.0.1:0")],
+    );
+    let address = daemon.status_address().unwrap();
+    assert!(twitch.wait_joined("statusdave", "statusdave", WAIT));
+    let mut idle = Vec::new();
+    for index in 0..32 {
+        let mut stream = TcpStream::connect(address).unwrap();
+        if index % 2 == 0 {
+            stream.write_all(b"GET /healthz HT").unwrap();
+        }
+        idle.push(stream);
+    }
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (status, response) = get(address, "/healthz");
+        assert_eq!(status, 200, "{response}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "answered after {:?}",
+            started.elapsed()
+        );
+        // More idle clients keep arriving.
+        idle.push(TcpStream::connect(address).unwrap());
+    }
+    let started = Instant::now();
+    let (status, _) = request(address, "GET /healthz HTTP/1.1\nHost: localhost\n\n");
+    assert_eq!(status, 200, "a head ending in bare LF is read");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    for raw in ["OPTIONS * HTTP/1.1\r\n\r\n", "OPTIONS / HTTP/1.1\r\n\r\n"] {
+        assert_eq!(request(address, raw).0, 405, "{raw:?}");
+    }
+    assert!(daemon.shutdown(WAIT));
+    drop(idle);
+}

@@ -73,10 +73,13 @@ Options:
 
 Environment:
   TWITCH_CONF_FILE                 config file path when --config is not given
+  TWITCH_STATUS_FILE               status file path when --status-file is not given
   TWITCH_HTTP_LISTEN               address of the status server when --listen is not given
   TWITCH_USERNAME_N, TWITCH_ACCESS_TOKEN_N, TWITCH_REFRESH_TOKEN_N, TWITCH_CLIENT_ID_N,
   TWITCH_CLIENT_SECRET_N, TWITCH_CHANNELS_N, USE_RANDOM_COLORS_N
                                    users for container setups (N = 1, 2, …)
+  TWITCH_COLOR_MODE_N, TWITCH_RAINBOW_STEP_N, TWITCH_PALETTE_N, TWITCH_PALETTE_ORDER_N,
+  TWITCH_CHANGE_EVERY_SECONDS_N    their colors, as the config's fields of the same names
   LOG_LEVEL=debug|info|warn|error  log level (DEBUG=true is the same as LOG_LEVEL=debug)
   TWITCH_CHAT_TRANSPORT_N          chat over irc, eventsub or auto (default: eventsub when
                                    the token has user:read:chat, else irc)
@@ -678,5 +681,38 @@ mod tests {
             settings.listen.map(|a| a.to_string()).as_deref(),
             Some("127.0.0.1:8080")
         );
+    }
+
+    #[test]
+    fn help_names_every_variable_a_user_can_be_set_with() {
+        use crate::config::Field;
+        let fields = [
+            Field::Username,
+            Field::ClientId,
+            Field::ClientSecret,
+            Field::AccessToken,
+            Field::RefreshToken,
+            Field::TokenExpiresAt,
+            Field::Channels,
+            Field::IsPrimeOrTurbo,
+            Field::Enabled,
+            Field::ColorMode,
+            Field::RainbowStep,
+            Field::Palette,
+            Field::PaletteOrder,
+            Field::ChangeEverySeconds,
+            Field::ChatTransport,
+        ];
+        for field in fields {
+            if let Some(prefix) = field.env_prefix() {
+                let named = format!("{prefix}_N");
+                assert!(
+                    USAGE
+                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .any(|word| word == named),
+                    "--help does not name {named}"
+                );
+            }
+        }
     }
 }

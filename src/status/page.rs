@@ -89,14 +89,18 @@ pub fn respond(
     else {
         return refusal(400);
     };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
+    if !version.starts_with("HTTP/1.") {
         return refusal(400);
     }
+    // The method first: `OPTIONS *` is a method we do not serve, not a bad target.
     let head_only = match method {
         "GET" => false,
         "HEAD" => true,
         _ => return refusal(405),
     };
+    if !target.starts_with('/') {
+        return refusal(400);
+    }
     let path = target.split(['?', '#']).next().unwrap_or_default();
     let mut response = match path {
         "/" => Response {
@@ -697,6 +701,7 @@ mod tests {
             ("GET /../etc/passwd HTTP/1.1", 404, "text/plain"),
             ("POST / HTTP/1.1", 405, "text/plain"),
             ("DELETE /metrics HTTP/1.1", 405, "text/plain"),
+            ("OPTIONS * HTTP/1.1", 405, "text/plain"),
             ("GET / SPDY/3", 400, "text/plain"),
             ("GET http://x/ HTTP/1.1", 400, "text/plain"),
             ("GET /", 400, "text/plain"),

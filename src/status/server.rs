@@ -4,13 +4,16 @@
 //!
 //! Each connection gets its own short-lived thread and one request; the request head is
 //! bounded in size ([`MAX_REQUEST_BYTES`]) and in time ([`REQUEST_TIMEOUT`], for the whole
-//! head, not per read), and at most [`MAX_CONNECTIONS`] are served at once, so a slow or
-//! hostile client costs a thread for a few seconds and never holds up the daemon or other
-//! clients for long. Nothing it serves holds a token or secret: the board never has any.
+//! head, not per read), and at most [`MAX_CONNECTIONS`] are served at once. When all of them
+//! are taken, the oldest connection that has not yet sent its whole head is closed to make
+//! room: clients that connect and send nothing can never keep a health probe (which sends its
+//! request at once) from being answered. Only when every connection is busy answering does a
+//! newcomer get 503. Nothing it serves holds a token or secret: the board never has any.
 
 use std::io::{self, Read, Write};
+use std::net::Shutdown;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -100,9 +103,26 @@ impl StatusServer {
     }
 }
 
+/// One connection being served, as the accept loop keeps it.
+struct Client {
+    handle: JoinHandle<()>,
+    /// A handle on the socket, to close it when room is needed.
+    stream: TcpStream,
+    /// Set once its whole request head arrived: from then on it is answered, not closed.
+    head_read: Arc<AtomicBool>,
+    /// Closed to make room; its thread ends on its own.
+    closed: bool,
+}
+
+impl Client {
+    fn counts(&self) -> bool {
+        !self.closed && !self.handle.is_finished()
+    }
+}
+
 fn accept_loop(listener: &TcpListener, board: &StatusBoard, stop: &StopSignal) {
-    let active = Arc::new(AtomicUsize::new(0));
-    let mut connections: Vec<JoinHandle<()>> = Vec::new();
+    // Oldest first.
+    let mut clients: Vec<Client> = Vec::new();
     for stream in listener.incoming() {
         if stop.is_stopped() {
             break;
@@ -117,56 +137,86 @@ fn accept_loop(listener: &TcpListener, board: &StatusBoard, stop: &StopSignal) {
                 continue;
             }
         };
-        connections.retain(|handle| !handle.is_finished());
-        if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+        let (finished, open): (Vec<Client>, Vec<Client>) = clients
+            .into_iter()
+            .partition(|client| client.handle.is_finished());
+        clients = open;
+        for client in finished {
+            let _ = client.handle.join();
+        }
+        if !make_room(&mut clients) {
             let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
             let _ = (&stream).write_all(&refusal(503).to_bytes());
             continue;
         }
-        active.fetch_add(1, Ordering::SeqCst);
-        let guard = ActiveGuard(Arc::clone(&active));
+        let Ok(watched) = stream.try_clone() else {
+            continue;
+        };
+        let head_read = Arc::new(AtomicBool::new(false));
+        let thread_head_read = Arc::clone(&head_read);
         let board = board.clone();
         let stop = stop.clone();
         let spawned = thread::Builder::new()
             .name("http-client".to_string())
             .stack_size(CONNECTION_STACK_SIZE)
-            .spawn(move || {
-                let _guard = guard;
-                serve(stream, &board, &stop);
-            });
+            .spawn(move || serve(stream, &board, &stop, &thread_head_read));
         match spawned {
-            Ok(handle) => connections.push(handle),
+            Ok(handle) => clients.push(Client {
+                handle,
+                stream: watched,
+                head_read,
+                closed: false,
+            }),
             Err(error) => warn!("status server: cannot start a connection thread: {error}"),
         }
     }
     // The stop signal has shut every client socket down; their threads end at once.
-    for handle in connections {
-        let _ = handle.join();
+    for client in clients {
+        let _ = client.handle.join();
     }
 }
 
-/// Counts a connection as active until dropped.
-struct ActiveGuard(Arc<AtomicUsize>);
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+/// Makes room for one more connection when [`MAX_CONNECTIONS`] are served: closes the
+/// oldest that has not sent its whole head yet. False when every one is being answered.
+fn make_room(clients: &mut [Client]) -> bool {
+    if clients.iter().filter(|client| client.counts()).count() < MAX_CONNECTIONS {
+        return true;
+    }
+    let waiting = clients
+        .iter_mut()
+        .find(|client| client.counts() && !client.head_read.load(Ordering::SeqCst));
+    match waiting {
+        Some(client) => {
+            debug!(
+                "status server: every connection taken; closing the oldest that sent no request"
+            );
+            let _ = client.stream.shutdown(Shutdown::Both);
+            client.closed = true;
+            true
+        }
+        None => false,
     }
 }
 
 /// Reads one request head and answers it; every failure only ends this connection.
-fn serve(stream: TcpStream, board: &StatusBoard, stop: &StopSignal) {
+fn serve(stream: TcpStream, board: &StatusBoard, stop: &StopSignal, head_read: &AtomicBool) {
     let Ok(_registration) = stop.register(&stream) else {
         return;
     };
     let response = match read_head(&stream) {
-        Ok(head) => respond(&head, &board.snapshot(), &counters::snapshot(), unix_now()),
+        Ok(head) => {
+            head_read.store(true, Ordering::SeqCst);
+            respond(&head, &board.snapshot(), &counters::snapshot(), unix_now())
+        }
         Err(status) => refusal(status),
     };
     let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
     let mut stream = stream;
     let _ = stream.write_all(&response.to_bytes());
     let _ = stream.flush();
+    // The accept loop holds a second handle on the socket (to close it when room is
+    // needed): end the connection here rather than when both handles are gone.
+    let _ = stream.shutdown(Shutdown::Write);
 }
 
 /// Reads until the blank line that ends the head. `Err` holds the status to answer: 408
@@ -206,6 +256,15 @@ fn read_head(mut stream: &TcpStream) -> Result<String, u16> {
     }
 }
 
+/// Where the head ends: at the first empty line, whether its lines end in CRLF or, as
+/// RFC 9112 (section 2.2) lets a server accept, in a bare LF.
 fn find_end_of_head(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(4).position(|window| window == b"\r\n\r\n")
+    bytes
+        .windows(2)
+        .enumerate()
+        .find_map(|(at, pair)| match pair {
+            b"\n\n" => Some(at + 1),
+            b"\n\r" if bytes.get(at + 2) == Some(&b'\n') => Some(at + 1),
+            _ => None,
+        })
 }

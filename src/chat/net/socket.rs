@@ -254,7 +254,7 @@ impl io::Read for ChatStream {
                 // for the socket first (with the same read timeout) lets OpenSSL give the
                 // buffer back between records (SSL_MODE_RELEASE_BUFFERS). Only when OpenSSL
                 // holds no decrypted bytes: those are read without the socket. Measured with
-                // examples/bench, 1,000 TLS users: see README, Performance.
+                // examples/bench, 1,000 TLS users: see docs/performance.md.
                 if tls.ssl().pending() == 0 {
                     tls.get_ref().peek(&mut [0u8; 1])?;
                 }
