@@ -140,3 +140,87 @@ fn a_token_made_for_another_client_id_is_explained_with_its_fix() {
         "no refresh that cannot help"
     );
 }
+
+/// Waits for `n_polls` polls of the device-code grant.
+fn wait_device_polls(twitch: &FakeTwitch, n_polls: usize) {
+    for n in 1..=n_polls {
+        twitch
+            .wait_request(
+                |r| is_token_call(r) && r.form_param("device_code").is_some(),
+                WAIT,
+            )
+            .unwrap_or_else(|| panic!("poll {n}"));
+    }
+}
+
+/// Issue 20, point 2, for `auth`: a code Twitch calls "invalid" while it is pending stays
+/// on show, and the person who enters it afterwards is logged in with it.
+#[test]
+fn auth_keeps_a_code_twitch_calls_invalid_while_it_is_pending() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    twitch.set_device_interval(0);
+    twitch.answer_pending_polls_invalid(2);
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({"users": [{
+        "username": "alice",
+        "client_id": alice.client_id,
+        "channels": ["alice"],
+    }]});
+    let path = dir.path().join("my.conf");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let mut command = binary_for(dir.path(), &twitch);
+    command.args(["auth", "--user", "alice", "--config", "my.conf"]);
+    let process = Process::spawn(command);
+
+    let user_code = twitch.wait_device_user_code(WAIT).expect("a device code");
+    wait_device_polls(&twitch, 2);
+    twitch.approve_device(&user_code, "alice");
+    let (status, _, output) = process.wait_exit();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert_eq!(
+        twitch.device_user_codes(),
+        [user_code],
+        "one code, kept until approved"
+    );
+    let saved = read_config(&path);
+    assert_eq!(
+        user_entry(&saved, "alice")["access_token"],
+        twitch.access_token("alice").as_str()
+    );
+}
+
+/// Issue 20, point 2, for the daemon's own login: the same, without a terminal.
+#[test]
+fn the_daemon_keeps_a_code_twitch_calls_invalid_while_it_is_pending() {
+    let twitch = FakeTwitch::start();
+    let alice = account(&twitch, "alice", "1001", "", true);
+    twitch.set_device_interval(0);
+    twitch.answer_pending_polls_invalid(2);
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({"users": [{
+        "username": "alice",
+        "client_id": alice.client_id,
+        "access_token": "",
+        "refresh_token": "",
+    }]});
+    let running = start_daemon_on_file(&twitch, dir.path(), &config, &[]);
+
+    let user_code = twitch.wait_device_user_code(WAIT).expect("a device code");
+    wait_device_polls(&twitch, 2);
+    twitch.approve_device(&user_code, "alice");
+    assert!(
+        twitch.wait_eventsub_subscribed("alice", "alice", WAIT),
+        "logged in with the first code, chat starts"
+    );
+    assert_eq!(
+        twitch.device_user_codes(),
+        [user_code],
+        "one code, kept until approved"
+    );
+    assert_eq!(
+        user_entry(&running.saved_config(), "alice")["access_token"],
+        twitch.access_token("alice").as_str()
+    );
+    assert!(running.daemon.shutdown(WAIT));
+}

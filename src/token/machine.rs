@@ -72,6 +72,12 @@ pub const DEVICE_CODE_INTERVAL: Duration = Duration::from_secs(30 * 60);
 /// `slow_down` from the device endpoint adds this to the poll interval (RFC 8628).
 pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
+/// A poll Twitch answers with an error other than "pending" is "not yet", never the end of
+/// the code (twitchdev/issues#971: "invalid device code" for codes that could still be
+/// approved; twitch-cli and pyTwitchAPI poll on until `expires_in`). Such polls back off,
+/// doubling the code's interval up to this.
+pub const POLL_BACKOFF_CAP: Duration = Duration::from_secs(30);
+
 /// The wall clock and the monotonic clock may drift apart by this much between two wake-ups
 /// before it counts as a jump (a suspend, a VM pause, a clock set by hand).
 pub const CLOCK_JUMP_TOLERANCE: Duration = Duration::from_secs(30);
@@ -146,6 +152,8 @@ pub struct ShownCode {
     pub expires_at: WallTime,
     pub next_poll: WallTime,
     pub interval: Duration,
+    /// Polls in a row Twitch answered with an error other than "pending" or "slow down".
+    pub n_failed_polls: u32,
 }
 
 /// What to do next for one user.
@@ -223,7 +231,10 @@ pub enum Answer {
     Pending,
     /// Polling too fast.
     SlowDown,
-    /// The code expired, was declined, or was approved by the wrong account.
+    /// A poll failed otherwise (5xx, a timeout, "invalid device code", any 4xx): the code
+    /// stays on show until its own expiry, polled with backoff.
+    NotYet,
+    /// The code was declined, or approved by the wrong account.
     CodeEnded,
     /// The person approved the code; the new tokens live `expires_in` (when Twitch said).
     /// `scopes`: what they grant, when validation confirmed they are the user's; `None`
@@ -272,8 +283,12 @@ pub enum Failure {
     Pending,
     /// Polling too fast.
     SlowDown,
-    /// The device code expired or the person declined it.
+    /// The person declined the code (`access_denied`): the one final answer short of an
+    /// approval.
     CodeOver,
+    /// Twitch called the device code invalid or expired. Not final before the code's own
+    /// expiry (twitchdev/issues#971).
+    CodeDoubted,
     /// 5xx, 429, timeout, broken connection, a panic: try again later.
     Transient,
     /// Any other refusal.
@@ -425,15 +440,17 @@ pub fn decide_reply(reply: ReplySummary) -> ReplyDecision {
 /// but 401 is retried, a refresh or device call refused for an unknown reason is not.
 fn answer_to_failure(call: CallKind, failure: Failure) -> (Carry, Answer) {
     let answer = match (call, failure) {
+        (CallKind::DevicePoll, Failure::Pending) => Answer::Pending,
+        (CallKind::DevicePoll, Failure::SlowDown) => Answer::SlowDown,
+        (CallKind::DevicePoll, Failure::CodeOver) => return (Carry::ForgetCode, Answer::CodeEnded),
+        // Only an approval or a refusal by the person ends a shown code before its expiry.
+        (CallKind::DevicePoll, _) => Answer::NotYet,
         (_, Failure::Transient) | (CallKind::Unknown, _) => Answer::Transient,
         (CallKind::Validation, Failure::InvalidAccessToken) => Answer::Invalid,
         (CallKind::Validation, _) => Answer::Transient,
         (CallKind::Refresh, Failure::InvalidRefreshToken) => Answer::RefreshRejected,
         (CallKind::Refresh, _) => Answer::RefreshRefused,
-        (CallKind::DevicePoll, Failure::Pending) => Answer::Pending,
-        (CallKind::DevicePoll, Failure::SlowDown) => Answer::SlowDown,
-        (CallKind::DevicePoll, Failure::CodeOver) => return (Carry::ForgetCode, Answer::CodeEnded),
-        (CallKind::DevicePoll | CallKind::DeviceStart, _) => Answer::DeviceRefused,
+        (CallKind::DeviceStart, _) => Answer::DeviceRefused,
     };
     (Carry::Nothing, answer)
 }
@@ -697,6 +714,7 @@ impl TokenMachine {
                     expires_at: now + expires_in,
                     next_poll: now + interval,
                     interval,
+                    n_failed_polls: 0,
                 });
                 Verdict::Quiet
             }
@@ -705,7 +723,15 @@ impl TokenMachine {
                     if answer == Answer::SlowDown {
                         code.interval += SLOW_DOWN_STEP;
                     }
+                    code.n_failed_polls = 0;
                     code.next_poll = now + code.interval;
+                }
+                Verdict::Quiet
+            }
+            Answer::NotYet => {
+                if let Some(code) = &mut self.code {
+                    code.n_failed_polls = code.n_failed_polls.saturating_add(1);
+                    code.next_poll = now + poll_backoff(code.interval, code.n_failed_polls);
                 }
                 Verdict::Quiet
             }
@@ -838,6 +864,13 @@ pub fn refresh_due_at(expires_at: WallTime, lifetime: Duration) -> WallTime {
     expires_at.checked_sub(margin).unwrap_or(expires_at)
 }
 
+/// The wait before the next poll of a shown code after `n_failed` polls in a row failed
+/// (1 for the first): the code's `interval` doubled per failure, at most
+/// [`POLL_BACKOFF_CAP`] (and never below the interval).
+pub fn poll_backoff(interval: Duration, n_failed: u32) -> Duration {
+    exponential_ceiling(interval, POLL_BACKOFF_CAP.max(interval), n_failed)
+}
+
 /// The wait after `n_failures` consecutive transient failures (1 for the first): the
 /// ceiling `min(cap, base * 2^(n_failures - 1))`, jittered into its upper half so that
 /// users failing together spread out but no retry comes at once. `random_unit` is in
@@ -913,6 +946,7 @@ mod tests {
             expires_at: at(30 * MINUTE),
             next_poll: at(secs(5)),
             interval: secs(5),
+            n_failed_polls: 0,
         };
         let cases: Vec<(&str, TokenMachine, Duration, TokenStep)> = vec![
             (
@@ -1582,6 +1616,62 @@ mod tests {
         }
     }
 
+    /// Issue 20, point 2: a shown code lives until its own expiry or the person's answer;
+    /// failed polls back off from the code's interval up to the cap.
+    #[test]
+    fn failed_polls_keep_the_code_and_back_off_until_it_expires() {
+        let mut machine = logging_in();
+        machine.started();
+        machine.on_answer(
+            T0,
+            Answer::CodeIssued {
+                expires_in: 2 * MINUTE,
+                interval: secs(5),
+            },
+            0.5,
+        );
+        // (now, answer, next poll expected at)
+        let beats = [
+            (secs(5), Answer::NotYet, secs(10)),
+            (secs(10), Answer::NotYet, secs(20)),
+            (secs(20), Answer::NotYet, secs(40)),
+            (secs(40), Answer::NotYet, secs(70)),
+            (secs(70), Answer::Pending, secs(75)),
+            (secs(75), Answer::NotYet, secs(80)),
+            (secs(80), Answer::NotYet, secs(90)),
+        ];
+        for (now, answer, next) in beats {
+            assert_eq!(machine.next_step(at(now)), TokenStep::PollDevice, "{now:?}");
+            machine.started();
+            assert_eq!(machine.on_answer(at(now), answer, 0.5), Verdict::Quiet);
+            assert_eq!(
+                machine.next_step(at(now)),
+                TokenStep::WaitUntil(at(next)),
+                "{now:?}"
+            );
+        }
+        // The code's own expiry ends it: a new one.
+        machine.code = Some(ShownCode {
+            next_poll: at(3 * MINUTE),
+            ..machine.code.unwrap()
+        });
+        assert_eq!(
+            machine.next_step(at(2 * MINUTE)),
+            TokenStep::StartDeviceLogin
+        );
+        let cases = [
+            (secs(5), 0, secs(5)),
+            (secs(5), 1, secs(5)),
+            (secs(5), 2, secs(10)),
+            (secs(5), 4, secs(30)),
+            (secs(5), 40, secs(30)),
+            (secs(45), 3, secs(45)),
+        ];
+        for (interval, n_failed, expected) in cases {
+            assert_eq!(poll_backoff(interval, n_failed), expected, "{n_failed}");
+        }
+    }
+
     #[test]
     fn a_clock_jump_asks_for_validation_at_once() {
         let mut machine = fresh();
@@ -1919,18 +2009,25 @@ mod tests {
                 Answer::CodeEnded,
             ),
             (
-                "poll transient",
+                "poll transient: not yet",
                 failed(DevicePoll, Transient),
                 DevicePoll,
                 Carry::Nothing,
-                Answer::Transient,
+                Answer::NotYet,
             ),
             (
-                "poll refused",
+                "poll refused otherwise: not yet (twitchdev/issues#971)",
                 failed(DevicePoll, Refused),
                 DevicePoll,
                 Carry::Nothing,
-                Answer::DeviceRefused,
+                Answer::NotYet,
+            ),
+            (
+                "invalid device code: not yet (twitchdev/issues#971)",
+                failed(DevicePoll, CodeDoubted),
+                DevicePoll,
+                Carry::Nothing,
+                Answer::NotYet,
             ),
             (
                 "a panicked call",

@@ -599,6 +599,10 @@ impl Refresher {
             return;
         }
         let what = decision.call.name();
+        if decision.answer == Answer::NotYet {
+            // Not final while the code lasts (twitchdev/issues#971): it stays on show.
+            debug!("{login}: the login code is not approved yet ({detail}); polling on until it expires");
+        }
         if decision.answer == Answer::Transient {
             slot.entry
                 .user
@@ -790,7 +794,8 @@ fn failure_of(error: &OAuthError) -> Failure {
         OAuthError::InvalidRefreshToken => Failure::InvalidRefreshToken,
         OAuthError::AuthorizationPending => Failure::Pending,
         OAuthError::SlowDown => Failure::SlowDown,
-        OAuthError::DeviceCodeExpired | OAuthError::AccessDenied => Failure::CodeOver,
+        OAuthError::AccessDenied => Failure::CodeOver,
+        OAuthError::DeviceCodeExpired | OAuthError::InvalidDeviceCode => Failure::CodeDoubted,
         error if error.is_transient() => Failure::Transient,
         _ => Failure::Refused,
     }
@@ -962,7 +967,8 @@ mod tests {
             ),
             (OAuthError::AuthorizationPending, Failure::Pending),
             (OAuthError::SlowDown, Failure::SlowDown),
-            (OAuthError::DeviceCodeExpired, Failure::CodeOver),
+            (OAuthError::DeviceCodeExpired, Failure::CodeDoubted),
+            (OAuthError::InvalidDeviceCode, Failure::CodeDoubted),
             (OAuthError::AccessDenied, Failure::CodeOver),
             (status(503), Failure::Transient),
             (status(429), Failure::Transient),

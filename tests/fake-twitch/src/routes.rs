@@ -434,6 +434,12 @@ fn redeem_device_code(state: &mut State, request: &HttpRequest) -> ScriptedRespo
         return json_error(400, None, "invalid client");
     }
     let Some(login) = device.approved_login.clone() else {
+        if state.n_invalid_pending_polls > 0 {
+            // Twitch's answer to polls of some codes that were still pending and could
+            // still be approved (twitchdev/issues#971).
+            state.n_invalid_pending_polls -= 1;
+            return json_error(400, None, "invalid device code");
+        }
         return json_error(400, None, "authorization_pending");
     };
     device.redeemed = true;
