@@ -224,3 +224,54 @@ fn the_daemon_keeps_a_code_twitch_calls_invalid_while_it_is_pending() {
     );
     assert!(running.daemon.shutdown(WAIT));
 }
+
+/// Issue 20, start-up: under the default `auto`, each user's chat waits for its token's
+/// validation, so validations at start run as concurrently as connections are dialled. With
+/// every validation answered slowly, all twelve users' validations are under way together
+/// (four token-call threads and a 20 ms stagger let four through), and all join.
+#[test]
+fn at_start_every_users_validation_is_under_way_at_once() {
+    const N_USERS: usize = 12;
+    const SLOW_ANSWER: Duration = Duration::from_secs(3);
+    let twitch = FakeTwitch::start();
+    let accounts: Vec<_> = (0..N_USERS)
+        .map(|n| {
+            account(
+                &twitch,
+                &format!("user{n:02}"),
+                &format!("{}", 2001 + n),
+                "",
+                true,
+            )
+        })
+        .collect();
+    for _ in 0..N_USERS {
+        twitch.delay_next("GET", "/oauth2/validate", SLOW_ANSWER);
+    }
+    let users = accounts
+        .iter()
+        .map(|account| user_json(account, true, &[]))
+        .collect();
+    let started = Instant::now();
+    let daemon = start_daemon(&twitch, users);
+    // Well before the first slow answer comes back, every validation has arrived.
+    let deadline = started + SLOW_ANSWER - Duration::from_millis(500);
+    for n in 1..=N_USERS {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            twitch
+                .wait_request(|r| r.path == "/oauth2/validate", left)
+                .is_some(),
+            "only {} of {N_USERS} validations under way at once",
+            n - 1
+        );
+    }
+    for account in &accounts {
+        assert!(
+            twitch.wait_joined(&account.login, &account.login, WAIT),
+            "{} joins",
+            account.login
+        );
+    }
+    assert!(daemon.shutdown(WAIT));
+}

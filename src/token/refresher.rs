@@ -20,13 +20,14 @@ use crate::base::clock::wall_time;
 use crate::base::counters;
 use crate::base::ids::Login;
 use crate::base::metrics::Outcome;
+use crate::base::pool::{run_pool, PoolSpec};
 use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
 use crate::base::supervisor::supervise;
 use crate::base::wall_clock::WallClock;
 use crate::config::SavedField;
 use crate::status::{LoginCode, UserState};
-use crate::token::caller::{run_caller, Call, Done, Job, Reply};
+use crate::token::caller::{answer, Call, Done, Job, Reply};
 use crate::token::device_login::instructions;
 use crate::token::machine::{
     clock_jumped, decide_reply, Answer, Approver, CallKind, Carry, Failure, LoginReason, Phase,
@@ -35,10 +36,16 @@ use crate::token::machine::{
 use crate::twitch::oauth::{OAuth, OAuthError, TokenGrant};
 use crate::user::{Rejection, RejectionRoute, Settled, User};
 
-/// Threads making OAuth calls. Each user has at most one call in flight, so a few slow
-/// users (each bounded by the HTTP timeout) leave the others' calls to the rest; refreshes
-/// are planned ten minutes ahead of expiry, far more than a few timeouts.
-pub const TOKEN_CALLERS: usize = 4;
+/// At most this many threads make OAuth calls at once; the pool starts one whenever a call
+/// waits and none is free, as the dialer pool does for connections (`MAX_DIALERS`), so a
+/// start validates as many users at once as it dials (under `auto` each user's chat waits
+/// for its validation, which decides the transport). Each user has at most one call in
+/// flight, so a few slow users (each bounded by the HTTP timeout) leave the others' calls to
+/// the rest; refreshes are planned ten minutes ahead of expiry, far more than a few timeouts.
+pub const MAX_TOKEN_CALLERS: usize = 16;
+
+/// A token-call thread beyond the first ends after this long without a call.
+const CALLER_IDLE_END: Duration = Duration::from_secs(60);
 
 /// Stack size of the refresher and its callers: one blocking HTTPS call at a time.
 const STACK_SIZE: usize = 256 * 1024;
@@ -50,7 +57,8 @@ const STACK_SIZE: usize = 256 * 1024;
 pub const MAX_SUSPEND_CHECK: Duration = Duration::from_secs(5 * 60);
 
 /// After a jump of the wall clock, users validate this far apart, so that a thousand users
-/// do not call Twitch in the same instant (as at start, see `daemon::VALIDATION_STAGGER`).
+/// do not call Twitch in the same instant. (At start the bound of the token-call pool does
+/// that: chat under `auto` waits for each validation, and no user waits there.)
 const JUMP_STAGGER: Duration = Duration::from_millis(20);
 
 /// Room beyond the HTTP timeout for an answer in flight at shutdown to arrive.
@@ -104,17 +112,26 @@ impl TokenService {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let (finished_sender, finished) = crossbeam_channel::bounded::<()>(0);
         let mut threads = Vec::new();
-        for index in 0..TOKEN_CALLERS {
-            let job_receiver = job_receiver.clone();
-            let replies = replies.clone();
-            let oauth = Arc::clone(&oauth);
+        {
             let done = done.clone();
+            let stop = stop.clone();
+            // The pool ends when the refresher drops its end of the jobs, after the calls in
+            // flight at shutdown have answered: their new tokens must be saved.
+            let spec = PoolSpec {
+                name: "token-call",
+                max_threads: MAX_TOKEN_CALLERS,
+                idle_end: CALLER_IDLE_END,
+                stack_size: STACK_SIZE,
+                end_on_stop: false,
+            };
             threads.push(
                 thread::Builder::new()
-                    .name(format!("token-call-{index}"))
+                    .name("token-callers".to_string())
                     .stack_size(STACK_SIZE)
                     .spawn(move || {
-                        run_caller(&oauth, &job_receiver, &replies);
+                        run_pool(job_receiver, &spec, &stop, move |job: Job| {
+                            answer(&oauth, job, &replies);
+                        });
                         drop(done);
                     })?,
             );
