@@ -19,9 +19,10 @@
 //!   |     ^                |      | ------> |     | CodeIssued              |
 //!   |     |                v      |         |     v                         |
 //!   |     +--Refreshed-- Refresh  |         |  PollDevice <-- Pending,      |
-//!   |                             |  (2)    |     |           SlowDown      |
-//!   |  WaitUntil(hourly check,    | <------ |     +-- CodeEnded: a new code |
-//!   |    refresh before expiry)   |         |         (rate limited)        |
+//!   |                             |  (2)    |     |           SlowDown,     |
+//!   |  WaitUntil(hourly check,    | <------ |     |           NotYet        |
+//!   |    refresh before expiry)   |         |     +-- CodeEnded, expiry:    |
+//!   |                             |         |         a new code (limited)  |
 //!   +-----------------------------+         +-------------------------------+
 //!                                                           |
 //!                                                           | DeviceRefused
@@ -36,8 +37,11 @@
 //! ```
 //!
 //! A refusal reported by chat or a worker ([`TokenMachine::on_refused`]) and a jump of the
-//! wall clock ([`TokenMachine::on_clock_jump`]) ask for a validation at once; `Transient`
-//! answers hold every step until a jittered, doubling backoff ends.
+//! wall clock ([`TokenMachine::on_clock_jump`]) ask for a validation at once; refusals, also
+//! those after a validation said "good", at most [`REFUSAL_CHECKS_PER_WINDOW`] a minute.
+//! `Transient` answers hold every step until a jittered, doubling backoff ends. A shown code
+//! ends only at its expiry, an approval or `access_denied`: any other failed poll is
+//! `NotYet`, polled again with backoff ([`poll_backoff`]).
 
 use std::time::Duration;
 
