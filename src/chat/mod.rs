@@ -78,7 +78,7 @@ pub fn run_chat(
     stop: StopSignal,
     transport: ChatTransport,
 ) {
-    let chosen = choose(&user, transport, &stop);
+    let chosen = choose(&user, transport, channels.len(), &stop);
     let chat = ChatThread {
         user,
         channels,
@@ -111,7 +111,12 @@ pub fn run_chat(
 
 /// Chooses the transport and says which at start. Under `auto` this waits for a token and
 /// for the token thread to validate it, since its scopes decide.
-fn choose(user: &User, configured: ChatTransport, stop: &StopSignal) -> Transport {
+fn choose(
+    user: &User,
+    configured: ChatTransport,
+    n_channels: usize,
+    stop: &StopSignal,
+) -> Transport {
     let login = &user.login;
     let scopes = if configured == ChatTransport::Auto {
         loop {
@@ -125,7 +130,7 @@ fn choose(user: &User, configured: ChatTransport, stop: &StopSignal) -> Transpor
     } else {
         None
     };
-    let (transport, why) = choose_transport(configured, scopes.as_deref());
+    let (transport, why) = choose_transport(configured, scopes.as_deref(), n_channels);
     match transport {
         Transport::EventSub => info!("{login}: chat over EventSub ({why})"),
         Transport::Irc => info!("{login}: chat over IRC ({why})"),

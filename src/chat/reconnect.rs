@@ -32,6 +32,10 @@ pub enum ConnectionEnd {
     /// Twitch refused because the token lacks a scope the transport needs (EventSub's 403
     /// on subscribing: `user:read:chat`); the text is what it said.
     ScopeMissing(String),
+    /// Twitch refused a subscription for one of its limits (a 429 naming it: WebSocket
+    /// sessions per app and user, subscriptions per type and condition, total cost), not for
+    /// the rate: waiting for the bucket does not help. The text names the limit.
+    LimitReached(String),
     /// Anything else: refused connect, TLS error, drop, close, silence, an unanswered PING,
     /// a failed call; the text says which, for the log.
     Lost(String),
@@ -48,9 +52,9 @@ impl ConnectionEnd {
     pub fn metric_reason(&self) -> ReconnectReason {
         match self {
             ConnectionEnd::ReconnectRequested => ReconnectReason::Requested,
-            ConnectionEnd::TokenRefused(_) | ConnectionEnd::ScopeMissing(_) => {
-                ReconnectReason::LoginRefused
-            }
+            ConnectionEnd::TokenRefused(_)
+            | ConnectionEnd::ScopeMissing(_)
+            | ConnectionEnd::LimitReached(_) => ReconnectReason::LoginRefused,
             ConnectionEnd::Lost(_) | ConnectionEnd::Slept | ConnectionEnd::RateLimited { .. } => {
                 ReconnectReason::Lost
             }
@@ -87,7 +91,9 @@ fn kind(end: &ConnectionEnd, attempt: Attempt) -> Kind {
     match end {
         ConnectionEnd::ReconnectRequested | ConnectionEnd::Slept => Kind::Quick,
         ConnectionEnd::TokenRefused(_) if attempt.token_replaced => Kind::Quick,
-        ConnectionEnd::TokenRefused(_) | ConnectionEnd::ScopeMissing(_) => Kind::Refused,
+        ConnectionEnd::TokenRefused(_)
+        | ConnectionEnd::ScopeMissing(_)
+        | ConnectionEnd::LimitReached(_) => Kind::Refused,
         ConnectionEnd::Lost(_) if attempt.logged_in => Kind::Dropped,
         ConnectionEnd::Lost(_) | ConnectionEnd::RateLimited { .. } => Kind::Failed,
     }

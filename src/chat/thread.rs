@@ -106,7 +106,12 @@ impl ChatThread {
             if served.logged_in {
                 reconnects.logged_in();
             }
-            if fall_back_allowed && matches!(served.end, ConnectionEnd::ScopeMissing(_)) {
+            if fall_back_allowed
+                && matches!(
+                    served.end,
+                    ConnectionEnd::ScopeMissing(_) | ConnectionEnd::LimitReached(_)
+                )
+            {
                 self.log_end::<C>(&served.end, true);
                 return Finished::FallBack;
             }
@@ -166,6 +171,14 @@ impl ChatThread {
                     if falling_back { ", using IRC until then" } else { ", or set chat_transport to irc or auto" }
                 );
                 format!("{} needs the scope {}", C::NAME, C::READ_SCOPE)
+            }
+            ConnectionEnd::LimitReached(limit) => {
+                error!(
+                    "{login}: Twitch refused to deliver chat over {} for a limit, not the rate ({limit}){}",
+                    C::NAME,
+                    if falling_back { "; using IRC instead" } else { "; retrying with a growing delay of up to 10 minutes, or set chat_transport to irc or auto" }
+                );
+                format!("{} limit reached: {limit}", C::NAME)
             }
             ConnectionEnd::Lost(reason) | ConnectionEnd::RateLimited { reason, .. } => {
                 reason.clone()
@@ -287,4 +300,33 @@ pub fn report_reconnecting(user: &User, reason: String) {
         since_unix: unix_now(),
         reason,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::eventsub::link::silence_grace;
+    use crate::chat::eventsub::message::keepalive_seconds_for;
+    use crate::chat::irc::link::LinkTiming;
+    use crate::chat::machine::{DEAD_LINK_LIMIT, DEFAULT_KEEPALIVE};
+
+    #[test]
+    fn the_default_keepalive_replaces_a_dead_link_within_the_limit() {
+        // The longest a first reconnect after a drop waits: the first step of the backoff.
+        let policy = BackoffPolicy::default();
+        let reconnect = policy.base.max(policy.min_gap);
+        let irc = LinkTiming::new(DEFAULT_KEEPALIVE);
+        let window = Duration::from_secs(keepalive_seconds_for(DEFAULT_KEEPALIVE));
+        // (transport, silence until the link counts as dead)
+        let cases = [
+            ("IRC", irc.keepalive + irc.ping_grace),
+            ("EventSub", window + silence_grace(window)),
+        ];
+        for (transport, noticed_after) in cases {
+            assert!(
+                noticed_after + reconnect + Duration::from_secs(5) <= DEAD_LINK_LIMIT,
+                "{transport}: {noticed_after:?}"
+            );
+        }
+    }
 }

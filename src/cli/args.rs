@@ -85,7 +85,7 @@ Environment:
                                    the token has user:read:chat, else irc)
   TWITCH_IRC_URL, TWITCH_EVENTSUB_URL, TWITCH_API_URL, TWITCH_AUTH_URL
                                    Twitch endpoints (for local testing)
-  TWITCH_KEEPALIVE_SECS            silence allowed before a chat connection is checked (360)
+  TWITCH_KEEPALIVE_SECS            silence allowed before a chat connection is checked (40)
   TWITCH_HTTP_TIMEOUT_SECS         time allowed for one call to Twitch's HTTP APIs (10)
   TWITCH_RELOAD_SECS               how often the config file is checked for edits (3)
 

@@ -29,6 +29,12 @@ pub(super) const GETTING_TOKENS: &str = "see README \"Getting tokens\"";
 
 /// A problem with one value, before we know whether it came from the file or the
 /// environment.
+/// Channels one user may read over EventSub: Twitch enables at most 300 subscriptions on one
+/// WebSocket session (dev.twitch.tv/docs/eventsub/handling-websocket-events, "Subscription
+/// limits"), and each channel is one. Here, where config checks it; `chat::transport` reads
+/// it to choose IRC under `auto`.
+pub const MAX_EVENTSUB_CHANNELS: usize = 300;
+
 pub(super) struct Problem {
     pub(super) message: String,
     pub(super) fix: String,

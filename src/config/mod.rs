@@ -23,6 +23,8 @@ mod tests;
 
 pub use document::Document;
 pub use env::users_from_env;
-pub use fields::{CHANGE_EVERY_SECONDS_RANGE, PLACEHOLDERS, RAINBOW_STEP_RANGE};
+pub use fields::{
+    CHANGE_EVERY_SECONDS_RANGE, MAX_EVENTSUB_CHANNELS, PLACEHOLDERS, RAINBOW_STEP_RANGE,
+};
 pub use model::{ChatTransport, Config, ConfigError, Field, InvalidConfig, SavedField, UserConfig};
 pub use parse::parse;

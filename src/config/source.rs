@@ -13,9 +13,9 @@ use super::fields::{
     build_color_mode, channels_fix, check_change_every_seconds, check_chat_transport,
     check_client_id, check_color_mode_name, check_not_placeholder, check_palette_color,
     check_palette_order, check_rainbow_step, check_username, color_mode_choices,
-    normalise_channels, secret_fix, ColorModeName, Problem, CLIENT_ID_FIX,
+    normalise_channels, secret_fix, ColorModeName, Problem, CLIENT_ID_FIX, MAX_EVENTSUB_CHANNELS,
 };
-use super::model::{ConfigError, Field, UserConfig};
+use super::model::{ChatTransport, ConfigError, Field, UserConfig};
 
 /// Where one user's fields are read from. Each lookup either gives the value, `None` when
 /// the field is not given, or the error for a value of the wrong kind.
@@ -163,6 +163,19 @@ pub(super) fn read_user(source: &dyn Source) -> Result<UserConfig, ConfigError> 
         &["auto", "irc", "eventsub"],
         check_chat_transport,
     )?;
+    if chat_transport == ChatTransport::EventSub && channels.len() > MAX_EVENTSUB_CHANNELS {
+        let problem = Problem::new(
+            format!(
+                "{} channels are more than EventSub reads for one user: Twitch allows {MAX_EVENTSUB_CHANNELS} subscriptions on one WebSocket session",
+                channels.len()
+            ),
+            format!(
+                "set {} (IRC reads any number of channels), or keep at most {MAX_EVENTSUB_CHANNELS} channels",
+                source.example_text(Field::ChatTransport, "auto")
+            ),
+        );
+        return Err(source.error_at(Field::Channels, Field::ChatTransport, problem));
+    }
 
     Ok(UserConfig {
         username,

@@ -15,8 +15,8 @@ pub const DEFAULT_EVENTSUB_URL: &str = "wss://eventsub.wss.twitch.tv/ws";
 pub const DEFAULT_API_URL: &str = "https://api.twitch.tv/helix";
 pub const DEFAULT_AUTH_URL: &str = "https://id.twitch.tv/oauth2";
 pub const DEFAULT_CONFIG_PATH: &str = "twitch_colorchanger.conf";
-/// Twitch sends a PING about every five minutes; silence well past that means a dead link.
-pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(360);
+/// How quiet a chat link may be before it is checked; chat owns the figure.
+pub use crate::chat::machine::DEFAULT_KEEPALIVE;
 /// Time allowed for a whole HTTP call to Helix or OAuth, so that no worker waits forever on
 /// a stalled server.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -36,6 +36,13 @@ pub enum HelixError {
     Forbidden { message: String },
     /// 429: the bucket is empty until `rate_limit.reset_at_unix`.
     RateLimited { rate_limit: RateLimit },
+    /// 429 whose message names a limit, not the rate ("number of websocket transports limit
+    /// exceeded", "maximum subscriptions with type and condition exceeded", the total cost;
+    /// EventSub subscriptions): waiting for the bucket does not help.
+    LimitReached {
+        limit: SubscriptionLimit,
+        message: String,
+    },
     /// Any other status, 5xx included.
     Status { status: u16, message: String },
     /// The call did not complete (connect failure, timeout, broken connection), or its
@@ -53,6 +60,9 @@ impl std::fmt::Display for HelixError {
             HelixError::Rejected { message } => write!(f, "refused (400): {message}"),
             HelixError::Forbidden { message } => write!(f, "forbidden (403): {message}"),
             HelixError::RateLimited { .. } => f.write_str("rate limited (429)"),
+            HelixError::LimitReached { message, .. } => {
+                write!(f, "limit reached (429): {message}")
+            }
             HelixError::Status { status, message } => write!(f, "status {status}: {message}"),
             HelixError::Transport { message } => write!(f, "request failed: {message}"),
         }
@@ -67,7 +77,8 @@ impl HelixError {
             HelixError::Transport { .. } | HelixError::RateLimited { .. } => true,
             HelixError::Unauthorized { .. }
             | HelixError::Rejected { .. }
-            | HelixError::Forbidden { .. } => false,
+            | HelixError::Forbidden { .. }
+            | HelixError::LimitReached { .. } => false,
         }
     }
 }
@@ -208,6 +219,51 @@ pub fn interpret_color_response(
     }
 }
 
+/// Which of Twitch's EventSub limits a 429 on `POST /eventsub/subscriptions` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionLimit {
+    /// "number of websocket transports limit exceeded": at most 3 WebSocket sessions with
+    /// subscriptions per client id and user (twurple#616).
+    Transports,
+    /// "maximum subscriptions with type and condition exceeded": the same subscription is
+    /// held elsewhere, possibly an orphan at Twitch (twitchdev/issues#1094).
+    TypeAndCondition,
+    /// The subscriptions' total cost would pass `max_total_cost`.
+    TotalCost,
+    /// Another message that says something was exceeded.
+    Other,
+}
+
+impl SubscriptionLimit {
+    /// The limit a 429's message names, or `None` when it names none (a plain rate limit:
+    /// "Too Many Requests"). Every limit message seen says "exceeded".
+    pub fn named_in(message: &str) -> Option<SubscriptionLimit> {
+        let message = message.to_ascii_lowercase();
+        if !message.contains("exceeded") {
+            return None;
+        }
+        Some(if message.contains("transports") {
+            SubscriptionLimit::Transports
+        } else if message.contains("type and condition") {
+            SubscriptionLimit::TypeAndCondition
+        } else if message.contains("cost") {
+            SubscriptionLimit::TotalCost
+        } else {
+            SubscriptionLimit::Other
+        })
+    }
+
+    /// What the limit is and what to do about it, for the log.
+    pub fn explained(self) -> &'static str {
+        match self {
+            SubscriptionLimit::Transports => "Twitch allows 3 EventSub WebSocket sessions per app and user; another program or another copy of twitch-colorchanger using the same client id and account holds them",
+            SubscriptionLimit::TypeAndCondition => "a chat subscription for this channel and user already exists at Twitch (another program, or one Twitch has not cleaned up yet)",
+            SubscriptionLimit::TotalCost => "the app's EventSub subscriptions for this user exceed Twitch's max_total_cost",
+            SubscriptionLimit::Other => "Twitch's EventSub subscription limit",
+        }
+    }
+}
+
 /// What a Helix answer that is no success says, for every call.
 pub fn error_for(status: u16, body: &str, rate_limit: RateLimit) -> HelixError {
     match status {
@@ -220,7 +276,13 @@ pub fn error_for(status: u16, body: &str, rate_limit: RateLimit) -> HelixError {
         403 => HelixError::Forbidden {
             message: error_message(body),
         },
-        429 => HelixError::RateLimited { rate_limit },
+        429 => match SubscriptionLimit::named_in(&error_message(body)) {
+            Some(limit) => HelixError::LimitReached {
+                limit,
+                message: error_message(body),
+            },
+            None => HelixError::RateLimited { rate_limit },
+        },
         status => HelixError::Status {
             status,
             message: error_message(body),

@@ -195,6 +195,7 @@ impl Helix {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::twitch::helix::SubscriptionLimit;
 
     type Ids = Vec<(Login, UserId)>;
     type Color = Option<Rgb>;
@@ -262,6 +263,35 @@ mod tests {
                 }),
             ),
             (429, "", Err(HelixError::RateLimited { rate_limit: limit })),
+            (
+                429,
+                r#"{"error":"Too Many Requests","status":429,"message":"Too Many Requests"}"#,
+                Err(HelixError::RateLimited { rate_limit: limit }),
+            ),
+            (
+                429,
+                r#"{"error":"Too Many Requests","status":429,"message":"number of websocket transports limit exceeded"}"#,
+                Err(HelixError::LimitReached {
+                    limit: SubscriptionLimit::Transports,
+                    message: "number of websocket transports limit exceeded".into(),
+                }),
+            ),
+            (
+                429,
+                r#"{"status":429,"message":"maximum subscriptions with type and condition exceeded"}"#,
+                Err(HelixError::LimitReached {
+                    limit: SubscriptionLimit::TypeAndCondition,
+                    message: "maximum subscriptions with type and condition exceeded".into(),
+                }),
+            ),
+            (
+                429,
+                r#"{"status":429,"message":"total cost exceeded"}"#,
+                Err(HelixError::LimitReached {
+                    limit: SubscriptionLimit::TotalCost,
+                    message: "total cost exceeded".into(),
+                }),
+            ),
             (
                 500,
                 "oops",

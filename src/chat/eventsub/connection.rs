@@ -10,10 +10,12 @@ use crossbeam_channel::select;
 use log::{debug, error, info, warn};
 
 use crate::base::ids::{Login, UserId};
+use crate::chat::eventsub::bans::ChannelBans;
 use crate::chat::eventsub::link::{EventSubLink, EventSubStep, RateLimitPlan};
 use crate::chat::eventsub::message::{
     close_code_name, keepalive_seconds_for, url_with_keepalive, RevocationVerdict, READ_CHAT_SCOPE,
 };
+use crate::chat::eventsub::reconnect_url::check_reconnect_url;
 use crate::chat::eventsub::setup::{EventSubShared, Setup, SetupAnswer, SetupJob, Subscribed};
 use crate::chat::machine::ChatMachine;
 use crate::chat::net::socket::{FrameSocket, Incoming};
@@ -30,10 +32,16 @@ const DRAIN_WAIT: Duration = Duration::from_millis(1);
 pub struct EventSub {
     /// The EventSub WebSocket URL with the keepalive window asked for.
     url: String,
+    /// The EventSub WebSocket URL as configured: a `session_reconnect` is followed only on
+    /// its host (or Twitch's, over TLS).
+    configured_url: String,
     /// For the subscriptions, channel ids and the current color.
     helix: Arc<Helix>,
     /// Channel ids resolved so far and the setup threads' queue, shared by every user.
     shared: EventSubShared,
+    /// Channels the user was banned from: not subscribed again for a day, across
+    /// connections (a config change restarts the chat thread and forgets them).
+    bans: ChannelBans,
 }
 
 impl EventSub {
@@ -47,8 +55,10 @@ impl EventSub {
     ) -> EventSub {
         EventSub {
             url: url_with_keepalive(url, keepalive_seconds_for(keepalive)),
+            configured_url: url.to_string(),
             helix,
             shared,
+            bans: ChannelBans::default(),
         }
     }
 }
@@ -92,7 +102,7 @@ impl Connector for EventSub {
 /// One live EventSub connection (two while a reconnect hands the session over).
 struct EventSubConnection<'a> {
     chat: &'a ChatThread,
-    eventsub: &'a EventSub,
+    eventsub: &'a mut EventSub,
     socket: FrameSocket,
     /// The connection a `session_reconnect` moved away from, until the new one is welcomed.
     old_socket: Option<FrameSocket>,
@@ -159,13 +169,34 @@ impl EventSubConnection<'_> {
         for step in steps {
             match step {
                 EventSubStep::Subscribe { session_id } => {
-                    self.subscribe(link, &session_id, self.chat.channels.clone())?;
+                    let channels = self.not_banned(self.chat.channels.clone());
+                    link.bans_end_at(self.eventsub.bans.first_end());
+                    self.subscribe(link, &session_id, channels)?;
+                }
+                EventSubStep::BansOver { session_id } => {
+                    let ended = self.eventsub.bans.take_ended(Instant::now());
+                    link.bans_end_at(self.eventsub.bans.first_end());
+                    if !ended.is_empty() {
+                        info!(
+                            "{login}: a day has passed since a ban revoked a chat subscription; subscribing {} channel(s) again",
+                            ended.len()
+                        );
+                        self.subscribe(link, &session_id, ended)?;
+                    }
                 }
                 EventSubStep::SubscribeRest { session_id } => {
                     let left = std::mem::take(&mut self.left);
+                    let left = self.not_banned(left);
                     self.subscribe(link, &session_id, left)?;
                 }
                 EventSubStep::Reconnect { url } => {
+                    if let Err(why) = check_reconnect_url(&self.eventsub.configured_url, &url) {
+                        warn!(
+                            "{login}: Twitch's session_reconnect named {url:?}, which {why}; not followed: connecting to the configured EventSub address instead"
+                        );
+                        self.socket.close();
+                        return Err(ConnectionEnd::ReconnectRequested);
+                    }
                     info!(
                         "{login}: Twitch moves the EventSub session; connecting to the new address"
                     );
@@ -201,6 +232,20 @@ impl EventSubConnection<'_> {
             }
         }
         Ok(())
+    }
+
+    /// `channels` without those the user is banned from for now.
+    fn not_banned(&mut self, channels: Vec<Login>) -> Vec<Login> {
+        let n_channels = channels.len();
+        let allowed = self.eventsub.bans.allowed(channels, Instant::now());
+        if allowed.len() < n_channels {
+            debug!(
+                "{}: {} banned channel(s) left unsubscribed",
+                self.chat.user.login,
+                n_channels - allowed.len()
+            );
+        }
+        allowed
     }
 
     /// Acts on what the old connection still holds, then closes it.
@@ -334,15 +379,13 @@ impl EventSubConnection<'_> {
         status: &str,
         verdict: RevocationVerdict,
     ) -> Result<(), ConnectionEnd> {
-        let login = &self.chat.user.login;
-        let channel_login = broadcaster_user_id.as_ref().and_then(|id| {
-            self.chat.channels.iter().find(|channel| {
-                self.eventsub
-                    .shared
-                    .ids
-                    .get(channel)
-                    .is_some_and(|known| known.as_str() == id)
-            })
+        let chat = self.chat;
+        let login = &chat.user.login;
+        let ids = &self.eventsub.shared.ids;
+        let channel_login: Option<&Login> = broadcaster_user_id.as_ref().and_then(|id| {
+            chat.channels
+                .iter()
+                .find(|channel| ids.get(channel).is_some_and(|known| known.as_str() == id))
         });
         let channel =
             channel_login.map_or_else(|| "a channel".to_string(), |channel| format!("#{channel}"));
@@ -352,6 +395,20 @@ impl EventSubConnection<'_> {
                 Err(ConnectionEnd::TokenRefused(format!(
                     "subscription revoked: {status}"
                 )))
+            }
+            RevocationVerdict::Banned => {
+                let Some(channel_login) = channel_login else {
+                    warn!("{login}: Twitch revoked the chat subscription for {channel} ({status})");
+                    return Ok(());
+                };
+                let new = self.eventsub.bans.ban(channel_login, Instant::now());
+                link.bans_end_at(self.eventsub.bans.first_end());
+                if new {
+                    warn!("{login}: Twitch revoked the chat subscription for {channel} ({status}): the user may not read that channel's chat now; not subscribing to it again for a day or until the config changes");
+                } else {
+                    debug!("{login}: the chat subscription for {channel} revoked again ({status})");
+                }
+                Ok(())
             }
             RevocationVerdict::ChannelGone => {
                 warn!("{login}: Twitch revoked the chat subscription for {channel} ({status}): the channel or user no longer exists");

@@ -13,6 +13,7 @@
 //!                                          | Reconnect { not_before } | GiveUp
 //!   Welcomed ── session_reconnect ──▶ Reconnect { url }; AwaitingWelcome (carried over)
 //!   AwaitingWelcome (carried over) ── session_welcome ──▶ Welcomed: CarriedOver
+//!   Welcomed ── a channel's ban runs out (`bans_end_at`) ──▶ BansOver: subscribe it again
 //! ```
 
 use std::borrow::Cow;
@@ -52,11 +53,15 @@ pub enum EventSubStep {
     /// The wait after Twitch rate-limited a subscription is over: subscribe the channels
     /// still left on the session.
     SubscribeRest { session_id: String },
+    /// A ban that kept a channel unsubscribed has run out: subscribe the channels whose ban
+    /// is over on the session.
+    BansOver { session_id: String },
     /// The session moved to the new connection: close the old one (subscriptions came along).
     CarriedOver,
     /// Twitch moves the session: connect to `url` and wait there for the welcome.
     Reconnect { url: String },
-    /// The user sent a message from some client, in the channel with this login.
+    /// The user sent a message from some client, in the channel with this login (its id,
+    /// or `?`, when the notification did not name it); `text` is empty when it had none.
     OwnMessage { channel: String, text: String },
     /// A subscription was revoked; the verdict says what to do about the channel.
     Revoked {
@@ -143,6 +148,8 @@ pub struct EventSubLink {
     retry_at: Option<Instant>,
     /// The channel Twitch last rate-limited, and how many times in a row.
     rate_limited: Option<(String, u32)>,
+    /// When the first ban keeping a channel unsubscribed runs out.
+    bans_end_at: Option<Instant>,
 }
 
 impl EventSubLink {
@@ -158,7 +165,14 @@ impl EventSubLink {
             seen: SeenIds::default(),
             retry_at: None,
             rate_limited: None,
+            bans_end_at: None,
         }
+    }
+
+    /// The first ban keeping a channel unsubscribed runs out at `at` (`None`: no ban holds);
+    /// `due` then asks for `BansOver`, on a welcomed session.
+    pub fn bans_end_at(&mut self, at: Option<Instant>) {
+        self.bans_end_at = at;
     }
 
     /// The user's own id, learnt when the channels were resolved.
@@ -235,11 +249,14 @@ impl EventSubLink {
         }
     }
 
-    /// When to subscribe the rest: only on a welcomed session (a `session_reconnect` in
-    /// between waits for the new welcome).
+    /// When to subscribe the rest or a channel whose ban ran out: only on a welcomed session
+    /// (a `session_reconnect` in between waits for the new welcome).
     fn retry_deadline(&self) -> Option<Instant> {
         match self.phase {
-            Phase::Welcomed { .. } => self.retry_at,
+            Phase::Welcomed { .. } => match (self.retry_at, self.bans_end_at) {
+                (Some(retry), Some(bans)) => Some(retry.min(bans)),
+                (retry, bans) => retry.or(bans),
+            },
             Phase::AwaitingWelcome { .. } => None,
         }
     }
@@ -249,7 +266,7 @@ impl ChatMachine for EventSubLink {
     type Step = EventSubStep;
 
     /// The earliest moment `due` has something to do: the welcome's or the keepalive's
-    /// deadline, or the end of a rate limit's wait.
+    /// deadline, the end of a rate limit's wait, or of a ban.
     fn next_deadline(&self) -> Instant {
         let end = self.end_deadline();
         self.retry_deadline().map_or(end, |retry| retry.min(end))
@@ -317,8 +334,11 @@ impl ChatMachine for EventSubLink {
                     .is_none_or(|id| self.seen.first_time(IdKind::Chat, id));
                 if first_delivery && first_copy {
                     vec![EventSubStep::OwnMessage {
-                        channel: chat.broadcaster_login.into_owned(),
-                        text: chat.text.into_owned(),
+                        channel: chat
+                            .broadcaster_login
+                            .or(chat.broadcaster_user_id)
+                            .map_or_else(|| "?".to_string(), Cow::into_owned),
+                        text: chat.text.map(Cow::into_owned).unwrap_or_default(),
                     }]
                 } else {
                     Vec::new()
@@ -353,15 +373,23 @@ impl ChatMachine for EventSubLink {
             };
             return vec![EventSubStep::End(end)];
         }
-        match (&self.phase, self.retry_deadline()) {
-            (Phase::Welcomed { session_id, .. }, Some(retry)) if now >= retry => {
-                self.retry_at = None;
-                vec![EventSubStep::SubscribeRest {
-                    session_id: session_id.clone(),
-                }]
-            }
-            _ => Vec::new(),
+        let Phase::Welcomed { session_id, .. } = &self.phase else {
+            return Vec::new();
+        };
+        let mut steps = Vec::new();
+        if self.retry_at.is_some_and(|retry| now >= retry) {
+            self.retry_at = None;
+            steps.push(EventSubStep::SubscribeRest {
+                session_id: session_id.clone(),
+            });
         }
+        if self.bans_end_at.is_some_and(|bans| now >= bans) {
+            self.bans_end_at = None;
+            steps.push(EventSubStep::BansOver {
+                session_id: session_id.clone(),
+            });
+        }
+        steps
     }
 }
 
@@ -573,6 +601,35 @@ mod tests {
         );
         assert_eq!(link.next_deadline(), secs(9));
         assert_eq!(link.due(secs(10)), rest);
+    }
+
+    #[test]
+    fn a_ban_running_out_asks_for_its_channels_on_a_welcomed_session() {
+        let start = Instant::now();
+        let secs = |seconds: u64| start + Duration::from_secs(seconds);
+        let mut link = EventSubLink::new(None, start);
+        let over = || EventSubStep::BansOver {
+            session_id: "s1".into(),
+        };
+        // Before the welcome nothing is asked for, the welcome deadline stands.
+        link.bans_end_at(Some(secs(5)));
+        assert_eq!(link.next_deadline(), start + WELCOME_TIMEOUT);
+        link.on_frame(secs(1), &welcome("s1", 600));
+        assert_eq!(link.next_deadline(), secs(5));
+        assert_eq!(link.due(secs(4)), vec![]);
+        assert_eq!(link.due(secs(5)), vec![over()]);
+        assert_eq!(link.due(secs(6)), vec![], "asked for once");
+        // With a rate limit's wait at the same moment, both are asked for.
+        link.bans_end_at(Some(secs(8)));
+        link.rate_limited(secs(6), "first", Duration::from_secs(2), true);
+        assert_eq!(link.next_deadline(), secs(8));
+        let rest = EventSubStep::SubscribeRest {
+            session_id: "s1".into(),
+        };
+        assert_eq!(link.due(secs(8)), vec![rest, over()]);
+        // No ban: only the keepalive deadline.
+        link.bans_end_at(None);
+        assert_eq!(link.next_deadline(), secs(1 + 600 + 10));
     }
 
     #[test]

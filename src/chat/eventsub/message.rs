@@ -56,13 +56,16 @@ pub fn close_code_name(code: u16) -> Option<&'static str> {
 }
 
 /// One chat message from a `channel.chat.message` notification, borrowing the frame's text
-/// where it holds no escapes.
+/// where it holds no escapes. Only the chatter's id is required: it decides whether the
+/// message is the user's own. The text matters only for commands (without it the message
+/// still asks for an automatic change), the channel only for the log; a notification with
+/// either missing or `null` is still read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage<'a> {
-    pub broadcaster_user_id: Cow<'a, str>,
-    pub broadcaster_login: Cow<'a, str>,
+    pub broadcaster_user_id: Option<Cow<'a, str>>,
+    pub broadcaster_login: Option<Cow<'a, str>>,
     pub chatter_user_id: Cow<'a, str>,
-    pub text: Cow<'a, str>,
+    pub text: Option<Cow<'a, str>>,
     /// The chat message's own id; in shared chat the source channel's id, so the copy seen
     /// in a second channel is recognised.
     pub chat_message_id: Option<Cow<'a, str>>,
@@ -334,10 +337,10 @@ pub fn parse_message(frame: &str) -> Result<Message<'_>, ParseError> {
 
 fn chat_message(event: Event<'_>) -> Result<ChatMessage<'_>, ParseError> {
     Ok(ChatMessage {
-        broadcaster_user_id: required(event.broadcaster_user_id, "broadcaster_user_id")?,
-        broadcaster_login: required(event.broadcaster_user_login, "broadcaster_user_login")?,
+        broadcaster_user_id: event.broadcaster_user_id.text(),
+        broadcaster_login: event.broadcaster_user_login.text(),
         chatter_user_id: required(event.chatter_user_id, "chatter_user_id")?,
-        text: required(event.message.text, "message.text")?,
+        text: event.message.text.text(),
         chat_message_id: event.source_message_id.text().or(event.message_id.text()),
     })
 }
@@ -351,6 +354,10 @@ pub enum RevocationVerdict {
     ChannelGone,
     /// Twitch removed this subscription version: this daemon needs an update.
     VersionGone,
+    /// The user may not read this channel's chat now (`chat_user_banned`, or
+    /// `moderator_removed` for a subscription that needs the role): subscribing again at once
+    /// would be revoked again.
+    Banned,
     /// Anything else: subscribe again.
     Resubscribe,
 }
@@ -360,6 +367,7 @@ pub fn revocation_verdict(status: &str) -> RevocationVerdict {
         "authorization_revoked" => RevocationVerdict::LoginProblem,
         "user_removed" => RevocationVerdict::ChannelGone,
         "version_removed" => RevocationVerdict::VersionGone,
+        "chat_user_banned" | "moderator_removed" => RevocationVerdict::Banned,
         _ => RevocationVerdict::Resubscribe,
     }
 }
@@ -440,10 +448,10 @@ mod tests {
     #[test]
     fn messages_parse_by_their_type() {
         let chat = |text: &'static str| ChatMessage {
-            broadcaster_user_id: "77".into(),
-            broadcaster_login: "somechannel".into(),
+            broadcaster_user_id: Some("77".into()),
+            broadcaster_login: Some("somechannel".into()),
             chatter_user_id: "1001".into(),
-            text: text.into(),
+            text: Some(text.into()),
             chat_message_id: Some("chat-n1".into()),
         };
         let cases: Vec<(String, Result<Message, ParseError>)> = vec![
@@ -514,9 +522,29 @@ mod tests {
             (
                 json!({"metadata": {"message_id": "n3", "message_type": "notification",
                                     "subscription_type": "channel.chat.message"},
-                       "payload": {"event": {"broadcaster_user_id": 77}}})
+                       "payload": {"event": {"broadcaster_user_id": "77"}}})
                 .to_string(),
-                Err(ParseError::Missing("broadcaster_user_id")),
+                Err(ParseError::Missing("chatter_user_id")),
+            ),
+            // Only the chatter is required (issue 20): nulls and numbers elsewhere are None.
+            (
+                json!({"metadata": {"message_id": "n4", "message_type": "notification",
+                                    "subscription_type": "channel.chat.message"},
+                       "payload": {"event": {"broadcaster_user_id": 77,
+                                             "broadcaster_user_login": null,
+                                             "chatter_user_id": "1001",
+                                             "message": {"text": null}}}})
+                .to_string(),
+                Ok(Message::Notification {
+                    message_id: "n4".into(),
+                    chat: Some(ChatMessage {
+                        broadcaster_user_id: None,
+                        broadcaster_login: None,
+                        chatter_user_id: "1001".into(),
+                        text: None,
+                        chat_message_id: None,
+                    }),
+                }),
             ),
         ];
         for (frame, expected) in cases {
@@ -533,7 +561,7 @@ mod tests {
         else {
             panic!("a chat notification: {plain}");
         };
-        assert!(matches!(chat.text, Cow::Borrowed("hello")));
+        assert!(matches!(chat.text, Some(Cow::Borrowed("hello"))));
         assert!(matches!(chat.chatter_user_id, Cow::Borrowed("1001")));
 
         let escaped = notification("n2", "1001", "say \"hi\" \u{e9}");
@@ -543,7 +571,7 @@ mod tests {
         else {
             panic!("a chat notification: {escaped}");
         };
-        assert_eq!(chat.text, "say \"hi\" \u{e9}");
+        assert_eq!(chat.text.as_deref(), Some("say \"hi\" \u{e9}"));
 
         // A keepalive window that is no whole number is Twitch's default.
         let odd_window = r#"{"metadata":{"message_type":"session_welcome"},
@@ -596,6 +624,8 @@ mod tests {
             ("authorization_revoked", RevocationVerdict::LoginProblem),
             ("user_removed", RevocationVerdict::ChannelGone),
             ("version_removed", RevocationVerdict::VersionGone),
+            ("chat_user_banned", RevocationVerdict::Banned),
+            ("moderator_removed", RevocationVerdict::Banned),
             (
                 "notification_failures_exceeded",
                 RevocationVerdict::Resubscribe,

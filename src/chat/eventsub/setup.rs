@@ -136,6 +136,9 @@ impl Setup {
                 "token rejected by Helix (401)".to_string(),
             )),
             HelixError::Forbidden { message } => Some(ConnectionEnd::ScopeMissing(message.clone())),
+            HelixError::LimitReached { limit, message } => Some(ConnectionEnd::LimitReached(
+                format!("{message}: {}", limit.explained()),
+            )),
             _ => None,
         }
     }

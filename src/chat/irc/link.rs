@@ -25,8 +25,10 @@ use crate::color::Rgb;
 
 /// At most this many channels go in one JOIN line.
 pub const CHANNELS_PER_JOIN: usize = 20;
-/// How long an unanswered PING of ours may wait before the connection counts as dead.
-pub const MAX_PING_GRACE: Duration = Duration::from_secs(30);
+/// How long an unanswered PING of ours may wait before the connection counts as dead:
+/// Twitch answers within a second, and the default keepalive plus this grace must stay
+/// within `chat::machine::DEAD_LINK_LIMIT`.
+pub const MAX_PING_GRACE: Duration = Duration::from_secs(10);
 /// The line we send when the connection has been quiet for the keepalive interval.
 pub const KEEPALIVE_PING: &str = "PING :tmi.twitch.tv";
 
@@ -253,18 +255,18 @@ mod tests {
             (100, false, vec![], 360),
             (200, true, vec![], 560),
             (559, false, vec![], 560),
-            (560, false, vec![ping()], 590),
-            (570, false, vec![], 590),
+            (560, false, vec![ping()], 570),
+            (565, false, vec![], 570),
             // The PONG (any traffic) counts: the keepalive starts over.
-            (575, true, vec![], 935),
-            (935, false, vec![ping()], 965),
+            (567, true, vec![], 927),
+            (927, false, vec![ping()], 937),
             (
-                965,
+                937,
                 false,
                 vec![Step::End(ConnectionEnd::Lost(
-                    "no answer to PING within 30s".into(),
+                    "no answer to PING within 10s".into(),
                 ))],
-                965,
+                937,
             ),
         ];
         for (at, traffic, expected, next) in cases {

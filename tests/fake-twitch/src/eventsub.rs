@@ -20,8 +20,13 @@ pub(crate) const DEFAULT_KEEPALIVE_SECONDS: u64 = 10;
 /// How long Twitch keeps the old connection open after a `session_reconnect` before it
 /// closes it with 4004.
 pub(crate) const DEFAULT_RECONNECT_GRACE: Duration = Duration::from_secs(30);
-/// Enabled subscriptions one WebSocket session may hold.
+/// Enabled subscriptions one WebSocket session may hold (dev.twitch.tv/docs/eventsub/
+/// handling-websocket-events, "Subscription limits"; twitch4j's EventSub WebSocket docs).
 pub(crate) const MAX_SUBSCRIPTIONS_PER_SESSION: usize = 300;
+/// WebSocket sessions with enabled subscriptions one client id and user may hold (the same
+/// sources); the next session's subscription is answered 429 "number of websocket transports
+/// limit exceeded" (twurple#616 shows that answer).
+pub(crate) const MAX_SESSIONS_PER_USER: usize = 3;
 
 /// A subscription made with `POST /helix/eventsub/subscriptions`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,6 +121,9 @@ pub(crate) struct EventSubState {
     pub(crate) reconnect_grace: Option<Duration>,
     /// Set while the listener is up, to build `reconnect_url`s.
     pub(crate) base_url: String,
+    /// (chatting user's id, channel id) pairs banned from that channel's chat: their
+    /// subscriptions are revoked with `chat_user_banned`, new ones as soon as made.
+    pub(crate) banned: HashSet<(String, String)>,
 }
 
 impl EventSubState {
@@ -165,6 +173,30 @@ impl EventSubState {
                 subscription.status = "websocket_disconnected".to_string();
             }
         }
+    }
+
+    /// Revokes `subscription` (by index) with `status` and tells its session, if live.
+    pub(crate) fn revoke(&mut self, index: usize, status: &str) {
+        let subscription = &mut self.subscriptions[index];
+        subscription.status = status.to_string();
+        let subscription = subscription.clone();
+        let Some(connection_id) = self
+            .sessions
+            .get(&subscription.session_id)
+            .filter(|session| session.connected)
+            .map(|session| session.connection_id)
+        else {
+            return;
+        };
+        let message_id = self.next_message_id();
+        let frame = revocation_message(&message_id, &subscription);
+        self.send(
+            connection_id,
+            EventSubCommand::Frame {
+                frame,
+                receiver: None,
+            },
+        );
     }
 
     fn next_message_id(&mut self) -> String {
@@ -375,6 +407,45 @@ impl FakeTwitch {
     /// login that joined the channel, and a `channel.chat.message` notification to every
     /// session with an enabled subscription for it. Returns how many deliveries went out.
     pub fn say(&self, login: &str, channel: &str, text: &str) -> usize {
+        self.say_shaped(login, channel, text, &|_| {})
+    }
+
+    /// `say`, with the named fields of each notification's `payload.event` set to `null`
+    /// (`"broadcaster_user_login"`, `"message.text"`, ...); IRC lines are unchanged. Twitch
+    /// documents these fields as always set, yet has changed a field of its chat events from
+    /// `[]` to `null` overnight (twitchdev/issues#983: `message.fragments`), and shared chat's
+    /// `source_*` fields are `null` outside shared chat: a client must not need what its
+    /// decision does not use.
+    pub fn say_with_null_fields(
+        &self,
+        login: &str,
+        channel: &str,
+        text: &str,
+        null_fields: &[&str],
+    ) -> usize {
+        let null_fields: Vec<String> = null_fields.iter().map(|f| f.to_string()).collect();
+        self.say_shaped(login, channel, text, &move |event| {
+            for path in &null_fields {
+                let mut value = &mut *event;
+                let mut parts = path.split('.').peekable();
+                while let Some(part) = parts.next() {
+                    if parts.peek().is_none() {
+                        value[part] = Value::Null;
+                    } else {
+                        value = &mut value[part];
+                    }
+                }
+            }
+        })
+    }
+
+    fn say_shaped(
+        &self,
+        login: &str,
+        channel: &str,
+        text: &str,
+        shape: &dyn Fn(&mut Value),
+    ) -> usize {
         let login = login.to_lowercase();
         let channel = wire::normalize_channel(channel);
         let mut state = self.shared.lock_state();
@@ -438,6 +509,9 @@ impl FakeTwitch {
                 &chat_message_id,
                 text,
             );
+            let mut value: Value = serde_json::from_str(&frame).expect("the fake's own JSON");
+            shape(&mut value["payload"]["event"]);
+            let frame = value.to_string();
             state
                 .eventsub
                 .last_notification
@@ -484,6 +558,22 @@ impl FakeTwitch {
     /// a client that connects there gets the same session with its subscriptions. Returns to
     /// how many sessions.
     pub fn eventsub_reconnect(&self, login: &str) -> usize {
+        self.send_reconnect(login, |base_url, session_id| {
+            format!("{base_url}?reconnect_of={session_id}")
+        })
+    }
+
+    /// Sends `session_reconnect` on every live session of `login` naming `url` as the
+    /// `reconnect_url`, whatever it is: another port, another scheme, another server. Twitch
+    /// itself names its own host over `wss://` (`wss://eventsub.wss.twitch.tv/ws?...`,
+    /// dev.twitch.tv/docs/eventsub/handling-websocket-events, "Reconnect message"); any other
+    /// URL in that field is what a man in the middle or a bug would put there. Returns to how
+    /// many sessions.
+    pub fn eventsub_reconnect_to(&self, login: &str, url: &str) -> usize {
+        self.send_reconnect(login, |_, _| url.to_string())
+    }
+
+    fn send_reconnect(&self, login: &str, url_for: impl Fn(&str, &str) -> String) -> usize {
         let login = login.to_lowercase();
         let mut state = self.shared.lock_state();
         let mut n_sent = 0;
@@ -496,7 +586,7 @@ impl FakeTwitch {
             else {
                 continue;
             };
-            let url = format!("{}?reconnect_of={session_id}", state.eventsub.base_url);
+            let url = url_for(&state.eventsub.base_url, &session_id);
             let message_id = state.eventsub.next_message_id();
             let frame = reconnect_message(&message_id, &session_id, &url);
             let command = EventSubCommand::Frame {
@@ -633,6 +723,85 @@ impl FakeTwitch {
     /// with 4004 (default 30 s).
     pub fn set_eventsub_reconnect_grace(&self, grace: Duration) {
         self.shared.lock_state().eventsub.reconnect_grace = Some(grace);
+    }
+
+    /// Makes `login`'s three WebSocket transports taken, as subscriptions Twitch still counts
+    /// but no client holds do (twitchdev/issues#1094: orphans that GET did not even list):
+    /// three live sessions with an enabled subscription each and no connection. Every new
+    /// session of `login` is then refused its first subscription with 429 "number of
+    /// websocket transports limit exceeded". Returns the orphans' session ids.
+    pub fn occupy_eventsub_transports(&self, login: &str) -> Vec<String> {
+        let login = login.to_lowercase();
+        let mut state = self.shared.lock_state();
+        let user_id = user_id_for_login(&state, &login);
+        let mut session_ids = Vec::new();
+        for _ in 0..MAX_SESSIONS_PER_USER {
+            state.eventsub.n_sessions_created += 1;
+            let n = state.eventsub.n_sessions_created;
+            let session_id = format!("AgoQorphan{n}");
+            state.eventsub.sessions.insert(
+                session_id.clone(),
+                SessionRecord {
+                    connection_id: u64::MAX - n,
+                    connected: true,
+                },
+            );
+            let id = wire::uuid_like(state.eventsub.subscriptions.len() as u64 + 1, 0x0a0a);
+            state.eventsub.subscriptions.push(EventSubSubscription {
+                id,
+                login: login.clone(),
+                subscription_type: CHAT_MESSAGE_TYPE.to_string(),
+                version: "1".to_string(),
+                broadcaster_user_id: format!("orphan-{n}"),
+                user_id: user_id.clone(),
+                session_id: session_id.clone(),
+                status: "enabled".to_string(),
+            });
+            session_ids.push(session_id);
+        }
+        session_ids
+    }
+
+    /// Bans `login` from `channel`'s chat: every enabled subscription of `login` for the
+    /// channel is revoked with `chat_user_banned` (one of the revocation statuses of the
+    /// EventSub subscription API: dev.twitch.tv/docs/api/reference "Get EventSub
+    /// Subscriptions"; twitch_api's `Status::ChatUserBanned`). Twitch's pages do not say what
+    /// a new subscription of a banned user gets; the fake takes the worst case the issue
+    /// names: accepted (202), then revoked again at once. Returns how many were revoked.
+    pub fn ban_from_chat(&self, login: &str, channel: &str) -> usize {
+        let login = login.to_lowercase();
+        let channel = wire::normalize_channel(channel);
+        let mut state = self.shared.lock_state();
+        let user_id = user_id_for_login(&state, &login);
+        let channel_id = user_id_for_login(&state, &channel);
+        state
+            .eventsub
+            .banned
+            .insert((user_id.clone(), channel_id.clone()));
+        let indexes: Vec<usize> = state
+            .eventsub
+            .subscriptions
+            .iter()
+            .enumerate()
+            .filter(|(_, subscription)| {
+                subscription.is_enabled()
+                    && subscription.user_id == user_id
+                    && subscription.broadcaster_user_id == channel_id
+            })
+            .map(|(index, _)| index)
+            .collect();
+        for index in &indexes {
+            state.eventsub.revoke(*index, "chat_user_banned");
+        }
+        drop(state);
+        self.shared.notify_changed();
+        indexes.len()
+    }
+
+    /// The id Helix gives `channel` (what subscriptions name as `broadcaster_user_id`).
+    pub fn channel_id(&self, channel: &str) -> String {
+        let state = self.shared.lock_state();
+        user_id_for_login(&state, &wire::normalize_channel(channel))
     }
 
     /// Every subscription created so far, disabled and revoked ones included.

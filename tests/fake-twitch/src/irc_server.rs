@@ -4,7 +4,7 @@
 //! PART, PING, and the frames tests order; every line a client sends is recorded.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use tungstenite::{Message, WebSocket};
@@ -19,6 +19,11 @@ enum LoginOutcome {
     BadlyFormatted,
 }
 
+/// How often Twitch's IRC server PINGs a client: "about once every five minutes"
+/// (dev.twitch.tv/docs/chat/irc, "Keepalive messages"). A client that waits for these to
+/// notice a dead link notices it minutes late: it must PING itself.
+pub(crate) const SERVER_PING_INTERVAL: Duration = Duration::from_secs(300);
+
 /// One open IRC connection.
 pub(crate) struct IrcConnection {
     connection_id: u64,
@@ -30,6 +35,8 @@ pub(crate) struct IrcConnection {
     logged_in: bool,
     /// Lines received before NICK; they are filed under the login once it is known.
     lines_before_nick: Vec<String>,
+    /// When the server PINGs next.
+    next_ping: Instant,
 }
 
 impl Protocol for IrcConnection {
@@ -70,6 +77,7 @@ impl Protocol for IrcConnection {
             pass_param: None,
             logged_in: false,
             lines_before_nick: Vec::new(),
+            next_ping: Instant::now() + SERVER_PING_INTERVAL,
         })
     }
 
@@ -99,6 +107,20 @@ impl Protocol for IrcConnection {
             IrcConnectionCommand::Close => close(websocket, None),
             IrcConnectionCommand::Drop => Flow::End,
         }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        Some(self.next_ping)
+    }
+
+    /// The server's own keepalive PING, as Twitch sends it.
+    fn on_deadline(&mut self, websocket: &mut WebSocket<BufferedSocket>) -> Flow {
+        let now = Instant::now();
+        if now < self.next_ping {
+            return Flow::Continue;
+        }
+        self.next_ping = now + SERVER_PING_INTERVAL;
+        self.reply(websocket, "PING :tmi.twitch.tv\r\n".to_string())
     }
 }
 

@@ -276,7 +276,15 @@ fn create_subscription(
                 "total_cost": 0,
                 "max_total_cost": 10,
             });
+            let banned = state.eventsub.banned.contains(&(
+                subscription.user_id.clone(),
+                subscription.broadcaster_user_id.clone(),
+            ));
             state.eventsub.subscriptions.push(subscription);
+            if banned {
+                let index = state.eventsub.subscriptions.len() - 1;
+                state.eventsub.revoke(index, "chat_user_banned");
+            }
             ScriptedResponse::json(202, &body.to_string())
         }
     };
@@ -346,6 +354,29 @@ fn subscription_from(
             409,
             Some("Conflict"),
             "subscription already exists",
+        ));
+    }
+    let mut other_sessions: Vec<&str> = state
+        .eventsub
+        .subscriptions
+        .iter()
+        .filter(|existing| {
+            existing.is_enabled()
+                && existing.user_id == user_id
+                && existing.session_id != session_id
+                && state.eventsub.is_live(&existing.session_id)
+        })
+        .map(|existing| existing.session_id.as_str())
+        .collect();
+    other_sessions.sort_unstable();
+    other_sessions.dedup();
+    if !state.eventsub.has_enabled_subscription(&session_id)
+        && other_sessions.len() >= eventsub::MAX_SESSIONS_PER_USER
+    {
+        return Err(json_error(
+            429,
+            Some("Too Many Requests"),
+            "number of websocket transports limit exceeded",
         ));
     }
     if state
