@@ -56,7 +56,7 @@ fn a_tiny_benchmark_completes_over_eventsub() {
         user_counts: vec![3],
         n_messages: 20,
         transports: vec![Transport::Tls],
-        chat: Chat::EventSub,
+        chats: vec![Chat::EventSub],
         idle: Duration::from_secs(1),
         n_after_idle: 2,
         binary: Some(PathBuf::from(env!("CARGO_BIN_EXE_twitch-colorchanger"))),

@@ -6,52 +6,17 @@
 #[path = "../examples/demo/scenario.rs"]
 mod scenario;
 
+#[path = "common/chromium.rs"]
+mod chromium;
+
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
+use chromium::{chromium, run_chromium};
 use scenario::{Event, Options};
 use twitch_colorchanger::base::stop::StopSignal;
 
 const N_MESSAGES: usize = 8;
-
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser"].into_iter().find(|name| {
-        Command::new(name)
-            .arg("--version")
-            .output()
-            .is_ok_and(|output| output.status.success())
-    })
-}
-
-/// Runs headless Chromium as root would need it, with a fresh profile; returns stdout.
-fn run_chromium(binary: &str, profile: &Path, extra: &[String], url: &str) -> String {
-    let output = Command::new(binary)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(bytes: &[u8]) -> (u32, u32) {

@@ -10,12 +10,16 @@
 
 mod common;
 
+#[path = "common/chromium.rs"]
+mod chromium;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use chromium::{chromium, run_chromium};
 use common::*;
 use fake_twitch::FakeTwitch;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -524,40 +528,9 @@ fn get(address: SocketAddr, path: &str) -> (u16, String) {
     (status, body)
 }
 
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser"].into_iter().find(|name| {
-        Command::new(name)
-            .arg("--version")
-            .output()
-            .is_ok_and(|output| output.status.success())
-    })
-}
-
-/// The page's DOM as headless Chromium renders it (fresh profile, as root would need it).
+/// The page's DOM as headless Chromium renders it.
 fn rendered_dom(binary: &str, profile: &Path, url: &str) -> String {
-    let output = Command::new(binary)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(url)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        output.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    run_chromium(binary, profile, &["--dump-dom".to_string()], url)
 }
 
 /// The page while the login waits, and after it: as served, and as Chromium shows it.

@@ -19,7 +19,8 @@ use fake_twitch::{Account, FakeTwitch, HttpRequest, READ_CHAT_SCOPE};
 
 use crate::measure::{
     detail_text, markdown_table, min_gap_per_user, parse_context_switches, parse_cpu_ticks,
-    parse_options, parse_status, Chat, Options, ProcStatus, Roots, RunReport, Transport, USAGE,
+    parse_options, parse_status, startup_comparison, Chat, Options, ProcStatus, Roots, RunReport,
+    Transport, USAGE,
 };
 
 /// The daemon's binary name, as Cargo builds it.
@@ -76,14 +77,21 @@ pub fn run_all(options: &Options) -> Result<Vec<RunReport>, String> {
     let mut reports = Vec::new();
     for &n_users in &options.user_counts {
         for &transport in &options.transports {
-            println!("\nrunning {n_users} user(s) over {} …", transport.label());
-            let report = run_once(&binary, n_users, transport, options, clock_ticks)?;
-            print!("{}", detail_text(&report));
-            let _ = std::io::stdout().flush();
-            reports.push(report);
+            for &chat in &options.chats {
+                println!(
+                    "\nrunning {n_users} user(s) over {}, chat {} …",
+                    transport.label(),
+                    chat.label()
+                );
+                let report = run_once(&binary, n_users, transport, chat, options, clock_ticks)?;
+                print!("{}", detail_text(&report));
+                let _ = std::io::stdout().flush();
+                reports.push(report);
+            }
         }
     }
     println!("\n{}", markdown_table(&reports));
+    print!("{}", startup_comparison(&reports));
     Ok(reports)
 }
 
@@ -182,11 +190,7 @@ fn config_json(twitch: &FakeTwitch, users: &[BenchUser], chat: Chat) -> String {
         .map(|user| {
             let account = twitch.account(&user.login);
             let mut entry = account.config_entry(true, &[account.login.as_str()]);
-            entry["chat_transport"] = match chat {
-                Chat::Irc => "irc",
-                Chat::EventSub => "eventsub",
-            }
-            .into();
+            entry["chat_transport"] = chat.config_value().into();
             entry
         })
         .collect();
@@ -383,6 +387,7 @@ fn run_once(
     binary: &Path,
     n_users: usize,
     transport: Transport,
+    chat: Chat,
     options: &Options,
     clock_ticks: f64,
 ) -> Result<RunReport, String> {
@@ -393,14 +398,14 @@ fn run_once(
     let users = bench_users(n_users);
     for user in &users {
         let mut account = Account::new(&user.login, &user.user_id);
-        if options.chat == Chat::EventSub {
+        if chat == Chat::EventSub {
             account.scopes.push(READ_CHAT_SCOPE.to_string());
         }
         twitch.add_user(account);
     }
     let dir = tempfile::tempdir().map_err(|error| format!("temp dir: {error}"))?;
     let config_path = dir.path().join("twitch_colorchanger.conf");
-    fs::write(&config_path, config_json(&twitch, &users, options.chat))
+    fs::write(&config_path, config_json(&twitch, &users, chat))
         .map_err(|error| format!("{}: {error}", config_path.display()))?;
     let log_path = dir.path().join("daemon.log");
     let log = fs::File::create(&log_path).map_err(|error| format!("daemon log: {error}"))?;
@@ -443,7 +448,7 @@ fn run_once(
         .map_err(|error| format!("start {}: {error}", binary.display()))?;
     let mut daemon = RunningDaemon::watch(child);
 
-    let join_time = wait_all_joined(&twitch, &users, options.chat, started, &mut daemon)
+    let join_time = wait_all_joined(&twitch, &users, chat, started, &mut daemon)
         .map_err(|error| format!("{error}\n{}", log_tail(&log_path)))?;
     thread::sleep(SETTLE);
     let after_join = daemon.status()?;
@@ -456,7 +461,7 @@ fn run_once(
             crate::measure::format_ms(gap)
         );
     }
-    let mut driver = MessageDriver::new(&twitch, options.chat);
+    let mut driver = MessageDriver::new(&twitch, chat);
     let latencies = driver.drive(&users, options.n_messages, options.in_flight, gap);
     let n_sent = options.n_messages;
     let after_messages = daemon.status()?;
@@ -499,7 +504,7 @@ fn run_once(
     }
     Ok(RunReport {
         transport: Some(transport),
-        chat: options.chat,
+        chat,
         n_users,
         join_time,
         after_join,
@@ -542,9 +547,10 @@ fn wait_all_joined(
                 ));
             }
             let slice = (deadline - now).min(Duration::from_secs(1));
-            let ready = match chat {
-                Chat::Irc => twitch.wait_joined(&user.login, &user.login, slice),
-                Chat::EventSub => twitch.wait_eventsub_subscribed(&user.login, &user.login, slice),
+            let ready = if chat.reads_irc() {
+                twitch.wait_joined(&user.login, &user.login, slice)
+            } else {
+                twitch.wait_eventsub_subscribed(&user.login, &user.login, slice)
             };
             if ready {
                 break;
@@ -627,7 +633,7 @@ impl<'a> MessageDriver<'a> {
                 n_sent += 1;
                 last_sent[index] = Some(Instant::now());
                 let n_delivered = match self.chat {
-                    Chat::Irc => {
+                    Chat::Irc | Chat::Auto => {
                         let line = FakeTwitch::privmsg_line(
                             &user.login,
                             &user.user_id,
@@ -648,7 +654,7 @@ impl<'a> MessageDriver<'a> {
                     Outstanding {
                         login: user.login.clone(),
                         marker: match self.chat {
-                            Chat::Irc => format!(":{text}\r\n"),
+                            Chat::Irc | Chat::Auto => format!(":{text}\r\n"),
                             Chat::EventSub => format!("\"text\":\"{text}\""),
                         },
                     },

@@ -15,9 +15,11 @@ Options:
   --messages N        own messages per run for the latency figures (default 1000)
   --tls | --plain | --both
                       wss:// + https://, ws:// + http://, or one run of each (default both)
-  --transport irc|eventsub
-                      how the users read chat: IRC, or EventSub with tokens that carry
-                      user:read:chat (default irc)
+  --transport LIST    how the users read chat, comma-separated, one run each: irc;
+                      eventsub (tokens that carry user:read:chat); auto (chat_transport
+                      auto with IRC-only tokens: chat waits for the token's validation,
+                      then reads IRC). `irc,auto` reports auto's all-joined time beside
+                      irc's (default irc)
   --idle-secs S       length of the idle window for the CPU figure (default 30)
   --after-idle N      messages sent after the idle window, to distinct users (default 5)
   --in-flight K       messages in flight at once, to distinct users (default 1)
@@ -66,6 +68,9 @@ pub enum Chat {
     #[default]
     Irc,
     EventSub,
+    /// `chat_transport: auto` with tokens without `user:read:chat`: each user's chat waits
+    /// for its token's validation at start, then reads IRC.
+    Auto,
 }
 
 impl Chat {
@@ -73,7 +78,22 @@ impl Chat {
         match self {
             Chat::Irc => "IRC",
             Chat::EventSub => "EventSub",
+            Chat::Auto => "auto (IRC)",
         }
+    }
+
+    /// The `chat_transport` of the config.
+    pub fn config_value(self) -> &'static str {
+        match self {
+            Chat::Irc => "irc",
+            Chat::EventSub => "eventsub",
+            Chat::Auto => "auto",
+        }
+    }
+
+    /// True when the users end up reading chat over IRC.
+    pub fn reads_irc(self) -> bool {
+        self != Chat::EventSub
     }
 }
 
@@ -96,7 +116,7 @@ pub struct Options {
     pub user_counts: Vec<usize>,
     pub n_messages: usize,
     pub transports: Vec<Transport>,
-    pub chat: Chat,
+    pub chats: Vec<Chat>,
     pub idle: Duration,
     pub n_after_idle: usize,
     pub in_flight: usize,
@@ -112,7 +132,7 @@ impl Default for Options {
             user_counts: vec![100],
             n_messages: 1000,
             transports: vec![Transport::Tls, Transport::Plain],
-            chat: Chat::Irc,
+            chats: vec![Chat::Irc],
             idle: Duration::from_secs(30),
             n_after_idle: 5,
             in_flight: 1,
@@ -183,11 +203,17 @@ pub fn parse_options(args: &[String]) -> Result<Options, String> {
             "--plain" => options.transports = vec![Transport::Plain],
             "--both" => options.transports = vec![Transport::Tls, Transport::Plain],
             "--transport" => {
-                options.chat = match value()?.as_str() {
-                    "irc" => Chat::Irc,
-                    "eventsub" => Chat::EventSub,
-                    other => return Err(format!("--transport is irc or eventsub, got {other:?}")),
-                }
+                options.chats = value()?
+                    .split(',')
+                    .map(|chat| match chat.trim() {
+                        "irc" => Ok(Chat::Irc),
+                        "eventsub" => Ok(Chat::EventSub),
+                        "auto" => Ok(Chat::Auto),
+                        other => Err(format!(
+                            "--transport is a list of irc, eventsub and auto, got {other:?}"
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?;
             }
             "--roots" => {
                 options.roots = match value()?.as_str() {
@@ -505,9 +531,56 @@ pub fn markdown_table(reports: &[RunReport]) -> String {
     text
 }
 
+/// Start-up under `auto` beside `irc`: for every user count and transport run both ways,
+/// one line with both all-joined times and their ratio (auto waits for each token's
+/// validation before it dials; the goal is within 1.5× of irc). Empty without such pairs.
+pub fn startup_comparison(reports: &[RunReport]) -> String {
+    let mut text = String::new();
+    for auto in reports.iter().filter(|report| report.chat == Chat::Auto) {
+        let Some(irc) = reports.iter().find(|report| {
+            report.chat == Chat::Irc
+                && report.n_users == auto.n_users
+                && report.transport == auto.transport
+        }) else {
+            continue;
+        };
+        let ratio = auto.join_time.as_secs_f64() / irc.join_time.as_secs_f64().max(1e-9);
+        let _ = writeln!(
+            text,
+            "all joined, {} users over {}: auto {}, irc {} (auto/irc {ratio:.2}×)",
+            auto.n_users,
+            auto.transport.map_or("?", Transport::short_label),
+            format_ms(auto.join_time),
+            format_ms(irc.join_time),
+        );
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn startup_pairs_auto_with_irc_of_the_same_run_shape() {
+        let run = |chat, n_users, join_ms| RunReport {
+            transport: Some(Transport::Tls),
+            chat,
+            n_users,
+            join_time: Duration::from_millis(join_ms),
+            ..RunReport::default()
+        };
+        let reports = [
+            run(Chat::Irc, 100, 320),
+            run(Chat::Auto, 100, 400),
+            run(Chat::Auto, 10, 50),
+        ];
+        assert_eq!(
+            startup_comparison(&reports),
+            "all joined, 100 users over TLS: auto 400.0 ms, irc 320.0 ms (auto/irc 1.25×)\n"
+        );
+        assert_eq!(startup_comparison(&reports[..1]), "");
+    }
 
     fn args(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_string).collect()
@@ -534,11 +607,18 @@ mod tests {
                 Options {
                     user_counts: vec![3],
                     transports: vec![Transport::Tls],
-                    chat: Chat::EventSub,
+                    chats: vec![Chat::EventSub],
                     roots: Roots::FakeOnly,
                     in_flight: 4,
                     n_after_idle: 0,
                     binary: Some(PathBuf::from("/x/d")),
+                    ..defaults.clone()
+                },
+            ),
+            (
+                "--transport irc,auto",
+                Options {
+                    chats: vec![Chat::Irc, Chat::Auto],
                     ..defaults.clone()
                 },
             ),
@@ -568,7 +648,10 @@ mod tests {
             ("--idle-secs -1", "--idle-secs"),
             ("--in-flight 0", "--in-flight"),
             ("--roots mine", "--roots"),
-            ("--transport smoke", "--transport is irc or eventsub"),
+            (
+                "--transport smoke",
+                "--transport is a list of irc, eventsub and auto",
+            ),
             ("--env NOVALUE", "--env"),
             ("--frobnicate", "--frobnicate"),
         ];

@@ -40,10 +40,6 @@ use crate::user::{ColorSettings, TokenCell, User, UserSinks};
 /// Stack size of chat threads: a TLS handshake and the WebSocket buffers fit well within it,
 /// and a thousand users stay within a few hundred MiB of address space (little of it touched).
 pub const CHAT_STACK_SIZE: usize = 256 * 1024;
-/// Users started together make their first token check this far apart, so
-/// that hundreds of users do not all call Twitch's OAuth server in the same instant (which
-/// also made HTTPS setup race; measured with examples/bench). Chat does not wait for it.
-pub const VALIDATION_STAGGER: Duration = Duration::from_millis(20);
 
 /// What a config edit means for one user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -424,8 +420,12 @@ impl Daemon {
             status_writer,
             status_server: None,
         };
-        for (index, config) in users.iter().enumerate() {
-            daemon.start_user(config, VALIDATION_STAGGER * index as u32)?;
+        // Every user's first validation is due at once: the token-call pool bounds how many
+        // run together (`token::refresher::MAX_TOKEN_CALLERS`), as the dialer pool bounds the
+        // connections, so a thousand users do not call Twitch in the same instant, and under
+        // `auto` no user's chat waits behind the others' (issue 20, start-up).
+        for config in users {
+            daemon.start_user(config, Duration::ZERO)?;
         }
         if let (Some(listener), Some(board)) = (status_listener, &daemon.shared.status) {
             let server = StatusServer::start(listener, board.clone(), daemon.stop.clone())?;

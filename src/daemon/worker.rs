@@ -21,10 +21,20 @@ use crate::base::stop::StopSignal;
 use crate::color::ChangeRequest;
 use crate::color::{nearest_named, next_color, Color, ColorState};
 use crate::twitch::helix::{bucket_wait, retry_delay, Helix, HelixError, RateLimit};
-use crate::user::User;
+use crate::user::{RefusalAnswer, Settled, User};
 
-/// How long a worker waits for the token thread to replace a token Helix refused.
+/// How long a worker waits for the token thread to answer a refusal: a new token, or the
+/// finding that the refused one still validates.
 pub const REFRESHED_TOKEN_WAIT: Duration = Duration::from_secs(30);
+
+/// A change refused with 401 is tried again at most this many times with a new or
+/// re-validated token. Twitch's 401 on `PUT /chat/color` has several causes (dev.twitch.tv,
+/// API reference, "Update User Chat Color": an invalid token, a missing
+/// `user:manage:chat_color` scope, a `user_id` or `Client-Id` that is not the token's): a
+/// dead token (a refresh helps), a refusal of a token that still validates (issue 20: one
+/// more try with the same token), or a token that cannot do the job (nothing helps).
+/// docs/twitch-behaviour.md has the sources.
+const MAX_TOKEN_RETRIES: u32 = 2;
 
 /// Stack size of the dispatcher and the workers: one blocking HTTPS call at a time.
 pub const WORKER_STACK_SIZE: usize = 256 * 1024;
@@ -149,7 +159,8 @@ fn change_color<R: rand::Rng + ?Sized>(
             return Err(stopped());
         }
     }
-    let mut retried_with_new_token = false;
+    let mut n_token_retries = 0;
+    let mut retried_same_token = false;
     let mut attempt = 1;
     loop {
         // A stop starts nothing new: no call goes out after it (one under way finishes).
@@ -174,16 +185,29 @@ fn change_color<R: rand::Rng + ?Sized>(
             }
             Err(error) => error,
         };
-        if error == HelixError::Unauthorized && !retried_with_new_token {
-            retried_with_new_token = true;
-            if user.token.report_rejected(generation)
-                && user
+        if matches!(error, HelixError::Unauthorized { .. }) && n_token_retries < MAX_TOKEN_RETRIES {
+            n_token_retries += 1;
+            // Every 401 is reported, including one after the token was found to validate:
+            // the token may have died since, and the token thread validates again (a few
+            // times a minute at most) and refreshes a dead one.
+            if user.token.report_rejected(generation) {
+                match user
                     .token
-                    .wait_newer(generation, REFRESHED_TOKEN_WAIT)
-                    .is_some()
-            {
-                debug!("{login}: retrying the change to {color} with the new token");
-                continue;
+                    .wait_refusal_answer(generation, REFRESHED_TOKEN_WAIT)
+                {
+                    RefusalAnswer::Newer(..) => {
+                        debug!("{login}: retrying the change to {color} with the new token");
+                        continue;
+                    }
+                    RefusalAnswer::Settled(Settled::Validates) if !retried_same_token => {
+                        // A 401 for a token that validates with every scope can be passing:
+                        // the same change is tried again at once, once.
+                        retried_same_token = true;
+                        debug!("{login}: the refused token validates; retrying the change to {color} once");
+                        continue;
+                    }
+                    RefusalAnswer::Settled(_) | RefusalAnswer::None => {}
+                }
             }
         }
         match retry_delay(&error, attempt, unix_now(), rng.random()) {

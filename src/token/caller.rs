@@ -1,9 +1,10 @@
-//! The token callers: a few threads that make the OAuth calls the token refresher asks for
-//! and hand the answers back, so that a slow call holds up only its own user. Does I/O.
+//! The token callers: the calls the token refresher asks for, made on the threads of a pool
+//! (`base::pool`, started by the refresher) that grows while calls wait, so that a slow call
+//! holds up only its own user and a start validates many users at once. Does I/O.
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 
 use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
@@ -63,29 +64,22 @@ pub struct Done {
     pub reply: Reply,
 }
 
-/// Makes calls until the refresher drops its end of `jobs`. A panicking call is answered
-/// as [`Reply::Panicked`], so its user is never left waiting. After `stop` a stop starts
-/// nothing new: a call still queued is answered [`Reply::NotSent`] without being sent (the
-/// user's tokens stay valid), while a call already sent is waited for, since its answer may
-/// hold tokens Twitch has already rotated.
-pub fn run_caller(oauth: &OAuth, jobs: &Receiver<Job>, replies: &Sender<Done>, stop: &StopSignal) {
-    for job in jobs {
-        let reply = if stop.is_stopped() {
-            Reply::NotSent
-        } else {
-            panic::catch_unwind(AssertUnwindSafe(|| call(oauth, job.call)))
-                .unwrap_or(Reply::Panicked)
-        };
-        if replies
-            .send(Done {
-                key: job.key,
-                reply,
-            })
-            .is_err()
-        {
-            return;
-        }
-    }
+/// Makes one call and sends its answer to `replies`. A panicking call is answered as
+/// [`Reply::Panicked`], so its user is never left waiting. A stop starts nothing new: once
+/// `stop` has fired, a call still waiting for a thread is answered [`Reply::NotSent`]
+/// without being sent (the user's tokens stay valid), while a call already sent is waited
+/// for, since its answer may hold tokens Twitch has already rotated.
+pub fn answer(oauth: &OAuth, job: Job, replies: &Sender<Done>, stop: &StopSignal) {
+    let reply = if stop.is_stopped() {
+        Reply::NotSent
+    } else {
+        panic::catch_unwind(AssertUnwindSafe(|| call(oauth, job.call))).unwrap_or(Reply::Panicked)
+    };
+    // The refresher has ended when nobody listens: the answer has nowhere to go.
+    let _ = replies.send(Done {
+        key: job.key,
+        reply,
+    });
 }
 
 fn call(oauth: &OAuth, call: Call) -> Reply {

@@ -1,11 +1,11 @@
 //! Device-code login: gets a user's first tokens without a browser on the machine running
 //! the daemon. Does I/O (OAuth calls) and waits on the stop signal between polls.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::base::ids::Login;
 use crate::base::stop::StopSignal;
-use crate::token::machine::auth_retry_delay;
+use crate::token::machine::{auth_retry_delay, poll_backoff, SLOW_DOWN_STEP};
 use crate::twitch::oauth::{DeviceCode, OAuth, OAuthError, TokenGrant, Validation, SCOPES};
 
 /// Why a device login ended without tokens.
@@ -49,8 +49,10 @@ pub fn instructions(login: &Login, code: &DeviceCode) -> String {
 
 /// Runs the device flow for `login` until tokens arrive: shows each code through
 /// `announce`, polls at the server's interval (slower after `slow_down`), starts over with
-/// a new code when one expires, and waits out transient failures. The tokens are checked
-/// to belong to `login`.
+/// a new code when one expires, and waits out transient failures. A shown code ends only
+/// at its own expiry or when the person declines it: any other error while polling
+/// ("invalid device code" included, twitchdev/issues#971) means "not yet" and backs off.
+/// The tokens are checked to belong to `login`.
 pub fn device_login(
     oauth: &OAuth,
     client_id: &str,
@@ -96,8 +98,11 @@ fn device_flow(
         announce(&code);
         let expires_at = Instant::now() + code.expires_in;
         let mut interval = code.interval;
+        let mut wait = interval;
+        let mut n_failed_polls = 0;
         loop {
-            if stop.wait_timeout(interval) {
+            let left = expires_at.saturating_duration_since(Instant::now());
+            if stop.wait_timeout(wait.min(left)) {
                 return Err(DeviceLoginError::Stopped);
             }
             if Instant::now() >= expires_at {
@@ -105,13 +110,17 @@ fn device_flow(
             }
             match oauth.poll_device(client_id, &code.device_code, SCOPES) {
                 Ok(grant) => return check_account(oauth, login, grant, stop),
-                Err(OAuthError::AuthorizationPending) => {}
-                Err(OAuthError::SlowDown) => interval += Duration::from_secs(5),
-                Err(OAuthError::DeviceCodeExpired) => break,
                 Err(OAuthError::AccessDenied) => return Err(DeviceLoginError::Denied),
-                Err(error) if error.is_transient() => {}
-                Err(error) => return Err(DeviceLoginError::Refused(error)),
+                Err(OAuthError::AuthorizationPending) => n_failed_polls = 0,
+                Err(OAuthError::SlowDown) => {
+                    interval += SLOW_DOWN_STEP;
+                    n_failed_polls = 0;
+                }
+                // Anything else is "not yet" while the code lasts (see above).
+                Err(_) => n_failed_polls += 1,
             }
+            // The code's interval, doubled per failed poll in a row.
+            wait = poll_backoff(interval, n_failed_polls);
         }
     }
 }
@@ -149,6 +158,7 @@ fn check_account(
 mod tests {
     use super::*;
     use crate::base::secret::Secret;
+    use std::time::Duration;
 
     #[test]
     fn instructions_are_one_actionable_line() {

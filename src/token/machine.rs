@@ -19,9 +19,10 @@
 //!   |     ^                |      | ------> |     | CodeIssued              |
 //!   |     |                v      |         |     v                         |
 //!   |     +--Refreshed-- Refresh  |         |  PollDevice <-- Pending,      |
-//!   |                             |  (2)    |     |           SlowDown      |
-//!   |  WaitUntil(hourly check,    | <------ |     +-- CodeEnded: a new code |
-//!   |    refresh before expiry)   |         |         (rate limited)        |
+//!   |                             |  (2)    |     |           SlowDown,     |
+//!   |  WaitUntil(hourly check,    | <------ |     |           NotYet        |
+//!   |    refresh before expiry)   |         |     +-- CodeEnded, expiry:    |
+//!   |                             |         |         a new code (limited)  |
 //!   +-----------------------------+         +-------------------------------+
 //!                                                           |
 //!                                                           | DeviceRefused
@@ -36,8 +37,11 @@
 //! ```
 //!
 //! A refusal reported by chat or a worker ([`TokenMachine::on_refused`]) and a jump of the
-//! wall clock ([`TokenMachine::on_clock_jump`]) ask for a validation at once; `Transient`
-//! answers hold every step until a jittered, doubling backoff ends.
+//! wall clock ([`TokenMachine::on_clock_jump`]) ask for a validation at once; refusals, also
+//! those after a validation said "good", at most [`REFUSAL_CHECKS_PER_WINDOW`] a minute.
+//! `Transient` answers hold every step until a jittered, doubling backoff ends. A shown code
+//! ends only at its expiry, an approval or `access_denied`: any other failed poll is
+//! `NotYet`, polled again with backoff ([`poll_backoff`]).
 
 use std::time::Duration;
 
@@ -72,9 +76,25 @@ pub const DEVICE_CODE_INTERVAL: Duration = Duration::from_secs(30 * 60);
 /// `slow_down` from the device endpoint adds this to the poll interval (RFC 8628).
 pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
+/// A poll Twitch answers with an error other than "pending" is "not yet", never the end of
+/// the code (twitchdev/issues#971: "invalid device code" for codes that could still be
+/// approved; twitch-cli and pyTwitchAPI poll on until `expires_in`). Such polls back off,
+/// doubling the code's interval up to this.
+pub const POLL_BACKOFF_CAP: Duration = Duration::from_secs(30);
+
 /// The wall clock and the monotonic clock may drift apart by this much between two wake-ups
 /// before it counts as a jump (a suspend, a VM pause, a clock set by hand).
 pub const CLOCK_JUMP_TOLERANCE: Duration = Duration::from_secs(30);
+
+/// A refusal reported after a validation said the token is good is new evidence (the token
+/// may have died since: Twitch can invalidate a token early, dev.twitch.tv "Validating
+/// requests"), so it is validated again, but at most this many times per
+/// [`REFUSAL_CHECK_WINDOW`]: a token that keeps being refused yet validates (another app's
+/// client id, a missing scope) must not turn every color change into a validation.
+pub const REFUSAL_CHECKS_PER_WINDOW: usize = 3;
+
+/// The window of [`REFUSAL_CHECKS_PER_WINDOW`].
+pub const REFUSAL_CHECK_WINDOW: Duration = Duration::from_secs(60);
 
 /// The scopes without which the daemon cannot work: chat login needs `chat:read`, color
 /// changes `user:manage:chat_color`.
@@ -136,6 +156,8 @@ pub struct ShownCode {
     pub expires_at: WallTime,
     pub next_poll: WallTime,
     pub interval: Duration,
+    /// Polls in a row Twitch answered with an error other than "pending" or "slow down".
+    pub n_failed_polls: u32,
 }
 
 /// What to do next for one user.
@@ -162,10 +184,15 @@ pub enum Verdict {
     Quiet,
     /// The token works. `settle`: it was reported refused, yet validates, so a new token
     /// would not help: readers should stop waiting for one. `missing_scopes`: the scopes it
-    /// lacks, given the first time they are found missing (log it once).
+    /// lacks, given the first time they are found missing (log it once). `usable`: it can
+    /// do the daemon's job (no scope missing, made for the configured client id), so a
+    /// refused call is worth one more try. `other_client`: it was made for another app's
+    /// client id, to be said (at its first validation and after each refusal).
     Valid {
         settle: bool,
         missing_scopes: Vec<&'static str>,
+        usable: bool,
+        other_client: bool,
     },
     /// The token is expired or revoked: a refresh follows.
     Refreshing,
@@ -183,10 +210,12 @@ pub enum Verdict {
 /// What an OAuth call came back with, reduced to what the machine needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Answer {
-    /// Validation passed. `own_account`: the token is the configured user's. `scopes`: what
+    /// Validation passed. `own_account`: the token is the configured user's. `own_client`: it
+    /// was made for the configured client id (Helix refuses it otherwise). `scopes`: what
     /// it grants. `expires_in`: zero for tokens that do not expire.
     Valid {
         own_account: bool,
+        own_client: bool,
         scopes: Vec<String>,
         expires_in: Duration,
     },
@@ -207,7 +236,10 @@ pub enum Answer {
     Pending,
     /// Polling too fast.
     SlowDown,
-    /// The code expired, was declined, or was approved by the wrong account.
+    /// A poll failed otherwise (5xx, a timeout, "invalid device code", any 4xx): the code
+    /// stays on show until its own expiry, polled with backoff.
+    NotYet,
+    /// The code was declined, or approved by the wrong account.
     CodeEnded,
     /// The person approved the code; the new tokens live `expires_in` (when Twitch said).
     /// `scopes`: what they grant, when validation confirmed they are the user's; `None`
@@ -256,8 +288,12 @@ pub enum Failure {
     Pending,
     /// Polling too fast.
     SlowDown,
-    /// The device code expired or the person declined it.
+    /// The person declined the code (`access_denied`): the one final answer short of an
+    /// approval.
     CodeOver,
+    /// Twitch called the device code invalid or expired. Not final before the code's own
+    /// expiry (twitchdev/issues#971).
+    CodeDoubted,
     /// 5xx, 429, timeout, broken connection, a panic: try again later.
     Transient,
     /// Any other refusal.
@@ -279,9 +315,11 @@ pub enum Approver {
 /// stay with the shell.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplySummary {
-    /// The token validated; `own_account`: it is the configured user's.
+    /// The token validated; `own_account`: it is the configured user's; `own_client`: it was
+    /// made for the configured client id.
     Validated {
         own_account: bool,
+        own_client: bool,
         scopes: Vec<String>,
         expires_in: Duration,
     },
@@ -344,6 +382,7 @@ pub fn decide_reply(reply: ReplySummary) -> ReplyDecision {
     match reply {
         ReplySummary::Validated {
             own_account,
+            own_client,
             scopes,
             expires_in,
         } => decision(
@@ -355,6 +394,7 @@ pub fn decide_reply(reply: ReplySummary) -> ReplyDecision {
             },
             Answer::Valid {
                 own_account,
+                own_client,
                 scopes,
                 expires_in,
             },
@@ -405,15 +445,17 @@ pub fn decide_reply(reply: ReplySummary) -> ReplyDecision {
 /// but 401 is retried, a refresh or device call refused for an unknown reason is not.
 fn answer_to_failure(call: CallKind, failure: Failure) -> (Carry, Answer) {
     let answer = match (call, failure) {
+        (CallKind::DevicePoll, Failure::Pending) => Answer::Pending,
+        (CallKind::DevicePoll, Failure::SlowDown) => Answer::SlowDown,
+        (CallKind::DevicePoll, Failure::CodeOver) => return (Carry::ForgetCode, Answer::CodeEnded),
+        // Only an approval or a refusal by the person ends a shown code before its expiry.
+        (CallKind::DevicePoll, _) => Answer::NotYet,
         (_, Failure::Transient) | (CallKind::Unknown, _) => Answer::Transient,
         (CallKind::Validation, Failure::InvalidAccessToken) => Answer::Invalid,
         (CallKind::Validation, _) => Answer::Transient,
         (CallKind::Refresh, Failure::InvalidRefreshToken) => Answer::RefreshRejected,
         (CallKind::Refresh, _) => Answer::RefreshRefused,
-        (CallKind::DevicePoll, Failure::Pending) => Answer::Pending,
-        (CallKind::DevicePoll, Failure::SlowDown) => Answer::SlowDown,
-        (CallKind::DevicePoll, Failure::CodeOver) => return (Carry::ForgetCode, Answer::CodeEnded),
-        (CallKind::DevicePoll | CallKind::DeviceStart, _) => Answer::DeviceRefused,
+        (CallKind::DeviceStart, _) => Answer::DeviceRefused,
     };
     (Carry::Nothing, answer)
 }
@@ -442,6 +484,9 @@ pub struct TokenMachine {
     pub refresh_wanted: bool,
     /// Someone reported the current token refused and no validation has answered since.
     pub refusal_pending: bool,
+    /// When the validations prompted by refusals answered, the last
+    /// [`REFUSAL_CHECKS_PER_WINDOW`] at most, oldest first.
+    pub refusal_checks: Vec<WallTime>,
     /// The scopes were found missing and said so; not repeated until they are fine again.
     pub scopes_reported: bool,
     /// A call is in flight; its answer comes before anything else is done.
@@ -480,6 +525,7 @@ impl TokenMachine {
             // Without an access token, the refresh token gets one first.
             refresh_wanted: !has_access_token && has_refresh_token,
             refusal_pending: false,
+            refusal_checks: Vec::new(),
             scopes_reported: false,
             busy: false,
             n_transient_failures: 0,
@@ -518,7 +564,10 @@ impl TokenMachine {
         let Some(validated_at) = self.validated_at else {
             return TokenStep::Validate;
         };
-        if self.validation_wanted {
+        // A refusal asks for a validation at once, unless refusals have asked for too many
+        // lately: then it waits its turn, and the schedule below goes on meanwhile.
+        let held_until = self.refusal_check_at().filter(|at| now < *at);
+        if self.validation_wanted && held_until.is_none() {
             return TokenStep::Validate;
         }
         let refresh_due = self.refresh_due();
@@ -529,7 +578,36 @@ impl TokenMachine {
         if now >= validation_due {
             return TokenStep::Validate;
         }
-        TokenStep::WaitUntil(refresh_due.map_or(validation_due, |due| due.min(validation_due)))
+        let next = refresh_due.map_or(validation_due, |due| due.min(validation_due));
+        TokenStep::WaitUntil(held_until.map_or(next, |held| held.min(next)))
+    }
+
+    /// When a validation asked for by a refusal may go ahead: `None` when no refusal waits
+    /// for one, else at once (a past moment) or once the oldest of the last
+    /// [`REFUSAL_CHECKS_PER_WINDOW`] leaves the window.
+    fn refusal_check_at(&self) -> Option<WallTime> {
+        if !(self.validation_wanted && self.refusal_pending) {
+            return None;
+        }
+        if self.refusal_checks.len() < REFUSAL_CHECKS_PER_WINDOW {
+            return Some(Duration::ZERO);
+        }
+        self.refusal_checks
+            .first()
+            .map(|oldest| *oldest + REFUSAL_CHECK_WINDOW)
+    }
+
+    /// Counts a validation that answered a refusal, for [`Self::refusal_check_at`].
+    fn note_refusal_check(&mut self, now: WallTime) {
+        if !self.refusal_pending {
+            return;
+        }
+        self.refusal_checks.push(now);
+        let excess = self
+            .refusal_checks
+            .len()
+            .saturating_sub(REFUSAL_CHECKS_PER_WINDOW);
+        self.refusal_checks.drain(..excess);
     }
 
     /// A new code now, or a wait for the moment the rate limit allows one.
@@ -559,8 +637,11 @@ impl TokenMachine {
     }
 
     /// Someone reported the current token refused. The token is validated (at once unless
-    /// a backoff holds): a refresh follows only if validation finds it dead, so a token that
-    /// works for OAuth is never refreshed over and over. False when nothing will be done
+    /// a backoff holds, or refusals asked for [`REFUSAL_CHECKS_PER_WINDOW`] validations
+    /// within the last [`REFUSAL_CHECK_WINDOW`]): a refresh follows only if validation finds
+    /// it dead, so a token that works for OAuth is never refreshed over and over. A refusal
+    /// that comes after a validation said "good" is checked again the same way, so a token
+    /// Twitch invalidates later is refreshed within seconds. False when nothing will be done
     /// (a login is under way or the user stopped).
     pub fn on_refused(&mut self) -> bool {
         if self.phase != Phase::Tokens {
@@ -584,13 +665,20 @@ impl TokenMachine {
     /// Records the answer to the call in flight and says what it means.
     pub fn on_answer(&mut self, now: WallTime, answer: Answer, random_unit: f64) -> Verdict {
         self.busy = false;
+        if matches!(answer, Answer::Valid { .. } | Answer::Invalid) {
+            self.note_refusal_check(now);
+        }
         match answer {
             Answer::Valid {
                 own_account: false, ..
             } => self.log_in(LoginReason::WrongAccount),
             Answer::Valid {
-                scopes, expires_in, ..
+                own_client,
+                scopes,
+                expires_in,
+                ..
             } => {
+                let first = self.validated_at.is_none();
                 self.after_validation(now, expires_in);
                 let missing = missing_scopes(&scopes);
                 let report = !missing.is_empty() && !self.scopes_reported;
@@ -598,7 +686,10 @@ impl TokenMachine {
                 let settle = std::mem::take(&mut self.refusal_pending);
                 Verdict::Valid {
                     settle,
+                    usable: missing.is_empty() && own_client,
                     missing_scopes: if report { missing } else { Vec::new() },
+                    // Said at the token's first validation and after every refusal.
+                    other_client: !own_client && (first || settle),
                 }
             }
             Answer::Invalid if self.refreshed_unvalidated => {
@@ -628,6 +719,7 @@ impl TokenMachine {
                     expires_at: now + expires_in,
                     next_poll: now + interval,
                     interval,
+                    n_failed_polls: 0,
                 });
                 Verdict::Quiet
             }
@@ -636,7 +728,15 @@ impl TokenMachine {
                     if answer == Answer::SlowDown {
                         code.interval += SLOW_DOWN_STEP;
                     }
+                    code.n_failed_polls = 0;
                     code.next_poll = now + code.interval;
+                }
+                Verdict::Quiet
+            }
+            Answer::NotYet => {
+                if let Some(code) = &mut self.code {
+                    code.n_failed_polls = code.n_failed_polls.saturating_add(1);
+                    code.next_poll = now + poll_backoff(code.interval, code.n_failed_polls);
                 }
                 Verdict::Quiet
             }
@@ -661,7 +761,9 @@ impl TokenMachine {
                 self.scopes_reported = !missing.is_empty();
                 Verdict::Valid {
                     settle: false,
+                    usable: missing.is_empty(),
                     missing_scopes: missing,
+                    other_client: false,
                 }
             }
             Answer::DeviceRefused => {
@@ -771,6 +873,13 @@ pub fn refresh_due_at(expires_at: WallTime, lifetime: Duration) -> WallTime {
     expires_at.checked_sub(margin).unwrap_or(expires_at)
 }
 
+/// The wait before the next poll of a shown code after `n_failed` polls in a row failed
+/// (1 for the first): the code's `interval` doubled per failure, at most
+/// [`POLL_BACKOFF_CAP`] (and never below the interval).
+pub fn poll_backoff(interval: Duration, n_failed: u32) -> Duration {
+    exponential_ceiling(interval, POLL_BACKOFF_CAP.max(interval), n_failed)
+}
+
 /// The wait after `n_failures` consecutive transient failures (1 for the first): the
 /// ceiling `min(cap, base * 2^(n_failures - 1))`, jittered into its upper half so that
 /// users failing together spread out but no retry comes at once. `random_unit` is in
@@ -804,6 +913,7 @@ mod tests {
     fn valid(expires_in: Duration) -> Answer {
         Answer::Valid {
             own_account: true,
+            own_client: true,
             scopes: scopes(&REQUIRED_SCOPES),
             expires_in,
         }
@@ -845,6 +955,7 @@ mod tests {
             expires_at: at(30 * MINUTE),
             next_poll: at(secs(5)),
             interval: secs(5),
+            n_failed_polls: 0,
         };
         let cases: Vec<(&str, TokenMachine, Duration, TokenStep)> = vec![
             (
@@ -1088,6 +1199,8 @@ mod tests {
         let quiet_valid = Verdict::Valid {
             settle: false,
             missing_scopes: Vec::new(),
+            usable: true,
+            other_client: false,
         };
         let stories: Vec<(&str, TokenMachine, Vec<Beat>)> = vec![
             (
@@ -1167,6 +1280,7 @@ mod tests {
                     Duration::ZERO,
                     Answer::Valid {
                         own_account: false,
+                        own_client: true,
                         scopes: scopes(&REQUIRED_SCOPES),
                         expires_in: HOUR,
                     },
@@ -1182,12 +1296,15 @@ mod tests {
                         Duration::ZERO,
                         Answer::Valid {
                             own_account: true,
+                            own_client: true,
                             scopes: scopes(&["chat:read"]),
                             expires_in: 4 * HOUR,
                         },
                         Verdict::Valid {
                             settle: false,
                             missing_scopes: vec!["user:manage:chat_color"],
+                            usable: false,
+                            other_client: false,
                         },
                         TokenStep::WaitUntil(at(HOUR)),
                     ),
@@ -1195,10 +1312,16 @@ mod tests {
                         HOUR,
                         Answer::Valid {
                             own_account: true,
+                            own_client: true,
                             scopes: scopes(&["chat:read"]),
                             expires_in: 3 * HOUR,
                         },
-                        quiet_valid.clone(),
+                        Verdict::Valid {
+                            settle: false,
+                            missing_scopes: Vec::new(),
+                            usable: false,
+                            other_client: false,
+                        },
                         TokenStep::WaitUntil(at(2 * HOUR)),
                     ),
                 ],
@@ -1400,7 +1523,9 @@ mod tests {
             machine.on_answer(at(MINUTE), valid(3 * HOUR), 0.5),
             Verdict::Valid {
                 settle: true,
-                missing_scopes: Vec::new()
+                missing_scopes: Vec::new(),
+                usable: true,
+                other_client: false,
             }
         );
         assert_eq!(
@@ -1416,6 +1541,163 @@ mod tests {
             ..fresh()
         };
         assert!(!stopped.on_refused());
+    }
+
+    /// Issue 20, point 1: a 401 after a validation said "good" is new evidence. Refusals are
+    /// validated again, three per minute at most, and a token found dead is refreshed.
+    #[test]
+    fn refusals_after_a_good_validation_are_validated_again_a_few_times_a_minute() {
+        let mut machine = fresh();
+        let settled = Verdict::Valid {
+            settle: true,
+            missing_scopes: Vec::new(),
+            usable: true,
+            other_client: false,
+        };
+        // (refused at, answer to the validation, verdict; None: no validation yet)
+        let beats: [(Duration, Option<(Answer, Verdict)>); 5] = [
+            (secs(1), Some((valid(4 * HOUR), settled.clone()))),
+            (secs(2), Some((valid(4 * HOUR), settled.clone()))),
+            (secs(3), Some((valid(4 * HOUR), settled.clone()))),
+            (secs(4), None),
+            (secs(61), Some((Answer::Invalid, Verdict::Refreshing))),
+        ];
+        for (offset, answer) in beats {
+            let now = at(offset);
+            assert!(machine.on_refused());
+            match answer {
+                Some((answer, verdict)) => {
+                    assert_eq!(machine.next_step(now), TokenStep::Validate, "{offset:?}");
+                    machine.started();
+                    assert_eq!(machine.on_answer(now, answer, 0.5), verdict, "{offset:?}");
+                }
+                None => assert_eq!(
+                    machine.next_step(now),
+                    TokenStep::WaitUntil(at(secs(61))),
+                    "the fourth in a minute waits for the first to leave the window"
+                ),
+            }
+        }
+        assert_eq!(machine.next_step(at(secs(61))), TokenStep::Refresh);
+        // A held check does not hold up a refresh that falls due meanwhile.
+        let held = TokenMachine {
+            refusal_pending: true,
+            validation_wanted: true,
+            refusal_checks: vec![at(secs(1)), at(secs(2)), at(secs(3))],
+            expires_at: Some(at(secs(30))),
+            lifetime: Some(4 * HOUR),
+            ..fresh()
+        };
+        assert_eq!(held.next_step(at(secs(4))), TokenStep::Refresh);
+        let held = TokenMachine {
+            expires_at: Some(at(5 * HOUR)),
+            ..held
+        };
+        assert_eq!(
+            held.next_step(at(secs(4))),
+            TokenStep::WaitUntil(at(secs(61)))
+        );
+    }
+
+    /// Issue 20, point 6: a token made for another app's client id is said at its first
+    /// validation and after each refusal, never refreshed, and never worth a retry.
+    #[test]
+    fn a_token_of_another_client_is_named_at_start_and_after_each_refusal() {
+        let other_client = Answer::Valid {
+            own_account: true,
+            own_client: false,
+            scopes: scopes(&REQUIRED_SCOPES),
+            expires_in: 4 * HOUR,
+        };
+        let verdict = |settle, other_client| Verdict::Valid {
+            settle,
+            missing_scopes: Vec::new(),
+            usable: false,
+            other_client,
+        };
+        let mut machine = TokenMachine::new(T0, true, true);
+        // (when, refused first, expected verdict)
+        let beats = [
+            (Duration::ZERO, false, verdict(false, true)),
+            (HOUR, false, verdict(false, false)),
+            (HOUR + MINUTE, true, verdict(true, true)),
+        ];
+        for (offset, refused, expected) in beats {
+            if refused {
+                assert!(machine.on_refused());
+            }
+            assert_eq!(
+                machine.next_step(at(offset)),
+                TokenStep::Validate,
+                "{offset:?}"
+            );
+            machine.started();
+            assert_eq!(
+                machine.on_answer(at(offset), other_client.clone(), 0.5),
+                expected,
+                "{offset:?}"
+            );
+            assert!(
+                matches!(machine.next_step(at(offset)), TokenStep::WaitUntil(_)),
+                "no refresh"
+            );
+        }
+    }
+
+    /// Issue 20, point 2: a shown code lives until its own expiry or the person's answer;
+    /// failed polls back off from the code's interval up to the cap.
+    #[test]
+    fn failed_polls_keep_the_code_and_back_off_until_it_expires() {
+        let mut machine = logging_in();
+        machine.started();
+        machine.on_answer(
+            T0,
+            Answer::CodeIssued {
+                expires_in: 2 * MINUTE,
+                interval: secs(5),
+            },
+            0.5,
+        );
+        // (now, answer, next poll expected at)
+        let beats = [
+            (secs(5), Answer::NotYet, secs(10)),
+            (secs(10), Answer::NotYet, secs(20)),
+            (secs(20), Answer::NotYet, secs(40)),
+            (secs(40), Answer::NotYet, secs(70)),
+            (secs(70), Answer::Pending, secs(75)),
+            (secs(75), Answer::NotYet, secs(80)),
+            (secs(80), Answer::NotYet, secs(90)),
+        ];
+        for (now, answer, next) in beats {
+            assert_eq!(machine.next_step(at(now)), TokenStep::PollDevice, "{now:?}");
+            machine.started();
+            assert_eq!(machine.on_answer(at(now), answer, 0.5), Verdict::Quiet);
+            assert_eq!(
+                machine.next_step(at(now)),
+                TokenStep::WaitUntil(at(next)),
+                "{now:?}"
+            );
+        }
+        // The code's own expiry ends it: a new one.
+        machine.code = Some(ShownCode {
+            next_poll: at(3 * MINUTE),
+            ..machine.code.unwrap()
+        });
+        assert_eq!(
+            machine.next_step(at(2 * MINUTE)),
+            TokenStep::StartDeviceLogin
+        );
+        let cases = [
+            (secs(5), 0, secs(5)),
+            (secs(5), 1, secs(5)),
+            (secs(5), 2, secs(10)),
+            (secs(5), 4, secs(30)),
+            (secs(5), 40, secs(30)),
+            (secs(45), 3, secs(45)),
+        ];
+        for (interval, n_failed, expected) in cases {
+            assert_eq!(poll_backoff(interval, n_failed), expected, "{n_failed}");
+        }
     }
 
     #[test]
@@ -1590,6 +1872,7 @@ mod tests {
                 "validated, own account",
                 ReplySummary::Validated {
                     own_account: true,
+                    own_client: true,
                     scopes: granted.clone(),
                     expires_in: HOUR,
                 },
@@ -1601,6 +1884,7 @@ mod tests {
                 "validated, another account: the machine decides (WrongAccount)",
                 ReplySummary::Validated {
                     own_account: false,
+                    own_client: true,
                     scopes: granted.clone(),
                     expires_in: HOUR,
                 },
@@ -1608,6 +1892,7 @@ mod tests {
                 Carry::Nothing,
                 Answer::Valid {
                     own_account: false,
+                    own_client: true,
                     scopes: granted.clone(),
                     expires_in: HOUR,
                 },
@@ -1752,18 +2037,25 @@ mod tests {
                 Answer::CodeEnded,
             ),
             (
-                "poll transient",
+                "poll transient: not yet",
                 failed(DevicePoll, Transient),
                 DevicePoll,
                 Carry::Nothing,
-                Answer::Transient,
+                Answer::NotYet,
             ),
             (
-                "poll refused",
+                "poll refused otherwise: not yet (twitchdev/issues#971)",
                 failed(DevicePoll, Refused),
                 DevicePoll,
                 Carry::Nothing,
-                Answer::DeviceRefused,
+                Answer::NotYet,
+            ),
+            (
+                "invalid device code: not yet (twitchdev/issues#971)",
+                failed(DevicePoll, CodeDoubted),
+                DevicePoll,
+                Carry::Nothing,
+                Answer::NotYet,
             ),
             (
                 "a panicked call",

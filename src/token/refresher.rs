@@ -20,25 +20,32 @@ use crate::base::clock::wall_time;
 use crate::base::counters;
 use crate::base::ids::Login;
 use crate::base::metrics::Outcome;
+use crate::base::pool::{run_pool, PoolSpec};
 use crate::base::secret::Secret;
 use crate::base::stop::StopSignal;
 use crate::base::supervisor::supervise;
 use crate::base::wall_clock::WallClock;
 use crate::config::SavedField;
 use crate::status::{LoginCode, UserState};
-use crate::token::caller::{run_caller, Call, Done, Job, Reply};
+use crate::token::caller::{answer, Call, Done, Job, Reply};
 use crate::token::device_login::instructions;
 use crate::token::machine::{
     clock_jumped, decide_reply, Answer, Approver, CallKind, Carry, Failure, Phase, ReplySummary,
     TokenMachine, TokenStep, Verdict, WallTime,
 };
 use crate::twitch::oauth::{OAuth, OAuthError, TokenGrant};
-use crate::user::{Rejection, RejectionRoute, User};
+use crate::user::{Rejection, RejectionRoute, Settled, User};
 
-/// Threads making OAuth calls. Each user has at most one call in flight, so a few slow
-/// users (each bounded by the HTTP timeout) leave the others' calls to the rest; refreshes
-/// are planned ten minutes ahead of expiry, far more than a few timeouts.
-pub const TOKEN_CALLERS: usize = 4;
+/// At most this many threads make OAuth calls at once; the pool starts one whenever a call
+/// waits and none is free, as the dialer pool does for connections (`MAX_DIALERS`), so a
+/// start validates as many users at once as it dials (under `auto` each user's chat waits
+/// for its validation, which decides the transport). Each user has at most one call in
+/// flight, so a few slow users (each bounded by the HTTP timeout) leave the others' calls to
+/// the rest; refreshes are planned ten minutes ahead of expiry, far more than a few timeouts.
+pub const MAX_TOKEN_CALLERS: usize = 16;
+
+/// A token-call thread beyond the first ends after this long without a call.
+const CALLER_IDLE_END: Duration = Duration::from_secs(60);
 
 /// Stack size of the refresher and its callers: one blocking HTTPS call at a time.
 const STACK_SIZE: usize = 256 * 1024;
@@ -50,7 +57,8 @@ const STACK_SIZE: usize = 256 * 1024;
 pub const MAX_SUSPEND_CHECK: Duration = Duration::from_secs(5 * 60);
 
 /// After a jump of the wall clock, users validate this far apart, so that a thousand users
-/// do not call Twitch in the same instant (as at start, see `daemon::VALIDATION_STAGGER`).
+/// do not call Twitch in the same instant. (At start the bound of the token-call pool does
+/// that: chat under `auto` waits for each validation, and no user waits there.)
 const JUMP_STAGGER: Duration = Duration::from_millis(20);
 
 /// Room beyond the HTTP timeout for an answer in flight at shutdown to arrive.
@@ -104,18 +112,27 @@ impl TokenService {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let (finished_sender, finished) = crossbeam_channel::bounded::<()>(0);
         let mut threads = Vec::new();
-        for index in 0..TOKEN_CALLERS {
-            let job_receiver = job_receiver.clone();
-            let replies = replies.clone();
-            let oauth = Arc::clone(&oauth);
+        {
             let done = done.clone();
-            let caller_stop = stop.clone();
+            let stop = stop.clone();
+            // The pool ends when the refresher drops its end of the jobs, after the calls in
+            // flight at shutdown have answered: their new tokens must be saved.
+            let spec = PoolSpec {
+                name: "token-call",
+                max_threads: MAX_TOKEN_CALLERS,
+                idle_end: CALLER_IDLE_END,
+                stack_size: STACK_SIZE,
+                end_on_stop: false,
+            };
             threads.push(
                 thread::Builder::new()
-                    .name(format!("token-call-{index}"))
+                    .name("token-callers".to_string())
                     .stack_size(STACK_SIZE)
                     .spawn(move || {
-                        run_caller(&oauth, &job_receiver, &replies, &caller_stop);
+                        let caller_stop = stop.clone();
+                        run_pool(job_receiver, &spec, &stop, move |job: Job| {
+                            answer(&oauth, job, &replies, &caller_stop);
+                        });
                         drop(done);
                     })?,
             );
@@ -209,6 +226,9 @@ struct Slot {
     retired: bool,
     /// A retired slot of the same login whose call is in flight: this one waits for it.
     waits_for: Option<u64>,
+    /// The client id the last validation named (not a secret), for the log line that
+    /// explains a token made for another app.
+    validated_client_id: Option<String>,
 }
 
 struct Refresher {
@@ -399,6 +419,7 @@ impl Refresher {
                 consumed: Vec::new(),
                 retired: false,
                 waits_for,
+                validated_client_id: None,
             },
         );
         if waits_for.is_none() {
@@ -586,7 +607,10 @@ impl Refresher {
         };
         let login = slot.entry.user.login.clone();
         let detail = reply_detail(&done.reply);
-        let decision = decide_reply(summarize(&done.reply, &login));
+        let decision = decide_reply(summarize(&done.reply, &login, &slot.entry.user.client_id));
+        if let Reply::Validated(Ok(validation)) = &done.reply {
+            slot.validated_client_id = Some(validation.client_id.clone());
+        }
         if decision.call == CallKind::Refresh {
             let refreshed = matches!(decision.answer, Answer::Refreshed { .. });
             counters::token_refresh(if refreshed {
@@ -609,6 +633,10 @@ impl Refresher {
             return;
         }
         let what = decision.call.name();
+        if decision.answer == Answer::NotYet {
+            // Not final while the code lasts (twitchdev/issues#971): it stays on show.
+            debug!("{login}: the login code is not approved yet ({detail}); polling on until it expires");
+        }
         if decision.answer == Answer::Transient {
             slot.entry
                 .user
@@ -641,17 +669,32 @@ impl Refresher {
             Verdict::Valid {
                 settle,
                 missing_scopes,
+                usable,
+                other_client,
             } => {
                 let generation = user.token.current().1;
+                if !usable {
+                    user.token.settle(generation, Settled::CannotHelp);
+                }
+                if other_client {
+                    // Helix takes a user token only with the Client-Id it was made for, and
+                    // answers 401 otherwise ("Client ID and OAuth token do not match";
+                    // dev.twitch.tv, "Twitch API reference", and docs/twitch-behaviour.md).
+                    // Validation names the token's client id.
+                    let theirs = slot.validated_client_id.as_deref().unwrap_or("?");
+                    error!(
+                        "{login}: the access token was made for another Twitch app (client id {theirs}), not for the configured client_id {}; Twitch refuses it for color changes (401), and a refresh cannot fix that. Fix: log in again with this app's client id: `twitch-colorchanger auth --user {login}`",
+                        user.client_id
+                    );
+                }
                 if !missing_scopes.is_empty() {
                     error!(
                         "{login}: the token lacks the scope(s) {}, so Twitch refuses what needs them; a new token will not help. Fix: run `twitch-colorchanger auth --user {login}`",
                         missing_scopes.join(", ")
                     );
-                    user.token.settle(generation);
-                } else if settle {
-                    info!("{login}: Twitch refused the access token, but it validates; a new token would not help, so none is fetched");
-                    user.token.settle(generation);
+                } else if settle && usable {
+                    info!("{login}: Twitch refused the access token, but it validates; trying again with it (a new token would not help, so none is fetched)");
+                    user.token.settle(generation, Settled::Validates);
                 }
             }
             Verdict::Refreshing => {
@@ -732,11 +775,15 @@ fn needs_login(machine: &TokenMachine, code: Option<&LoginCode>) -> UserState {
 }
 
 /// A call's reply reduced to what decides the next step (see [`decide_reply`]): whether a
-/// validation is of `login`'s own account, and how an error failed.
-fn summarize(reply: &Reply, login: &Login) -> ReplySummary {
+/// validation is of `login`'s own account and of the configured `client_id`, and how an
+/// error failed.
+fn summarize(reply: &Reply, login: &Login, client_id: &str) -> ReplySummary {
     match reply {
         Reply::Validated(Ok(validation)) => ReplySummary::Validated {
             own_account: validation.login == *login,
+            // An answer without a client id tells nothing against the configured one.
+            own_client: validation.client_id.is_empty()
+                || validation.client_id.trim() == client_id.trim(),
             scopes: validation.scopes.clone(),
             expires_in: validation.expires_in,
         },
@@ -779,7 +826,8 @@ fn failure_of(error: &OAuthError) -> Failure {
         OAuthError::InvalidRefreshToken => Failure::InvalidRefreshToken,
         OAuthError::AuthorizationPending => Failure::Pending,
         OAuthError::SlowDown => Failure::SlowDown,
-        OAuthError::DeviceCodeExpired | OAuthError::AccessDenied => Failure::CodeOver,
+        OAuthError::AccessDenied => Failure::CodeOver,
+        OAuthError::DeviceCodeExpired | OAuthError::InvalidDeviceCode => Failure::CodeDoubted,
         error if error.is_transient() => Failure::Transient,
         _ => Failure::Refused,
     }
@@ -954,7 +1002,8 @@ mod tests {
             ),
             (OAuthError::AuthorizationPending, Failure::Pending),
             (OAuthError::SlowDown, Failure::SlowDown),
-            (OAuthError::DeviceCodeExpired, Failure::CodeOver),
+            (OAuthError::DeviceCodeExpired, Failure::CodeDoubted),
+            (OAuthError::InvalidDeviceCode, Failure::CodeDoubted),
             (OAuthError::AccessDenied, Failure::CodeOver),
             (status(503), Failure::Transient),
             (status(429), Failure::Transient),
@@ -995,6 +1044,20 @@ mod tests {
                 Reply::Validated(Ok(validation("alice"))),
                 ReplySummary::Validated {
                     own_account: true,
+                    own_client: true,
+                    scopes: chat_read.clone(),
+                    expires_in: HOUR,
+                },
+            ),
+            (
+                "a token made for another app's client id",
+                Reply::Validated(Ok(Validation {
+                    client_id: "other-app".to_string(),
+                    ..validation("alice")
+                })),
+                ReplySummary::Validated {
+                    own_account: true,
+                    own_client: false,
                     scopes: chat_read.clone(),
                     expires_in: HOUR,
                 },
@@ -1004,6 +1067,7 @@ mod tests {
                 Reply::Validated(Ok(validation("mallory"))),
                 ReplySummary::Validated {
                     own_account: false,
+                    own_client: true,
                     scopes: chat_read.clone(),
                     expires_in: HOUR,
                 },
@@ -1076,7 +1140,7 @@ mod tests {
             ),
         ];
         for (name, reply, summary) in cases {
-            assert_eq!(summarize(&reply, &login), summary, "{name}");
+            assert_eq!(summarize(&reply, &login, "client"), summary, "{name}");
         }
     }
 

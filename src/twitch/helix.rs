@@ -24,8 +24,10 @@ pub struct RateLimit {
 /// `Display` says what happened, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HelixError {
-    /// 401: the access token is invalid or expired, or lacks the scope the call needs.
-    Unauthorized,
+    /// 401: the access token is invalid or expired, lacks the scope the call needs, or was
+    /// made for another client id. `message`: what Twitch said (e.g. "Client ID and OAuth
+    /// token do not match"), the one hint at which.
+    Unauthorized { message: String },
     /// 400: Twitch refused the request; for a hex color this means the user has no
     /// Turbo/Prime.
     Rejected { message: String },
@@ -51,7 +53,10 @@ pub enum HelixError {
 impl std::fmt::Display for HelixError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            HelixError::Unauthorized => f.write_str("token rejected (401)"),
+            HelixError::Unauthorized { message } if message.is_empty() => {
+                f.write_str("token rejected (401)")
+            }
+            HelixError::Unauthorized { message } => write!(f, "token rejected (401): {message}"),
             HelixError::Rejected { message } => write!(f, "refused (400): {message}"),
             HelixError::Forbidden { message } => write!(f, "forbidden (403): {message}"),
             HelixError::RateLimited { .. } => f.write_str("rate limited (429)"),
@@ -70,7 +75,7 @@ impl HelixError {
         match self {
             HelixError::Status { status, .. } => *status >= 500,
             HelixError::Transport { .. } | HelixError::RateLimited { .. } => true,
-            HelixError::Unauthorized
+            HelixError::Unauthorized { .. }
             | HelixError::Rejected { .. }
             | HelixError::Forbidden { .. }
             | HelixError::LimitReached { .. } => false,
@@ -262,7 +267,9 @@ impl SubscriptionLimit {
 /// What a Helix answer that is no success says, for every call.
 pub fn error_for(status: u16, body: &str, rate_limit: RateLimit) -> HelixError {
     match status {
-        401 => HelixError::Unauthorized,
+        401 => HelixError::Unauthorized {
+            message: error_message(body),
+        },
         400 => HelixError::Rejected {
             message: error_message(body),
         },
@@ -306,7 +313,9 @@ mod tests {
             (
                 401,
                 r#"{"message":"Invalid OAuth token"}"#,
-                Err(HelixError::Unauthorized),
+                Err(HelixError::Unauthorized {
+                    message: "Invalid OAuth token".into(),
+                }),
             ),
             (
                 400,
@@ -337,7 +346,12 @@ mod tests {
     #[test]
     fn transient_errors_are_the_retryable_ones() {
         let cases = [
-            (HelixError::Unauthorized, false),
+            (
+                HelixError::Unauthorized {
+                    message: String::new(),
+                },
+                false,
+            ),
             (
                 HelixError::Rejected {
                     message: String::new(),
@@ -404,7 +418,14 @@ mod tests {
             (limited(Some(9_999)), 1, 0.3, Some(60_000)),
             (limited(None), 1, 0.3, Some(1_000)),
             (limited(Some(1_005)), MAX_ATTEMPTS, 0.3, None),
-            (HelixError::Unauthorized, 1, 1.0, None),
+            (
+                HelixError::Unauthorized {
+                    message: String::new(),
+                },
+                1,
+                1.0,
+                None,
+            ),
             (
                 HelixError::Rejected {
                     message: String::new(),

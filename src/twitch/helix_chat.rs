@@ -212,7 +212,11 @@ mod tests {
                 ]),
             ),
             (200, r#"{"data":[]}"#, Ok(vec![])),
-            (401, "", Err(HelixError::Unauthorized)),
+            (
+                401,
+                "",
+                Err(HelixError::Unauthorized { message: "".into() }),
+            ),
             (
                 400,
                 r#"{"message":"too many"}"#,
@@ -246,7 +250,11 @@ mod tests {
                 Ok(Subscribed::Created),
             ),
             (409, "", Ok(Subscribed::AlreadyExists)),
-            (401, "", Err(HelixError::Unauthorized)),
+            (
+                401,
+                "",
+                Err(HelixError::Unauthorized { message: "".into() }),
+            ),
             (
                 403,
                 r#"{"message":"subscription missing proper authorization"}"#,
@@ -316,7 +324,11 @@ mod tests {
             ),
             (200, r#"{"data":[{"user_id":"1","color":""}]}"#, Ok(None)),
             (200, r#"{"data":[]}"#, Ok(None)),
-            (401, "", Err(HelixError::Unauthorized)),
+            (
+                401,
+                "",
+                Err(HelixError::Unauthorized { message: "".into() }),
+            ),
         ];
         for (status, body, expected) in cases {
             assert_eq!(interpret_chat_color(status, body), expected, "{body}");

@@ -64,7 +64,8 @@ pub struct DeviceCode {
 /// Why an OAuth call did not give what was asked. No variant ever holds a token.
 ///
 /// Normal during a device-code login: `AuthorizationPending` and `SlowDown` (keep polling),
-/// `DeviceCodeExpired` (start over). Transient (see [`OAuthError::is_transient`]): try the
+/// `InvalidDeviceCode` and `DeviceCodeExpired` (not final before the code's own expiry,
+/// twitchdev/issues#971), `AccessDenied` (final). Transient (see [`OAuthError::is_transient`]): try the
 /// same call again later. Everything else needs a person to act.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OAuthError {
@@ -77,8 +78,12 @@ pub enum OAuthError {
     AuthorizationPending,
     /// Polling too often: poll again with a longer interval.
     SlowDown,
-    /// The device code is no longer valid (`invalid device code` or expiry): start over.
+    /// Twitch said the device code expired (`expired_token`).
     DeviceCodeExpired,
+    /// Twitch called the device code invalid (`invalid device code`). Not final: Twitch has
+    /// answered this for codes still pending that could still be approved
+    /// (twitchdev/issues#971).
+    InvalidDeviceCode,
     /// The person declined the login.
     AccessDenied,
     /// Any other status: 5xx and 429 are transient, the rest are not.
@@ -98,6 +103,7 @@ impl fmt::Display for OAuthError {
             OAuthError::AuthorizationPending => f.write_str("authorization pending"),
             OAuthError::SlowDown => f.write_str("polling too fast"),
             OAuthError::DeviceCodeExpired => f.write_str("device code expired"),
+            OAuthError::InvalidDeviceCode => f.write_str("invalid device code"),
             OAuthError::AccessDenied => f.write_str("login declined"),
             OAuthError::Status { status, message } => write!(f, "status {status}: {message}"),
             OAuthError::UnexpectedBody { status, message } => {
@@ -121,6 +127,7 @@ impl OAuthError {
             | OAuthError::AuthorizationPending
             | OAuthError::SlowDown
             | OAuthError::DeviceCodeExpired
+            | OAuthError::InvalidDeviceCode
             | OAuthError::AccessDenied => false,
         }
     }
@@ -309,7 +316,10 @@ pub fn interpret_device_poll(status: u16, body: &str) -> Result<TokenGrant, OAut
         if has(&["slow_down", "slow down"]) {
             return Err(OAuthError::SlowDown);
         }
-        if has(&["invalid device code", "expired_token", "expired"]) {
+        if has(&["invalid device code"]) {
+            return Err(OAuthError::InvalidDeviceCode);
+        }
+        if has(&["expired_token", "expired"]) {
             return Err(OAuthError::DeviceCodeExpired);
         }
         if has(&["access_denied", "denied"]) {
@@ -673,7 +683,7 @@ mod tests {
             (
                 400,
                 r#"{"status":400,"message":"invalid device code"}"#,
-                Err(OAuthError::DeviceCodeExpired),
+                Err(OAuthError::InvalidDeviceCode),
             ),
             (
                 400,

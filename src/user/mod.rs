@@ -57,6 +57,28 @@ pub struct RejectionRoute {
     pub entry: u64,
 }
 
+/// What the token refresher found when it checked a refused token that still validates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// It validates with every scope: the refusal may have been passing, so the refused
+    /// call is worth one more try with the same token.
+    Validates,
+    /// It validates but cannot do the job (a scope is missing, or it was made for another
+    /// app's client id): trying again or refreshing will not help.
+    CannotHelp,
+}
+
+/// What a reader that reported a refusal learns from the token refresher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefusalAnswer {
+    /// A newer token (generation) is there: retry with it.
+    Newer(Secret, u64),
+    /// The refused token validates.
+    Settled(Settled),
+    /// No answer in time, or the daemon is stopping.
+    None,
+}
+
 /// The access token, read by the chat thread and the workers, replaced by the token owner.
 /// A generation number lets a reader wait for a token newer than the one that failed.
 pub struct TokenCell {
@@ -73,9 +95,10 @@ struct TokenState {
     scopes: Option<Vec<String>>,
     /// Set at shutdown so that waiters stop waiting.
     closed: bool,
-    /// A generation that was refused yet validates (or lacks a scope): no new token will
-    /// come for its refusals, so nobody waits for one.
-    settled: Option<u64>,
+    /// A generation that was refused yet validates (or lacks a scope), and what the check
+    /// found: no new token came for the refusals reported before it. A later report opens
+    /// the question again (the token may have died since).
+    settled: Option<(u64, Settled)>,
 }
 
 impl TokenCell {
@@ -96,12 +119,23 @@ impl TokenCell {
 
     /// Reports that Twitch refused the token of `generation`. True when the token
     /// refresher will look into it and may bring a new one (so waiting for it makes sense);
-    /// false when no refresher runs or the refresher found that a new token would not help.
+    /// false when no refresher runs or the refresher found that a new token would not help
+    /// ([`Settled::CannotHelp`]; the refusal is still reported, so that a token that dies
+    /// later is noticed). A refusal after [`Settled::Validates`] is new evidence: it is
+    /// reported and waited for again (the refresher validates a few times a minute at most).
     pub fn report_rejected(&self, generation: u64) -> bool {
-        if lock(&self.state).settled == Some(generation) {
-            return false;
-        }
-        self.rejections.as_ref().is_some_and(|route| {
+        let hopeless = {
+            let mut state = lock(&self.state);
+            match state.settled {
+                Some((settled, Settled::CannotHelp)) if settled == generation => true,
+                Some((settled, Settled::Validates)) if settled == generation => {
+                    state.settled = None;
+                    false
+                }
+                _ => false,
+            }
+        };
+        let reported = self.rejections.as_ref().is_some_and(|route| {
             route
                 .sender
                 .send(Rejection {
@@ -109,14 +143,42 @@ impl TokenCell {
                     generation,
                 })
                 .is_ok()
-        })
+        });
+        reported && !hopeless
     }
 
-    /// For the token refresher: refusals of `generation` cannot be helped by a new token
-    /// (it validates, or it lacks a scope). Waiters for a newer token wake with `None`.
-    pub fn settle(&self, generation: u64) {
-        lock(&self.state).settled = Some(generation);
+    /// For the token refresher: the refusals of `generation` reported so far cannot be
+    /// helped by a new token (it validates, or it lacks a scope). Waiters for a newer token
+    /// wake with `None`; waiters for an answer learn `how`.
+    pub fn settle(&self, generation: u64, how: Settled) {
+        lock(&self.state).settled = Some((generation, how));
         self.changed.notify_all();
+    }
+
+    /// After reporting a refusal of `generation`: waits for a newer token or for the
+    /// refresher's finding that the token validates, whichever comes first.
+    pub fn wait_refusal_answer(&self, generation: u64, timeout: Duration) -> RefusalAnswer {
+        let state = lock(&self.state);
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, timeout, |state| {
+                state.generation <= generation
+                    && !state.closed
+                    && state
+                        .settled
+                        .is_none_or(|(settled, _)| settled != generation)
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        if state.closed {
+            return RefusalAnswer::None;
+        }
+        if state.generation > generation {
+            return RefusalAnswer::Newer(state.token.clone(), state.generation);
+        }
+        match state.settled {
+            Some((settled, how)) if settled == generation => RefusalAnswer::Settled(how),
+            _ => RefusalAnswer::None,
+        }
     }
 
     /// Wakes every waiter for good: the daemon is stopping.
@@ -171,7 +233,11 @@ impl TokenCell {
         let (state, _) = self
             .changed
             .wait_timeout_while(state, timeout, |state| {
-                state.generation <= generation && !state.closed && state.settled != Some(generation)
+                state.generation <= generation
+                    && !state.closed
+                    && state
+                        .settled
+                        .is_none_or(|(settled, _)| settled != generation)
             })
             .unwrap_or_else(PoisonError::into_inner);
         (state.generation > generation && !state.closed)
@@ -567,7 +633,7 @@ mod tests {
     }
 
     #[test]
-    fn a_settled_generation_is_not_reported_and_its_waiters_wake() {
+    fn a_settled_generation_wakes_its_waiters_and_later_refusals_are_still_reported() {
         let (sender, rejections) = crossbeam_channel::unbounded();
         let cell = std::sync::Arc::new(TokenCell::new(
             Secret::new("works"),
@@ -578,19 +644,37 @@ mod tests {
             let cell = std::sync::Arc::clone(&cell);
             std::thread::spawn(move || cell.wait_newer(generation, Duration::from_secs(60)))
         };
-        cell.settle(generation);
+        cell.settle(generation, Settled::CannotHelp);
         assert!(waiter.join().unwrap().is_none(), "the waiter woke early");
+        // A token that cannot help is not waited for, but Twitch's refusal is still news.
         assert!(!cell.report_rejected(generation));
-        assert!(rejections.try_recv().is_err());
+        assert!(rejections.try_recv().is_ok());
+        // After "it validates", a refusal is new evidence: reported and waited for again.
+        cell.settle(generation, Settled::Validates);
+        assert_eq!(
+            cell.wait_refusal_answer(generation, Duration::from_secs(60)),
+            RefusalAnswer::Settled(Settled::Validates)
+        );
+        assert!(cell.report_rejected(generation));
+        assert!(rejections.try_recv().is_ok());
+        assert_eq!(
+            cell.wait_refusal_answer(generation, Duration::from_millis(1)),
+            RefusalAnswer::None,
+            "the earlier finding does not answer the new report"
+        );
         // A new generation is not settled.
         cell.replace(Secret::new("newer"));
+        assert!(matches!(
+            cell.wait_refusal_answer(generation, Duration::from_secs(60)),
+            RefusalAnswer::Newer(_, newer) if newer == generation + 1
+        ));
         assert!(cell.report_rejected(generation + 1));
     }
 
     #[test]
     fn a_settled_generation_ends_waits_for_a_refresh_but_not_for_a_replacement() {
         let cell = Arc::new(TokenCell::new(Secret::new("old"), None));
-        cell.settle(0);
+        cell.settle(0, Settled::Validates);
         assert!(cell.wait_newer(0, Duration::from_secs(60)).is_none());
         let waiter = {
             let cell = Arc::clone(&cell);

@@ -132,7 +132,7 @@ impl Setup {
 
     fn refused(&self, error: &HelixError) -> Option<ConnectionEnd> {
         match error {
-            HelixError::Unauthorized => Some(ConnectionEnd::TokenRefused(
+            HelixError::Unauthorized { .. } => Some(ConnectionEnd::TokenRefused(
                 "token rejected by Helix (401)".to_string(),
             )),
             HelixError::Forbidden { message } => Some(ConnectionEnd::ScopeMissing(message.clone())),

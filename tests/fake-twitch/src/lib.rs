@@ -402,6 +402,8 @@ pub(crate) struct State {
     pub(crate) http_streams: HashMap<u64, TcpStream>,
     pub(crate) device_codes: Vec<DeviceCodeRecord>,
     pub(crate) device_interval_seconds: u64,
+    /// Polls of a pending device code still to be answered 400 "invalid device code".
+    pub(crate) n_invalid_pending_polls: u32,
     pub(crate) eventsub: eventsub::EventSubState,
     /// Every refresh-token grant asked for, in arrival order, with Twitch's verdict.
     pub(crate) refreshes: Vec<RefreshOutcome>,
@@ -1279,6 +1281,13 @@ impl FakeTwitch {
     /// The `interval` the device endpoint tells clients to poll at (default 5, 0 allowed).
     pub fn set_device_interval(&self, seconds: u64) {
         self.shared.lock_state().device_interval_seconds = seconds;
+    }
+
+    /// The next `n_polls` polls of a device code nobody approved yet are answered 400
+    /// "invalid device code" instead of "authorization_pending", as Twitch has done for codes
+    /// that could still be approved (twitchdev/issues#971).
+    pub fn answer_pending_polls_invalid(&self, n_polls: u32) {
+        self.shared.lock_state().n_invalid_pending_polls = n_polls;
     }
 }
 

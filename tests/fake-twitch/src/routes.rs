@@ -98,12 +98,42 @@ fn charge_ratelimit(
         )
 }
 
+/// Helix's 401 for a token sent with a `Client-Id` it was not made for (Twitch's wording;
+/// docs/twitch-behaviour.md).
+fn helix_client_mismatch() -> ScriptedResponse {
+    json_error(
+        401,
+        Some("Unauthorized"),
+        "Client ID and OAuth token do not match",
+    )
+    .with_header("Ratelimit-Limit", &RATELIMIT_LIMIT.to_string())
+}
+
+/// True when the bearer token is some account's current one but `Client-Id` is not the
+/// client id that token was made for.
+fn is_client_mismatch(state: &State, request: &HttpRequest) -> bool {
+    let Some(token) = request
+        .header("Authorization")
+        .and_then(|authorization| token_after_scheme(authorization, &["Bearer"]))
+    else {
+        return false;
+    };
+    let client_id = request.header("Client-Id").unwrap_or("");
+    state
+        .accounts
+        .values()
+        .any(|record| record.accepts_access_token(token) && record.account.client_id != client_id)
+}
+
 fn update_chat_color(
     state: &mut State,
     request: &HttpRequest,
     now_unix_seconds: u64,
 ) -> ScriptedResponse {
     let Some(login) = helix_login(state, request) else {
+        if is_client_mismatch(state, request) {
+            return helix_client_mismatch();
+        }
         return helix_unauthorized();
     };
     let record = state
@@ -457,6 +487,12 @@ fn redeem_device_code(state: &mut State, request: &HttpRequest) -> ScriptedRespo
         return json_error(400, None, "invalid client");
     }
     let Some(login) = device.approved_login.clone() else {
+        if state.n_invalid_pending_polls > 0 {
+            // Twitch's answer to polls of some codes that were still pending and could
+            // still be approved (twitchdev/issues#971).
+            state.n_invalid_pending_polls -= 1;
+            return json_error(400, None, "invalid device code");
+        }
         return json_error(400, None, "authorization_pending");
     };
     device.redeemed = true;
@@ -638,7 +674,7 @@ mod tests {
                 "cid-other",
                 "user_id=1&color=red",
                 401,
-                "Invalid OAuth token",
+                "Client ID and OAuth token do not match",
                 "",
             ),
             (
