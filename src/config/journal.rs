@@ -270,9 +270,26 @@ impl TokenJournal {
             tokens: tokens.clone(),
             replaced,
         };
-        let result = self.write_record(&mut state, &record);
-        self.note(&mut state, &result);
-        result
+        let to_sync = match self.write_record(&mut state, &record) {
+            Ok(to_sync) => to_sync,
+            Err(error) => {
+                let failed = Err(error);
+                self.note(&mut state, &failed);
+                return failed;
+            }
+        };
+        // The sync runs without the lock, so that tokens arriving together (a refresh wave)
+        // are synced at once rather than one after another; the filesystem commits them
+        // together. A compaction meanwhile writes a file that holds this record too.
+        drop(state);
+        let synced = to_sync.map_or(Ok(()), |file| file.sync_data());
+        let mut state = crate::base::sync::lock(&self.state);
+        if synced.is_err() {
+            state.file = None;
+            state.needs_rewrite = true;
+        }
+        self.note(&mut state, &synced);
+        synced
     }
 
     /// Rewrites the journal, one line per user, once it has grown (or must be rewritten):
@@ -289,7 +306,13 @@ impl TokenJournal {
         self.note(&mut state, &result);
     }
 
-    fn write_record(&self, state: &mut JournalState, record: &JournalUser) -> io::Result<()> {
+    /// Writes `record`; returns a handle on the file still to be synced (None when it
+    /// already is: a rewrite).
+    fn write_record(
+        &self,
+        state: &mut JournalState,
+        record: &JournalUser,
+    ) -> io::Result<Option<File>> {
         if state.unreadable {
             return Err(io::Error::other(format!(
                 "{} cannot be read, so nothing is added to it",
@@ -298,7 +321,7 @@ impl TokenJournal {
         }
         if state.needs_rewrite {
             // The record is already in the ledger: the rewrite holds it.
-            return self.rewrite(state);
+            return self.rewrite(state).map(|()| None);
         }
         if state.file.is_none() {
             let path = self.path();
@@ -323,15 +346,15 @@ impl TokenJournal {
         };
         let written = file
             .write_all(line_of(record).as_bytes())
-            .and_then(|()| file.sync_data());
+            .and_then(|()| file.try_clone());
         if written.is_err() {
             // A half-written line may follow: rewrite before the next append.
             state.file = None;
             state.needs_rewrite = true;
         }
-        written?;
+        let to_sync = written?;
         state.n_records += 1;
-        Ok(())
+        Ok(Some(to_sync))
     }
 
     fn rewrite(&self, state: &mut JournalState) -> io::Result<()> {

@@ -189,6 +189,12 @@ impl ConfigWriter {
         wait.recv_timeout(timeout).is_ok()
     }
 
+    /// The token journal of this config, for the threads that receive new tokens from
+    /// Twitch: they append them as soon as the answer arrives.
+    pub fn journal(&self) -> Arc<TokenJournal> {
+        Arc::clone(&self.journal)
+    }
+
     /// Starts checking the file for hand edits.
     pub fn watch(&self, watch: Watch) {
         let _ = self.requests.send(WriteRequest::Watch(watch));

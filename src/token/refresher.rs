@@ -27,7 +27,7 @@ use crate::base::supervisor::supervise;
 use crate::base::wall_clock::WallClock;
 use crate::config::SavedField;
 use crate::status::{LoginCode, UserState};
-use crate::token::caller::{answer, Call, Done, Job, Reply};
+use crate::token::caller::{answer, Call, Done, Job, JournalTicket, Reply};
 use crate::token::device_login::instructions;
 use crate::token::machine::{
     clock_jumped, decide_reply, Answer, Approver, CallKind, Carry, Failure, Phase, ReplySummary,
@@ -585,7 +585,12 @@ impl Refresher {
         slot.scheduled = None;
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let what = call.name();
-        if jobs.send(Job { key, call }).is_err() {
+        let journal = user.token_journal().map(|journal| JournalTicket {
+            journal,
+            login: user.login.clone(),
+            refresh_token: slot.entry.refresh_token.clone(),
+        });
+        if jobs.send(Job { key, call, journal }).is_err() {
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
         } else {
             debug!("{}: token {what} handed to a token caller", user.login);
@@ -940,10 +945,10 @@ fn install(slot: &mut Slot, grant: &TokenGrant, now: WallTime) {
     user.token.replace(grant.access_token.clone());
 }
 
-/// Hands tokens to the config writer, which appends them to the token journal (synced)
-/// before it returns. Done before anyone can use the new token, so they are on disk before
-/// they are used, and whatever follows from their use (a change, a flush of the writer)
-/// comes after the save was asked for.
+/// Hands tokens to the config writer (the token-call thread has already put them in the
+/// token journal; the writer's own append is then a no-op). Done before anyone can use the
+/// new token, so whatever follows from its use (a change, a flush of the writer) comes
+/// after the save was asked for.
 fn save_tokens(
     user: &User,
     access_token: &Secret,

@@ -401,6 +401,11 @@ impl User {
         *lock(&self.color_settings) = settings;
     }
 
+    /// The token journal beside the config (when there is a config file).
+    pub fn token_journal(&self) -> Option<std::sync::Arc<crate::config::journal::TokenJournal>> {
+        self.sinks.writer.as_ref().map(ConfigWriter::journal)
+    }
+
     /// Saves a change to this user's config entry (when there is a config file).
     pub fn save(&self, change: SavedField) {
         if let Some(writer) = &self.sinks.writer {
