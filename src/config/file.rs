@@ -540,34 +540,29 @@ fn process_is_running(pid: u32) -> bool {
 }
 
 /// Exchanges `from` and `to` atomically (Linux `renameat2` with `RENAME_EXCHANGE`, called
-/// through `syscall` since std has no binding). An error (no such call, a filesystem
-/// without it, no file at `to`) means nothing happened: the caller renames instead.
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")
-))]
+/// through `syscall` since std has no binding and older musl no wrapper). An error (no such
+/// call, a filesystem without it, no file at `to`) means nothing happened: the caller
+/// renames instead.
+#[cfg(target_os = "linux")]
 fn exchange(from: &Path, to: &Path) -> io::Result<()> {
-    use std::ffi::{c_char, c_long, CString};
+    use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
 
-    #[cfg(target_arch = "x86_64")]
-    const SYS_RENAMEAT2: c_long = 316;
-    #[cfg(target_arch = "aarch64")]
-    const SYS_RENAMEAT2: c_long = 276;
-    #[cfg(target_arch = "arm")]
-    const SYS_RENAMEAT2: c_long = 382;
-    const AT_FDCWD: c_long = -100;
-    const RENAME_EXCHANGE: c_long = 2;
-    extern "C" {
-        fn syscall(number: c_long, ...) -> c_long;
-    }
     let invalid = |_| io::Error::from(io::ErrorKind::InvalidInput);
     let from = CString::new(from.as_os_str().as_bytes()).map_err(invalid)?;
     let to = CString::new(to.as_os_str().as_bytes()).map_err(invalid)?;
-    let (from, to): (*const c_char, *const c_char) = (from.as_ptr(), to.as_ptr());
-    // SAFETY: renameat2 reads two NUL-terminated paths that live until it returns; every
-    // argument is passed as a long, as the kernel's calling convention takes them.
-    let result = unsafe { syscall(SYS_RENAMEAT2, AT_FDCWD, from, AT_FDCWD, to, RENAME_EXCHANGE) };
+    // SAFETY: renameat2 only reads the two NUL-terminated paths, which live until it
+    // returns; the other arguments are plain integers of the types the call takes.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
     if result == 0 {
         Ok(())
     } else {
@@ -575,10 +570,7 @@ fn exchange(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
-#[cfg(not(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")
-)))]
+#[cfg(not(target_os = "linux"))]
 fn exchange(_from: &Path, _to: &Path) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
