@@ -669,3 +669,36 @@ fn edits_start_stop_and_resubscribe_eventsub_users_and_change_settings_in_place(
         "alice reconnected, carol did not"
     );
 }
+
+/// Issue 19: after SIGTERM no Helix call starts. A session being set up with three channels,
+/// the first subscription answered slowly, SIGTERM while it is under way: that call is
+/// answered, and the two channels after it are not subscribed any more.
+#[test]
+fn sigterm_starts_no_subscription_after_the_signal() {
+    let twitch = FakeTwitch::start();
+    let alice = reader(&twitch, "alice", "1001", "");
+    for (login, id) in [
+        ("chanone", "2001"),
+        ("chantwo", "2002"),
+        ("chanthree", "2003"),
+    ] {
+        twitch.add_user(Account::new(login, id));
+    }
+    twitch.delay_next("POST", SUBSCRIPTIONS, Duration::from_millis(700));
+    let dir = tempfile::tempdir().unwrap();
+    let process = spawn_binary(
+        &twitch,
+        dir.path(),
+        &json!({ "users": [entry(&alice, "eventsub", &["chanone", "chantwo", "chanthree"])] }),
+    );
+    twitch
+        .wait_request(is_subscription_post, WAIT)
+        .expect("the first subscription");
+    let (status, _, output) = process.terminate();
+    assert_eq!(status.code(), Some(0), "{output}");
+    assert_eq!(
+        subscription_posts(&twitch).len(),
+        1,
+        "the subscription under way was answered, none started after the signal\n{output}"
+    );
+}

@@ -273,6 +273,7 @@ impl EventSubConnection<'_> {
             helix: Arc::clone(&self.eventsub.helix),
             ids: self.eventsub.shared.ids.clone(),
             session_id: session_id.to_string(),
+            stop: self.chat.stop.clone(),
         }
     }
 

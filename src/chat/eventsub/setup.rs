@@ -123,9 +123,21 @@ pub(super) struct Setup {
     pub(super) helix: Arc<Helix>,
     pub(super) ids: ChannelIds,
     pub(super) session_id: String,
+    /// The user's stop signal: no Helix call starts once it fired.
+    pub(super) stop: StopSignal,
 }
 
 impl Setup {
+    /// `Err` once the user or the daemon stops: every Helix call of a setup asks first, so
+    /// none starts after SIGTERM (a call already under way is answered).
+    fn not_stopped(&self) -> Result<(), ConnectionEnd> {
+        if self.stop.is_stopped() {
+            Err(ConnectionEnd::Lost("stopping".to_string()))
+        } else {
+            Ok(())
+        }
+    }
+
     fn token(&self) -> Secret {
         self.user.token.current().0
     }
@@ -163,6 +175,7 @@ impl Setup {
             wanted.push(login.clone());
         }
         if !wanted.is_empty() {
+            self.not_stopped()?;
             let found = self
                 .helix
                 .users_by_login(client_id, &self.token(), &wanted)
@@ -204,6 +217,7 @@ impl Setup {
             n_subscribed += 1;
         }
         let n_subscribed = self.n_subscribed_before + n_subscribed;
+        self.not_stopped()?;
         match self.helix.chat_color(client_id, &self.token(), &own_id) {
             Ok(color) => self.user.set_current_color(color),
             Err(error) => debug!("{login}: current color not known ({error})"),
@@ -224,6 +238,7 @@ impl Setup {
         channel: &Login,
     ) -> Result<Subscribed, ConnectionEnd> {
         let login = &self.user.login;
+        self.not_stopped()?;
         let result = self.helix.subscribe_chat(
             &self.user.client_id,
             &self.token(),
