@@ -1,7 +1,8 @@
 //! The configuration: parsing and validating the JSON config file and the `TWITCH_*_N`
 //! environment users, and the JSON document kept for writing the file back. The model,
-//! parsing and checks are pure; reading and writing the file (`file`), the one writer
-//! thread (`writer`) and the edit watcher (`watch`) do I/O. This file only declares the
+//! parsing and checks are pure; reading and writing the file (`file`), the write-ahead
+//! token journal beside it (`journal`), the one writer thread (`writer`) and the edit
+//! watcher (`watch`) do I/O. This file only declares the
 //! files and re-exports pure ones: Pure.
 
 mod document;
