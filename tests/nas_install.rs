@@ -602,6 +602,17 @@ fn first_start(source: &str, mut environment: BTreeMap<String, String>, chromium
             .map(|start| &page[start..])
             .unwrap_or_else(|| panic!("{source}: no login box: {page}"));
         let login_box = &login_box[..login_box.find("</section>").unwrap()];
+        // The link and the code are said once, in the box; the card and the header point
+        // to it instead of repeating them, and a prompt is no "Last error".
+        let outside = page.replace(login_box, "");
+        assert!(
+            !outside.contains(&user_code),
+            "{source}: the code outside its box: {page}"
+        );
+        assert!(
+            outside.contains("the link and the code to log in are above"),
+            "{source}: {page}"
+        );
         for expected in [
             "nasalice: log in".to_string(),
             format!("<p class=\"code\">{user_code}</p>"),

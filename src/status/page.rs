@@ -476,7 +476,7 @@ pub fn render_page(report: &StatusReport, now_unix: u64) -> String {
         Ok(()) => "<span class=\"verdict ok\">healthy</span>".to_string(),
         Err(reason) => format!(
             "<span class=\"verdict bad\">unhealthy</span>: {}",
-            html(&reason)
+            html(&without_login_instructions(&reason, "below"))
         ),
     };
     let mut page = String::with_capacity(4096 + 2048 * report.users.len());
@@ -598,6 +598,8 @@ fn user_rows(status: &UserStatus, now_unix: u64) -> [(&'static str, String); 7] 
         (
             "Last error",
             match &status.last_error {
+                // The login prompt on show is no error; its box says what to do.
+                Some(error) if is_shown_prompt(&status.state, &error.text) => "none".to_string(),
                 Some(error) => format!("{} ({})", html(&error.text), ago(error.at_unix, now_unix)),
                 None => "none".to_string(),
             },
@@ -607,6 +609,38 @@ fn user_rows(status: &UserStatus, now_unix: u64) -> [(&'static str, String); 7] 
             token_refresh(status.next_token_refresh_unix, now_unix),
         ),
     ]
+}
+
+/// A text with the login instructions a prompt carries ("; to log in, open URL and enter the
+/// code CODE") replaced by a pointer to the box that shows them `where` ("above", "below"):
+/// the page says the link and the code once, large, instead of in every line about the user.
+fn without_login_instructions(text: &str, place: &str) -> String {
+    const START: &str = "; to log in, open ";
+    const CODE: &str = " and enter the code ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(START) {
+        let Some(code_at) = rest[start..].find(CODE) else {
+            break;
+        };
+        let code_start = start + code_at + CODE.len();
+        let code_len = rest[code_start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(rest.len() - code_start);
+        out.push_str(&rest[..start]);
+        let _ = write!(out, " (the link and the code to log in are {place})");
+        rest = &rest[code_start + code_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `text` is the login prompt the user's state shows now (in its box).
+fn is_shown_prompt(state: &UserState, text: &str) -> bool {
+    matches!(
+        state,
+        UserState::NeedsLogin { reason, login_code: Some(_) } if reason == text
+    )
 }
 
 /// What the user's chat connection is doing, and for how long (HTML).
@@ -625,7 +659,10 @@ fn state_detail(state: &UserState, now_unix: u64) -> String {
             format_seconds(now_unix.saturating_sub(*since_unix)),
             html(reason)
         ),
-        UserState::NeedsLogin { reason, .. } => format!("needs a new login: {}", html(reason)),
+        UserState::NeedsLogin { reason, .. } => format!(
+            "needs a new login: {}",
+            html(&without_login_instructions(reason, "above"))
+        ),
         UserState::Stopped { reason } => format!("stopped: {}", html(reason)),
         UserState::Disabled => "disabled".to_string(),
     }
@@ -999,6 +1036,29 @@ mod tests {
         ];
         for (next, expected) in cases {
             assert_eq!(token_refresh(next, NOW), expected, "{next:?}");
+        }
+    }
+
+    #[test]
+    fn login_instructions_are_said_once_in_the_box() {
+        let cases = [
+            (
+                "the config has no tokens; to log in, open https://t.tv/activate?a=b&c=ABCD-EFGH and enter the code ABCD-EFGH",
+                "the config has no tokens (the link and the code to log in are above)",
+            ),
+            (
+                "alice needs a new login: no usable token; to log in, open URL and enter the code XY12; bob stopped",
+                "alice needs a new login: no usable token (the link and the code to log in are above); bob stopped",
+            ),
+            ("refresh token rejected", "refresh token rejected"),
+            ("odd; to log in, open URL but no code", "odd; to log in, open URL but no code"),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                without_login_instructions(text, "above"),
+                expected,
+                "{text}"
+            );
         }
     }
 }
