@@ -677,21 +677,7 @@ impl TokenMachine {
                 scopes,
                 expires_in,
                 ..
-            } => {
-                let first = self.validated_at.is_none();
-                self.after_validation(now, expires_in);
-                let missing = missing_scopes(&scopes);
-                let report = !missing.is_empty() && !self.scopes_reported;
-                self.scopes_reported = !missing.is_empty();
-                let settle = std::mem::take(&mut self.refusal_pending);
-                Verdict::Valid {
-                    settle,
-                    usable: missing.is_empty() && own_client,
-                    missing_scopes: if report { missing } else { Vec::new() },
-                    // Said at the token's first validation and after every refusal.
-                    other_client: !own_client && (first || settle),
-                }
-            }
+            } => self.on_valid(now, own_client, &scopes, expires_in),
             Answer::Invalid if self.refreshed_unvalidated => {
                 self.log_in(LoginReason::StillInvalidAfterRefresh)
             }
@@ -711,61 +697,15 @@ impl TokenMachine {
             Answer::CodeIssued {
                 expires_in,
                 interval,
-            } => {
-                self.clear_failures();
-                self.n_codes = self.n_codes.saturating_add(1);
-                self.last_code_at = Some(now);
-                self.code = Some(ShownCode {
-                    expires_at: now + expires_in,
-                    next_poll: now + interval,
-                    interval,
-                    n_failed_polls: 0,
-                });
-                Verdict::Quiet
-            }
-            Answer::Pending | Answer::SlowDown => {
-                if let Some(code) = &mut self.code {
-                    if answer == Answer::SlowDown {
-                        code.interval += SLOW_DOWN_STEP;
-                    }
-                    code.n_failed_polls = 0;
-                    code.next_poll = now + code.interval;
-                }
-                Verdict::Quiet
-            }
-            Answer::NotYet => {
-                if let Some(code) = &mut self.code {
-                    code.n_failed_polls = code.n_failed_polls.saturating_add(1);
-                    code.next_poll = now + poll_backoff(code.interval, code.n_failed_polls);
-                }
-                Verdict::Quiet
-            }
+            } => self.on_code_issued(now, expires_in, interval),
+            Answer::Pending | Answer::SlowDown | Answer::NotYet => self.on_poll(now, &answer),
             Answer::CodeEnded => {
                 self.code = None;
                 Verdict::CodeEnded {
                     next_code_at: self.next_code_at(now),
                 }
             }
-            Answer::LoggedIn { expires_in, scopes } => {
-                self.phase = Phase::Tokens;
-                self.code = None;
-                self.has_refresh_token = true;
-                self.after_refresh(now, expires_in);
-                let Some(scopes) = scopes else {
-                    return Verdict::Quiet;
-                };
-                // The login validated the tokens to learn whose they are.
-                self.refreshed_unvalidated = false;
-                self.validated_at = Some(now);
-                let missing = missing_scopes(&scopes);
-                self.scopes_reported = !missing.is_empty();
-                Verdict::Valid {
-                    settle: false,
-                    usable: missing.is_empty(),
-                    missing_scopes: missing,
-                    other_client: false,
-                }
-            }
+            Answer::LoggedIn { expires_in, scopes } => self.on_logged_in(now, expires_in, scopes),
             Answer::DeviceRefused => {
                 let why = match self.phase {
                     Phase::LoggingIn { why } => why,
@@ -774,18 +714,108 @@ impl TokenMachine {
                 self.phase = Phase::Stopped;
                 Verdict::GiveUp { why }
             }
-            Answer::Transient => {
-                if let (Phase::LoggingIn { .. }, Some(code)) = (self.phase, &mut self.code) {
-                    // A failed poll is retried at the code's own pace.
-                    code.next_poll = now + code.interval;
-                    return Verdict::RetryAt(code.next_poll);
+            Answer::Transient => self.on_transient(now, random_unit),
+        }
+    }
+
+    /// The token validates for the user's own account: settle a refusal, say what it lacks.
+    fn on_valid(
+        &mut self,
+        now: WallTime,
+        own_client: bool,
+        scopes: &[String],
+        expires_in: Duration,
+    ) -> Verdict {
+        let first = self.validated_at.is_none();
+        self.after_validation(now, expires_in);
+        let missing = missing_scopes(scopes);
+        let report = !missing.is_empty() && !self.scopes_reported;
+        self.scopes_reported = !missing.is_empty();
+        let settle = std::mem::take(&mut self.refusal_pending);
+        Verdict::Valid {
+            settle,
+            usable: missing.is_empty() && own_client,
+            missing_scopes: if report { missing } else { Vec::new() },
+            // Said at the token's first validation and after every refusal.
+            other_client: !own_client && (first || settle),
+        }
+    }
+
+    /// A device code is on show from `now`: poll it at its interval until it expires.
+    fn on_code_issued(
+        &mut self,
+        now: WallTime,
+        expires_in: Duration,
+        interval: Duration,
+    ) -> Verdict {
+        self.clear_failures();
+        self.n_codes = self.n_codes.saturating_add(1);
+        self.last_code_at = Some(now);
+        self.code = Some(ShownCode {
+            expires_at: now + expires_in,
+            next_poll: now + interval,
+            interval,
+            n_failed_polls: 0,
+        });
+        Verdict::Quiet
+    }
+
+    /// A poll of the code on show found it not approved yet (`Pending`, `SlowDown`) or
+    /// failed otherwise (`NotYet`: the next poll backs off, the code stays).
+    fn on_poll(&mut self, now: WallTime, answer: &Answer) -> Verdict {
+        if let Some(code) = &mut self.code {
+            if *answer == Answer::NotYet {
+                code.n_failed_polls = code.n_failed_polls.saturating_add(1);
+                code.next_poll = now + poll_backoff(code.interval, code.n_failed_polls);
+            } else {
+                if *answer == Answer::SlowDown {
+                    code.interval += SLOW_DOWN_STEP;
                 }
-                self.n_transient_failures = self.n_transient_failures.saturating_add(1);
-                let retry_at = now + auth_retry_delay(self.n_transient_failures, random_unit);
-                self.retry_at = Some(retry_at);
-                Verdict::RetryAt(retry_at)
+                code.n_failed_polls = 0;
+                code.next_poll = now + code.interval;
             }
         }
+        Verdict::Quiet
+    }
+
+    /// The code was approved: new tokens, validated with it when `scopes` came along.
+    fn on_logged_in(
+        &mut self,
+        now: WallTime,
+        expires_in: Option<Duration>,
+        scopes: Option<Vec<String>>,
+    ) -> Verdict {
+        self.phase = Phase::Tokens;
+        self.code = None;
+        self.has_refresh_token = true;
+        self.after_refresh(now, expires_in);
+        let Some(scopes) = scopes else {
+            return Verdict::Quiet;
+        };
+        // The login validated the tokens to learn whose they are.
+        self.refreshed_unvalidated = false;
+        self.validated_at = Some(now);
+        let missing = missing_scopes(&scopes);
+        self.scopes_reported = !missing.is_empty();
+        Verdict::Valid {
+            settle: false,
+            usable: missing.is_empty(),
+            missing_scopes: missing,
+            other_client: false,
+        }
+    }
+
+    /// A call failed in a way that may pass: retry with backoff (a poll at the code's pace).
+    fn on_transient(&mut self, now: WallTime, random_unit: f64) -> Verdict {
+        if let (Phase::LoggingIn { .. }, Some(code)) = (self.phase, &mut self.code) {
+            // A failed poll is retried at the code's own pace.
+            code.next_poll = now + code.interval;
+            return Verdict::RetryAt(code.next_poll);
+        }
+        self.n_transient_failures = self.n_transient_failures.saturating_add(1);
+        let retry_at = now + auth_retry_delay(self.n_transient_failures, random_unit);
+        self.retry_at = Some(retry_at);
+        Verdict::RetryAt(retry_at)
     }
 
     /// No usable token: a device-code login takes over (or goes on).
