@@ -479,3 +479,33 @@ fn pure_files_touch_no_io() {
         found.join("\n")
     );
 }
+
+/// The two chat transports live in folders of their own and neither imports the other:
+/// what both need sits in `chat/` above them.
+#[test]
+fn the_chat_transports_import_nothing_of_each_other() {
+    let sources = sources();
+    let graph = imports(&sources);
+    let mut crossing = Vec::new();
+    for (from, to) in [
+        ("chat/irc/", "chat/eventsub/"),
+        ("chat/eventsub/", "chat/irc/"),
+    ] {
+        for (file, targets) in &graph {
+            if file.starts_with(from) {
+                crossing.extend(
+                    targets
+                        .iter()
+                        .filter(|target| target.starts_with(to))
+                        .map(|target| format!("{file} imports {target}")),
+                );
+            }
+        }
+    }
+    assert!(
+        graph.keys().any(|file| file.starts_with("chat/irc/"))
+            && graph.keys().any(|file| file.starts_with("chat/eventsub/")),
+        "the transport folders moved"
+    );
+    assert!(crossing.is_empty(), "{}", crossing.join("\n"));
+}
