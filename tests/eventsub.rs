@@ -8,50 +8,10 @@ mod common;
 
 use std::time::Duration;
 
+use common::eventsub::*;
 use common::*;
 use fake_twitch::{Account, ClientFrame, FakeTwitch, ScriptedResponse, READ_CHAT_SCOPE};
 use serde_json::json;
-
-const SUBSCRIPTIONS: &str = "/helix/eventsub/subscriptions";
-
-/// An account whose tokens carry `user:read:chat`, registered with the fake.
-fn reader(twitch: &FakeTwitch, login: &str, user_id: &str, color: &str) -> Account {
-    let mut account = Account::new(login, user_id);
-    account.color = color.to_string();
-    account.scopes.push(READ_CHAT_SCOPE.to_string());
-    twitch.add_user(account.clone());
-    account
-}
-
-/// A config entry reading `channels` over `transport`.
-fn entry(account: &Account, transport: &str, channels: &[&str]) -> serde_json::Value {
-    let mut entry = user_json(account, true, channels);
-    entry["chat_transport"] = json!(transport);
-    entry
-}
-
-fn is_subscription_post(request: &fake_twitch::HttpRequest) -> bool {
-    request.method == "POST" && request.path == SUBSCRIPTIONS
-}
-
-fn subscription_posts(twitch: &FakeTwitch) -> Vec<fake_twitch::HttpRequest> {
-    twitch
-        .requests()
-        .into_iter()
-        .filter(is_subscription_post)
-        .collect()
-}
-
-/// Waits for a color PUT for `user_id` and returns its color.
-fn next_change_of(twitch: &FakeTwitch, user_id: &str) -> String {
-    let put = twitch
-        .wait_request(
-            |request| is_color_put(request) && request.query_param("user_id") == Some(user_id),
-            WAIT,
-        )
-        .unwrap_or_else(|| panic!("a color change for user {user_id}"));
-    put.query_param("color").unwrap_or_default().to_string()
-}
 
 /// Starts the daemon for alice (user 1001) reading #somechannel over EventSub and waits for
 /// her subscription.
@@ -428,14 +388,6 @@ fn switching_chat_transport_by_a_config_edit_reconnects_that_user_only() {
     assert_eq!(twitch.say("alice", "somechannel", "over eventsub"), 2);
     next_change_of(&twitch, "1001");
     running.stop();
-}
-
-/// Runs the binary with `config` and debug logs.
-fn spawn_binary(twitch: &FakeTwitch, dir: &std::path::Path, config: &serde_json::Value) -> Process {
-    write_config(dir, config);
-    let mut command = binary_for(dir, twitch);
-    command.env("DEBUG", "true");
-    Process::spawn(command)
 }
 
 #[test]

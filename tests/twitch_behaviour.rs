@@ -8,53 +8,19 @@ mod common;
 
 use std::time::Duration;
 
+use common::eventsub::*;
 use common::*;
-use fake_twitch::{Account, FakeTwitch, READ_CHAT_SCOPE};
+use fake_twitch::FakeTwitch;
 use serde_json::json;
-
-const SUBSCRIPTIONS: &str = "/helix/eventsub/subscriptions";
-
-/// An account whose tokens carry `user:read:chat`, registered with the fake.
-fn reader(twitch: &FakeTwitch, login: &str, user_id: &str) -> Account {
-    let mut account = Account::new(login, user_id);
-    account.scopes.push(READ_CHAT_SCOPE.to_string());
-    twitch.add_user(account.clone());
-    account
-}
-
-/// A config entry reading `channels` over `transport`.
-fn entry(account: &Account, transport: &str, channels: &[&str]) -> serde_json::Value {
-    let mut entry = user_json(account, true, channels);
-    entry["chat_transport"] = json!(transport);
-    entry
-}
-
-fn subscription_posts(twitch: &FakeTwitch) -> Vec<fake_twitch::HttpRequest> {
-    twitch
-        .requests()
-        .into_iter()
-        .filter(|request| request.method == "POST" && request.path == SUBSCRIPTIONS)
-        .collect()
-}
-
-/// Waits for a color PUT for `user_id`.
-fn next_change_of(twitch: &FakeTwitch, user_id: &str) {
-    twitch
-        .wait_request(
-            |request| is_color_put(request) && request.query_param("user_id") == Some(user_id),
-            WAIT,
-        )
-        .unwrap_or_else(|| panic!("a color change for user {user_id}"));
-}
 
 #[test]
 fn a_reconnect_url_to_another_server_is_not_followed() {
     let twitch = FakeTwitch::start();
-    let alice = reader(&twitch, "alice", "1001");
+    let alice = reader(&twitch, "alice", "1001", "");
     // Another server, as a man in the middle would run it: it knows alice too and would
     // hand her "own messages" of its choosing.
     let elsewhere = FakeTwitch::start();
-    reader(&elsewhere, "alice", "1001");
+    reader(&elsewhere, "alice", "1001", "");
     let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
     assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
 
@@ -72,18 +38,10 @@ fn a_reconnect_url_to_another_server_is_not_followed() {
     assert!(daemon.shutdown(WAIT));
 }
 
-/// Runs the binary with `config` and debug logs.
-fn spawn_binary(twitch: &FakeTwitch, dir: &std::path::Path, config: &serde_json::Value) -> Process {
-    write_config(dir, config);
-    let mut command = binary_for(dir, twitch);
-    command.env("DEBUG", "true");
-    Process::spawn(command)
-}
-
 #[test]
 fn a_subscription_limit_is_named_once_and_auto_falls_back_to_irc() {
     let twitch = FakeTwitch::start();
-    let alice = reader(&twitch, "alice", "1001");
+    let alice = reader(&twitch, "alice", "1001", "");
     // Three sessions Twitch still counts for alice: her own session's subscription is
     // refused with 429 "number of websocket transports limit exceeded".
     twitch.occupy_eventsub_transports("alice");
@@ -116,7 +74,7 @@ fn a_subscription_limit_is_named_once_and_auto_falls_back_to_irc() {
 #[test]
 fn more_channels_than_one_eventsub_session_holds_go_over_irc_or_are_refused_at_check() {
     let twitch = FakeTwitch::start();
-    let alice = reader(&twitch, "alice", "1001");
+    let alice = reader(&twitch, "alice", "1001", "");
     let names: Vec<String> = (0..301).map(|n| format!("channel{n:03}")).collect();
     let channels: Vec<&str> = names.iter().map(String::as_str).collect();
 
@@ -159,7 +117,7 @@ fn posts_for_channel(twitch: &FakeTwitch, channel_id: &str) -> usize {
 #[test]
 fn a_user_banned_from_a_channel_does_not_resubscribe_to_it() {
     let twitch = FakeTwitch::start();
-    let alice = reader(&twitch, "alice", "1001");
+    let alice = reader(&twitch, "alice", "1001", "");
     let daemon = start_daemon(
         &twitch,
         vec![entry(&alice, "eventsub", &["strict", "friendly"])],
@@ -195,7 +153,7 @@ fn a_user_banned_from_a_channel_does_not_resubscribe_to_it() {
 #[test]
 fn a_notification_with_null_fields_still_counts_when_the_decision_has_what_it_needs() {
     let twitch = FakeTwitch::start();
-    let alice = reader(&twitch, "alice", "1001");
+    let alice = reader(&twitch, "alice", "1001", "");
     let daemon = start_daemon(&twitch, vec![entry(&alice, "eventsub", &["somechannel"])]);
     assert!(twitch.wait_eventsub_subscribed("alice", "somechannel", WAIT));
 
@@ -230,7 +188,7 @@ fn a_notification_with_null_fields_still_counts_when_the_decision_has_what_it_ne
 #[test]
 fn with_default_settings_a_dead_link_is_replaced_within_a_minute_on_both_transports() {
     let twitch = FakeTwitch::start();
-    let alice = reader(&twitch, "alice", "1001");
+    let alice = reader(&twitch, "alice", "1001", "");
     let bob = account(&twitch, "bob", "1002", "", true);
     // No TWITCH_KEEPALIVE_SECS: the defaults.
     let daemon = start_daemon(
