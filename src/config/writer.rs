@@ -155,17 +155,7 @@ impl ConfigWriter {
     /// writer thread. New tokens are first appended to the token journal: when this
     /// returns they are on disk (unless the journal cannot be written, which is logged).
     pub fn save(&self, username: &Login, change: SavedField) {
-        if let SavedField::Tokens {
-            access_token,
-            refresh_token,
-            expires_at_unix,
-        } = &change
-        {
-            let pair = TokenPair {
-                access_token: access_token.clone(),
-                refresh_token: refresh_token.clone(),
-                expires_at_unix: *expires_at_unix,
-            };
+        if let Some(pair) = token_pair(&change) {
             // An error is logged by the journal; the config write still follows.
             let _ = self.journal.append(username, &pair);
         }
@@ -395,17 +385,7 @@ impl WriterState {
     fn accept(&mut self, request: WriteRequest) {
         match request {
             WriteRequest::Save { username, change } => {
-                if let SavedField::Tokens {
-                    access_token,
-                    refresh_token,
-                    expires_at_unix,
-                } = &change
-                {
-                    let pair = TokenPair {
-                        access_token: access_token.clone(),
-                        refresh_token: refresh_token.clone(),
-                        expires_at_unix: *expires_at_unix,
-                    };
+                if let Some(pair) = token_pair(&change) {
                     self.ledger.hold(&username, pair);
                 }
                 self.queue(username, change);
@@ -798,6 +778,22 @@ fn tokens_change(tokens: &TokenPair) -> SavedField {
         access_token: tokens.access_token.clone(),
         refresh_token: tokens.refresh_token.clone(),
         expires_at_unix: tokens.expires_at_unix,
+    }
+}
+
+/// The tokens a change saves, if it saves tokens.
+fn token_pair(change: &SavedField) -> Option<TokenPair> {
+    match change {
+        SavedField::Tokens {
+            access_token,
+            refresh_token,
+            expires_at_unix,
+        } => Some(TokenPair {
+            access_token: access_token.clone(),
+            refresh_token: refresh_token.clone(),
+            expires_at_unix: *expires_at_unix,
+        }),
+        _ => None,
     }
 }
 
