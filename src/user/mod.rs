@@ -229,19 +229,10 @@ impl TokenCell {
     /// Waits until the token is newer than `generation`; `None` on timeout, on shutdown, or
     /// when the refresher settled `generation` (no newer token is coming for it).
     pub fn wait_newer(&self, generation: u64, timeout: Duration) -> Option<(Secret, u64)> {
-        let state = lock(&self.state);
-        let (state, _) = self
-            .changed
-            .wait_timeout_while(state, timeout, |state| {
-                state.generation <= generation
-                    && !state.closed
-                    && state
-                        .settled
-                        .is_none_or(|(settled, _)| settled != generation)
-            })
-            .unwrap_or_else(PoisonError::into_inner);
-        (state.generation > generation && !state.closed)
-            .then(|| (state.token.clone(), state.generation))
+        match self.wait_refusal_answer(generation, timeout) {
+            RefusalAnswer::Newer(token, newer) => Some((token, newer)),
+            RefusalAnswer::Settled(_) | RefusalAnswer::None => None,
+        }
     }
 }
 
