@@ -151,11 +151,31 @@ fn set_file_size_limit(pid: libc::pid_t, bytes: libc::rlim_t) -> std::io::Result
     }
 }
 
+/// The real binary on a "disk" where a file can hold at most `bytes`: writes past that fail
+/// with an error, as on a full disk.
+#[cfg(target_os = "linux")]
+fn spawn_on_a_full_disk(
+    dir: &std::path::Path,
+    twitch: &FakeTwitch,
+    bytes: libc::rlim_t,
+) -> Process {
+    use std::os::unix::process::CommandExt;
+
+    let mut command = binary_for(dir, twitch);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // The size limit would also send SIGXFSZ, which must not end the daemon.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            set_file_size_limit(0, bytes)
+        });
+    }
+    Process::spawn(command)
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn the_binary_on_a_full_disk_keeps_the_newest_tokens_and_saves_them_once_there_is_room() {
-    use std::os::unix::process::CommandExt;
-
     let twitch = FakeTwitch::start();
     let alice = account(&twitch, "alice", "1001", "", true);
     twitch.expire_access_token("alice");
@@ -167,17 +187,7 @@ fn the_binary_on_a_full_disk_keeps_the_newest_tokens_and_saves_them_once_there_i
     let original = serde_json::to_string_pretty(&json!({"users": [user]})).unwrap();
     std::fs::write(&path, &original).unwrap();
 
-    let mut command = binary_for(dir.path(), &twitch);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            // A full disk fails writes with an error; the size limit would also send
-            // SIGXFSZ, which must not end the daemon.
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            set_file_size_limit(0, 2000)
-        });
-    }
-    let process = Process::spawn(command);
+    let process = spawn_on_a_full_disk(dir.path(), &twitch, 2000);
     // The expired token is refreshed; saving it fails.
     let blocked = process
         .wait_line(
@@ -222,8 +232,6 @@ fn the_binary_on_a_full_disk_keeps_the_newest_tokens_and_saves_them_once_there_i
 #[cfg(target_os = "linux")]
 #[test]
 fn on_a_disk_too_full_for_the_token_journal_the_log_says_the_tokens_are_only_in_memory() {
-    use std::os::unix::process::CommandExt;
-
     let twitch = FakeTwitch::start();
     let alice = account(&twitch, "alice", "1001", "", true);
     twitch.expire_access_token("alice");
@@ -237,16 +245,8 @@ fn on_a_disk_too_full_for_the_token_journal_the_log_says_the_tokens_are_only_in_
     )
     .unwrap();
 
-    let mut command = binary_for(dir.path(), &twitch);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-            // Room for no file at all: neither the config nor the journal can be written.
-            set_file_size_limit(0, 10)
-        });
-    }
-    let process = Process::spawn(command);
+    // Room for no file at all: neither the config nor the journal can be written.
+    let process = spawn_on_a_full_disk(dir.path(), &twitch, 10);
     let blocked = process
         .wait_line(
             |line| line.contains("cannot write") && line.contains("waiting"),
